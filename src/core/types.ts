@@ -1,0 +1,283 @@
+/**
+ * The desk: one plain object that every view (headset LEDs, LCD, presence) is drawn from.
+ *
+ * Status (intent) and activity (what the line is doing) are independent axes; health says which
+ * sides work. `routable` is never stored: it is derived (see `routable()` in desk.ts).
+ *
+ * ```
+ *  status:   logged_out ──login──▶ available ──pause──▶ paused(reason)
+ *                ▲                    │  ▲                 │
+ *                └──────logout────────┘  └────unpause──────┘
+ *            (pause/logout asked during a call become `pending`, applied at hang-up)
+ *
+ *  activity: idle ──offer──▶ ringing ──answer──▶ on_call ◀──hold/resume──▶ on_hold
+ *              ▲  ╲             │ ╲ cancel/timeout       │ bye / hangup
+ *              │   ╲ dial       │  ╲──▶ not_responding ──┼──(timer)──▶ idle
+ *              │    ▼           │ reject                 ▼
+ *              │  outbound ─────┴──▶ idle           wrap_up ──timer/ready──▶ idle
+ *              │      └──answered──▶ on_call
+ * ```
+ *
+ * Times are milliseconds since the epoch; the clock is an argument of `step`, never read here.
+ */
+
+export type AgentStatus = "logged_out" | "available" | "paused";
+
+export type Activity = "idle" | "ringing" | "on_call" | "on_hold" | "wrap_up" | "outbound" | "not_responding";
+
+/** SIP registration as the registrar sees it, not as sip.js believes it. */
+export type SipHealth = "registered" | "registering" | "unregistered" | "failed" | "not_configured";
+
+export type CallDirection = "inbound" | "outbound";
+
+export type EndReason = "local_hangup" | "remote_hangup" | "rejected" | "cancelled" | "transferred" | "failed";
+
+export interface Call {
+  readonly id: string;
+  readonly direction: CallDirection;
+  /** Caller (inbound) or callee (outbound) number: never put in retained messages. */
+  readonly number: string | null;
+  readonly displayName: string | null;
+  /** IVR facts from the PBX (sip.call_info_headers). */
+  readonly queue: string | null;
+  readonly language: string | null;
+  readonly service: string | null;
+  /** When the call was offered (inbound) or dialled (outbound). */
+  readonly offeredAt: number;
+  /** When it was answered (either side); null while ringing. */
+  readonly answeredAt: number | null;
+  readonly muted: boolean;
+  /** Held by us (re-INVITE sendonly acknowledged). */
+  readonly held: boolean;
+  /** Held by the far end (it sent sendonly/inactive). */
+  readonly remoteHeld: boolean;
+  /** A hold or resume we asked for and the far end has not confirmed yet. */
+  readonly holdRequested: boolean | null;
+  /** A transfer under way (REFER sent, NOTIFY outcome not yet known). */
+  readonly transferTarget: string | null;
+}
+
+/** Queue statistics summed over the desk's queues (mqtt.queues); null = unknown or stale. */
+export interface QueueSummary {
+  readonly waiting: number;
+  /** Seconds the longest caller has waited, as published. */
+  readonly longestWait: number;
+  readonly availableAgents: number | null;
+  readonly byLanguage: Readonly<Record<string, number>>;
+  /** When the switchboard's figures were received (ms): the LCD ages `longestWait` from here. */
+  readonly receivedAt: number;
+}
+
+export interface Health {
+  readonly sip: SipHealth;
+  /** Why SIP is failed/unregistered (e.g. "403 Forbidden"), null otherwise. */
+  readonly sipReason: string | null;
+  /** true present, false configured but absent, null not configured. */
+  readonly headset: boolean | null;
+  readonly lcd: boolean | null;
+  readonly mqtt: boolean | null;
+  /** Sides whose adapter threw: name → message. Cleared when the side reports again. */
+  readonly faults: Readonly<Record<string, string>>;
+}
+
+export type Pending = { readonly status: "paused"; readonly reason: string } | { readonly status: "logged_out" };
+
+/** What the operator's hook-off does while nothing rings. */
+export type IdleHookOff = { readonly action: "ignore" } | { readonly action: "dial"; readonly target: string };
+
+/** The part of the config the core decides with. Replaced on reload. */
+export interface Policy {
+  readonly wrapUpSeconds: number;
+  readonly pauseReasons: readonly string[];
+  /** 0 disables auto-pause. */
+  readonly autoPauseAfterMissed: number;
+  /** Seconds an offered call may ring before the desk gives up (480) and counts a miss. 0 = never. */
+  readonly ringTimeoutSeconds: number;
+  /** Seconds `not_responding` lasts before the desk is idle again. */
+  readonly notRespondingSeconds: number;
+  readonly autoAnswer: boolean;
+  readonly transferTargets: Readonly<Record<string, string>>;
+  readonly idleHookOff: IdleHookOff;
+  /** Sides present in the config: a command for an absent side answers `not_available`. */
+  readonly sides: { readonly sip: boolean; readonly headset: boolean; readonly lcd: boolean; readonly mqtt: boolean };
+}
+
+export interface DeskState {
+  readonly status: AgentStatus;
+  /** Pause reason when paused, else null. */
+  readonly reason: string | null;
+  readonly statusSince: number;
+  readonly activity: Activity;
+  readonly activitySince: number;
+  /** End of wrap-up (ms) while activity is wrap_up. */
+  readonly wrapUpUntil: number | null;
+  readonly call: Call | null;
+  readonly pending: Pending | null;
+  /** Offers missed in a row (reset by an answered call). */
+  readonly missed: number;
+  readonly queues: QueueSummary | null;
+  readonly health: Health;
+  /** Incremented on every change of the state. */
+  readonly seq: number;
+  readonly policy: Policy;
+}
+
+export interface MediaStats {
+  readonly packetsSent: number;
+  readonly packetsReceived: number;
+  readonly packetsLost: number;
+  /** Interarrival jitter, ms (RFC 3550 §6.4.1). */
+  readonly jitterMs: number;
+  /** Round trip from RTCP, ms; null when no RTCP report came back. */
+  readonly roundTripMs: number | null;
+  /** Packets dropped because they came from an unexpected address. */
+  readonly packetsRejected: number;
+}
+
+/** Who asked: answers go back to the asker; events say where a change came from. */
+export type Origin = "control" | "mqtt" | "headset" | "policy" | "lcd";
+
+export type Command =
+  | { readonly cmd: "login" }
+  | { readonly cmd: "logout" }
+  | { readonly cmd: "pause"; readonly reason?: string }
+  | { readonly cmd: "unpause" }
+  | { readonly cmd: "ready" }
+  | { readonly cmd: "answer" }
+  | { readonly cmd: "reject" }
+  | { readonly cmd: "hangup" }
+  | { readonly cmd: "mute"; readonly on?: boolean }
+  | { readonly cmd: "hold"; readonly on?: boolean }
+  | { readonly cmd: "transfer"; readonly target: string }
+  | { readonly cmd: "dial"; readonly target: string }
+  | { readonly cmd: "dtmf"; readonly digits: string };
+
+export type CommandName = Command["cmd"];
+
+/** Buttons as the headset side reports them: edges, already debounced and de-echoed. */
+export type HeadsetButton =
+  | "hook_off"
+  | "hook_on"
+  | "mute"
+  | "flash"
+  | "reject"
+  | "redial"
+  | "pause"
+  | "ready"
+  /** A press with no telephony meaning of its own (Programmable Button, Button 7...). */
+  | "programmable";
+
+export type TimerName = "wrap_up" | "ring" | "not_responding";
+
+export type DeskInput =
+  | { readonly type: "command"; readonly command: Command; readonly origin: Origin }
+  | { readonly type: "button"; readonly button: HeadsetButton }
+  // SIP side
+  | {
+      readonly type: "call_offered";
+      readonly callId: string;
+      readonly number: string | null;
+      readonly displayName: string | null;
+      readonly queue: string | null;
+      readonly language: string | null;
+      readonly service: string | null;
+      /** The PBX asked for auto-answer (Call-Info answer-after=0). */
+      readonly autoAnswer: boolean;
+    }
+  | { readonly type: "call_dialling"; readonly callId: string; readonly target: string }
+  | { readonly type: "call_answered"; readonly callId: string }
+  | { readonly type: "call_held"; readonly callId: string; readonly by: "local" | "remote"; readonly held: boolean }
+  | { readonly type: "call_transferred"; readonly callId: string; readonly target: string; readonly ok: boolean; readonly detail: string | null }
+  | { readonly type: "call_ended"; readonly callId: string; readonly reason: EndReason; readonly stats: MediaStats | null; readonly detail: string | null }
+  | { readonly type: "registration_changed"; readonly sip: SipHealth; readonly reason: string | null }
+  // other sides
+  | { readonly type: "headset_changed"; readonly present: boolean }
+  | { readonly type: "lcd_changed"; readonly present: boolean }
+  | { readonly type: "mqtt_changed"; readonly connected: boolean }
+  | { readonly type: "side_fault"; readonly side: string; readonly message: string | null }
+  | { readonly type: "queue_stats"; readonly stats: Omit<QueueSummary, "receivedAt"> | null }
+  // the runner
+  | { readonly type: "timer_fired"; readonly timer: TimerName }
+  | { readonly type: "policy_changed"; readonly policy: Policy };
+
+export type DeskInputType = DeskInput["type"];
+
+/** Events for the durable outbox (contracts/mqtt.md § Events): the outbox adds v, id, seq, ts. */
+export type DeskEvent =
+  | {
+      readonly type: "call.offered";
+      readonly call_id: string;
+      readonly direction: CallDirection;
+      readonly number: string | null;
+      readonly name: string | null;
+      readonly queue: string | null;
+      readonly language: string | null;
+      readonly service: string | null;
+    }
+  | { readonly type: "call.answered"; readonly call_id: string; readonly direction: CallDirection; readonly ring_time: number }
+  | {
+      readonly type: "call.ended";
+      readonly call_id: string;
+      readonly direction: CallDirection;
+      readonly number: string | null;
+      readonly queue: string | null;
+      readonly duration: number;
+      readonly talk_time: number;
+      readonly end_reason: EndReason;
+      readonly detail: string | null;
+      readonly packets_lost: number | null;
+      readonly jitter_ms: number | null;
+      readonly round_trip_ms: number | null;
+    }
+  | { readonly type: "call.transferred"; readonly call_id: string; readonly target: string; readonly ok: boolean; readonly detail: string | null }
+  | {
+      readonly type: "status.changed";
+      readonly status: AgentStatus;
+      readonly reason: string | null;
+      readonly previous_status: AgentStatus;
+      readonly previous_reason: string | null;
+      readonly origin: Origin;
+    };
+
+export type SipAction =
+  | { readonly action: "answer"; readonly callId: string }
+  | { readonly action: "reject"; readonly callId: string; readonly code: 480 | 486 | 603 }
+  | { readonly action: "hangup"; readonly callId: string }
+  | { readonly action: "hold"; readonly callId: string; readonly on: boolean }
+  | { readonly action: "transfer"; readonly callId: string; readonly target: string }
+  | { readonly action: "dial"; readonly target: string }
+  | { readonly action: "dtmf"; readonly callId: string; readonly digits: string };
+
+export type Effect =
+  | ({ readonly type: "sip" } & SipAction)
+  | { readonly type: "event"; readonly event: DeskEvent }
+  | { readonly type: "start_timer"; readonly timer: TimerName; readonly ms: number }
+  | { readonly type: "cancel_timer"; readonly timer: TimerName }
+  /** Remember the agent status across restarts (state_dir). */
+  | { readonly type: "persist_status"; readonly status: AgentStatus; readonly reason: string | null }
+  /** Push the full indicator state to the headset again (its own hook state went astray). */
+  | { readonly type: "headset_resync" };
+
+export type EffectType = Effect["type"];
+
+export type ErrorCode =
+  | "no_call"
+  | "not_available"
+  | "bad_state"
+  | "bad_reason"
+  | "bad_target"
+  | "bad_digits"
+  | "bad_request"
+  | "unknown_command";
+
+export interface CommandError {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export interface StepResult {
+  readonly state: DeskState;
+  readonly effects: readonly Effect[];
+  /** Set when a command was refused; the state is then unchanged. */
+  readonly error?: CommandError;
+}
