@@ -10,9 +10,15 @@
  * - calls `stop()` once, in reverse start order.
  * Anything a side throws is caught by the runner, logged, and reported in `health.faults`.
  */
-import type { DeskInput, DeskState, Effect, EffectType } from "./types.js";
+import type { CommandError, DeskInput, DeskState, Effect, EffectType } from "./types.js";
 
-export type Emit = (input: DeskInput) => void;
+/**
+ * Feeds one input to the desk. The step runs synchronously, so a command's outcome comes back
+ * at once (a side answering a remote command uses it). Never throws.
+ */
+export type Emit = (input: DeskInput) => Outcome;
+
+export type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: CommandError };
 
 export interface Side {
   /** Log namespace and health key: `sip`, `headset`, `lcd`, `presence`, `control`, `media`. */

@@ -30,7 +30,13 @@ export type SipHealth = "registered" | "registering" | "unregistered" | "failed"
 
 export type CallDirection = "inbound" | "outbound";
 
-export type EndReason = "local_hangup" | "remote_hangup" | "rejected" | "cancelled" | "transferred" | "failed";
+export type EndReason =
+  | "local_hangup"
+  | "remote_hangup"
+  | "rejected"
+  | "cancelled"
+  | "transferred"
+  | "failed";
 
 export interface Call {
   readonly id: string;
@@ -80,10 +86,14 @@ export interface Health {
   readonly faults: Readonly<Record<string, string>>;
 }
 
-export type Pending = { readonly status: "paused"; readonly reason: string } | { readonly status: "logged_out" };
+export type Pending =
+  | { readonly status: "paused"; readonly reason: string }
+  | { readonly status: "logged_out" };
 
 /** What the operator's hook-off does while nothing rings. */
-export type IdleHookOff = { readonly action: "ignore" } | { readonly action: "dial"; readonly target: string };
+export type IdleHookOff =
+  | { readonly action: "ignore" }
+  | { readonly action: "dial"; readonly target: string };
 
 /** The part of the config the core decides with. Replaced on reload. */
 export interface Policy {
@@ -99,7 +109,12 @@ export interface Policy {
   readonly transferTargets: Readonly<Record<string, string>>;
   readonly idleHookOff: IdleHookOff;
   /** Sides present in the config: a command for an absent side answers `not_available`. */
-  readonly sides: { readonly sip: boolean; readonly headset: boolean; readonly lcd: boolean; readonly mqtt: boolean };
+  readonly sides: {
+    readonly sip: boolean;
+    readonly headset: boolean;
+    readonly lcd: boolean;
+    readonly mqtt: boolean;
+  };
 }
 
 export interface DeskState {
@@ -186,9 +201,26 @@ export type DeskInput =
     }
   | { readonly type: "call_dialling"; readonly callId: string; readonly target: string }
   | { readonly type: "call_answered"; readonly callId: string }
-  | { readonly type: "call_held"; readonly callId: string; readonly by: "local" | "remote"; readonly held: boolean }
-  | { readonly type: "call_transferred"; readonly callId: string; readonly target: string; readonly ok: boolean; readonly detail: string | null }
-  | { readonly type: "call_ended"; readonly callId: string; readonly reason: EndReason; readonly stats: MediaStats | null; readonly detail: string | null }
+  | {
+      readonly type: "call_held";
+      readonly callId: string;
+      readonly by: "local" | "remote";
+      readonly held: boolean;
+    }
+  | {
+      readonly type: "call_transferred";
+      readonly callId: string;
+      readonly target: string;
+      readonly ok: boolean;
+      readonly detail: string | null;
+    }
+  | {
+      readonly type: "call_ended";
+      readonly callId: string;
+      readonly reason: EndReason;
+      readonly stats: MediaStats | null;
+      readonly detail: string | null;
+    }
   | { readonly type: "registration_changed"; readonly sip: SipHealth; readonly reason: string | null }
   // other sides
   | { readonly type: "headset_changed"; readonly present: boolean }
@@ -214,7 +246,12 @@ export type DeskEvent =
       readonly language: string | null;
       readonly service: string | null;
     }
-  | { readonly type: "call.answered"; readonly call_id: string; readonly direction: CallDirection; readonly ring_time: number }
+  | {
+      readonly type: "call.answered";
+      readonly call_id: string;
+      readonly direction: CallDirection;
+      readonly ring_time: number;
+    }
   | {
       readonly type: "call.ended";
       readonly call_id: string;
@@ -229,7 +266,13 @@ export type DeskEvent =
       readonly jitter_ms: number | null;
       readonly round_trip_ms: number | null;
     }
-  | { readonly type: "call.transferred"; readonly call_id: string; readonly target: string; readonly ok: boolean; readonly detail: string | null }
+  | {
+      readonly type: "call.transferred";
+      readonly call_id: string;
+      readonly target: string;
+      readonly ok: boolean;
+      readonly detail: string | null;
+    }
   | {
       readonly type: "status.changed";
       readonly status: AgentStatus;

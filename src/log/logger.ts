@@ -86,7 +86,10 @@ function wrap(p: pino.Logger, ns: string): Logger {
 export const silentLogger: Logger = createLogger({ level: "silent" });
 
 /** A logger that keeps lines in memory, for tests that assert what was logged. */
-export function memoryLogger(level: LogLevel = "trace"): { log: Logger; lines: Array<Record<string, unknown>> } {
+export function memoryLogger(level: LogLevel = "trace"): {
+  log: Logger;
+  lines: Array<Record<string, unknown>>;
+} {
   const lines: Array<Record<string, unknown>> = [];
   const log = createLogger({ level, destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
   return { log, lines };

@@ -1,0 +1,89 @@
+/**
+ * The presence document of contracts/mqtt.md, drawn from the desk state. Retained on the broker
+ * and answered by `ctl status`: it never carries the caller's number (retained data outlives
+ * the call).
+ */
+import { routable } from "./derive.js";
+import type { Activity, AgentStatus, CallDirection, DeskState, Pending, SipHealth } from "./types.js";
+
+export interface PresenceDocument {
+  readonly v: 1;
+  readonly agent: string;
+  readonly name: string | null;
+  readonly seq: number;
+  readonly ts: string;
+  readonly status: AgentStatus;
+  readonly reason: string | null;
+  readonly status_since: string;
+  readonly activity: Activity;
+  readonly since: string;
+  readonly wrap_up_until: string | null;
+  readonly routable: boolean;
+  readonly pending: Pending | null;
+  readonly call: {
+    readonly id: string;
+    readonly direction: CallDirection;
+    readonly queue: string | null;
+    readonly language: string | null;
+    readonly service: string | null;
+    readonly since: string;
+    readonly answered: string | null;
+    readonly muted: boolean;
+    readonly held: boolean;
+    readonly remote_held: boolean;
+  } | null;
+  readonly health: {
+    readonly sip: SipHealth;
+    readonly sip_reason: string | null;
+    readonly headset: boolean | null;
+    readonly lcd: boolean | null;
+    readonly mqtt: boolean | null;
+  };
+}
+
+export interface AgentIdentity {
+  readonly id: string;
+  readonly name: string | null;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function presenceDocument(state: DeskState, agent: AgentIdentity, now: number): PresenceDocument {
+  const c = state.call;
+  return {
+    v: 1,
+    agent: agent.id,
+    name: agent.name,
+    seq: state.seq,
+    ts: iso(now),
+    status: state.status,
+    reason: state.reason,
+    status_since: iso(state.statusSince),
+    activity: state.activity,
+    since: iso(state.activitySince),
+    wrap_up_until: state.wrapUpUntil === null ? null : iso(state.wrapUpUntil),
+    routable: routable(state),
+    pending: state.pending,
+    call: c
+      ? {
+          id: c.id,
+          direction: c.direction,
+          queue: c.queue,
+          language: c.language,
+          service: c.service,
+          since: iso(c.offeredAt),
+          answered: c.answeredAt === null ? null : iso(c.answeredAt),
+          muted: c.muted,
+          held: c.held,
+          remote_held: c.remoteHeld,
+        }
+      : null,
+    health: {
+      sip: state.health.sip,
+      sip_reason: state.health.sipReason,
+      headset: state.health.headset,
+      lcd: state.health.lcd,
+      mqtt: state.health.mqtt,
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * The role the SIP side drives for each call's audio. The SIP side's SessionDescriptionHandler
+ * wraps one MediaSession per call; nothing of sip.js reaches this folder, and nothing of
+ * node:dgram leaves it.
+ *
+ * Life of a session:
+ *  inbound:  create() → answer(offerSdp) → [answer(reofferSdp) | createOffer({hold}) + acceptAnswer()]* → close()
+ *  outbound: create() → createOffer({hold:false}) → acceptAnswer(answerSdp) → ... → close()
+ * RTP starts flowing as soon as a remote description with a usable codec has been applied.
+ */
+import type { MediaStats } from "../core/types.js";
+
+export type MediaDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive";
+
+export class MediaError extends Error {
+  constructor(
+    /** incompatible: no common codec or transport (answer 488); malformed: unparsable SDP (400/488). */
+    readonly code: "incompatible" | "malformed" | "closed",
+    message: string,
+  ) {
+    super(message);
+    this.name = "MediaError";
+  }
+}
+
+export interface MediaSession {
+  /** Our SDP offer (INVITE or re-INVITE). `hold: true` offers a=sendonly (or inactive if the far end holds us). */
+  createOffer(options: { readonly hold: boolean }): string;
+  /** Applies the far end's offer and returns our answer. Throws MediaError. */
+  answer(remoteSdp: string, options: { readonly hold: boolean }): string;
+  /** Applies the far end's answer to our last offer. Throws MediaError. */
+  acceptAnswer(remoteSdp: string): void;
+  /** Direction the far end asked for in its last description: `sendonly`/`inactive` = it holds us. */
+  readonly remoteDirection: MediaDirection;
+  /** Muted: send silence (keeps NAT bindings and the far end's jitter buffer alive). */
+  setMuted(muted: boolean): void;
+  /** RFC 4733 events, one digit after the other (0-9 * # A-D). */
+  sendDtmf(digits: string): Promise<void>;
+  /** Digits received as RFC 4733 events (one call per digit, at the end of the event). */
+  onDtmf(listener: (digit: string) => void): void;
+  stats(): MediaStats;
+  /** Stops RTP and RTCP (sends an RTCP BYE), frees the ports, returns the final statistics. Idempotent. */
+  close(): Promise<MediaStats>;
+}
+
+export interface MediaSessionFactory {
+  create(options: { readonly callId: string }): Promise<MediaSession>;
+}
