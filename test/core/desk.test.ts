@@ -1,0 +1,774 @@
+import { describe, expect, it } from "vitest";
+import { routable } from "../../src/core/derive.js";
+import { initialState, step } from "../../src/core/desk.js";
+import { presenceDocument } from "../../src/core/presence-document.js";
+import type { Call, DeskInput, DeskState, Effect, Policy } from "../../src/core/types.js";
+
+const T0 = Date.parse("2026-11-23T09:00:00Z");
+
+export const policy: Policy = {
+  wrapUpSeconds: 30,
+  pauseReasons: ["break", "training", "back_office"],
+  autoPauseAfterMissed: 2,
+  ringTimeoutSeconds: 20,
+  notRespondingSeconds: 5,
+  autoAnswer: false,
+  transferTargets: { polo1: "sip:2001@pbx.example.org" },
+  idleHookOff: { action: "ignore" },
+  sides: { sip: true, headset: true, lcd: true, mqtt: true },
+};
+
+const call = (patch: Partial<Call> = {}): Call => ({
+  id: "c1",
+  direction: "inbound",
+  number: "+390612345",
+  displayName: "Rossi",
+  queue: "sociale",
+  language: "fr",
+  service: "casa",
+  offeredAt: T0,
+  answeredAt: null,
+  muted: false,
+  held: false,
+  remoteHeld: false,
+  holdRequested: null,
+  transferTarget: null,
+  ...patch,
+});
+
+/** Desk states by name, built from the initial state so every field is realistic. */
+function desk(name: string, patch: Partial<DeskState> = {}): DeskState {
+  const base: DeskState = {
+    ...initialState(policy, T0),
+    status: "available",
+    health: { sip: "registered", sipReason: null, headset: true, lcd: true, mqtt: true, faults: {} },
+  };
+  const states: Record<string, Partial<DeskState>> = {
+    logged_out: { status: "logged_out" },
+    idle: {},
+    paused: { status: "paused", reason: "break" },
+    ringing: { activity: "ringing", call: call() },
+    on_call: { activity: "on_call", call: call({ answeredAt: T0 + 5000 }) },
+    on_hold: { activity: "on_hold", call: call({ answeredAt: T0 + 5000, held: true }) },
+    outbound: {
+      activity: "outbound",
+      call: call({ direction: "outbound", queue: null, language: null, service: null }),
+    },
+    wrap_up: { activity: "wrap_up", wrapUpUntil: T0 + 30_000 },
+    not_responding: { activity: "not_responding", missed: 1 },
+  };
+  const s = states[name];
+  if (!s) throw new Error(`no desk state ${name}`);
+  return { ...base, ...s, ...patch };
+}
+
+const cmd = (command: Extract<DeskInput, { type: "command" }>["command"]): DeskInput => ({
+  type: "command",
+  command,
+  origin: "control",
+});
+const offer = (callId = "c2", autoAnswer = false): DeskInput => ({
+  type: "call_offered",
+  callId,
+  number: "+3906999",
+  displayName: null,
+  queue: "casa",
+  language: "ar",
+  service: null,
+  autoAnswer,
+});
+const endCall = (reason: Extract<DeskInput, { type: "call_ended" }>["reason"], callId = "c1"): DeskInput => ({
+  type: "call_ended",
+  callId,
+  reason,
+  stats: null,
+  detail: null,
+});
+
+interface Row {
+  name: string;
+  from: DeskState;
+  input: DeskInput;
+  expect: Partial<DeskState> & { call?: Partial<Call> | null };
+  effects?: Array<Partial<Effect> & { type: Effect["type"] }>;
+  error?: string;
+}
+
+const NOW = T0 + 60_000;
+
+const rows: Row[] = [
+  // status (transitions 2, 3, 4, 5, 16)
+  {
+    name: "login",
+    from: desk("logged_out"),
+    input: cmd({ cmd: "login" }),
+    expect: { status: "available" },
+    effects: [{ type: "event" }, { type: "persist_status" }],
+  },
+  {
+    name: "pause with reason",
+    from: desk("idle"),
+    input: cmd({ cmd: "pause", reason: "training" }),
+    expect: { status: "paused", reason: "training", statusSince: NOW },
+  },
+  {
+    name: "pause without reason takes the first",
+    from: desk("idle"),
+    input: cmd({ cmd: "pause" }),
+    expect: { status: "paused", reason: "break" },
+  },
+  {
+    name: "pause with an unknown reason is refused",
+    from: desk("idle"),
+    input: cmd({ cmd: "pause", reason: "nap" }),
+    expect: { status: "available" },
+    error: "bad_reason",
+  },
+  {
+    name: "pause while logged out is refused",
+    from: desk("logged_out"),
+    input: cmd({ cmd: "pause" }),
+    expect: { status: "logged_out" },
+    error: "bad_state",
+  },
+  {
+    name: "unpause",
+    from: desk("paused"),
+    input: cmd({ cmd: "unpause" }),
+    expect: { status: "available", reason: null },
+  },
+  {
+    name: "unpause when available is refused",
+    from: desk("idle"),
+    input: cmd({ cmd: "unpause" }),
+    expect: {},
+    error: "bad_state",
+  },
+  {
+    name: "pause during a call is pending",
+    from: desk("on_call"),
+    input: cmd({ cmd: "pause", reason: "break" }),
+    expect: { status: "available", pending: { status: "paused", reason: "break" } },
+  },
+  {
+    name: "logout during a call is pending",
+    from: desk("on_hold"),
+    input: cmd({ cmd: "logout" }),
+    expect: { status: "available", pending: { status: "logged_out" } },
+  },
+  {
+    name: "logout during an outbound call is pending",
+    from: desk("outbound"),
+    input: cmd({ cmd: "logout" }),
+    expect: { pending: { status: "logged_out" } },
+  },
+  {
+    name: "unpause withdraws a pending pause",
+    from: desk("on_call", { pending: { status: "paused", reason: "break" } }),
+    input: cmd({ cmd: "unpause" }),
+    expect: { status: "available", pending: null },
+  },
+  {
+    name: "login withdraws a pending logout",
+    from: desk("on_call", { pending: { status: "logged_out" } }),
+    input: cmd({ cmd: "login" }),
+    expect: { pending: null },
+  },
+  {
+    name: "logout when idle",
+    from: desk("paused"),
+    input: cmd({ cmd: "logout" }),
+    expect: { status: "logged_out", reason: null },
+  },
+  {
+    name: "pause while ringing applies at once",
+    from: desk("ringing"),
+    input: cmd({ cmd: "pause" }),
+    expect: { status: "paused", activity: "ringing" },
+  },
+
+  // offers (6, 7, 8, 9)
+  {
+    name: "offer rings",
+    from: desk("idle"),
+    input: offer("c2"),
+    expect: { activity: "ringing", call: { id: "c2", language: "ar" } },
+    effects: [{ type: "event" }, { type: "start_timer", timer: "ring", ms: 20_000 }],
+  },
+  {
+    name: "offer while paused still rings (direct call)",
+    from: desk("paused"),
+    input: offer("c2"),
+    expect: { activity: "ringing", status: "paused" },
+  },
+  {
+    name: "offer during wrap-up rings and ends wrap-up",
+    from: desk("wrap_up"),
+    input: offer("c2"),
+    expect: { activity: "ringing", wrapUpUntil: null },
+    effects: [{ type: "cancel_timer", timer: "wrap_up" }, { type: "event" }, { type: "start_timer" }],
+  },
+  {
+    name: "second offer while on a call gets 486",
+    from: desk("on_call"),
+    input: offer("c2"),
+    expect: { activity: "on_call", call: { id: "c1" } },
+    effects: [
+      { type: "sip", action: "reject", callId: "c2", code: 486 } as Partial<Effect> & { type: "sip" },
+    ],
+  },
+  {
+    name: "second offer while ringing gets 486",
+    from: desk("ringing"),
+    input: offer("c2"),
+    expect: { call: { id: "c1" } },
+    effects: [{ type: "sip", action: "reject", code: 486 } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "auto-answer by policy",
+    from: desk("idle", { policy: { ...policy, autoAnswer: true } }),
+    input: offer("c2"),
+    expect: { activity: "ringing" },
+    effects: [
+      { type: "event" },
+      { type: "sip", action: "answer", callId: "c2" } as Partial<Effect> & { type: "sip" },
+    ],
+  },
+  {
+    name: "auto-answer by PBX hint",
+    from: desk("idle"),
+    input: offer("c2", true),
+    expect: { activity: "ringing" },
+    effects: [
+      { type: "event" },
+      { type: "sip", action: "answer", callId: "c2" } as Partial<Effect> & { type: "sip" },
+    ],
+  },
+  {
+    name: "answer command",
+    from: desk("ringing"),
+    input: cmd({ cmd: "answer" }),
+    expect: { activity: "ringing" },
+    effects: [{ type: "sip", action: "answer", callId: "c1" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "answer without a call",
+    from: desk("idle"),
+    input: cmd({ cmd: "answer" }),
+    expect: {},
+    error: "no_call",
+  },
+  {
+    name: "answered",
+    from: desk("ringing", { missed: 1 }),
+    input: { type: "call_answered", callId: "c1" },
+    expect: { activity: "on_call", missed: 0, call: { answeredAt: NOW } },
+    effects: [{ type: "cancel_timer", timer: "ring" }, { type: "event" }],
+  },
+  {
+    name: "late answered for another call is ignored",
+    from: desk("ringing"),
+    input: { type: "call_answered", callId: "zz" },
+    expect: { activity: "ringing", seq: 0 },
+  },
+  {
+    name: "reject command sends 603",
+    from: desk("ringing"),
+    input: cmd({ cmd: "reject" }),
+    expect: {},
+    effects: [{ type: "sip", action: "reject", code: 603 } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "reject on an answered call is refused",
+    from: desk("on_call"),
+    input: cmd({ cmd: "reject" }),
+    expect: {},
+    error: "bad_state",
+  },
+  {
+    name: "rejected → idle, no miss",
+    from: desk("ringing"),
+    input: endCall("rejected"),
+    expect: { activity: "idle", call: null, missed: 0 },
+  },
+  {
+    name: "caller cancel → not_responding, miss counted",
+    from: desk("ringing"),
+    input: endCall("cancelled"),
+    expect: { activity: "not_responding", missed: 1, call: null },
+    effects: [{ type: "cancel_timer" }, { type: "event" }, { type: "start_timer", timer: "not_responding" }],
+  },
+  {
+    name: "second miss in a row auto-pauses",
+    from: desk("ringing", { missed: 1 }),
+    input: endCall("cancelled"),
+    expect: { activity: "not_responding", missed: 2, status: "paused", reason: "missed" },
+  },
+  {
+    name: "misses do not pause a paused desk again",
+    from: desk("ringing", { missed: 1, status: "paused", reason: "break" }),
+    input: endCall("cancelled"),
+    expect: { status: "paused", reason: "break" },
+  },
+  {
+    name: "ring timeout → 480, not_responding",
+    from: desk("ringing"),
+    input: { type: "timer_fired", timer: "ring" },
+    expect: { activity: "not_responding", call: null, missed: 1 },
+    effects: [
+      { type: "sip", action: "reject", code: 480 } as Partial<Effect> & { type: "sip" },
+      { type: "event" },
+      { type: "start_timer", timer: "not_responding" },
+    ],
+  },
+  {
+    name: "not_responding timer → idle",
+    from: desk("not_responding"),
+    input: { type: "timer_fired", timer: "not_responding" },
+    expect: { activity: "idle" },
+  },
+  {
+    name: "stale ring timer is ignored",
+    from: desk("on_call"),
+    input: { type: "timer_fired", timer: "ring" },
+    expect: { activity: "on_call", seq: 0 },
+  },
+
+  // in call (10, 11, 12)
+  {
+    name: "mute toggles",
+    from: desk("on_call"),
+    input: cmd({ cmd: "mute" }),
+    expect: { call: { muted: true } },
+  },
+  {
+    name: "mute on when muted changes nothing",
+    from: desk("on_call", { call: call({ answeredAt: T0, muted: true }) }),
+    input: cmd({ cmd: "mute", on: true }),
+    expect: { seq: 0 },
+  },
+  {
+    name: "mute without a call is refused",
+    from: desk("idle"),
+    input: cmd({ cmd: "mute" }),
+    expect: {},
+    error: "no_call",
+  },
+  {
+    name: "hold asks SIP",
+    from: desk("on_call"),
+    input: cmd({ cmd: "hold" }),
+    expect: { activity: "on_call", call: { holdRequested: true } },
+    effects: [{ type: "sip", action: "hold", on: true } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "hold confirmed",
+    from: desk("on_call", { call: call({ answeredAt: T0, holdRequested: true }) }),
+    input: { type: "call_held", callId: "c1", by: "local", held: true },
+    expect: { activity: "on_hold", call: { held: true, holdRequested: null } },
+  },
+  {
+    name: "resume from hold",
+    from: desk("on_hold"),
+    input: cmd({ cmd: "hold" }),
+    expect: { call: { holdRequested: false } },
+    effects: [{ type: "sip", action: "hold", on: false } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "resume confirmed",
+    from: desk("on_hold"),
+    input: { type: "call_held", callId: "c1", by: "local", held: false },
+    expect: { activity: "on_call", call: { held: false } },
+  },
+  {
+    name: "remote hold is noted, activity unchanged",
+    from: desk("on_call"),
+    input: { type: "call_held", callId: "c1", by: "remote", held: true },
+    expect: { activity: "on_call", call: { remoteHeld: true } },
+  },
+  {
+    name: "transfer by name",
+    from: desk("on_call"),
+    input: cmd({ cmd: "transfer", target: "polo1" }),
+    expect: { call: { transferTarget: "sip:2001@pbx.example.org" } },
+    effects: [
+      { type: "sip", action: "transfer", target: "sip:2001@pbx.example.org" } as Partial<Effect> & {
+        type: "sip";
+      },
+    ],
+  },
+  {
+    name: "transfer to a number",
+    from: desk("on_call"),
+    input: cmd({ cmd: "transfer", target: "2002" }),
+    expect: {},
+    effects: [{ type: "sip", action: "transfer", target: "2002" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "transfer to nonsense is refused",
+    from: desk("on_call"),
+    input: cmd({ cmd: "transfer", target: "polo 9" }),
+    expect: {},
+    error: "bad_target",
+  },
+  {
+    name: "failed transfer keeps the call",
+    from: desk("on_call", { call: call({ answeredAt: T0, transferTarget: "sip:x@y" }) }),
+    input: { type: "call_transferred", callId: "c1", target: "sip:x@y", ok: false, detail: "486 Busy" },
+    expect: { activity: "on_call", call: { transferTarget: null } },
+    effects: [{ type: "event" }],
+  },
+  {
+    name: "dtmf",
+    from: desk("on_call"),
+    input: cmd({ cmd: "dtmf", digits: "12#" }),
+    expect: {},
+    effects: [{ type: "sip", action: "dtmf", digits: "12#" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "bad dtmf",
+    from: desk("on_call"),
+    input: cmd({ cmd: "dtmf", digits: "12x" }),
+    expect: {},
+    error: "bad_digits",
+  },
+  {
+    name: "hang up",
+    from: desk("on_call"),
+    input: cmd({ cmd: "hangup" }),
+    expect: { activity: "on_call" },
+    effects: [{ type: "sip", action: "hangup", callId: "c1" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "call ended → wrap-up",
+    from: desk("on_call"),
+    input: endCall("remote_hangup"),
+    expect: { activity: "wrap_up", wrapUpUntil: NOW + 30_000, call: null },
+    effects: [
+      { type: "cancel_timer" },
+      { type: "event" },
+      { type: "start_timer", timer: "wrap_up", ms: 30_000 },
+    ],
+  },
+  {
+    name: "call ended with wrap-up 0 → idle",
+    from: desk("on_call", { policy: { ...policy, wrapUpSeconds: 0 } }),
+    input: endCall("local_hangup"),
+    expect: { activity: "idle", call: null },
+  },
+  {
+    name: "pending pause applies at hang-up",
+    from: desk("on_call", { pending: { status: "paused", reason: "training" } }),
+    input: endCall("local_hangup"),
+    expect: { activity: "wrap_up", status: "paused", reason: "training", pending: null },
+  },
+  {
+    name: "pending logout applies at hang-up",
+    from: desk("on_hold", { pending: { status: "logged_out" } }),
+    input: endCall("remote_hangup"),
+    expect: { status: "logged_out", pending: null },
+  },
+  {
+    name: "wrap-up timer → idle",
+    from: desk("wrap_up"),
+    input: { type: "timer_fired", timer: "wrap_up" },
+    expect: { activity: "idle", wrapUpUntil: null },
+  },
+  {
+    name: "ready ends wrap-up",
+    from: desk("wrap_up"),
+    input: cmd({ cmd: "ready" }),
+    expect: { activity: "idle" },
+    effects: [{ type: "cancel_timer", timer: "wrap_up" }],
+  },
+  {
+    name: "ready when idle is refused",
+    from: desk("idle"),
+    input: cmd({ cmd: "ready" }),
+    expect: {},
+    error: "bad_state",
+  },
+
+  // outbound (13)
+  {
+    name: "dial asks SIP",
+    from: desk("idle"),
+    input: cmd({ cmd: "dial", target: "sip:2001@pbx" }),
+    expect: { activity: "idle" },
+    effects: [{ type: "sip", action: "dial", target: "sip:2001@pbx" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "dial during a call is refused",
+    from: desk("on_call"),
+    input: cmd({ cmd: "dial", target: "2001" }),
+    expect: {},
+    error: "bad_state",
+  },
+  {
+    name: "dialling → outbound",
+    from: desk("idle"),
+    input: { type: "call_dialling", callId: "o1", target: "sip:2001@pbx" },
+    expect: { activity: "outbound", call: { id: "o1", direction: "outbound" } },
+  },
+  {
+    name: "outbound answered → on_call",
+    from: desk("outbound"),
+    input: { type: "call_answered", callId: "c1" },
+    expect: { activity: "on_call" },
+  },
+  {
+    name: "outbound failed → idle",
+    from: desk("outbound"),
+    input: endCall("failed"),
+    expect: { activity: "idle", call: null, missed: 0 },
+  },
+
+  // headset buttons
+  {
+    name: "hook-off while ringing answers",
+    from: desk("ringing"),
+    input: { type: "button", button: "hook_off" },
+    expect: {},
+    effects: [{ type: "sip", action: "answer" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "hook-on during a call hangs up",
+    from: desk("on_call"),
+    input: { type: "button", button: "hook_on" },
+    expect: {},
+    effects: [{ type: "sip", action: "hangup" } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "hook-off idle is ignored and resynced",
+    from: desk("idle"),
+    input: { type: "button", button: "hook_off" },
+    expect: { seq: 0 },
+    effects: [{ type: "headset_resync" }],
+  },
+  {
+    name: "hook-off idle dials when configured",
+    from: desk("idle", { policy: { ...policy, idleHookOff: { action: "dial", target: "polo1" } } }),
+    input: { type: "button", button: "hook_off" },
+    expect: {},
+    effects: [
+      { type: "sip", action: "dial", target: "sip:2001@pbx.example.org" } as Partial<Effect> & {
+        type: "sip";
+      },
+    ],
+  },
+  {
+    name: "mute button only during a call",
+    from: desk("idle"),
+    input: { type: "button", button: "mute" },
+    expect: { seq: 0 },
+  },
+  {
+    name: "mute button on a call",
+    from: desk("on_call"),
+    input: { type: "button", button: "mute" },
+    expect: { call: { muted: true } },
+  },
+  {
+    name: "flash holds",
+    from: desk("on_call"),
+    input: { type: "button", button: "flash" },
+    expect: { call: { holdRequested: true } },
+  },
+  {
+    name: "reject button while ringing",
+    from: desk("ringing"),
+    input: { type: "button", button: "reject" },
+    expect: {},
+    effects: [{ type: "sip", action: "reject", code: 603 } as Partial<Effect> & { type: "sip" }],
+  },
+  {
+    name: "pause button pauses",
+    from: desk("idle"),
+    input: { type: "button", button: "pause" },
+    expect: { status: "paused", reason: "break" },
+  },
+  {
+    name: "pause button unpauses",
+    from: desk("paused"),
+    input: { type: "button", button: "pause" },
+    expect: { status: "available" },
+  },
+  {
+    name: "ready button ends wrap-up",
+    from: desk("wrap_up"),
+    input: { type: "button", button: "ready" },
+    expect: { activity: "idle" },
+  },
+
+  // health (14)
+  {
+    name: "registration lost",
+    from: desk("idle"),
+    input: { type: "registration_changed", sip: "failed", reason: "403 Forbidden" },
+    expect: {
+      health: { sip: "failed", sipReason: "403 Forbidden", headset: true, lcd: true, mqtt: true, faults: {} },
+    },
+  },
+  {
+    name: "headset unplugged mid-call keeps the call",
+    from: desk("on_call"),
+    input: { type: "headset_changed", present: false },
+    expect: { activity: "on_call", call: { id: "c1" } },
+  },
+  {
+    name: "side fault is recorded",
+    from: desk("idle"),
+    input: { type: "side_fault", side: "lcd", message: "EIO" },
+    expect: {
+      health: {
+        sip: "registered",
+        sipReason: null,
+        headset: true,
+        lcd: true,
+        mqtt: true,
+        faults: { lcd: "EIO" },
+      },
+    },
+  },
+  {
+    name: "same health changes nothing",
+    from: desk("idle"),
+    input: { type: "mqtt_changed", connected: true },
+    expect: { seq: 0 },
+  },
+  {
+    name: "queue stats",
+    from: desk("idle"),
+    input: {
+      type: "queue_stats",
+      stats: { waiting: 3, longestWait: 95, availableAgents: 2, byLanguage: { it: 2, ar: 1 } },
+    },
+    expect: {
+      queues: {
+        waiting: 3,
+        longestWait: 95,
+        availableAgents: 2,
+        byLanguage: { it: 2, ar: 1 },
+        receivedAt: NOW,
+      },
+    },
+  },
+
+  // no SIP configured
+  {
+    name: "dial without SIP is not_available",
+    from: desk("idle", { policy: { ...policy, sides: { ...policy.sides, sip: false } } }),
+    input: cmd({ cmd: "dial", target: "2001" }),
+    expect: {},
+    error: "not_available",
+  },
+  {
+    name: "answer without SIP is not_available",
+    from: desk("idle", { policy: { ...policy, sides: { ...policy.sides, sip: false } } }),
+    input: cmd({ cmd: "answer" }),
+    expect: {},
+    error: "not_available",
+  },
+];
+
+describe("desk step: transition table", () => {
+  it.each(rows)("$name", (row) => {
+    const r = step(row.from, row.input, NOW);
+    if (row.error) {
+      expect(r.error?.code).toBe(row.error);
+      expect(r.state).toBe(row.from);
+      expect(r.effects).toEqual([]);
+      return;
+    }
+    expect(r.error).toBeUndefined();
+    const { call: expectedCall, ...rest } = row.expect;
+    expect(r.state).toMatchObject(rest);
+    if (expectedCall === null) expect(r.state.call).toBeNull();
+    else if (expectedCall) expect(r.state.call).toMatchObject(expectedCall);
+    if (row.effects) {
+      expect(r.effects).toHaveLength(row.effects.length);
+      row.effects.forEach((e, i) => expect(r.effects[i]).toMatchObject(e));
+    }
+    // seq: +1 exactly when the state changed
+    if (r.state !== row.from) expect(r.state.seq).toBe(row.from.seq + 1);
+    else expect(r.state.seq).toBe(row.from.seq);
+  });
+});
+
+describe("desk: whole flows", () => {
+  it("an inbound call from offer to idle, with events in order", () => {
+    let s = desk("idle");
+    const events: string[] = [];
+    const run = (input: DeskInput, at: number) => {
+      const r = step(s, input, at);
+      expect(r.error).toBeUndefined();
+      for (const e of r.effects) if (e.type === "event") events.push(e.event.type);
+      s = r.state;
+      return r;
+    };
+    run(offer("c9"), T0);
+    run({ type: "call_answered", callId: "c9" }, T0 + 4000);
+    run(cmd({ cmd: "pause", reason: "break" }), T0 + 10_000);
+    const end = run(endCall("local_hangup", "c9"), T0 + 64_000);
+    const ended = end.effects.find((e) => e.type === "event" && e.event.type === "call.ended");
+    expect(ended).toMatchObject({ event: { duration: 64, talk_time: 60, end_reason: "local_hangup" } });
+    expect(s).toMatchObject({ activity: "wrap_up", status: "paused", reason: "break" });
+    run({ type: "timer_fired", timer: "wrap_up" }, T0 + 94_000);
+    expect(s.activity).toBe("idle");
+    expect(events).toEqual(["call.offered", "call.answered", "call.ended", "status.changed"]);
+    expect(s.seq).toBe(5);
+  });
+
+  it("restart never restores available", () => {
+    expect(initialState(policy, T0, { status: "available", reason: null })).toMatchObject({
+      status: "paused",
+      reason: "restart",
+    });
+    expect(initialState(policy, T0, { status: "paused", reason: "training" })).toMatchObject({
+      status: "paused",
+      reason: "training",
+    });
+    expect(initialState(policy, T0, { status: "logged_out", reason: null }).status).toBe("logged_out");
+    expect(initialState(policy, T0).status).toBe("logged_out");
+  });
+
+  it("routable only when available, idle, registered and with a headset", () => {
+    expect(routable(desk("idle"))).toBe(true);
+    expect(routable(desk("paused"))).toBe(false);
+    expect(routable(desk("ringing"))).toBe(false);
+    expect(routable(desk("wrap_up"))).toBe(false);
+    expect(routable(desk("idle", { health: { ...desk("idle").health, sip: "registering" } }))).toBe(false);
+    expect(routable(desk("idle", { health: { ...desk("idle").health, headset: false } }))).toBe(false);
+    expect(routable(desk("idle", { health: { ...desk("idle").health, headset: null } }))).toBe(true);
+  });
+});
+
+describe("presence document", () => {
+  it("follows the contract and never carries the caller's number", () => {
+    const doc = presenceDocument(desk("on_call"), { id: "desk-17", name: "Sportello 17" }, NOW);
+    expect(doc).toMatchObject({
+      v: 1,
+      agent: "desk-17",
+      name: "Sportello 17",
+      status: "available",
+      reason: null,
+      activity: "on_call",
+      routable: false,
+      pending: null,
+      call: {
+        id: "c1",
+        direction: "inbound",
+        queue: "sociale",
+        language: "fr",
+        service: "casa",
+        muted: false,
+        held: false,
+      },
+      health: { sip: "registered", headset: true, lcd: true },
+    });
+    expect(doc.ts).toBe(new Date(NOW).toISOString());
+    const text = JSON.stringify(doc);
+    expect(text).not.toContain("+390612345");
+    expect(text).not.toContain("Rossi");
+  });
+});
