@@ -89,7 +89,7 @@ interface Row {
   name: string;
   from: DeskState;
   input: DeskInput;
-  expect: Partial<DeskState> & { call?: Partial<Call> | null };
+  expect: Omit<Partial<DeskState>, "call"> & { call?: Partial<Call> | null };
   effects?: Array<Partial<Effect> & { type: Effect["type"] }>;
   error?: string;
 }
