@@ -6,7 +6,7 @@ import type { Call, DeskInput, DeskState, Effect, Policy } from "../../src/core/
 
 const T0 = Date.parse("2026-11-23T09:00:00Z");
 
-export const policy: Policy = {
+const policy: Policy = {
   wrapUpSeconds: 30,
   pauseReasons: ["break", "training", "back_office"],
   autoPauseAfterMissed: 2,
@@ -687,7 +687,7 @@ describe("desk step: transition table", () => {
     else if (expectedCall) expect(r.state.call).toMatchObject(expectedCall);
     if (row.effects) {
       expect(r.effects).toHaveLength(row.effects.length);
-      row.effects.forEach((e, i) => expect(r.effects[i]).toMatchObject(e));
+      for (const [i, e] of row.effects.entries()) expect(r.effects[i]).toMatchObject(e);
     }
     // seq: +1 exactly when the state changed
     if (r.state !== row.from) expect(r.state.seq).toBe(row.from.seq + 1);
