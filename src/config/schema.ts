@@ -1,0 +1,320 @@
+/**
+ * The config file's one schema. The TypeScript type is inferred from it, the JSON Schema for
+ * editors is generated from it, and the README's config reference is checked against it.
+ * Keys are snake_case (contracts/cli-config-control.md); unknown keys are errors.
+ */
+import { hostname } from "node:os";
+import { z } from "zod";
+
+const secret = {
+  password: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The password inline, or "${ENV_NAME}" to read it from the environment. Prefer password_file.'),
+  password_file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("A file holding the password (trailing newline ignored), e.g. ${CREDENTIALS_DIRECTORY}/sip."),
+};
+
+/** Agent ids end up in MQTT topics: no wildcards, no slashes. */
+const agentId = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "must be 1-64 letters, digits, '.', '_' or '-' (it is used in MQTT topics)",
+  );
+
+const SIP_SCHEMES = ["ws:", "wss:", "tcp:", "tls:"];
+const sipServer = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return SIP_SCHEMES.includes(u.protocol) && u.hostname !== "";
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      "must be a ws://, wss://, tcp://host:port or tls://host:port URI (UDP is not offered: sip.js has no retransmission timers, use TCP or TLS)",
+  },
+);
+
+const sipUri = z
+  .string()
+  .regex(/^sips?:[^@\s]+@[^\s]+$/, "must be a SIP URI such as sip:1017@pbx.example.org");
+const sipTarget = z
+  .string()
+  .regex(/^((sips?|tel):[^\s<>"]+|\+?[0-9*#]{1,32})$/, "must be a SIP URI (sip:2001@pbx) or a number");
+
+const portRange = z.number().int().min(1024).max(65535);
+
+const agent = z
+  .strictObject({
+    id: agentId.default(
+      () =>
+        hostname()
+          .replace(/[^A-Za-z0-9_.-]/g, "-")
+          .slice(0, 64) || "cuffia",
+    ),
+    name: z
+      .string()
+      .max(64)
+      .nullable()
+      .default(null)
+      .describe("Shown on the LCD and in the presence document."),
+    language: z.enum(["it", "en", "fr", "es"]).default("it").describe("The LCD's language."),
+  })
+  .describe("Who this desk is.");
+
+const sip = z
+  .strictObject({
+    server: sipServer.describe("The registrar/proxy: ws://, wss://, tcp://host:port or tls://host:port."),
+    fallback_servers: z
+      .array(sipServer)
+      .default([])
+      .describe("Tried in order when the server is unreachable."),
+    aor: sipUri.describe("The agent's extension, sip:user@domain."),
+    username: z.string().min(1).optional().describe("Digest user; default: the user part of aor."),
+    ...secret,
+    display_name: z.string().optional(),
+    auto_answer: z.boolean().default(false).describe("Answer offered calls at once (zip-tone mode)."),
+    transfer_targets: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]+$/, "target names are letters, digits, '.', '_' or '-'"),
+        sipTarget,
+      )
+      .default({})
+      .describe("Names the operator or the switchboard can transfer to."),
+    ca_file: z.string().optional().describe("Extra CA certificate (PEM) trusted for wss:// and tls://."),
+    tls_verify: z
+      .boolean()
+      .default(true)
+      .describe("Verify the server certificate (never turn off in production)."),
+    register_expires: z.number().int().min(60).max(86400).default(600),
+    keepalive_seconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(300)
+      .default(20)
+      .describe("CRLF keep-alives on the connection."),
+    liveness_seconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(600)
+      .default(60)
+      .describe("SIP-level check (OPTIONS) that the registrar still hears us."),
+    call_info_headers: z
+      .strictObject({
+        language: z.string().default("X-Caller-Language"),
+        service: z.string().default("X-Service"),
+        queue: z.string().default("X-Queue"),
+      })
+      .prefault({})
+      .describe("Headers of the INVITE carrying the IVR's facts."),
+    user_agent: z.string().default("Cuffia"),
+  })
+  .describe("The SIP account. Absent: no calls (presence and LCD only).");
+
+const rtp = z
+  .strictObject({
+    address: z.string().default("0.0.0.0").describe("Local address RTP binds to."),
+    advertise: z
+      .string()
+      .optional()
+      .describe("Address put in SDP; default: the address of the SIP connection."),
+    port_min: portRange.default(20000),
+    port_max: portRange.default(20999),
+    codecs: z
+      .array(z.enum(["g722", "pcma", "pcmu"]))
+      .min(1)
+      .default(["g722", "pcma", "pcmu"])
+      .describe("Preference order."),
+  })
+  .refine((r) => r.port_max > r.port_min, { message: "port_max must be above port_min", path: ["port_max"] })
+  .prefault({});
+
+const audioSource = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("microphone"), device: z.string().default("default") }),
+  z.strictObject({ type: z.literal("file"), path: z.string().min(1), loop: z.boolean().default(false) }),
+  z.strictObject({ type: z.literal("none") }),
+]);
+const audioSink = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("speaker"), device: z.string().default("default") }),
+  z.strictObject({ type: z.literal("file"), path: z.string().min(1) }),
+  z.strictObject({ type: z.literal("none") }),
+]);
+const audio = z
+  .strictObject({
+    source: audioSource.prefault({ type: "microphone" }),
+    sink: audioSink.prefault({ type: "speaker" }),
+  })
+  .prefault({})
+  .describe('Call audio. device "headset" means the ALSA card of the matched headset.');
+
+const hex16 = z.union([
+  z.number().int().min(0).max(0xffff),
+  z
+    .string()
+    .regex(/^(0x)?[0-9a-fA-F]{1,4}$/, "must be a 16-bit id such as 0x0b0e")
+    .transform((s) => Number.parseInt(s.replace(/^0x/, ""), 16)),
+]);
+
+const headset = z
+  .strictObject({
+    match: z
+      .union([
+        z.literal("auto"),
+        z.strictObject({ vendor_id: hex16, product_id: hex16.optional() }),
+        z.strictObject({ path: z.string().min(1) }),
+      ])
+      .default("auto")
+      .describe("auto, { vendor_id, product_id } or { path: /dev/hidrawN }."),
+    ringer: z.boolean().default(true).describe("Also sound the headset's ringer where it has one."),
+    idle_hook_off: z
+      .union([
+        z.literal("ignore"),
+        z.strictObject({ dial: sipTarget.or(z.string().regex(/^[A-Za-z0-9_.-]+$/)) }),
+      ])
+      .default("ignore")
+      .describe("Hook-off with nothing ringing: ignore, or { dial: target }."),
+  })
+  .describe("The USB headset. Absent: no headset (routable without one).");
+
+const lcd = z
+  .strictObject({
+    port: z.string().min(1).describe('Serial device (/dev/lcd), or "-" for the terminal driver on stdout.'),
+    driver: z.enum(["matrix-orbital", "sparkfun-serlcd", "crystalfontz", "hd44780-serial", "terminal"]),
+    model: z.string().optional().describe("A model of device/lcds/ (geometry, protocol, baud, ROM)."),
+    baud: z
+      .number()
+      .int()
+      .refine((b) => [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200].includes(b), {
+        message: "must be a standard baud rate (1200 ... 115200)",
+      })
+      .default(9600),
+    size: z
+      .string()
+      .regex(/^(16x2|20x2|20x4|40x2|16x4)$/, "must be 16x2, 20x2, 20x4, 16x4 or 40x2")
+      .default("20x4"),
+    charset: z.enum(["a00", "a02", "crystalfontz"]).default("a00").describe("The display's character ROM."),
+    backlight: z.number().int().min(0).max(255).optional().describe("Set once at start (EEPROM wear)."),
+    contrast: z.number().int().min(0).max(255).optional(),
+    refresh_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(0)
+      .describe("Periodic full redraw; 0 = never."),
+  })
+  .describe("The serial character LCD. Absent: no LCD.");
+
+const mqtt = z
+  .strictObject({
+    url: z
+      .string()
+      .refine((s) => s === "embedded" || /^(mqtts?|wss?):\/\/[^\s/]+/.test(s), {
+        message: 'must be mqtt://, mqtts://, ws://, wss:// or "embedded"',
+      })
+      .describe('The broker; "embedded" runs one in the daemon (single-box setups, the demo).'),
+    username: z.string().optional(),
+    ...secret,
+    topic_prefix: z
+      .string()
+      .regex(/^[^#+\s]+$/, "must not contain #, + or spaces")
+      .default("cuffia"),
+    queues: z
+      .array(z.string().regex(/^[^#+/\s]+$/, "queue ids must not contain #, +, / or spaces"))
+      .default([]),
+    protocol_version: z
+      .union([z.literal(5), z.literal(4), z.literal("3.1.1").transform(() => 4 as const)])
+      .default(5)
+      .describe('5 (default) or "3.1.1".'),
+    client_id: z.string().optional().describe("Default cuffia-<agent.id>: must be unique per box."),
+    keepalive_seconds: z.number().int().min(5).max(300).default(15),
+    ca_file: z.string().optional(),
+    cert_file: z.string().optional(),
+    key_file: z.string().optional(),
+    stats_stale_seconds: z.number().int().min(5).max(3600).default(120),
+    outbox_max_mb: z.number().min(1).max(1024).default(50).describe("Cap of the durable event outbox."),
+    embedded_port: z.number().int().min(1).max(65535).default(1883),
+  })
+  .describe("Presence, events and commands over MQTT. Absent: no presence.");
+
+const policy = z
+  .strictObject({
+    wrap_up_seconds: z.number().int().min(0).max(3600).default(30),
+    pause_reasons: z
+      .array(z.string().regex(/^[a-z0-9_]{1,32}$/, "reasons are lower-case words (a-z, 0-9, _)"))
+      .min(1)
+      .default(["break", "training", "back_office"]),
+    auto_pause_after_missed: z.number().int().min(0).max(100).default(2).describe("0 disables auto-pause."),
+    ring_timeout_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(600)
+      .default(20)
+      .describe("0 = ring until the PBX gives up."),
+    not_responding_seconds: z.number().int().min(0).max(600).default(5),
+  })
+  .prefault({});
+
+const control = z
+  .strictObject({
+    socket: z.string().min(1).default("/run/cuffia/control.sock"),
+  })
+  .prefault({});
+
+const log = z
+  .strictObject({
+    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    agent: agent.prefault({}),
+    sip: sip.optional(),
+    rtp,
+    audio,
+    headset: headset.optional(),
+    lcd: lcd.optional(),
+    mqtt: mqtt.optional(),
+    policy,
+    control,
+    log,
+    state_dir: z
+      .string()
+      .min(1)
+      .default("/var/lib/cuffia")
+      .describe("Durable data: event outbox, agent status."),
+  })
+  .describe("Cuffia desk configuration");
+
+/** The config as parsed from the file, before secrets are read. */
+export type ConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+
+/** What the daemon runs with: secrets resolved, frozen. */
+export type Config = Readonly<
+  Omit<Parsed, "sip" | "mqtt"> & {
+    sip?: Omit<NonNullable<Parsed["sip"]>, "password" | "password_file"> & {
+      readonly password: string;
+      readonly username: string;
+    };
+    mqtt?: Omit<NonNullable<Parsed["mqtt"]>, "password" | "password_file"> & { readonly password?: string };
+  }
+>;
+
+export type ParsedConfig = Parsed;
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" });
+}
