@@ -96,7 +96,7 @@ describe("config", () => {
       "c.yaml:2:3 sip.password_file: is required (or sip.password)",
     ]);
     expect(problemsOf("audio:\n  source: { type: mic }\n")[0]).toBe(
-      'c.yaml:2:11 audio.source.type: "type" must be one of "microphone", "file", "none"',
+      'c.yaml:2:19 audio.source.type: "type" must be one of "microphone", "file", "none"',
     );
     expect(problemsOf("agent: [1, 2\n")[0]).toMatch(/^c\.yaml:\d+:\d+ \(top level\): YAML: /);
     expect(problemsOf("- a\n- b\n")).toEqual([
