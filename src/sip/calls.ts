@@ -1,0 +1,454 @@
+/**
+ * The calls the SIP side tracks, by Call-ID: sip.js Invitations (inbound) and Inviters
+ * (outbound), each with its MediaSession behind a MediaSdh. Two INVITEs at once are two entries;
+ * the desk decides what happens to the second (486).
+ *
+ * ```
+ *  inbound:  offered ──answer──▶ (media negotiated, 488 if impossible) ──200/ACK──▶ answered
+ *               │ reject / CANCEL / failure                                          │ BYE either way,
+ *               ▼                                                                     ▼ REFER + NOTIFY 2xx
+ *            ended(rejected | cancelled | failed)                ended(local_hangup | remote_hangup | transferred)
+ *  outbound: dialling ──2xx──▶ answered; 4xx-6xx ──▶ ended(failed, "486 Busy Here"); our CANCEL ──▶ ended(local_hangup)
+ * ```
+ */
+import {
+  Grammar,
+  type Invitation,
+  Inviter,
+  type Session,
+  type SessionDescriptionHandler,
+  SessionState,
+  type UserAgent,
+} from "sip.js";
+import type { Emit } from "../core/side.js";
+import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
+import type { Logger } from "../log/logger.js";
+import type { MediaDirection, MediaSessionFactory } from "../media/media.js";
+import { callFacts, type IdentityLike, resolveTarget, sipfragStatus } from "./call-facts.js";
+import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
+
+export interface CallTableDeps {
+  readonly ua: UserAgent;
+  readonly media: MediaSessionFactory;
+  readonly log: Logger;
+  readonly emit: Emit;
+  readonly domain: string;
+  readonly callInfoHeaders: { readonly language: string; readonly service: string; readonly queue: string };
+  /** Hands the SDH to the sessionDescriptionHandlerFactory before sip.js asks for it. */
+  readonly attach: (session: Session, sdh: SessionDescriptionHandler) => void;
+}
+
+interface CallEntry {
+  readonly id: string;
+  readonly direction: CallDirection;
+  readonly session: Invitation | Inviter;
+  sdh: MediaSdh | null;
+  /** Media being created (answer/dial in progress). */
+  mediaPending: Promise<MediaSdh | null> | null;
+  /** Set by what we did (or saw) before the session ends; decides call_ended's reason. */
+  ending: EndReason | null;
+  detail: string | null;
+  answered: boolean;
+  ended: boolean;
+  remoteHeld: boolean;
+  muted: boolean;
+}
+
+/** How long a transfer may wait for the final NOTIFY (RFC 3515 §2.4.5) before it counts as failed. */
+const TRANSFER_TIMEOUT_MS = 32_000;
+
+export class CallTable {
+  private readonly calls = new Map<string, CallEntry>();
+  private desiredMute: { id: string; muted: boolean } | null = null;
+
+  constructor(private readonly deps: CallTableDeps) {}
+
+  get size(): number {
+    return this.calls.size;
+  }
+
+  /** A new INVITE (sip.js has already sent 100 Trying). */
+  offered(invitation: Invitation): void {
+    const request = invitation.request;
+    const id = request.callId;
+    const log = this.deps.log;
+    if (this.calls.has(id)) {
+      log.warn({ callId: id }, "INVITE for a call we already track");
+      return;
+    }
+    // An offer without any audio stream can never be answered: 488 at once (RFC 3261 §21.4.26),
+    // without ringing the operator.
+    const contentType = request.getHeader("content-type") ?? "";
+    if (
+      request.body &&
+      /application\/sdp/i.test(contentType) &&
+      !/^m=audio /m.test(request.body.replace(/\r/g, ""))
+    ) {
+      log.warn({ callId: id }, "offer without an audio stream: 488");
+      safe(log, () => invitation.reject({ statusCode: 488 }));
+      return;
+    }
+    const entry: CallEntry = {
+      id,
+      direction: "inbound",
+      session: invitation,
+      sdh: null,
+      mediaPending: null,
+      ending: null,
+      detail: null,
+      answered: false,
+      ended: false,
+      remoteHeld: false,
+      muted: false,
+    };
+    this.calls.set(id, entry);
+    invitation.delegate = {
+      onCancel: () => {
+        entry.ending ??= "cancelled";
+      },
+      onBye: () => {
+        entry.ending ??= "remote_hangup";
+      },
+    };
+    this.watch(entry);
+    const asserted = parseIdentity(request.getHeader("p-asserted-identity"));
+    const facts = callFacts({
+      from: { displayName: invitation.remoteIdentity.displayName, user: invitation.remoteIdentity.uri.user },
+      asserted,
+      header: (name) => request.getHeaders(name.toLowerCase()),
+      callInfoHeaders: this.deps.callInfoHeaders,
+    });
+    log.info({ callId: id, queue: facts.queue, autoAnswer: facts.autoAnswer }, "call offered");
+    this.deps.emit({ type: "call_offered", callId: id, ...facts });
+  }
+
+  async execute(action: SipAction): Promise<void> {
+    if (action.action === "dial") return this.dial(action.target);
+    const entry = this.calls.get(action.callId);
+    if (!entry || entry.ended) {
+      this.deps.log.warn({ action: action.action, callId: action.callId }, "SIP action for an unknown call");
+      if (action.action === "transfer") {
+        this.deps.emit({
+          type: "call_transferred",
+          callId: action.callId,
+          target: action.target,
+          ok: false,
+          detail: "no such call",
+        });
+      }
+      return;
+    }
+    switch (action.action) {
+      case "answer":
+        return this.answer(entry);
+      case "reject":
+        return this.reject(entry, action.code);
+      case "hangup":
+        return this.hangup(entry);
+      case "hold":
+        return this.hold(entry, action.on);
+      case "transfer":
+        return this.transfer(entry, action.target);
+      case "dtmf":
+        return this.dtmf(entry, action.digits);
+    }
+  }
+
+  /** Mute is a projection of the desk's state (state.call.muted). */
+  project(call: { readonly id: string; readonly muted: boolean } | null): void {
+    this.desiredMute = call ? { id: call.id, muted: call.muted } : null;
+    if (!call) return;
+    const entry = this.calls.get(call.id);
+    if (entry?.sdh && entry.muted !== call.muted) {
+      entry.muted = call.muted;
+      safe(this.deps.log, () => entry.sdh?.media.setMuted(call.muted));
+    }
+  }
+
+  /** Ends every call (daemon stopping) and waits for their media to close. */
+  async endAll(): Promise<void> {
+    const entries = [...this.calls.values()];
+    await Promise.all(entries.map((e) => this.hangup(e).catch(() => {})));
+    await Promise.all(entries.map((e) => e.sdh?.closeMedia().catch(() => null)));
+  }
+
+  // ── actions ───────────────────────────────────────────────────────────────────────────────
+
+  private async answer(entry: CallEntry): Promise<void> {
+    const invitation = entry.session as Invitation;
+    if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial || entry.mediaPending)
+      return;
+    const sdh = await this.createMedia(entry);
+    if (!sdh || entry.ended || invitation.state !== SessionState.Initial) {
+      await sdh?.closeMedia().catch(() => null);
+      return;
+    }
+    const offer = invitation.request.body;
+    if (offer) {
+      try {
+        sdh.prepare(offer);
+      } catch (error) {
+        const status = statusForMediaError(error);
+        this.deps.log.warn({ callId: entry.id, status, error: String(error) }, "cannot answer this offer");
+        entry.ending = "failed";
+        entry.detail = status === 488 ? "488 Not Acceptable Here" : `${status} ${String(error)}`;
+        safe(this.deps.log, () => invitation.reject({ statusCode: status }));
+        return;
+      }
+    }
+    try {
+      await invitation.accept();
+    } catch (error) {
+      entry.ending ??= "failed";
+      entry.detail ??= error instanceof Error ? error.message : String(error);
+      this.deps.log.warn({ callId: entry.id, error: entry.detail }, "answer failed");
+    }
+  }
+
+  private reject(entry: CallEntry, code: 480 | 486 | 603): void {
+    const invitation = entry.session as Invitation;
+    if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial) return;
+    entry.ending = "rejected";
+    entry.detail = `${code}`;
+    safe(this.deps.log, () => invitation.reject({ statusCode: code }));
+  }
+
+  private async hangup(entry: CallEntry): Promise<void> {
+    const s = entry.session;
+    entry.ending ??= "local_hangup";
+    try {
+      if (s.state === SessionState.Established) await s.bye();
+      else if (
+        entry.direction === "outbound" &&
+        (s.state === SessionState.Initial || s.state === SessionState.Establishing)
+      )
+        await (s as Inviter).cancel(); // RFC 3261 §9.1
+      else if (entry.direction === "inbound" && s.state === SessionState.Initial)
+        (s as Invitation).reject({ statusCode: 603 });
+      else if (s.state === SessionState.Terminated) void this.finish(entry);
+    } catch (error) {
+      this.deps.log.warn({ callId: entry.id, error: String(error) }, "hangup failed");
+      void this.finish(entry);
+    }
+  }
+
+  private async hold(entry: CallEntry, on: boolean): Promise<void> {
+    const s = entry.session;
+    const sdh = entry.sdh;
+    const emitHeld = (held: boolean) =>
+      this.deps.emit({ type: "call_held", callId: entry.id, by: "local", held });
+    if (!sdh || s.state !== SessionState.Established) {
+      emitHeld(!on);
+      return;
+    }
+    const before = sdh.hold;
+    sdh.hold = on;
+    // RFC 3264 §8.4: hold by re-INVITE offering sendonly (inactive if the far end holds us).
+    const options: HoldOptions = { hold: on };
+    try {
+      await s.invite({
+        sessionDescriptionHandlerOptions: options,
+        requestDelegate: {
+          onAccept: () => emitHeld(on),
+          onReject: (response) => {
+            sdh.hold = before;
+            this.deps.log.warn({ callId: entry.id, status: response.message.statusCode }, "hold refused");
+            emitHeld(before);
+          },
+        },
+      });
+    } catch (error) {
+      sdh.hold = before;
+      this.deps.log.warn({ callId: entry.id, error: String(error) }, "hold failed");
+      emitHeld(before);
+    }
+  }
+
+  private async transfer(entry: CallEntry, target: string): Promise<void> {
+    const s = entry.session;
+    const emit = (ok: boolean, detail: string | null) =>
+      this.deps.emit({ type: "call_transferred", callId: entry.id, target, ok, detail });
+    const uri = Grammar.URIParse(resolveTarget(target, this.deps.domain));
+    if (!uri || s.state !== SessionState.Established) {
+      emit(false, uri ? "call not established" : "bad target");
+      return;
+    }
+    let done = false;
+    const finish = (ok: boolean, detail: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      emit(ok, detail);
+      if (ok) {
+        // RFC 5589 §6.1: the transferor ends its dialog once the transfer succeeded.
+        entry.ending = "transferred";
+        entry.detail = detail;
+        if (s.state === SessionState.Established) s.bye().catch(() => {});
+      }
+    };
+    const timer = setTimeout(() => finish(false, "no final NOTIFY"), TRANSFER_TIMEOUT_MS);
+    timer.unref();
+    try {
+      // RFC 3515 blind transfer: REFER with Refer-To, outcome in NOTIFY message/sipfrag.
+      await s.refer(uri, {
+        requestDelegate: {
+          onReject: (response) =>
+            finish(false, `${response.message.statusCode} ${response.message.reasonPhrase}`),
+        },
+        onNotify: (notification) => {
+          safe(this.deps.log, () => notification.accept());
+          const frag = sipfragStatus(notification.request.body);
+          if (!frag || frag.code < 200) return;
+          finish(frag.code < 300, `${frag.code} ${frag.reason}`.trim());
+        },
+      });
+    } catch (error) {
+      finish(false, String(error instanceof Error ? error.message : error));
+    }
+  }
+
+  private async dtmf(entry: CallEntry, digits: string): Promise<void> {
+    if (!entry.sdh || entry.session.state !== SessionState.Established) return;
+    await entry.sdh.media.sendDtmf(digits);
+  }
+
+  private async dial(target: string): Promise<void> {
+    const log = this.deps.log;
+    const uri = Grammar.URIParse(resolveTarget(target, this.deps.domain));
+    if (!uri) {
+      log.warn({ target }, "cannot dial: bad target");
+      return;
+    }
+    const inviter = new Inviter(this.deps.ua, uri, {});
+    const id = inviter.request.callId;
+    const entry: CallEntry = {
+      id,
+      direction: "outbound",
+      session: inviter,
+      sdh: null,
+      mediaPending: null,
+      ending: null,
+      detail: null,
+      answered: false,
+      ended: false,
+      remoteHeld: false,
+      muted: false,
+    };
+    this.calls.set(id, entry);
+    inviter.delegate = {
+      onBye: () => {
+        entry.ending ??= "remote_hangup";
+      },
+    };
+    this.watch(entry);
+    this.deps.emit({ type: "call_dialling", callId: id, target });
+    const sdh = await this.createMedia(entry);
+    if (!sdh) {
+      entry.ending = "failed";
+      entry.detail ??= "media unavailable";
+      void this.finish(entry);
+      return;
+    }
+    if (entry.ending) {
+      void this.finish(entry);
+      return;
+    }
+    try {
+      await inviter.invite({
+        requestDelegate: {
+          onReject: (response) => {
+            entry.ending ??= "failed";
+            entry.detail = `${response.message.statusCode} ${response.message.reasonPhrase}`;
+          },
+        },
+      });
+    } catch (error) {
+      entry.ending ??= "failed";
+      entry.detail ??= String(error instanceof Error ? error.message : error);
+      void this.finish(entry);
+    }
+  }
+
+  // ── plumbing ──────────────────────────────────────────────────────────────────────────────
+
+  private createMedia(entry: CallEntry): Promise<MediaSdh | null> {
+    entry.mediaPending ??= this.deps.media
+      .create({ callId: entry.id })
+      .then((media) => {
+        const sdh = new MediaSdh(media, this.deps.log, (d) => this.onRemoteDirection(entry, d));
+        entry.sdh = sdh;
+        this.deps.attach(entry.session, sdh);
+        if (this.desiredMute?.id === entry.id && this.desiredMute.muted) {
+          entry.muted = true;
+          media.setMuted(true);
+        }
+        return sdh;
+      })
+      .catch((error: unknown) => {
+        this.deps.log.error({ callId: entry.id, error: String(error) }, "cannot create the media session");
+        entry.detail = `media: ${error instanceof Error ? error.message : String(error)}`;
+        return null;
+      });
+    return entry.mediaPending;
+  }
+
+  private onRemoteDirection(entry: CallEntry, direction: MediaDirection): void {
+    const held = direction === "sendonly" || direction === "inactive";
+    if (held === entry.remoteHeld) return;
+    entry.remoteHeld = held;
+    if (!entry.answered) return;
+    this.deps.log.info({ callId: entry.id, held }, "far end hold");
+    this.deps.emit({ type: "call_held", callId: entry.id, by: "remote", held });
+  }
+
+  private watch(entry: CallEntry): void {
+    entry.session.stateChange.addListener((state) => {
+      safe(this.deps.log, () => {
+        if (state === SessionState.Established && !entry.answered) {
+          entry.answered = true;
+          this.deps.log.info({ callId: entry.id }, "call answered");
+          this.deps.emit({ type: "call_answered", callId: entry.id });
+          // A far end that answered with sendonly already holds us.
+          if (entry.remoteHeld)
+            this.deps.emit({ type: "call_held", callId: entry.id, by: "remote", held: true });
+        } else if (state === SessionState.Terminated) {
+          void this.finish(entry);
+        }
+      });
+    });
+  }
+
+  private async finish(entry: CallEntry): Promise<void> {
+    if (entry.ended) return;
+    entry.ended = true;
+    let stats: MediaStats | null = null;
+    const sdh = entry.sdh ?? (entry.mediaPending ? await entry.mediaPending : null);
+    if (sdh) stats = await sdh.closeMedia().catch(() => null);
+    this.calls.delete(entry.id);
+    const reason: EndReason =
+      entry.ending ??
+      (entry.answered ? "remote_hangup" : entry.direction === "inbound" ? "cancelled" : "failed");
+    this.deps.log.info({ callId: entry.id, reason, detail: entry.detail }, "call ended");
+    this.deps.emit({ type: "call_ended", callId: entry.id, reason, stats, detail: entry.detail });
+  }
+}
+
+function parseIdentity(header: string | undefined): IdentityLike | null {
+  if (!header) return null;
+  try {
+    const parsed = Grammar.nameAddrHeaderParse(header);
+    return parsed ? { displayName: parsed.displayName, user: parsed.uri.user } : null;
+  } catch {
+    return null;
+  }
+}
+
+function safe(log: Logger, fn: () => unknown): void {
+  try {
+    const r = fn();
+    if (r instanceof Promise)
+      r.catch((error: unknown) => log.warn({ error: String(error) }, "SIP operation failed"));
+  } catch (error) {
+    log.warn({ error: String(error) }, "SIP operation failed");
+  }
+}

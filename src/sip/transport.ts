@@ -1,0 +1,231 @@
+/**
+ * Our sip.js `Transport` (sip-lab.md: sip.js ships only a browser WebSocket transport): one
+ * connection at a time to the first reachable server of the list, over WS, WSS, TCP or TLS.
+ *
+ * ```
+ *  Disconnected ──connect()──▶ Connecting ──link open──▶ Connected
+ *        ▲                         │ all servers failed      │ link lost (onDisconnect(error))
+ *        └─────────────────────────┴─────────────────────────┘ or disconnect()
+ * ```
+ * It does not reconnect by itself: the SIP agent decides when (backoff), as the architecture
+ * asks. Every message arriving is screened (guard.ts) and handed on inside a try/catch, so no
+ * message can take the daemon down.
+ */
+import { type Emitter, EmitterImpl, type Transport, TransportState } from "sip.js";
+import type { Logger } from "../log/logger.js";
+import { screen } from "./guard.js";
+import { type Link, openLink, type TlsTrust } from "./links.js";
+import type { SipServer } from "./server-url.js";
+
+export interface ConnectionTransportOptions {
+  readonly servers: readonly SipServer[];
+  readonly trust: TlsTrust;
+  readonly keepAliveSeconds: number;
+  readonly connectTimeoutMs: number;
+  readonly log: Logger;
+  /** Told of every link that opens (before sip.js's onConnect). */
+  onLink?: (link: Link) => void;
+}
+
+export class ConnectionTransport implements Transport {
+  onConnect: (() => void) | undefined;
+  onDisconnect: ((error?: Error) => void) | undefined;
+  onMessage: ((message: string) => void) | undefined;
+
+  private _state: TransportState = TransportState.Disconnected;
+  private readonly _stateChange = new EmitterImpl<TransportState>();
+  private link: Link | null = null;
+  private connecting: Promise<void> | null = null;
+  private keepAliveTimer: NodeJS.Timeout | null = null;
+  private readonly opts: ConnectionTransportOptions;
+  private readonly log: Logger;
+  private receiver: ((text: string) => void) | null = null;
+  /** Bumped by disconnect() so a connect in flight knows it was called off. */
+  private generation = 0;
+
+  /** sip.js calls `new transportConstructor(logger, transportOptions)`; we ignore its logger. */
+  constructor(_sipLogger: unknown, options: ConnectionTransportOptions) {
+    this.opts = options;
+    this.log = options.log;
+  }
+
+  /** Via sent-protocol (RFC 3261 §20.42) of the current (or primary) server. */
+  get protocol(): string {
+    return (this.link?.server ?? this.opts.servers[0])?.viaTransport ?? "TCP";
+  }
+
+  get state(): TransportState {
+    return this._state;
+  }
+
+  get stateChange(): Emitter<TransportState> {
+    return this._stateChange;
+  }
+
+  /** The server currently connected, or null. */
+  get server(): SipServer | null {
+    return this.link?.server ?? null;
+  }
+
+  /** Where screened messages go instead of sip.js's `onMessage` (see receive.ts). */
+  setReceiver(receiver: (text: string) => void): void {
+    this.receiver = receiver;
+  }
+
+  isConnected(): boolean {
+    return this._state === TransportState.Connected;
+  }
+
+  connect(): Promise<void> {
+    if (this._state === TransportState.Connected) return Promise.resolve();
+    if (this.connecting) return this.connecting;
+    const generation = ++this.generation;
+    this.transition(TransportState.Connecting);
+    this.connecting = this.tryServers(generation).finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async tryServers(generation: number): Promise<void> {
+    const errors: string[] = [];
+    for (const server of this.opts.servers) {
+      if (generation !== this.generation) throw new Error("connect called off");
+      try {
+        const link = await openLink(server, this.opts.trust, this.opts.connectTimeoutMs, {
+          message: (text) => this.receive(link, text),
+          ping: () => this.guarded("pong", () => link.pong()),
+          closed: (error) => this.lost(link, error),
+        });
+        if (generation !== this.generation) {
+          link.close();
+          throw new Error("connect called off");
+        }
+        this.link = link;
+        this.log.info({ server: server.url, local: link.local }, "connected");
+        this.startKeepAlive();
+        this.opts.onLink?.(link);
+        this.transition(TransportState.Connected);
+        this.guarded("onConnect", () => this.onConnect?.());
+        return;
+      } catch (error) {
+        if (generation !== this.generation) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        this.log.warn({ server: server.url, error: message }, "connect failed");
+        errors.push(`${server.url}: ${message}`);
+      }
+    }
+    this.transition(TransportState.Disconnected);
+    throw new Error(`no SIP server reachable (${errors.join("; ")})`);
+  }
+
+  disconnect(): Promise<void> {
+    this.generation++;
+    const link = this.link;
+    if (link) {
+      this.transition(TransportState.Disconnecting);
+      link.close(); // calls lost() without an error
+    } else if (this._state !== TransportState.Disconnected) {
+      this.transition(TransportState.Disconnected);
+    }
+    return Promise.resolve();
+  }
+
+  dispose(): Promise<void> {
+    return this.disconnect();
+  }
+
+  send(message: string): Promise<void> {
+    const link = this.link;
+    if (!link || this._state !== TransportState.Connected) return Promise.reject(new Error("Not connected."));
+    try {
+      link.send(message);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Sends raw text on the current link (stateless answers of the guard); false when down. */
+  sendRaw(text: string): boolean {
+    if (!this.link) return false;
+    try {
+      this.link.send(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private receive(link: Link, text: string): void {
+    if (link !== this.link) return;
+    const verdict = screen(text);
+    if (verdict.kind === "drop") {
+      this.log.warn({ why: verdict.why, head: firstLine(text) }, "dropped an incoming message");
+      return;
+    }
+    if (verdict.kind === "reply") {
+      this.log.warn(
+        { why: verdict.why, status: verdict.status, head: firstLine(text) },
+        "refused an incoming request",
+      );
+      this.guarded("reply", () => link.send(verdict.response));
+      return;
+    }
+    const receiver = this.receiver ?? this.onMessage;
+    this.guarded("message", () => receiver?.(text), text);
+  }
+
+  private lost(link: Link, error?: Error): void {
+    if (link !== this.link) return;
+    this.link = null;
+    this.stopKeepAlive();
+    if (error) this.log.warn({ server: link.server.url, error: error.message }, "connection lost");
+    else this.log.info({ server: link.server.url }, "disconnected");
+    this.transition(TransportState.Disconnected);
+    this.guarded("onDisconnect", () => this.onDisconnect?.(error));
+  }
+
+  private startKeepAlive(): void {
+    this.stopKeepAlive();
+    const seconds = this.opts.keepAliveSeconds;
+    if (seconds <= 0) return;
+    this.keepAliveTimer = setInterval(
+      () => this.guarded("keep-alive", () => this.link?.keepAlive()),
+      seconds * 1000,
+    );
+    this.keepAliveTimer.unref();
+  }
+
+  private stopKeepAlive(): void {
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = null;
+  }
+
+  private transition(state: TransportState): void {
+    if (state === this._state) return;
+    this._state = state;
+    this.guarded("stateChange", () => this._stateChange.emit(state));
+  }
+
+  /** The fence: nothing thrown while handling the connection escapes to the event loop. */
+  private guarded(what: string, fn: () => void, text?: string): void {
+    try {
+      fn();
+    } catch (error) {
+      this.log.error(
+        {
+          what,
+          error: error instanceof Error ? error.message : String(error),
+          ...(text ? { head: firstLine(text) } : {}),
+        },
+        "error while handling the SIP connection (contained)",
+      );
+    }
+  }
+}
+
+function firstLine(text: string): string {
+  const eol = text.indexOf("\r\n");
+  return (eol < 0 ? text : text.slice(0, eol)).slice(0, 120);
+}
