@@ -1,0 +1,258 @@
+/**
+ * The runner owns the desk state, steps it with inputs from the sides, executes the effects,
+ * owns the timers, and hands the new state to every side's projection. It is the only place
+ * where the sides meet. A side that throws is logged and reported in `health.faults`; it never
+ * takes the desk (or a call) down with it.
+ *
+ * Re-entrancy: a side may emit while it executes an effect or projects. The input is stepped at
+ * once (so `emit` answers synchronously), its effects are queued behind the current ones, and
+ * projections run once the queue is drained: effects never interleave, views see settled state.
+ */
+import type { Logger } from "../log/logger.js";
+import { step } from "./desk.js";
+import type { Emit, Outcome, Side } from "./side.js";
+import type { AgentStatus, DeskEvent, DeskInput, DeskState, Effect, TimerName } from "./types.js";
+
+export interface StatusStore {
+  save(status: AgentStatus, reason: string | null): void;
+}
+
+export type DeskChange =
+  | { readonly kind: "state"; readonly state: DeskState; readonly input: DeskInput }
+  | { readonly kind: "event"; readonly event: DeskEvent };
+
+export interface Timers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+  set: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface RunnerOptions {
+  readonly initial: DeskState;
+  readonly log: Logger;
+  readonly clock?: () => number;
+  readonly timers?: Timers;
+  readonly statusStore?: StatusStore;
+}
+
+export class Runner {
+  #state: DeskState;
+  readonly #sides: Side[] = [];
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  readonly #timers: Timers;
+  readonly #timerHandles = new Map<TimerName, unknown>();
+  readonly #statusStore: StatusStore | undefined;
+  readonly #listeners = new Set<(c: DeskChange) => void>();
+  readonly #queue: Effect[] = [];
+  #draining = false;
+  #dirty = false;
+  #started: Side[] = [];
+  #stopping = false;
+
+  constructor(o: RunnerOptions) {
+    this.#state = o.initial;
+    this.#log = o.log;
+    this.#clock = o.clock ?? Date.now;
+    this.#timers = o.timers ?? realTimers;
+    this.#statusStore = o.statusStore;
+  }
+
+  get state(): DeskState {
+    return this.#state;
+  }
+
+  /** Sides in start order; stop runs in reverse. */
+  add(side: Side): void {
+    this.#sides.push(side);
+  }
+
+  get sides(): readonly Side[] {
+    return this.#sides;
+  }
+
+  /** Steps one input. Never throws: a refused command comes back as an outcome. */
+  readonly dispatch: Emit = (input: DeskInput): Outcome => {
+    const now = this.#clock();
+    let result: ReturnType<typeof step>;
+    try {
+      result = step(this.#state, input, now);
+    } catch (e) {
+      // Our own code threw on an impossible input: keep the desk as it was, loudly.
+      this.#log.error({ err: String(e), input: input.type }, "desk step failed; input dropped");
+      return { ok: false, error: { code: "bad_request", message: `internal error: ${String(e)}` } };
+    }
+    if (result.error) {
+      this.#log.debug({ input: input.type, error: result.error }, "refused");
+      return { ok: false, error: result.error };
+    }
+    if (result.state !== this.#state) {
+      const prev = this.#state;
+      this.#state = result.state;
+      this.#dirty = true;
+      if (this.#log.enabled("debug")) this.#log.debug(describeChange(prev, result.state, input), "desk");
+      this.#notify({ kind: "state", state: result.state, input });
+    }
+    this.#queue.push(...result.effects);
+    this.#drain();
+    return { ok: true };
+  };
+
+  subscribe(listener: (c: DeskChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Starts the sides in order; one that fails to start is reported, the others go on. */
+  async start(): Promise<void> {
+    for (const side of this.#sides) {
+      try {
+        await side.start(this.dispatch);
+        this.#started.push(side);
+      } catch (e) {
+        this.#fault(side, `start failed: ${errorText(e)}`);
+        this.#started.push(side); // still stopped at the end: start() may have half-opened things
+      }
+    }
+    this.#dirty = true;
+    this.#project();
+  }
+
+  /** Stops the sides in reverse order, each within `timeoutMs`. Idempotent. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const h of this.#timerHandles.values()) this.#timers.clear(h);
+    this.#timerHandles.clear();
+    for (const side of [...this.#started].reverse()) {
+      const log = this.#log.child(side.name);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          side.stop(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`did not stop within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
+        log.debug("stopped");
+      } catch (e) {
+        log.warn({ err: errorText(e) }, "stop failed");
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    this.#started = [];
+  }
+
+  /** Pushes the current state to every projection again (e.g. each second for on-screen timers). */
+  refresh(): void {
+    this.#dirty = true;
+    this.#project();
+  }
+
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (let e = this.#queue.shift(); e; e = this.#queue.shift()) this.#execute(e);
+    } finally {
+      this.#draining = false;
+    }
+    this.#project();
+  }
+
+  #execute(e: Effect): void {
+    switch (e.type) {
+      case "start_timer": {
+        const old = this.#timerHandles.get(e.timer);
+        if (old !== undefined) this.#timers.clear(old);
+        const handle = this.#timers.set(() => {
+          this.#timerHandles.delete(e.timer);
+          this.dispatch({ type: "timer_fired", timer: e.timer });
+        }, e.ms);
+        this.#timerHandles.set(e.timer, handle);
+        return;
+      }
+      case "cancel_timer": {
+        const h = this.#timerHandles.get(e.timer);
+        if (h !== undefined) this.#timers.clear(h);
+        this.#timerHandles.delete(e.timer);
+        return;
+      }
+      case "persist_status":
+        try {
+          this.#statusStore?.save(e.status, e.reason);
+        } catch (err) {
+          this.#log.warn({ err: errorText(err) }, "could not save the agent status");
+        }
+        return;
+      case "event":
+        this.#notify({ kind: "event", event: e.event });
+        break;
+    }
+    for (const side of this.#sides) {
+      if (!side.handles?.includes(e.type) || !side.execute) continue;
+      try {
+        const p = side.execute(e);
+        if (p && typeof (p as Promise<void>).catch === "function")
+          (p as Promise<void>).catch((err: unknown) => this.#fault(side, `${e.type}: ${errorText(err)}`));
+      } catch (err) {
+        this.#fault(side, `${e.type}: ${errorText(err)}`);
+      }
+    }
+  }
+
+  #project(): void {
+    if (!this.#dirty || this.#draining || this.#stopping) return;
+    this.#dirty = false;
+    const state = this.#state;
+    const now = this.#clock();
+    for (const side of this.#sides) {
+      if (!side.project) continue;
+      try {
+        side.project(state, now);
+      } catch (err) {
+        this.#fault(side, `project: ${errorText(err)}`);
+      }
+    }
+  }
+
+  #notify(c: DeskChange): void {
+    for (const l of this.#listeners) {
+      try {
+        l(c);
+      } catch (err) {
+        this.#log.warn({ err: errorText(err) }, "listener failed");
+      }
+    }
+  }
+
+  #fault(side: Side, message: string): void {
+    this.#log.child(side.name).error({ err: message }, "side failed");
+    // Dispatched later: a fault raised while projecting must not re-enter the projection loop.
+    queueMicrotask(() => this.dispatch({ type: "side_fault", side: side.name, message }));
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function describeChange(prev: DeskState, next: DeskState, input: DeskInput): Record<string, unknown> {
+  const out: Record<string, unknown> = { input: input.type, seq: next.seq };
+  if (input.type === "command") out["cmd"] = input.command.cmd;
+  if (input.type === "button") out["button"] = input.button;
+  if (prev.status !== next.status || prev.reason !== next.reason)
+    out["status"] = `${prev.status}→${next.status}`;
+  if (prev.activity !== next.activity) out["activity"] = `${prev.activity}→${next.activity}`;
+  if (prev.pending !== next.pending) out["pending"] = next.pending;
+  return out;
+}
