@@ -1,0 +1,362 @@
+/**
+ * The presence side (contracts/mqtt.md): retained `online` birth and will with a per-connection
+ * session, the retained presence document, queue statistics in, remote commands in with
+ * answers out, and desk events out through the durable outbox.
+ */
+import { readFile } from "node:fs/promises";
+import { presenceDocument } from "../core/presence-document.js";
+import type { Emit, Side } from "../core/side.js";
+import type { DeskInput, DeskState, Effect } from "../core/types.js";
+import type { Logger } from "../log/logger.js";
+import { commandResult, parseCommand } from "./commands.js";
+import { type EmbeddedBroker, startEmbeddedBroker } from "./embedded-broker.js";
+import { LinkClosedError, type MessageMeta, MqttLink } from "./link.js";
+import { DEFAULT_EMBEDDED_PORT, EMBEDDED_URL, type PresenceOptions } from "./options.js";
+import { Outbox, type StoredEvent } from "./outbox.js";
+import { parseQueueStats, QueueStatsTable } from "./queue-stats.js";
+import { isTopicLevel, type Topics, topics } from "./topics.js";
+
+export interface MqttPresenceArgs {
+  readonly options: PresenceOptions;
+  readonly agent: { readonly id: string; readonly name: string | null };
+  readonly stateDir: string;
+  readonly log: Logger;
+  readonly clock?: () => number;
+}
+
+/** Events in flight at once: enough to drain a backlog quickly, small enough to resend cheaply. */
+const EVENT_WINDOW = 8;
+
+export class MqttPresence implements Side {
+  readonly name = "presence";
+  readonly handles = ["event"] as const;
+
+  private readonly opts: PresenceOptions;
+  private readonly agent: { readonly id: string; readonly name: string | null };
+  private readonly log: Logger;
+  private readonly stateDir: string;
+  private readonly clock: () => number;
+  private readonly topics: Topics;
+  private readonly stats: QueueStatsTable;
+  private emit: Emit = () => ({ ok: true });
+  private link: MqttLink | null = null;
+  private outbox: Outbox | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private state: DeskState | null = null;
+  /** The document without its `ts`, as last published (or waiting for a connection). */
+  private docKey = "";
+  private republish = false;
+  private inflight = new Set<number>();
+  /** Bumped on every connection, so acks of a dead connection are ignored. */
+  private generation = 0;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private lastStats = "null";
+  private started = false;
+  private stopped = false;
+
+  constructor(args: MqttPresenceArgs) {
+    this.opts = args.options;
+    this.agent = args.agent;
+    this.log = args.log;
+    this.stateDir = args.stateDir;
+    this.clock = args.clock ?? Date.now;
+    this.topics = topics(this.opts.topicPrefix, this.agent.id);
+    for (const q of this.opts.queues) {
+      if (!isTopicLevel(q)) throw new Error(`queue name ${JSON.stringify(q)} cannot be an MQTT topic level`);
+    }
+    this.stats = new QueueStatsTable(this.opts.queues, this.opts.statsStaleSeconds * 1000);
+  }
+
+  get connected(): boolean {
+    return this.link?.connected ?? false;
+  }
+
+  /** The session of the current connection (in `online` birth and will). */
+  get session(): string {
+    return this.link?.session ?? "";
+  }
+
+  async start(emit: Emit): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.emit = emit;
+    this.outbox = await Outbox.open({
+      dir: this.stateDir,
+      maxBytes: this.opts.outboxMaxBytes,
+      log: this.log.child("outbox"),
+      clock: this.clock,
+    });
+    let url = this.opts.url;
+    if (url === EMBEDDED_URL) {
+      this.broker = await startEmbeddedBroker(
+        this.opts.embeddedPort ?? DEFAULT_EMBEDDED_PORT,
+        this.log.child("broker"),
+      );
+      url = this.broker.url;
+    }
+    const [ca, cert, key] = await Promise.all(
+      [this.opts.caFile, this.opts.certFile, this.opts.keyFile].map((f) => (f ? readFile(f) : undefined)),
+    );
+    this.link = new MqttLink({
+      url,
+      clientId: this.opts.clientId ?? `cuffia-${this.agent.id}`,
+      protocolVersion: this.opts.protocolVersion,
+      keepaliveSeconds: this.opts.keepaliveSeconds,
+      ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
+      ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      will: (session) => ({ topic: this.topics.online, payload: this.onlinePayload(false, session) }),
+      log: this.log,
+    });
+    this.link.start({
+      connected: (session) => this.onConnected(session),
+      disconnected: () => this.onDisconnected(),
+      message: (topic, payload, meta) => this.onMessage(topic, payload, meta),
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.statsTimer);
+    const link = this.link;
+    if (link) {
+      // A clean DISCONNECT cancels the will, so say goodbye ourselves: last presence, then offline.
+      await link.stop(async () => {
+        const doc = this.currentDocument();
+        const sends: Promise<void>[] = [];
+        if (doc) sends.push(link.publish(this.topics.presence, doc, { retain: true }));
+        sends.push(
+          link.publish(this.topics.online, this.onlinePayload(false, link.session), { retain: true }),
+        );
+        await Promise.all(sends);
+      });
+    }
+    await this.outbox?.close();
+    await this.broker?.close();
+    this.log.info("presence stopped");
+  }
+
+  project(state: DeskState, now: number): void {
+    this.state = state;
+    const key = documentKey(presenceDocument(state, this.agent, now));
+    if (key === this.docKey && !this.republish) return;
+    this.docKey = key;
+    this.publishPresence(now);
+  }
+
+  execute(effect: Effect): Promise<void> | undefined {
+    if (effect.type !== "event") return undefined;
+    const outbox = this.outbox;
+    if (outbox === null) {
+      this.log.error({ type: effect.event.type }, "event before start: dropped");
+      return undefined;
+    }
+    return outbox.append(effect.event).then((stored) => {
+      if (stored) this.pump();
+    });
+  }
+
+  // --- connection --------------------------------------------------------------------------
+
+  private onConnected(session: string): void {
+    const link = this.link!;
+    this.generation++;
+    this.inflight.clear();
+    this.republish = true;
+    link
+      .publish(this.topics.online, this.onlinePayload(true, session), { retain: true })
+      .catch((e) => this.publishFailed("online", e));
+    // The runner steps synchronously and calls project(), which republishes presence; if it did
+    // not (no change of state, or no runner yet), republish the snapshot we hold.
+    this.feed({ type: "mqtt_changed", connected: true });
+    if (this.republish) this.publishPresence(this.clock());
+    const subs = [
+      // Our own availability: a stale will of an earlier session must be answered (see onOwnOnline).
+      { topic: this.topics.online },
+      // A retained command would replay on every subscribe: ask the broker not to send it (v5).
+      { topic: this.topics.commands, retainHandling: 2 as const },
+      ...this.opts.queues.map((q) => ({ topic: this.topics.queueStats(q) })),
+    ];
+    link.subscribe(subs).catch((e) => this.log.warn({ err: String(e) }, "mqtt subscribe failed"));
+    this.pump();
+  }
+
+  private onDisconnected(): void {
+    this.generation++;
+    this.inflight.clear();
+    if (!this.stopped) this.feed({ type: "mqtt_changed", connected: false });
+  }
+
+  private onMessage(topic: string, payload: Buffer, meta: MessageMeta): void {
+    if (topic === this.topics.online) this.onOwnOnline(payload);
+    else if (topic === this.topics.commands) this.onCommand(payload, meta);
+    else {
+      const queue = this.topics.queueOf(topic);
+      if (queue !== null) this.onStats(queue, payload, meta);
+    }
+  }
+
+  /**
+   * Someone says we are offline while we are connected: the will of an earlier connection
+   * delivered after our birth (reference §2, "old will after new birth"). Say `online` again.
+   */
+  private onOwnOnline(payload: Buffer): void {
+    const link = this.link;
+    if (!link?.connected) return;
+    let msg: { online?: unknown; session?: unknown } = {};
+    try {
+      msg = payload.length > 0 ? (JSON.parse(payload.toString("utf8")) as typeof msg) : {};
+    } catch {
+      msg = {};
+    }
+    if (msg.online === true && msg.session === link.session) return;
+    if (msg.online === true) {
+      this.log.warn(
+        { session: msg.session },
+        "another client publishes online for this agent id: duplicated agent.id?",
+      );
+      return;
+    }
+    this.log.info(
+      { stale: msg.session ?? null, session: link.session },
+      "stale offline on our online topic; re-asserting online",
+    );
+    link
+      .publish(this.topics.online, this.onlinePayload(true, link.session), { retain: true })
+      .catch((e) => this.publishFailed("online", e));
+  }
+
+  // --- presence ----------------------------------------------------------------------------
+
+  private currentDocument(): string | null {
+    return this.state ? JSON.stringify(presenceDocument(this.state, this.agent, this.clock())) : null;
+  }
+
+  private publishPresence(now: number): void {
+    const link = this.link;
+    if (!link?.connected || this.state === null) return;
+    this.republish = false;
+    const doc = JSON.stringify(presenceDocument(this.state, this.agent, now));
+    link.publish(this.topics.presence, doc, { retain: true }).catch((e) => this.publishFailed("presence", e));
+  }
+
+  private onlinePayload(online: boolean, session: string): string {
+    return JSON.stringify({ v: 1, online, session, ts: new Date(this.clock()).toISOString() });
+  }
+
+  private publishFailed(what: string, err: unknown): void {
+    // A publish cut by a lost link is normal: the next connect republishes the snapshot.
+    if (err instanceof LinkClosedError || (err instanceof Error && /closed|disconnect/i.test(err.message))) {
+      this.log.debug({ what }, "publish interrupted by disconnect");
+    } else {
+      this.log.warn({ what, err: String(err) }, "mqtt publish failed");
+    }
+  }
+
+  // --- events ------------------------------------------------------------------------------
+
+  /** Publishes the oldest unacknowledged events, at most EVENT_WINDOW at a time, in seq order. */
+  private pump(): void {
+    const link = this.link;
+    const outbox = this.outbox;
+    if (!link?.connected || outbox === null || this.stopped) return;
+    const generation = this.generation;
+    for (const ev of outbox.unacked()) {
+      if (this.inflight.size >= EVENT_WINDOW) return;
+      if (this.inflight.has(ev.seq)) continue;
+      this.inflight.add(ev.seq);
+      this.sendEvent(link, outbox, ev, generation);
+    }
+  }
+
+  private sendEvent(link: MqttLink, outbox: Outbox, ev: StoredEvent, generation: number): void {
+    link.publish(this.topics.events, ev.payload).then(
+      () => {
+        outbox.ack(ev.seq);
+        if (generation !== this.generation) return;
+        this.inflight.delete(ev.seq);
+        this.pump();
+      },
+      (err: unknown) => {
+        // Left in the outbox: the next connection sends it again, in order.
+        if (generation === this.generation) this.inflight.delete(ev.seq);
+        this.publishFailed("event", err);
+      },
+    );
+  }
+
+  // --- commands ----------------------------------------------------------------------------
+
+  private onCommand(payload: Buffer, meta: MessageMeta): void {
+    const parsed = parseCommand(payload, meta, this.clock());
+    let answer: ReturnType<typeof commandResult>;
+    if (!parsed.ok) {
+      this.log.warn({ id: parsed.id, error: parsed.error }, "remote command refused");
+      answer = commandResult(parsed.id, { ok: false, error: parsed.error });
+    } else {
+      const outcome = this.feed({ type: "command", command: parsed.command, origin: "mqtt" });
+      answer = outcome.ok
+        ? commandResult(parsed.id, { ok: true })
+        : commandResult(parsed.id, { ok: false, error: `${outcome.error.code}: ${outcome.error.message}` });
+      this.log.info({ id: parsed.id, cmd: parsed.command.cmd, ok: outcome.ok }, "remote command");
+    }
+    const link = this.link;
+    if (!link?.connected) return;
+    // MQTT 5 request/response: answer where the requester asked, with its correlation data.
+    const respond = meta.responseTopic !== undefined && isPublishTopic(meta.responseTopic);
+    link
+      .publish(respond ? meta.responseTopic! : this.topics.commandResult, JSON.stringify(answer), {
+        ...(respond && meta.correlationData ? { correlationData: meta.correlationData } : {}),
+      })
+      .catch((e) => this.publishFailed("command result", e));
+  }
+
+  // --- queue statistics --------------------------------------------------------------------
+
+  private onStats(queue: string, payload: Buffer, meta: MessageMeta): void {
+    const parsed = parseQueueStats(payload);
+    if (!parsed.ok) {
+      // Keep the previous figures: they go stale on their own if nothing valid follows.
+      this.log.warn({ queue, error: parsed.error }, "queue statistics ignored");
+      return;
+    }
+    const now = this.clock();
+    this.stats.set(queue, parsed.stats, now, meta.expirySeconds);
+    this.refreshStats(now);
+  }
+
+  private refreshStats(now: number): void {
+    clearTimeout(this.statsTimer);
+    const summary = this.stats.summary(now);
+    const key = JSON.stringify(summary);
+    if (key !== this.lastStats) {
+      this.lastStats = key;
+      this.feed({ type: "queue_stats", stats: summary });
+    }
+    const next = this.stats.nextExpiry();
+    if (next !== null && !this.stopped) {
+      this.statsTimer = setTimeout(() => this.refreshStats(this.clock()), Math.max(0, next - now) + 5);
+    }
+  }
+
+  private feed(input: DeskInput): ReturnType<Emit> {
+    try {
+      return this.emit(input);
+    } catch (err) {
+      this.log.error({ err: String(err), input: input.type }, "desk refused input");
+      return { ok: false, error: { code: "bad_state", message: "internal error" } };
+    }
+  }
+}
+
+/** The document minus `ts` and `seq`: a state change that leaves the content alone is not news. */
+function documentKey(doc: object): string {
+  return JSON.stringify({ ...doc, ts: undefined, seq: undefined });
+}
+
+function isPublishTopic(topic: string): boolean {
+  return topic.length > 0 && topic.length < 1024 && !/[+#\u0000]/.test(topic);
+}

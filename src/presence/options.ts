@@ -1,0 +1,33 @@
+/**
+ * What the presence side needs from the config (`mqtt:` section). The config schema lives in
+ * src/config/; this is the already-validated, frozen shape it hands down.
+ */
+export interface PresenceOptions {
+  /** `mqtt://`, `mqtts://`, `ws://`, `wss://` broker URL, or `embedded` to run aedes in-process. */
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** `P` in contracts/mqtt.md (default `cuffia`). */
+  readonly topicPrefix: string;
+  /** Queue names whose `P/queues/Q/stats` the desk shows, summed. */
+  readonly queues: readonly string[];
+  /** 5 (default) or 4 (MQTT 3.1.1) for older brokers. */
+  readonly protocolVersion: 4 | 5;
+  /** Stable per box; `cuffia-<agentId>` when absent. Must be unique across the fleet. */
+  readonly clientId?: string;
+  /** The broker sends our will after 1.5 × this when the box dies; 15 s is our default. */
+  readonly keepaliveSeconds: number;
+  /** PEM files for mqtts:// and wss://: a private CA, and a client certificate for mutual TLS. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Queue figures not refreshed for this long are shown as unknown. */
+  readonly statsStaleSeconds: number;
+  /** Cap of the durable event outbox on disk; events beyond it are dropped with a warning. */
+  readonly outboxMaxBytes: number;
+  /** Port of the embedded broker (url `embedded`), 1883 when absent. */
+  readonly embeddedPort?: number;
+}
+
+export const EMBEDDED_URL = "embedded";
+export const DEFAULT_EMBEDDED_PORT = 1883;
