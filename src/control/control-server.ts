@@ -1,0 +1,206 @@
+/**
+ * The control socket: a Unix socket speaking JSON lines, for `cuffia ctl`, scripts on the box and
+ * tests. Many clients at once; a client that sends garbage gets an error line, never a crash;
+ * `subscribe` keeps the connection and streams every state change and call event.
+ */
+import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import { type AgentIdentity, presenceDocument } from "../core/presence-document.js";
+import type { Emit, Side } from "../core/side.js";
+import type { DeskState, Effect } from "../core/types.js";
+import type { Logger } from "../log/logger.js";
+import { errorAnswer, MAX_LINE, parseRequest } from "./protocol.js";
+
+export interface ControlOptions {
+  readonly socket: string;
+  readonly agent: AgentIdentity;
+  readonly log: Logger;
+  /** Local details added to `status` (registration, devices, version...). */
+  readonly details?: () => Record<string, unknown>;
+  readonly clock?: () => number;
+}
+
+export class ControlServer implements Side {
+  readonly name = "control";
+  readonly handles = ["event"] as const;
+  #server: Server | undefined;
+  #emit: Emit | undefined;
+  #state: DeskState | undefined;
+  readonly #clients = new Set<Socket>();
+  readonly #subscribers = new Set<Socket>();
+  readonly #o: ControlOptions;
+  readonly #clock: () => number;
+
+  constructor(o: ControlOptions) {
+    this.#o = o;
+    this.#clock = o.clock ?? Date.now;
+  }
+
+  async start(emit: Emit): Promise<void> {
+    if (this.#server) return;
+    this.#emit = emit;
+    const path = this.#o.socket;
+    mkdirSync(dirname(path), { recursive: true });
+    await removeStaleSocket(path);
+    const server = createServer((sock) => this.#accept(sock));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    // 0660: the service user and its group (IT's scripts) may talk to the desk, nobody else.
+    chmodSync(path, 0o660);
+    server.on("error", (e) => this.#o.log.error({ err: e.message }, "control socket error"));
+    this.#server = server;
+    this.#o.log.info({ socket: path }, "control socket listening");
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    for (const c of this.#clients) c.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      unlinkSync(this.#o.socket);
+    } catch {
+      // already gone
+    }
+  }
+
+  project(state: DeskState, now: number): void {
+    const prev = this.#state;
+    this.#state = state;
+    if (prev && prev.seq === state.seq) return; // a refresh, not a change
+    if (this.#subscribers.size === 0) return;
+    this.#broadcast({ event: "state", presence: presenceDocument(state, this.#o.agent, now) });
+  }
+
+  execute(effect: Effect): void {
+    if (effect.type !== "event" || this.#subscribers.size === 0) return;
+    this.#broadcast({ event: effect.event.type, ts: new Date(this.#clock()).toISOString(), ...effect.event });
+  }
+
+  #broadcast(msg: Record<string, unknown>): void {
+    const line = `${JSON.stringify(msg)}\n`;
+    for (const s of this.#subscribers) {
+      // A subscriber that stopped reading is dropped rather than buffered without bound.
+      if (s.writableLength > 1024 * 1024) {
+        s.destroy();
+        continue;
+      }
+      s.write(line);
+    }
+  }
+
+  #accept(sock: Socket): void {
+    this.#clients.add(sock);
+    sock.setEncoding("utf8");
+    let buf = "";
+    let skipping = false;
+    sock.on("data", (chunk: string) => {
+      buf += chunk;
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl).replace(/\r$/, "");
+        buf = buf.slice(nl + 1);
+        if (skipping) {
+          skipping = false;
+          continue;
+        }
+        if (line.trim() === "") continue;
+        if (line.length > MAX_LINE) {
+          this.#send(sock, errorAnswer(null, "bad_request", `line longer than ${MAX_LINE} bytes: skipped`));
+          continue;
+        }
+        this.#answer(sock, line);
+      }
+      if (buf.length > MAX_LINE) {
+        buf = "";
+        skipping = true;
+        this.#send(sock, errorAnswer(null, "bad_request", `line longer than ${MAX_LINE} bytes: skipped`));
+      }
+    });
+    sock.on("error", () => sock.destroy());
+    sock.on("close", () => {
+      this.#clients.delete(sock);
+      this.#subscribers.delete(sock);
+    });
+  }
+
+  #answer(sock: Socket, line: string): void {
+    let req: ReturnType<typeof parseRequest>;
+    try {
+      req = parseRequest(line);
+    } catch (e) {
+      req = errorAnswer(null, "bad_request", String(e));
+    }
+    if ("ok" in req) return this.#send(sock, req);
+    const now = this.#clock();
+    switch (req.kind) {
+      case "status": {
+        const state = this.#state;
+        if (!state) return this.#send(sock, errorAnswer(req.id, "not_available", "the desk is starting"));
+        return this.#send(sock, {
+          id: req.id,
+          ok: true,
+          ...presenceDocument(state, this.#o.agent, now),
+          local: { ...this.#localDetails(state), ...(this.#o.details?.() ?? {}) },
+        });
+      }
+      case "subscribe": {
+        this.#subscribers.add(sock);
+        this.#send(sock, { id: req.id, ok: true });
+        if (this.#state)
+          this.#send(sock, { event: "state", presence: presenceDocument(this.#state, this.#o.agent, now) });
+        return;
+      }
+      case "desk": {
+        const emit = this.#emit;
+        if (!emit) return this.#send(sock, errorAnswer(req.id, "not_available", "the desk is starting"));
+        const out = emit({ type: "command", command: req.command, origin: "control" });
+        return this.#send(
+          sock,
+          out.ok ? { id: req.id, ok: true } : { id: req.id, ok: false, error: out.error },
+        );
+      }
+    }
+  }
+
+  #localDetails(state: DeskState): Record<string, unknown> {
+    return {
+      pid: process.pid,
+      missed_in_a_row: state.missed,
+      queues: state.queues,
+      faults: state.health.faults,
+      caller: state.call ? { number: state.call.number, name: state.call.displayName } : null,
+    };
+  }
+
+  #send(sock: Socket, msg: unknown): void {
+    if (!sock.destroyed) sock.write(`${JSON.stringify(msg)}\n`);
+  }
+}
+
+/**
+ * A socket file left by a daemon that died is removed; one that answers belongs to a running
+ * daemon, and starting a second one on the same socket is refused.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = createConnection(path);
+    c.once("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once("error", () => resolve(false));
+  });
+  if (alive) throw new Error(`another daemon is listening on ${path}`);
+  try {
+    unlinkSync(path);
+  } catch {
+    // nothing there
+  }
+}
