@@ -1,0 +1,115 @@
+/** Shared helpers for the headset tests: fixtures, desk states and a manual clock. */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Call, DeskState } from "../../src/core/types.js";
+import { parseHexBytes } from "../../src/headset/descriptor.js";
+import type { HeadsetClock } from "../../src/headset/options.js";
+import { type TelephonyMap, telephonyMapFromBytes } from "../../src/headset/telephony-map.js";
+
+export const FIXTURES = fileURLToPath(new URL("../fixtures/hid/", import.meta.url));
+
+export function fixtureBytes(name: string): Uint8Array {
+  return parseHexBytes(readFileSync(`${FIXTURES}${name}.hex`, "utf8"));
+}
+
+export function fixtureMap(name: string, mirrorPage?: number): TelephonyMap {
+  const r = telephonyMapFromBytes(fixtureBytes(name), mirrorPage !== undefined ? { mirrorPage } : {});
+  if (!r.ok) throw new Error(`${name}: ${r.message}`);
+  return r.map;
+}
+
+const CALL: Call = {
+  id: "c1",
+  direction: "inbound",
+  number: "+390612345",
+  displayName: null,
+  queue: "sociale",
+  language: "it",
+  service: null,
+  offeredAt: 1000,
+  answeredAt: null,
+  muted: false,
+  held: false,
+  remoteHeld: false,
+  holdRequested: null,
+  transferTarget: null,
+};
+
+export function desk(activity: DeskState["activity"], call: Partial<Call> | null = null): DeskState {
+  return {
+    status: "available",
+    reason: null,
+    statusSince: 0,
+    activity,
+    activitySince: 0,
+    wrapUpUntil: null,
+    call:
+      call === null && (activity === "idle" || activity === "wrap_up") ? null : { ...CALL, ...(call ?? {}) },
+    pending: null,
+    missed: 0,
+    queues: null,
+    health: { sip: "registered", sipReason: null, headset: true, lcd: null, mqtt: null, faults: {} },
+    seq: 1,
+    policy: {
+      wrapUpSeconds: 30,
+      pauseReasons: ["break"],
+      autoPauseAfterMissed: 0,
+      ringTimeoutSeconds: 0,
+      notRespondingSeconds: 10,
+      autoAnswer: false,
+      transferTargets: {},
+      idleHookOff: { action: "ignore" },
+      sides: { sip: true, headset: true, lcd: false, mqtt: false },
+    },
+  };
+}
+
+/** Timers that run only when the test advances the clock. */
+export class ManualClock implements HeadsetClock {
+  t = 1_000_000;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private seq = 0;
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== handle);
+  }
+
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /** Advances time, running due timers in order and letting their promises settle. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      this.t = next.at;
+      next.fn();
+      await settle();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+/** Lets queued promise chains (the write queue, scans) run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+}
