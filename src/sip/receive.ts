@@ -41,8 +41,9 @@ export function makeReceiver(
         if (message.method !== "ACK") answer(text, 400, "request missing a mandatory header or Request-URI");
         return;
       }
-      // sip.js's own loop check: a request we sent that came back to us.
-      if (!message.toTag && message.callId.substring(0, 5) === conf.sipjsId) {
+      // sip.js's own loop check: a request we sent that came back to us. Our liveness OPTIONS
+      // to our own AOR comes back on purpose (sip-agent.ts), and is answered 200.
+      if (!message.toTag && message.method !== "OPTIONS" && message.callId.substring(0, 5) === conf.sipjsId) {
         ua.userAgentCore.replyStateless(message, { statusCode: 482 });
         return;
       }

@@ -268,6 +268,9 @@ export class SipAgent implements Side {
     this.lastFailure = null;
     await registerer.register({
       requestDelegate: {
+        // A refresh on a new connection leaves the Registerer "Registered" (no state change):
+        // the 2xx itself says the registrar has our binding again.
+        onAccept: () => this.fenced("registered", () => this.onRegistered()),
         onReject: (response) => {
           const m = response.message;
           this.lastFailure = `${m.statusCode} ${m.reasonPhrase}`;
@@ -296,9 +299,7 @@ export class SipAgent implements Side {
     this.log.debug({ state }, "registerer");
     if (this.stopping) return;
     if (state === RegistererState.Registered) {
-      this.attempt = 0;
-      this.report("registered", null);
-      this.startLiveness();
+      this.onRegistered();
     } else if (state === RegistererState.Unregistered) {
       this.stopLiveness();
       if (this.health?.sip === "failed") return;
@@ -306,6 +307,13 @@ export class SipAgent implements Side {
       // A lapsed refresh: register again on this connection, or reconnect if it is gone.
       if (this.transport?.isConnected()) this.retryRegistration();
     }
+  }
+
+  private onRegistered(): void {
+    if (this.stopping || this.registerer?.state !== RegistererState.Registered) return;
+    this.attempt = 0;
+    this.report("registered", null);
+    if (!this.livenessTimer) this.startLiveness();
   }
 
   // ── liveness ──────────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,53 @@
+/**
+ * Test helpers for the SIP side: a recorder of what the SipAgent emits, and a wait for an input.
+ */
+import type { Emit } from "../../src/core/side.js";
+import type { DeskInput } from "../../src/core/types.js";
+
+export class Inputs {
+  readonly all: DeskInput[] = [];
+  private waiters: Array<{ pred: (i: DeskInput) => boolean; resolve: (i: DeskInput) => void }> = [];
+  /** Called with each input after it is recorded (a minimal desk rule can answer from here). */
+  onInput: (i: DeskInput) => void = () => {};
+
+  readonly emit: Emit = (input) => {
+    this.all.push(input);
+    for (const w of [...this.waiters]) {
+      if (w.pred(input)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(input);
+      }
+    }
+    this.onInput(input);
+    return { ok: true };
+  };
+
+  /** Resolves with the first input (already seen after `since`, or future) matching `pred`. */
+  waitFor<T extends DeskInput["type"]>(
+    type: T,
+    pred: (i: Extract<DeskInput, { type: T }>) => boolean = () => true,
+    timeoutMs = 15_000,
+    since = 0,
+  ): Promise<Extract<DeskInput, { type: T }>> {
+    const match = (i: DeskInput): i is Extract<DeskInput, { type: T }> =>
+      i.type === type && pred(i as Extract<DeskInput, { type: T }>);
+    const seen = this.all.slice(since).find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`no ${type} within ${timeoutMs} ms; saw ${JSON.stringify(this.all.slice(-8))}`));
+      }, timeoutMs);
+      const done = (i: DeskInput) => {
+        clearTimeout(timer);
+        resolve(i as Extract<DeskInput, { type: T }>);
+      };
+      this.waiters.push({ pred: match, resolve: done });
+    });
+  }
+
+  /** Index to pass as `since` to wait only for inputs from now on. */
+  get mark(): number {
+    return this.all.length;
+  }
+}
