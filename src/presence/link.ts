@@ -87,6 +87,8 @@ export class MqttLink {
   private connectedAt = 0;
   private lastError = "";
   private _state: LinkState = "idle";
+  /** Set by stop(): no reconnect from now on, while the farewell still publishes. */
+  private stopping = false;
   private _session = "";
   private readonly random: () => number;
 
@@ -115,7 +117,7 @@ export class MqttLink {
 
   private connect(): void {
     this.timer = undefined;
-    if (this._state === "stopped") return;
+    if (this.stopping) return;
     this._state = "connecting";
     const session = randomBytes(8).toString("hex");
     this._session = session;
@@ -151,7 +153,7 @@ export class MqttLink {
     this.client = client;
 
     client.on("connect", () => {
-      if (this.client !== client || this._state === "stopped") return;
+      if (this.client !== client || this.stopping) return;
       up = true;
       this._state = "connected";
       this.connectedAt = Date.now();
@@ -207,7 +209,10 @@ export class MqttLink {
       client.on("error", () => {});
       client.end(true);
       const wasUp = up;
-      if (this._state === "stopped") return;
+      if (this.stopping) {
+        this._state = "stopped";
+        return;
+      }
       this._state = "waiting";
       if (wasUp) {
         this.cfg.log.warn({ session }, "mqtt connection lost");
@@ -278,13 +283,16 @@ export class MqttLink {
    * MQTT 5 DISCONNECT 0x04, or for 3.1.1 a close without DISCONNECT.
    */
   async stop(farewell?: () => Promise<void>, timeoutMs = 3_000): Promise<void> {
-    if (this._state === "stopped") return;
+    if (this.stopping) return;
+    this.stopping = true;
     const wasConnected = this._state === "connected";
-    this._state = "stopped";
     clearTimeout(this.timer);
     this.timer = undefined;
     const client = this.client;
-    if (client === null) return;
+    if (client === null) {
+      this._state = "stopped";
+      return;
+    }
     let said = false;
     if (wasConnected && farewell) {
       said = await withTimeout(
@@ -306,6 +314,7 @@ export class MqttLink {
         client.end(true, finish);
       }
     });
+    this._state = "stopped";
     this.client = null;
     client.removeAllListeners();
     client.on("error", () => {});

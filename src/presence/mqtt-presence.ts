@@ -159,6 +159,11 @@ export class MqttPresence implements Side {
     });
   }
 
+  /** Resolves once every event handed to execute() so far is on disk (or dropped). */
+  async flush(): Promise<void> {
+    await this.outbox?.settle();
+  }
+
   // --- connection --------------------------------------------------------------------------
 
   private onConnected(session: string): void {
@@ -205,7 +210,8 @@ export class MqttPresence implements Side {
    */
   private onOwnOnline(payload: Buffer): void {
     const link = this.link;
-    if (!link?.connected) return;
+    // While stopping, the offline we read is our own farewell.
+    if (!link?.connected || this.stopped) return;
     let msg: { online?: unknown; session?: unknown } = {};
     try {
       msg = payload.length > 0 ? (JSON.parse(payload.toString("utf8")) as typeof msg) : {};
