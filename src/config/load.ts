@@ -4,6 +4,7 @@
  * `file:line:col key.path: what is expected`, so IT fixes a file in one round.
  */
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { type Document, isMap, isPair, isScalar, LineCounter, type Node, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { type Config, configSchema, type ParsedConfig } from "./schema.js";
@@ -57,7 +58,10 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
 
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
-  const readSecret = options.readSecret ?? ((p: string) => readFileSync(p, "utf8"));
+  // A relative *_file path is relative to the config file (/etc/cuffia/secrets/sip.password).
+  const base = dirname(resolve(file));
+  const read = options.readSecret ?? ((p: string) => readFileSync(p, "utf8"));
+  const readSecret = (p: string): string => read(resolve(base, p));
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const problems: ConfigProblem[] = [];
@@ -78,7 +82,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) report(doc, issue, at);
+    for (const issue of parsed.error.issues) report(doc, raw, issue, at);
   }
   rawChecks(raw as Record<string, unknown>, doc, at);
   if (!parsed.success) throw new ConfigError(sorted(problems));
@@ -171,7 +175,16 @@ function offsetOf(doc: Document, path: readonly PropertyKey[], key = false): num
   return 0;
 }
 
-function report(doc: Document, issue: z.core.$ZodIssue, at: At): void {
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function report(doc: Document, raw: unknown, issue: z.core.$ZodIssue, at: At): void {
   const path = issue.path;
   if (issue.code === "unrecognized_keys") {
     for (const k of issue.keys) {
@@ -185,13 +198,13 @@ function report(doc: Document, issue: z.core.$ZodIssue, at: At): void {
     }
     return;
   }
-  at(offsetOf(doc, path), formatPath(path), describe(issue));
+  at(offsetOf(doc, path), formatPath(path), describe(issue, valueAt(raw, path)));
 }
 
-function describe(issue: z.core.$ZodIssue): string {
+function describe(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case "invalid_type":
-      if (issue.input === undefined) return "is required";
+      if (value === undefined) return "is required";
       return `must be ${article(issue.expected)}${issue.expected === "object" ? " (a mapping of keys)" : ""}`;
     case "invalid_value":
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
