@@ -1,0 +1,215 @@
+/**
+ * What happens when things die: the desk process (kill -9, SIGSTOP for a half-open link), the
+ * broker (restart without persistence), and both during a burst of events. The desk runs in a
+ * child process (harness.spawnDesk, compiled with tsc) so it can be killed like a power cut.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Command } from "../../src/core/types.js";
+import { type Mosquitto, startMosquitto } from "../lab/mosquitto.js";
+import {
+  buildChild,
+  type ChildDesk,
+  type Desk,
+  retained,
+  spawnDesk,
+  startDesk,
+  tempDir,
+  Watcher,
+  waitUntil,
+} from "../presence/harness.js";
+
+let broker: Mosquitto;
+const children: ChildDesk[] = [];
+const desks: Desk[] = [];
+const watchers: Watcher[] = [];
+
+beforeAll(async () => {
+  [broker] = await Promise.all([startMosquitto(), buildChild()]);
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) await c.kill9();
+  for (const d of desks.splice(0)) await d.stop();
+  for (const w of watchers.splice(0)) await w.close();
+});
+afterAll(async () => {
+  await broker?.stop();
+});
+
+const watch = async (filters: string[]) => {
+  const w = await Watcher.connect(broker.url, filters);
+  watchers.push(w);
+  return w;
+};
+const child = async (agentId: string, stateDir: string, options = {}) => {
+  const c = await spawnDesk({ url: broker.url, stateDir, agentId, options });
+  children.push(c);
+  return c;
+};
+const onlineOf = (w: Watcher, agent: string, session?: string) =>
+  w.waitFor(
+    `${agent} online`,
+    (s) =>
+      s.topic === `cuffia/agents/${agent}/online` &&
+      s.json?.online === true &&
+      (session === undefined || s.json.session === session),
+  );
+
+describe("the desk dies", () => {
+  it("kill -9: the broker publishes offline with the same session within keepalive × 1.5", async () => {
+    const w = await watch(["cuffia/agents/kill9/online"]);
+    const c = await child("kill9", await tempDir("kill9"));
+    await c.waitConnected();
+    const birth = await onlineOf(w, "kill9");
+    const session = birth.json?.session;
+    const t0 = Date.now();
+    await c.kill9();
+    const will = await w.waitFor("will", (s) => s.json?.online === false, 15_000 * 1.5);
+    expect(Date.now() - t0).toBeLessThan(15_000 * 1.5);
+    expect(will.json).toMatchObject({ v: 1, online: false, session });
+    expect((await retained(broker.url, "cuffia/agents/kill9/online"))?.json).toMatchObject({
+      online: false,
+      session,
+    });
+  });
+
+  it("half-open link, quick restart with the same client id: no stale offline is left", async () => {
+    const agent = "halfopen";
+    const dir = await tempDir(agent);
+    const w = await watch([`cuffia/agents/${agent}/online`]);
+    const old = await child(agent, dir, { keepaliveSeconds: 2 });
+    await old.waitConnected();
+    const oldSession = (await onlineOf(w, agent)).json?.session;
+    // Frozen: the TCP connection stays open and silent, like a pulled cable.
+    process.kill(old.pid, "SIGSTOP");
+    const fresh = await child(agent, dir, { keepaliveSeconds: 2 });
+    await fresh.waitConnected();
+    const newBirth = await w.waitFor(
+      "new birth",
+      (s) => s.json?.online === true && s.json.session !== oldSession,
+    );
+    // Past the old connection's 1.5 × keepalive: whatever the broker was going to send, it has.
+    await new Promise((r) => setTimeout(r, 3_500));
+    const r = await retained(broker.url, `cuffia/agents/${agent}/online`);
+    expect(r?.json).toMatchObject({ online: true, session: newBirth.json?.session });
+    process.kill(old.pid, "SIGCONT");
+  });
+
+  it("half-open link, restart under another client id: the old will comes after the new birth and is answered", async () => {
+    const agent = "race";
+    const dir = await tempDir(agent);
+    const w = await watch([`cuffia/agents/${agent}/online`]);
+    const old = await child(agent, dir, { keepaliveSeconds: 2, clientId: "box-before-reimage" });
+    await old.waitConnected();
+    const oldSession = (await onlineOf(w, agent)).json?.session;
+    process.kill(old.pid, "SIGSTOP");
+    const fresh = await child(agent, dir);
+    await fresh.waitConnected();
+    const newSession = (
+      await w.waitFor("new birth", (s) => s.json?.online === true && s.json.session !== oldSession)
+    ).json?.session;
+    const stale = await w.waitFor(
+      "the old will",
+      (s) => s.json?.online === false && s.json.session === oldSession,
+      6_000,
+    );
+    const reasserted = await w.waitFor(
+      "online again",
+      (s) => s.json?.online === true && s.json.session === newSession && s.at >= stale.at,
+    );
+    expect(reasserted.at - stale.at).toBeLessThan(1_000);
+    expect((await retained(broker.url, `cuffia/agents/${agent}/online`))?.json).toMatchObject({
+      online: true,
+      session: newSession,
+    });
+    process.kill(old.pid, "SIGCONT");
+  });
+});
+
+describe("the broker dies", () => {
+  it("restart without persistence: online and presence republished, subscriptions restored", async () => {
+    const A = "cuffia/agents/restart";
+    const desk = await startDesk({ url: broker.url, agentId: "restart" });
+    desks.push(desk);
+    await waitUntil("connected", () => desk.presence.connected);
+    desk.command({ cmd: "login" });
+    await waitUntil(
+      "presence",
+      async () => (await retained(broker.url, `${A}/presence`))?.json?.status === "available",
+    );
+    const health: boolean[] = [];
+    desk.runner.subscribe((c) => {
+      if (c.kind === "state" && c.input.type === "mqtt_changed") health.push(c.input.connected);
+    });
+    const session = desk.presence.session;
+    await broker.restart();
+    expect(await retained(broker.url, `${A}/presence`)).toBeNull();
+    await waitUntil(
+      "reconnected",
+      () => desk.presence.connected && desk.presence.session !== session,
+      10_000,
+    );
+    const presence = await waitUntil("presence back", async () => {
+      const r = await retained(broker.url, `${A}/presence`);
+      return (r?.json?.health as { mqtt?: boolean } | undefined)?.mqtt === true ? r : null;
+    });
+    expect(presence.json).toMatchObject({ status: "available", agent: "restart" });
+    expect((await retained(broker.url, `${A}/online`))?.json).toMatchObject({
+      online: true,
+      session: desk.presence.session,
+    });
+    expect(health).toEqual([false, true]);
+    // Subscriptions are back: a command is answered.
+    const w = await watch([`${A}/commands/result`]);
+    await w.publish(
+      `${A}/commands`,
+      JSON.stringify({ v: 1, id: "after-restart", action: "pause", reason: "lunch" }),
+    );
+    expect((await w.waitFor("result", (s) => s.json?.id === "after-restart")).json?.ok).toBe(true);
+    expect(desk.runner.state.reason).toBe("lunch");
+  });
+
+  it("20 status changes during an outage, then kill -9, then the broker back: all 20 delivered once, in order", async () => {
+    const agent = "outage";
+    const dir = await tempDir(agent);
+    const E = `cuffia/agents/${agent}/events`;
+    let w = await watch([E]);
+    const first = await child(agent, dir);
+    await first.waitConnected();
+    expect((await first.command({ cmd: "login" })).ok).toBe(true);
+    const login = await w.waitFor("login event", (s) => s.json?.status === "available");
+    expect(login.json).toMatchObject({ v: 1, seq: 1, type: "status.changed", previous_status: "logged_out" });
+
+    await broker.stop();
+    const reasons = ["break", "lunch", "training"];
+    const expected: Array<{ status: string; reason: string | null }> = [];
+    for (let i = 0; i < 20; i++) {
+      const command: Command =
+        i % 2 === 0 ? { cmd: "pause", reason: reasons[(i / 2) % 3]! } : { cmd: "unpause" };
+      expect((await first.command(command)).ok).toBe(true);
+      expected.push(
+        i % 2 === 0
+          ? { status: "paused", reason: reasons[(i / 2) % 3]! }
+          : { status: "available", reason: null },
+      );
+    }
+    await first.kill9();
+
+    await broker.restart();
+    w = await watch([E]);
+    const second = await child(agent, dir);
+    await second.waitConnected();
+    const events = await waitUntil("20 events", () => (w.on(E).length >= 20 ? w.on(E) : null), 15_000);
+    // Anything duplicated would follow within a few round trips; give it a generous second.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const got = w.on(E).map((s) => s.json!);
+    expect(got).toHaveLength(20);
+    expect(got.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    expect(new Set(got.map((e) => e.id)).size).toBe(20);
+    expect(got.map((e) => ({ status: e.status, reason: e.reason }))).toEqual(expected);
+    expect(events.every((s) => !s.retain)).toBe(true);
+    // The new process (which boots logged out: no status store here) numbers after the backlog.
+    expect((await second.command({ cmd: "login" })).ok).toBe(true);
+    const next = await w.waitFor("next event", (s) => s.json?.seq === 22);
+    expect(next.json).toMatchObject({ status: "available", previous_status: "logged_out" });
+  });
+});
