@@ -33,7 +33,10 @@ export interface Baresip {
   readonly recordDir: string;
   /** baresip's stdout/stderr (with `sipTrace`, every SIP message sent and received). */
   readonly logFile: string;
-  /** Dials `uri`; `headers` reach the callee in the INVITE (see the file comment). */
+  /**
+   * Dials `uri`; `headers` reach the callee in the INVITE (see the file comment). Events received
+   * before the dial are marked consumed.
+   */
   dial(uri: string, headers?: Record<string, string>): Promise<void>;
   accept(): Promise<void>;
   hangup(): Promise<void>;
@@ -45,6 +48,8 @@ export interface Baresip {
    * is returned once.
    */
   waitFor(event: string, timeoutMs?: number): Promise<BaresipEvent>;
+  /** Marks every event received so far as consumed (dial() does this itself). */
+  skip(): void;
   /** Every event received so far, in order. */
   readonly events: ReadonlyArray<BaresipEvent>;
   /** Whether baresip's own registration state (`reginfo`) is OK. */
@@ -334,11 +339,16 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     command,
     waitFor,
     isRegistered,
+    skip() {
+      for (const e of events) consumed.add(e);
+    },
     async dial(uri, headers) {
+      // A new call starts a new story: events of earlier calls must not satisfy its waits.
+      for (const e of events) consumed.add(e);
       const entries = Object.entries(headers ?? {});
       if (entries.length > 0) {
         const block = entries.map(([name, value]) => `${name}: ${value}\r\n`).join("");
-        await kamailio.rpc("htable.sets", "xhdr", user, `s:${Buffer.from(block).toString("base64")}`);
+        await kamailio.rpc("htable.sets", "xhdr", `s:${user}`, `s:${Buffer.from(block).toString("base64")}`);
       }
       await command("dial", uri);
     },

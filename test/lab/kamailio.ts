@@ -243,7 +243,10 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
   };
 
   const rpc = async (...command: string[]): Promise<string> => {
-    const { stdout } = await execFileAsync("kamcmd", ["-s", ctl, ...command], { timeout: 5_000 });
+    const { stdout, stderr } = await execFileAsync("kamcmd", ["-s", ctl, ...command], { timeout: 5_000 });
+    // kamcmd exits 0 on RPC faults and prints "error: <code> - <reason>".
+    const fault = /^error: .*/m.exec(`${stdout}\n${stderr}`);
+    if (fault) throw new Error(`kamcmd ${command.join(" ")}: ${fault[0]}`);
     return stdout;
   };
 
