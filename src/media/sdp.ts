@@ -1,0 +1,330 @@
+/**
+ * SDP offer/answer (RFC 3264) for one plain RTP/AVP audio stream, written and read with
+ * sdp-transform. Pure: no sockets, no clock.
+ *
+ * Every failure on remote input is a MediaError: "malformed" for text that is not SDP
+ * (RFC 4566 §5 grammar), "incompatible" when there is no usable audio stream or codec
+ * (the SIP side answers 488, RFC 3261 §13.3.1.1).
+ */
+import * as sdpTransform from "sdp-transform";
+import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
+import { type MediaDirection, MediaError } from "./media.js";
+
+export interface LocalDescription {
+  readonly address: string;
+  readonly port: number;
+  readonly sessionId: string;
+  readonly version: number;
+  /** Our codecs, most preferred first. */
+  readonly codecs: readonly CodecName[];
+}
+
+export interface TelephoneEventFormat {
+  readonly payloadType: number;
+  readonly clockRate: number;
+}
+
+export interface Negotiated {
+  readonly codec: CodecInfo;
+  /** Payload type to send (and expect) for the codec. */
+  readonly payloadType: number;
+  readonly telephoneEvent: TelephoneEventFormat | null;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly remoteRtcpPort: number;
+  /** What the far end said (RFC 3264 §6.1). */
+  readonly remoteDirection: MediaDirection;
+  /** What we said in the description that concluded the exchange. */
+  readonly localDirection: MediaDirection;
+}
+
+export const TELEPHONE_EVENT_PT = 101;
+
+interface RemoteFormat {
+  readonly pt: number;
+  readonly name: string;
+  readonly rate: number;
+}
+
+interface RemoteStream {
+  readonly index: number;
+  readonly address: string;
+  readonly port: number;
+  readonly rtcpPort: number;
+  readonly formats: readonly RemoteFormat[];
+  readonly direction: MediaDirection;
+  readonly parsed: sdpTransform.SessionDescription;
+}
+
+const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
+  0: { name: "PCMU", rate: 8000 },
+  8: { name: "PCMA", rate: 8000 },
+  9: { name: "G722", rate: 8000 },
+};
+
+const LINE = /^[a-zA-Z]=/;
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function malformed(message: string): MediaError {
+  return new MediaError("malformed", message);
+}
+
+function incompatible(message: string): MediaError {
+  return new MediaError("incompatible", message);
+}
+
+function isIpv4(address: string): boolean {
+  const m = IPV4.exec(address);
+  return m?.slice(1).every((o) => Number(o) <= 255) === true;
+}
+
+function asDirection(value: unknown): MediaDirection | null {
+  return value === "sendrecv" || value === "sendonly" || value === "recvonly" || value === "inactive"
+    ? value
+    : null;
+}
+
+/** Parses the first audio stream of a remote description. Throws MediaError only. */
+export function parseRemote(text: unknown): RemoteStream {
+  if (typeof text !== "string" || text.trim() === "") throw malformed("empty session description");
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  if (lines[0]?.trim() !== "v=0") throw malformed("session description does not start with v=0");
+  const bad = lines.find((l) => !LINE.test(l));
+  if (bad !== undefined) throw malformed(`not an SDP line: ${JSON.stringify(bad.slice(0, 40))}`);
+  let parsed: sdpTransform.SessionDescription;
+  try {
+    parsed = sdpTransform.parse(text);
+  } catch (e) {
+    throw malformed(`unparsable session description: ${(e as Error).message}`);
+  }
+  if (!parsed.origin || typeof parsed.origin.address !== "string") throw malformed("no o= line");
+  const media = parsed.media ?? [];
+  if (media.length === 0) throw malformed("no m= line");
+  for (const m of media) {
+    if (!Number.isInteger(m.port) || m.port < 0 || m.port > 65535) throw malformed("bad m= port");
+  }
+  const index = media.findIndex((m) => m.type === "audio" && m.port !== 0);
+  const m = media[index];
+  if (!m) throw incompatible("no active audio stream");
+  if (m.protocol !== "RTP/AVP") throw incompatible(`transport ${m.protocol} not supported (RTP/AVP only)`);
+  const connection = m.connection ?? parsed.connection;
+  if (!connection) throw malformed("no c= line for the audio stream");
+  if (connection.version !== 4 || !isIpv4(connection.ip)) {
+    throw incompatible(`connection address ${connection.ip} is not IPv4`);
+  }
+  const pts = String(m.payloads ?? "")
+    .trim()
+    .split(/\s+/)
+    .filter((p) => p !== "")
+    .map(Number);
+  if (pts.length === 0 || pts.some((p) => !Number.isInteger(p) || p < 0 || p > 127)) {
+    throw malformed("bad payload type list");
+  }
+  const formats: RemoteFormat[] = [];
+  for (const pt of pts) {
+    const map = (m.rtp ?? []).find((r) => r.payload === pt);
+    if (map) formats.push({ pt, name: map.codec.toUpperCase(), rate: map.rate ?? 0 });
+    else {
+      const s = STATIC[pt];
+      if (s) formats.push({ pt, name: s.name, rate: s.rate });
+    }
+  }
+  let direction = asDirection(m.direction) ?? asDirection(parsed.direction) ?? "sendrecv";
+  // RFC 3264 §8.4: c=0.0.0.0 is the old (RFC 2543) way to put a stream on hold.
+  if (connection.ip === "0.0.0.0") {
+    direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
+  }
+  const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
+  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, parsed };
+}
+
+function pickTelephoneEvent(
+  formats: readonly RemoteFormat[],
+  clockRate: number,
+): TelephoneEventFormat | null {
+  const te = formats.filter((f) => f.name === "TELEPHONE-EVENT");
+  // RFC 4733 §7.1.1: the event clock should match the audio's; accept 16000 too (G.722 phones).
+  const match = te.find((f) => f.rate === clockRate) ?? te.find((f) => f.rate === 8000 || f.rate === 16000);
+  return match ? { payloadType: match.pt, clockRate: match.rate } : null;
+}
+
+function findCodec(f: RemoteFormat, ours: readonly CodecName[]): CodecInfo | null {
+  for (const name of ours) {
+    const c = CODECS[name];
+    if (f.name === c.name && (f.rate === c.clockRate || f.rate === 0)) return c;
+  }
+  return null;
+}
+
+/** RFC 3264 §6.1: the answer's direction for an offered one, and our hold wish. */
+export function answerDirection(offered: MediaDirection, hold: boolean): MediaDirection {
+  switch (offered) {
+    case "sendrecv":
+      return hold ? "sendonly" : "sendrecv";
+    case "sendonly":
+      return hold ? "inactive" : "recvonly";
+    case "recvonly":
+      return "sendonly";
+    case "inactive":
+      return "inactive";
+  }
+}
+
+/** Our offer's direction: hold offers sendonly, or inactive when the far end holds us (RFC 3264 §8.4). */
+export function offerDirection(hold: boolean, remoteDirection: MediaDirection): MediaDirection {
+  if (!hold) return "sendrecv";
+  return remoteDirection === "sendonly" || remoteDirection === "inactive" ? "inactive" : "sendonly";
+}
+
+function describe(
+  local: LocalDescription,
+  formats: ReadonlyArray<{ pt: number; name: string; rate: number; fmtp?: string }>,
+  direction: MediaDirection,
+  extra: readonly sdpTransform.MediaDescription[] = [],
+  audioIndex = 0,
+): string {
+  const audio: sdpTransform.MediaDescription = {
+    type: "audio",
+    port: local.port,
+    protocol: "RTP/AVP",
+    payloads: formats.map((f) => f.pt).join(" "),
+    rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
+    fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
+    ptime: 20,
+    rtcp: { port: local.port + 1 },
+    direction,
+  };
+  const media = [...extra];
+  media.splice(audioIndex, 0, audio);
+  return sdpTransform.write({
+    version: 0,
+    origin: {
+      username: "cuffia",
+      sessionId: local.sessionId,
+      sessionVersion: local.version,
+      netType: "IN",
+      ipVer: 4,
+      address: local.address,
+    },
+    name: "cuffia",
+    connection: { version: 4, ip: local.address },
+    timing: { start: 0, stop: 0 },
+    media,
+  });
+}
+
+export function buildOffer(local: LocalDescription, direction: MediaDirection): string {
+  const formats: Array<{ pt: number; name: string; rate: number; fmtp?: string }> = local.codecs.map((n) => ({
+    pt: CODECS[n].payloadType,
+    name: n,
+    rate: CODECS[n].clockRate,
+  }));
+  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock (8000 for all our codecs).
+  formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
+  return describe(local, formats, direction);
+}
+
+/** Answers a remote offer (RFC 3264 §6): one codec (ours by preference), telephone-event if offered. */
+export function answerOffer(
+  local: LocalDescription,
+  remoteSdp: unknown,
+  hold: boolean,
+): { sdp: string; negotiated: Negotiated } {
+  const remote = parseRemote(remoteSdp);
+  // Our preference decides among what both sides support (the offerer's order is a hint only).
+  let chosen: { codec: CodecInfo; pt: number } | null = null;
+  for (const name of local.codecs) {
+    const f = remote.formats.find((x) => findCodec(x, [name]) !== null);
+    if (f) {
+      chosen = { codec: CODECS[name], pt: f.pt };
+      break;
+    }
+  }
+  if (!chosen) {
+    throw incompatible(
+      `no common codec (offered: ${remote.formats.map((f) => f.name).join(", ") || "none"})`,
+    );
+  }
+  const te = pickTelephoneEvent(remote.formats, chosen.codec.clockRate);
+  const direction = answerDirection(remote.direction, hold);
+  const formats: Array<{ pt: number; name: string; rate: number; fmtp?: string }> = [
+    { pt: chosen.pt, name: chosen.codec.name, rate: chosen.codec.clockRate },
+  ];
+  if (te) formats.push({ pt: te.payloadType, name: "telephone-event", rate: te.clockRate, fmtp: "0-16" });
+  // RFC 3264 §6: every offered m= line appears in the answer; the ones we refuse get port 0.
+  const others = (remote.parsed.media ?? [])
+    .filter((_, i) => i !== remote.index)
+    .map(
+      (m): sdpTransform.MediaDescription => ({
+        type: m.type,
+        port: 0,
+        protocol: m.protocol,
+        payloads: String(m.payloads ?? "0").split(/\s+/)[0] ?? "0",
+        rtp: [],
+        fmtp: [],
+      }),
+    );
+  const sdp = describe(local, formats, direction, others, remote.index);
+  return {
+    sdp,
+    negotiated: {
+      codec: chosen.codec,
+      payloadType: chosen.pt,
+      telephoneEvent: te,
+      remoteAddress: remote.address,
+      remotePort: remote.port,
+      remoteRtcpPort: remote.rtcpPort,
+      remoteDirection: remote.direction,
+      localDirection: direction,
+    },
+  };
+}
+
+/** Applies the answer to our offer (RFC 3264 §7): the first of its codecs that we offered. */
+export function acceptAnswer(
+  offered: readonly CodecName[],
+  offeredDirection: MediaDirection,
+  remoteSdp: unknown,
+): Negotiated {
+  const remote = parseRemote(remoteSdp);
+  let chosen: { codec: CodecInfo; pt: number } | null = null;
+  for (const f of remote.formats) {
+    const c = findCodec(f, offered);
+    if (c) {
+      chosen = { codec: c, pt: f.pt };
+      break;
+    }
+  }
+  if (!chosen) throw incompatible("the answer has no codec we offered");
+  return {
+    codec: chosen.codec,
+    payloadType: chosen.pt,
+    telephoneEvent: pickTelephoneEvent(remote.formats, chosen.codec.clockRate),
+    remoteAddress: remote.address,
+    remotePort: remote.port,
+    remoteRtcpPort: remote.rtcpPort,
+    remoteDirection: remote.direction,
+    localDirection: intersect(offeredDirection, remote.direction),
+  };
+}
+
+/** What remains of our offered direction given the answer's (RFC 3264 §6.1). */
+function intersect(ours: MediaDirection, theirs: MediaDirection): MediaDirection {
+  const send =
+    (ours === "sendrecv" || ours === "sendonly") && (theirs === "sendrecv" || theirs === "recvonly");
+  const recv =
+    (ours === "sendrecv" || ours === "recvonly") && (theirs === "sendrecv" || theirs === "sendonly");
+  return send && recv ? "sendrecv" : send ? "sendonly" : recv ? "recvonly" : "inactive";
+}
+
+/** Whether we may send / should play given the negotiated directions. */
+export function flow(n: Pick<Negotiated, "localDirection" | "remoteAddress">): {
+  send: boolean;
+  receive: boolean;
+} {
+  const d = n.localDirection;
+  return {
+    send: (d === "sendrecv" || d === "sendonly") && n.remoteAddress !== "0.0.0.0",
+    receive: d === "sendrecv" || d === "recvonly",
+  };
+}

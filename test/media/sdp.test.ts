@@ -1,0 +1,220 @@
+import * as sdpTransform from "sdp-transform";
+import { describe, expect, it } from "vitest";
+import { MediaError } from "../../src/media/media.js";
+import { acceptAnswer, answerOffer, buildOffer, type LocalDescription } from "../../src/media/sdp.js";
+
+const local = (
+  codecs: LocalDescription["codecs"] = ["G722", "PCMU", "PCMA"],
+  version = 1,
+): LocalDescription => ({
+  address: "127.0.0.1",
+  port: 20000,
+  sessionId: "1234",
+  version,
+  codecs,
+});
+
+function offer(payloads: string, rtpmaps: string[], extra: string[] = []): string {
+  return [
+    "v=0",
+    "o=- 42 1 IN IP4 192.0.2.10",
+    "s=-",
+    "c=IN IP4 192.0.2.10",
+    "t=0 0",
+    `m=audio 40000 RTP/AVP ${payloads}`,
+    ...rtpmaps.map((r) => `a=rtpmap:${r}`),
+    ...extra,
+    "",
+  ].join("\r\n");
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return e instanceof MediaError ? e.code : `not a MediaError: ${String(e)}`;
+  }
+  return "no error";
+}
+
+describe("SDP offer", () => {
+  it("offers RTP/AVP with our codecs in order, telephone-event, ptime 20, rtcp on port+1", () => {
+    const s = sdpTransform.parse(buildOffer(local(), "sendrecv"));
+    const m = s.media[0];
+    expect(m?.protocol).toBe("RTP/AVP");
+    expect(m?.payloads).toBe("9 0 8 101");
+    expect(m?.rtp.map((r) => `${r.codec}/${r.rate}`)).toEqual([
+      "G722/8000",
+      "PCMU/8000",
+      "PCMA/8000",
+      "telephone-event/8000",
+    ]);
+    expect(m?.fmtp).toEqual([{ payload: 101, config: "0-16" }]);
+    expect(m?.ptime).toBe(20);
+    expect(m?.rtcp?.port).toBe(20001);
+    expect(m?.direction).toBe("sendrecv");
+    expect(s.connection).toEqual({ version: 4, ip: "127.0.0.1" });
+    expect(s.origin.sessionVersion).toBe(1);
+  });
+
+  it("leaves G.722 out when not configured", () => {
+    expect(String(sdpTransform.parse(buildOffer(local(["PCMA"]), "sendonly")).media[0]?.payloads)).toBe(
+      "8 101",
+    );
+  });
+});
+
+describe("SDP answer matrix", () => {
+  it("PCMU-only offer (static PT, no rtpmap) → PCMU", () => {
+    const { sdp, negotiated } = answerOffer(local(), offer("0", []), false);
+    expect(negotiated.codec.name).toBe("PCMU");
+    expect(negotiated.telephoneEvent).toBeNull();
+    expect(String(sdpTransform.parse(sdp).media[0]?.payloads)).toBe("0");
+  });
+
+  it("PCMA+PCMU offer with telephone-event → our preference (PCMU), offerer's te PT", () => {
+    const { sdp, negotiated } = answerOffer(
+      local(["PCMU", "PCMA"]),
+      offer("8 0 96", ["8 PCMA/8000", "0 PCMU/8000", "96 telephone-event/8000"]),
+      false,
+    );
+    expect(negotiated.codec.name).toBe("PCMU");
+    expect(negotiated.telephoneEvent).toEqual({ payloadType: 96, clockRate: 8000 });
+    expect(negotiated.remoteAddress).toBe("192.0.2.10");
+    expect(negotiated.remotePort).toBe(40000);
+    expect(negotiated.remoteRtcpPort).toBe(40001);
+    expect(sdpTransform.parse(sdp).media[0]?.payloads).toBe("0 96");
+  });
+
+  it("G.722 offered and configured on both sides → G.722", () => {
+    const { negotiated } = answerOffer(
+      local(),
+      offer("9 0 101", ["9 G722/8000", "101 telephone-event/8000"]),
+      false,
+    );
+    expect(negotiated.codec.name).toBe("G722");
+    expect(negotiated.codec.sampleRate).toBe(16000);
+  });
+
+  it("G.722 offered but not configured here → falls back to G.711", () => {
+    expect(
+      answerOffer(local(["PCMU", "PCMA"]), offer("9 8", ["9 G722/8000"]), false).negotiated.codec.name,
+    ).toBe("PCMA");
+  });
+
+  it("G.722 configured here but not offered → G.711", () => {
+    expect(answerOffer(local(), offer("0", []), false).negotiated.codec.name).toBe("PCMU");
+  });
+
+  it("accepts telephone-event/16000 with G.722", () => {
+    const n = answerOffer(
+      local(),
+      offer("9 102", ["9 G722/8000", "102 telephone-event/16000"]),
+      false,
+    ).negotiated;
+    expect(n.telephoneEvent).toEqual({ payloadType: 102, clockRate: 16000 });
+  });
+
+  it("no common codec → incompatible", () => {
+    expect(codeOf(() => answerOffer(local(), offer("18 3", ["18 G729/8000", "3 GSM/8000"]), false))).toBe(
+      "incompatible",
+    );
+  });
+
+  it("SRTP-only offer → incompatible", () => {
+    expect(codeOf(() => answerOffer(local(), offer("0", []).replace("RTP/AVP", "RTP/SAVP"), false))).toBe(
+      "incompatible",
+    );
+  });
+
+  it("IPv6 connection → incompatible", () => {
+    const v6 = offer("0", []).replace("c=IN IP4 192.0.2.10", "c=IN IP6 2001:db8::1");
+    expect(codeOf(() => answerOffer(local(), v6, false))).toBe("incompatible");
+  });
+
+  it("video-only offer → incompatible; audio plus video → video refused with port 0", () => {
+    expect(codeOf(() => answerOffer(local(), offer("0", []).replace("m=audio", "m=video"), false))).toBe(
+      "incompatible",
+    );
+    const withVideo = `${offer("0", [])}m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n`;
+    const s = sdpTransform.parse(answerOffer(local(), withVideo, false).sdp);
+    expect(s.media.map((m) => `${m.type}:${m.port}`)).toEqual(["audio:20000", "video:0"]);
+  });
+
+  it.each([
+    ["garbage", "hello world"],
+    ["empty", ""],
+    ["not a string", 42],
+    ["no v= line", "o=- 1 1 IN IP4 1.2.3.4\r\nm=audio 1 RTP/AVP 0\r\n"],
+    ["no m= line", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"],
+    ["no c= line", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"],
+    ["bad port", offer("0", []).replace("m=audio 40000", "m=audio 99999")],
+    ["bad payload list", offer("x y", [])],
+    ["binary junk", "v=0\r\n\u0000\u0001\u0002"],
+  ])("%s → malformed", (_name, text) => {
+    expect(codeOf(() => answerOffer(local(), text as string, false))).toBe("malformed");
+  });
+
+  it("never throws anything but MediaError on random input", () => {
+    const base = offer("9 0 8 101", ["9 G722/8000", "101 telephone-event/8000"], ["a=sendonly"]);
+    let seed = 7;
+    for (let i = 0; i < 2000; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const cut = seed % base.length;
+      const mutated = base.slice(0, cut) + String.fromCharCode(seed % 128) + base.slice(cut + 1 + (seed % 3));
+      try {
+        answerOffer(local(), mutated, false);
+      } catch (e) {
+        expect(e).toBeInstanceOf(MediaError);
+      }
+    }
+  });
+});
+
+describe("hold directions (RFC 3264 §8.4)", () => {
+  const dir = (extra: string[], hold = false): string | undefined =>
+    sdpTransform.parse(answerOffer(local(), offer("0", [], extra), hold).sdp).media[0]?.direction;
+
+  it.each([
+    [["a=sendrecv"], false, "sendrecv"],
+    [[], false, "sendrecv"],
+    [["a=sendonly"], false, "recvonly"],
+    [["a=inactive"], false, "inactive"],
+    [["a=recvonly"], false, "sendonly"],
+    [["a=sendrecv"], true, "sendonly"],
+    [["a=sendonly"], true, "inactive"],
+  ])("offer %j (we hold: %s) → answer %s", (extra, hold, expected) => {
+    expect(dir(extra, hold)).toBe(expected);
+  });
+
+  it("reports the far end's hold, also the old c=0.0.0.0 style", () => {
+    expect(answerOffer(local(), offer("0", [], ["a=sendonly"]), false).negotiated.remoteDirection).toBe(
+      "sendonly",
+    );
+    const old = offer("0", []).replace("c=IN IP4 192.0.2.10", "c=IN IP4 0.0.0.0");
+    expect(answerOffer(local(), old, false).negotiated.remoteDirection).toBe("sendonly");
+  });
+});
+
+describe("answers to our offers", () => {
+  it("takes the first codec of the answer that we offered, and its telephone-event", () => {
+    const n = acceptAnswer(
+      ["G722", "PCMU", "PCMA"],
+      "sendrecv",
+      offer("8 101", ["8 PCMA/8000", "101 telephone-event/8000"]),
+    );
+    expect(n.codec.name).toBe("PCMA");
+    expect(n.telephoneEvent?.payloadType).toBe(101);
+    expect(n.localDirection).toBe("sendrecv");
+  });
+
+  it("our hold offer (sendonly) answered recvonly → we only send", () => {
+    expect(acceptAnswer(["PCMU"], "sendonly", offer("0", [], ["a=recvonly"])).localDirection).toBe(
+      "sendonly",
+    );
+  });
+
+  it("an answer with a codec we never offered → incompatible", () => {
+    expect(codeOf(() => acceptAnswer(["PCMU"], "sendrecv", offer("8", [])))).toBe("incompatible");
+  });
+});
