@@ -1,0 +1,226 @@
+/**
+ * An adaptive jitter buffer with packet-loss concealment, read one frame at a time by the
+ * 20 ms clock.
+ *
+ * Packets are placed by RTP timestamp (RFC 3550 §5.1), unwrapped to a sample position, so
+ * any packet duration works (20 ms from us, 30 ms from SIPp's PCMA capture). Playout:
+ *
+ *  - first packet: playout starts `target` behind it (the initial delay);
+ *  - missing span with later data buffered: a loss, concealed by repeating the last frame with
+ *    a fade to silence over 60 ms (the G.711 Appendix I idea, minus pitch search), and skipped;
+ *  - nothing buffered at all (the sender is late): conceal *without* advancing, so the delay
+ *    grows by what the network needs; a packet arriving after its slot was skipped is late;
+ *  - more buffered than `target + 2 frames` for a whole second: one frame is dropped, so the
+ *    delay shrinks again once the jitter calms down;
+ *  - a jump of the timestamp far away (new stream, long silence, re-INVITE): resynchronise.
+ *
+ * `target` follows the interarrival jitter estimate of RFC 3550 §6.4.1: frame + 3 × J, clamped.
+ */
+
+export interface JitterBufferOptions {
+  /** Decoded samples per second. */
+  readonly sampleRate: number;
+  /** Samples per RTP timestamp unit (2 for G.722, RFC 3551 §4.5.2; else 1). */
+  readonly samplesPerTick: number;
+  /** Samples per pull (20 ms). */
+  readonly frameSamples: number;
+  readonly minDelayMs?: number;
+  readonly maxDelayMs?: number;
+}
+
+export type PullResult = "played" | "concealed" | "silent";
+export type PushResult = "accepted" | "late" | "duplicate" | "resync";
+
+export interface JitterBufferStats {
+  readonly late: number;
+  readonly duplicates: number;
+  readonly concealedFrames: number;
+  readonly droppedForDelay: number;
+  readonly resyncs: number;
+  readonly jitterMs: number;
+  readonly targetDelayMs: number;
+  readonly bufferedMs: number;
+}
+
+interface Slot {
+  readonly pos: number;
+  readonly samples: Int16Array;
+}
+
+const FADE_FRAMES = 3;
+
+export class JitterBuffer {
+  private readonly slots: Slot[] = [];
+  private lastRawTs: number | null = null;
+  private extTs = 0;
+  private playPos: number | null = null;
+  private lastArrival: { ms: number; pos: number } | null = null;
+  private jitterSamples = 0;
+  private readonly history: Int16Array;
+  private hasHistory = false;
+  private concealRun = 0;
+  private overTargetPulls = 0;
+  private underrunSince: number | null = null;
+  private readonly minDelay: number;
+  private readonly maxDelay: number;
+  private counters = { late: 0, duplicates: 0, concealedFrames: 0, droppedForDelay: 0, resyncs: 0 };
+
+  constructor(private readonly o: JitterBufferOptions) {
+    this.history = new Int16Array(o.frameSamples);
+    this.minDelay = Math.round(((o.minDelayMs ?? 40) * o.sampleRate) / 1000);
+    this.maxDelay = Math.round(((o.maxDelayMs ?? 300) * o.sampleRate) / 1000);
+  }
+
+  /** Target playout delay in samples. */
+  private target(): number {
+    const t = this.o.frameSamples + 3 * this.jitterSamples;
+    return Math.round(Math.min(this.maxDelay, Math.max(this.minDelay, t)));
+  }
+
+  private buffered(): number {
+    const last = this.slots[this.slots.length - 1];
+    if (!last || this.playPos === null) return 0;
+    return Math.max(0, last.pos + last.samples.length - this.playPos);
+  }
+
+  stats(): JitterBufferStats {
+    const ms = (s: number): number => (s * 1000) / this.o.sampleRate;
+    return {
+      ...this.counters,
+      jitterMs: ms(this.jitterSamples),
+      targetDelayMs: ms(this.target()),
+      bufferedMs: ms(this.buffered()),
+    };
+  }
+
+  /** Forget the stream (new SSRC or new negotiation): the next packet starts playout afresh. */
+  reset(): void {
+    this.slots.length = 0;
+    this.lastRawTs = null;
+    this.playPos = null;
+    this.lastArrival = null;
+  }
+
+  push(rtpTimestamp: number, samples: Int16Array, arrivalMs: number): PushResult {
+    // Unwrap the 32-bit timestamp (RFC 3550 §5.1: it wraps) against the last one seen.
+    if (this.lastRawTs === null) this.extTs = rtpTimestamp;
+    else this.extTs += (rtpTimestamp - this.lastRawTs) | 0;
+    this.lastRawTs = rtpTimestamp >>> 0;
+    const pos = this.extTs * this.o.samplesPerTick;
+
+    let result: PushResult = "accepted";
+    const far =
+      this.playPos !== null &&
+      (pos > this.playPos + 4 * this.maxDelay || pos < this.playPos - 4 * this.maxDelay);
+    const maxDelayMs = (this.maxDelay * 1000) / this.o.sampleRate;
+    const idleTooLong = this.underrunSince !== null && arrivalMs - this.underrunSince > maxDelayMs;
+    // RFC 3550 §6.4.1 / A.8: J += (|D| - J) / 16, here in samples (not across a discontinuity).
+    if (this.lastArrival && !far) {
+      const d = ((arrivalMs - this.lastArrival.ms) * this.o.sampleRate) / 1000 - (pos - this.lastArrival.pos);
+      this.jitterSamples += (Math.abs(d) - this.jitterSamples) / 16;
+    }
+    this.lastArrival = { ms: arrivalMs, pos };
+    if (this.playPos === null || far || idleTooLong) {
+      if (this.playPos !== null) {
+        this.counters.resyncs++;
+        result = "resync";
+      }
+      this.slots.length = 0;
+      this.playPos = pos - this.target();
+      this.overTargetPulls = 0;
+      this.underrunSince = null;
+    }
+    if (pos + samples.length <= this.playPos) {
+      this.counters.late++;
+      return "late";
+    }
+    // Insert in order (packets mostly arrive in order: search from the end).
+    let i = this.slots.length;
+    while (i > 0 && (this.slots[i - 1]?.pos ?? 0) > pos) i--;
+    if (this.slots[i - 1]?.pos === pos) {
+      this.counters.duplicates++;
+      return "duplicate";
+    }
+    this.slots.splice(i, 0, { pos, samples });
+    // Bound the memory whatever the sender does.
+    while (this.buffered() > 2 * this.maxDelay && this.slots.length > 1) {
+      const dropped = this.slots.shift();
+      if (dropped && this.playPos !== null)
+        this.playPos = Math.max(this.playPos, dropped.pos + dropped.samples.length);
+      this.counters.droppedForDelay++;
+    }
+    return result;
+  }
+
+  /** Fills `out` (one frame) with audio, concealment or silence. */
+  pull(out: Int16Array, nowMs: number): PullResult {
+    if (this.playPos === null) {
+      out.fill(0);
+      return "silent";
+    }
+    // Adapt down: a whole second above target + 2 frames drops one frame of buffered audio.
+    if (this.buffered() > this.target() + 2 * this.o.frameSamples) {
+      if (++this.overTargetPulls >= Math.round(this.o.sampleRate / this.o.frameSamples)) {
+        this.playPos += this.o.frameSamples;
+        this.counters.droppedForDelay++;
+        this.overTargetPulls = 0;
+      }
+    } else {
+      this.overTargetPulls = 0;
+    }
+
+    let filled = 0;
+    let real = 0;
+    while (filled < out.length) {
+      // Drop what is already behind the playout point.
+      while (this.slots.length > 0) {
+        const s = this.slots[0];
+        if (s && s.pos + s.samples.length <= this.playPos) this.slots.shift();
+        else break;
+      }
+      const s = this.slots[0];
+      const want = out.length - filled;
+      if (!s) {
+        // Underrun: conceal without advancing; the delay grows by one frame.
+        this.conceal(out, filled, want);
+        if (real === 0 && this.underrunSince === null) this.underrunSince = nowMs;
+        break;
+      }
+      if (s.pos > this.playPos) {
+        // A hole before the next packet: lost (or not yet here), concealed and skipped.
+        const n = Math.min(want, s.pos - this.playPos);
+        this.conceal(out, filled, n);
+        filled += n;
+        this.playPos += n;
+        continue;
+      }
+      const offset = this.playPos - s.pos;
+      const n = Math.min(want, s.samples.length - offset);
+      out.set(s.samples.subarray(offset, offset + n), filled);
+      filled += n;
+      real += n;
+      this.playPos += n;
+      this.concealRun = 0;
+    }
+    if (real > 0) {
+      this.underrunSince = null;
+      this.history.set(out.subarray(0, this.history.length));
+      this.hasHistory = true;
+      return "played";
+    }
+    this.counters.concealedFrames++;
+    return this.hasHistory ? "concealed" : "silent";
+  }
+
+  /** Repeat the last frame, fading linearly to silence over FADE_FRAMES frames. */
+  private conceal(out: Int16Array, at: number, n: number): void {
+    const len = this.history.length;
+    const fadeLen = FADE_FRAMES * len;
+    for (let i = 0; i < n; i++) {
+      const k = this.concealRun + i;
+      const gain = this.hasHistory ? Math.max(0, 1 - k / fadeLen) : 0;
+      out[at + i] = gain === 0 ? 0 : Math.round((this.history[k % len] ?? 0) * gain);
+    }
+    this.concealRun += n;
+  }
+}
