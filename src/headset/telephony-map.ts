@@ -268,6 +268,8 @@ function collectOutputs(m: MainItem, into: Map<OutputRole, TelephonyField>): voi
 
 /** Human name of the programmable key's usage for the inspect output ("button7"...). */
 export function programmableKeyName(f: TelephonyField): string {
+  // An array selects among several usages (EPOS: Tel 0x07 / Button 1): no single button name.
+  if (f.array) return "programmableButton";
   if (f.usage === BUTTON_7) return "button7";
   if (f.usage === BUTTON_1) return "button1";
   return "programmableButton";

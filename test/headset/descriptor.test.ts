@@ -240,6 +240,10 @@ describe("descriptor parser on the fixtures (README tables)", () => {
     expect(caps.outputs.onLine).toBeUndefined();
     expect(caps.outputLayout).toBe("shared");
     expect(capabilities(fixtureMap("poly-bt700")).outputLayout).toBe("per-led");
+    expect(capabilities(fixtureMap("epos-impact-d1")).inputs.programmableButton).toMatchObject({
+      bit: 5,
+      array: true,
+    });
   });
 });
 
