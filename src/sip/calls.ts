@@ -52,6 +52,31 @@ interface CallEntry {
   ended: boolean;
   remoteHeld: boolean;
   muted: boolean;
+  /** Resolves when the initial INVITE transaction is over (our ACK sent, or theirs received). */
+  confirmed: Promise<void>;
+  confirm: () => void;
+}
+
+function newEntry(id: string, direction: CallDirection, session: Invitation | Inviter): CallEntry {
+  let confirm = () => {};
+  const confirmed = new Promise<void>((resolve) => {
+    confirm = resolve;
+  });
+  return {
+    id,
+    direction,
+    session,
+    sdh: null,
+    mediaPending: null,
+    ending: null,
+    detail: null,
+    answered: false,
+    ended: false,
+    remoteHeld: false,
+    muted: false,
+    confirmed,
+    confirm,
+  };
 }
 
 /** How long a transfer may wait for the final NOTIFY (RFC 3515 §2.4.5) before it counts as failed. */
@@ -88,21 +113,10 @@ export class CallTable {
       safe(log, () => invitation.reject({ statusCode: 488 }));
       return;
     }
-    const entry: CallEntry = {
-      id,
-      direction: "inbound",
-      session: invitation,
-      sdh: null,
-      mediaPending: null,
-      ending: null,
-      detail: null,
-      answered: false,
-      ended: false,
-      remoteHeld: false,
-      muted: false,
-    };
+    const entry = newEntry(id, "inbound", invitation);
     this.calls.set(id, entry);
     invitation.delegate = {
+      onAck: () => entry.confirm(),
       onCancel: () => {
         entry.ending ??= "cancelled";
       },
@@ -241,6 +255,12 @@ export class CallTable {
       emitHeld(!on);
       return;
     }
+    // RFC 3261 §14.1: no re-INVITE while the initial INVITE transaction is still open (its ACK).
+    await Promise.race([entry.confirmed, sleep(5000)]);
+    if (s.state !== SessionState.Established) {
+      emitHeld(!on);
+      return;
+    }
     const before = sdh.hold;
     sdh.hold = on;
     // RFC 3264 §8.4: hold by re-INVITE offering sendonly (inactive if the far end holds us).
@@ -273,6 +293,7 @@ export class CallTable {
       emit(false, uri ? "call not established" : "bad target");
       return;
     }
+    await Promise.race([entry.confirmed, sleep(5000)]);
     let done = false;
     const finish = (ok: boolean, detail: string | null) => {
       if (done) return;
@@ -321,19 +342,7 @@ export class CallTable {
     }
     const inviter = new Inviter(this.deps.ua, uri, {});
     const id = inviter.request.callId;
-    const entry: CallEntry = {
-      id,
-      direction: "outbound",
-      session: inviter,
-      sdh: null,
-      mediaPending: null,
-      ending: null,
-      detail: null,
-      answered: false,
-      ended: false,
-      remoteHeld: false,
-      muted: false,
-    };
+    const entry = newEntry(id, "outbound", inviter);
     this.calls.set(id, entry);
     inviter.delegate = {
       onBye: () => {
@@ -406,6 +415,8 @@ export class CallTable {
       safe(this.deps.log, () => {
         if (state === SessionState.Established && !entry.answered) {
           entry.answered = true;
+          // We send the ACK of an outbound call as the 2xx arrives.
+          if (entry.direction === "outbound") entry.confirm();
           this.deps.log.info({ callId: entry.id }, "call answered");
           this.deps.emit({ type: "call_answered", callId: entry.id });
           // A far end that answered with sendonly already holds us.
@@ -441,6 +452,10 @@ function parseIdentity(header: string | undefined): IdentityLike | null {
   } catch {
     return null;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function safe(log: Logger, fn: () => unknown): void {
