@@ -4,18 +4,20 @@
  * reconnectPeriod, so a fleet reconnecting after a broker restart would hit it in lockstep.
  */
 export interface BackoffPolicy {
+  /** Added to the jittered delay: a floor for cases where retrying soon is pointless. */
+  readonly minMs: number;
   readonly baseMs: number;
   readonly capMs: number;
 }
 
 /** After a drop: the first retry comes within a second, later ones spread up to a minute. */
-export const RECONNECT: BackoffPolicy = { baseMs: 1_000, capMs: 60_000 };
+export const RECONNECT: BackoffPolicy = { minMs: 0, baseMs: 1_000, capMs: 60_000 };
 
 /**
  * After a CONNACK refusal (bad password, not authorised): retrying fast cannot help and fills
- * the broker's log, so start at 15 s and go up to 5 minutes.
+ * the broker's log, so wait at least 10 s, spread up to 30 s at first and 5 minutes later.
  */
-export const REFUSED: BackoffPolicy = { baseMs: 15_000, capMs: 300_000 };
+export const REFUSED: BackoffPolicy = { minMs: 10_000, baseMs: 20_000, capMs: 290_000 };
 
 export function backoffDelay(
   policy: BackoffPolicy,
@@ -23,5 +25,5 @@ export function backoffDelay(
   random: () => number = Math.random,
 ): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
+  return policy.minMs + Math.floor(random() * ceiling);
 }

@@ -87,12 +87,13 @@ export class MqttPresence implements Side {
       clock: this.clock,
     });
     let url = this.opts.url;
+    let protocolVersion = this.opts.protocolVersion;
     if (url === EMBEDDED_URL) {
-      this.broker = await startEmbeddedBroker(
-        this.opts.embeddedPort ?? DEFAULT_EMBEDDED_PORT,
-        this.log.child("broker"),
-      );
+      const port = this.opts.embeddedPort ?? DEFAULT_EMBEDDED_PORT;
+      this.broker = await startEmbeddedBroker(port, this.log.child("broker"));
       url = this.broker.url;
+      // aedes 1.x speaks only MQTT 3.1.1 (its README: "MQTT 5.0 not supported yet").
+      protocolVersion = 4;
     }
     const [ca, cert, key] = await Promise.all(
       [this.opts.caFile, this.opts.certFile, this.opts.keyFile].map((f) => (f ? readFile(f) : undefined)),
@@ -100,7 +101,7 @@ export class MqttPresence implements Side {
     this.link = new MqttLink({
       url,
       clientId: this.opts.clientId ?? `cuffia-${this.agent.id}`,
-      protocolVersion: this.opts.protocolVersion,
+      protocolVersion,
       keepaliveSeconds: this.opts.keepaliveSeconds,
       ...(this.opts.username !== undefined ? { username: this.opts.username } : {}),
       ...(this.opts.password !== undefined ? { password: this.opts.password } : {}),
