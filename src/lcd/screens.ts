@@ -167,6 +167,8 @@ function layout(state: DeskState, S: Strings, ctx: ScreenContext): { head: Line;
         more: [...health.slice(0, 1), ...queue, ...health.slice(1), ...name],
       };
   }
+  // A status this version does not know (a newer core, a corrupt state): show what is sure.
+  return { head: { t: [] }, more: [...health, ...queue] };
 }
 
 /** 2-row ringing headline: the service (or queue) with the caller's language tag. */
