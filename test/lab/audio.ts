@@ -193,3 +193,19 @@ export async function dominantFrequency(path: string, opts: DominantOptions = {}
   }
   return refined;
 }
+
+/**
+ * True when a WAV's RIFF header has been finalised (its size field matches the file), i.e. the
+ * writer (sndfile at the end of a call) has closed it.
+ */
+export async function wavComplete(path: string): Promise<boolean> {
+  const buf = await readFile(path).catch(() => null);
+  if (!buf || buf.length < 44 || buf.toString("ascii", 0, 4) !== "RIFF") return false;
+  return buf.readUInt32LE(4) + 8 === buf.length;
+}
+
+/** Seconds of audio in a WAV, from its data (works while the writer still appends). */
+export async function wavSeconds(path: string): Promise<number> {
+  const wav = await readWav(path).catch(() => null);
+  return wav && wav.rate > 0 ? wav.samples.length / wav.rate : 0;
+}

@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { LabKamailioInfo } from "./context.js";
 import { asList, asStruct, type KamStruct, parseKamcmd } from "./kamcmd.js";
 import { isPortFree } from "./ports.js";
 import { execFileAsync, type Spawned, spawnLogged, stopProcess, tcpAccepts, waitUntil } from "./proc.js";
@@ -51,6 +52,8 @@ export interface Kamailio {
   readonly caFile: string;
   readonly users: Readonly<Record<string, string>>;
   readonly dir: string;
+  /** kamcmd control socket (`unix:<dir>/run/kamailio_ctl`). */
+  readonly ctl: string;
   /** Current registrations (usrloc `ul.dump`). */
   registrations(): Promise<Registration[]>;
   /** TCP/TLS/WS connections (`core.tcp_list`), as parsed structs. */
@@ -242,13 +245,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     }
   };
 
-  const rpc = async (...command: string[]): Promise<string> => {
-    const { stdout, stderr } = await execFileAsync("kamcmd", ["-s", ctl, ...command], { timeout: 5_000 });
-    // kamcmd exits 0 on RPC faults and prints "error: <code> - <reason>".
-    const fault = /^error: .*/m.exec(`${stdout}\n${stderr}`);
-    if (fault) throw new Error(`kamcmd ${command.join(" ")}: ${fault[0]}`);
-    return stdout;
-  };
+  const rpc = (...command: string[]): Promise<string> => kamcmd(ctl, command);
 
   await launch();
 
@@ -270,6 +267,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     caFile: tls.ca,
     users: LAB_USERS,
     dir,
+    ctl,
     rpc,
     async registrations() {
       return parseRegistrations(await rpc("ul.dump"));
@@ -284,6 +282,47 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     async stop() {
       if (proc) await stopProcess(proc);
     },
+  };
+}
+
+/** Runs one kamcmd RPC command; RPC faults (which kamcmd exits 0 on) become errors. */
+export async function kamcmd(ctl: string, command: readonly string[]): Promise<string> {
+  const { stdout, stderr } = await execFileAsync("kamcmd", ["-s", ctl, ...command], { timeout: 5_000 });
+  // kamcmd prints "error: <code> - <reason>".
+  const fault = /^error: .*/m.exec(`${stdout}\n${stderr}`);
+  if (fault) throw new Error(`kamcmd ${command.join(" ")}: ${fault[0]}`);
+  return stdout;
+}
+
+/**
+ * A handle on a Kamailio started elsewhere (the global setup's), from the facts it provided.
+ * Everything but restart() and stop() works; those belong to the process that started it.
+ */
+export function labKamailio(info: LabKamailioInfo): Kamailio {
+  const rpc = (...command: string[]): Promise<string> => kamcmd(info.ctl, command);
+  const notOwned = (): Promise<void> =>
+    Promise.reject(new Error("the lab Kamailio belongs to the global setup: start your own to restart it"));
+  return {
+    pid: info.pid,
+    domain: info.domain,
+    udpPort: info.udpPort,
+    tcpPort: info.tcpPort,
+    tlsPort: info.tlsPort,
+    wsPort: info.wsPort,
+    wssPort: info.wssPort,
+    caFile: info.caFile,
+    users: info.users,
+    dir: info.dir,
+    ctl: info.ctl,
+    rpc,
+    async registrations() {
+      return parseRegistrations(await rpc("ul.dump"));
+    },
+    async tcpConnections() {
+      return parseKamcmd(await rpc("core.tcp_list"));
+    },
+    restart: notOwned,
+    stop: notOwned,
   };
 }
 
