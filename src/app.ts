@@ -6,6 +6,7 @@
  * closes first, the call is ended and the account unregistered, the LCD shows the desk offline,
  * presence publishes offline and closes, the headset is released last.
  */
+import type { Readable, Writable } from "node:stream";
 import { policyFromConfig } from "./config/policy.js";
 import type { Config } from "./config/schema.js";
 import { ControlServer } from "./control/control-server.js";
@@ -17,8 +18,8 @@ import { StatusFile } from "./store/status-file.js";
 
 export interface AppOptions {
   readonly clock?: () => number;
-  /** Replaces the stdin-driven keyboard headset (demo) or draws the terminal LCD elsewhere. */
-  readonly terminal?: { readonly input: NodeJS.ReadableStream; readonly output: NodeJS.WritableStream };
+  /** The terminal the keyboard headset reads and the terminal LCD draws on (default stdin/stdout). */
+  readonly terminal?: { readonly input: Readable; readonly output: Writable };
 }
 
 export interface App {

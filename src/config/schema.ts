@@ -170,11 +170,14 @@ const headset = z
     match: z
       .union([
         z.literal("auto"),
-        z.strictObject({ vendor_id: hex16, product_id: hex16.optional() }),
+        z.literal("keyboard"),
+        z.strictObject({ vendor_id: hex16, product_id: hex16 }),
         z.strictObject({ path: z.string().min(1) }),
       ])
       .default("auto")
-      .describe("auto, { vendor_id, product_id } or { path: /dev/hidrawN }."),
+      .describe(
+        "auto, { vendor_id, product_id }, { path: /dev/hidrawN }, or keyboard (keys on the terminal: demo, development).",
+      ),
     ringer: z.boolean().default(true).describe("Also sound the headset's ringer where it has one."),
     idle_hook_off: z
       .union([
