@@ -1,0 +1,61 @@
+/**
+ * The roles between the RTP clock and the audio devices: 16-bit mono PCM, one 20 ms frame
+ * at a time, pulled from a source and pushed into a sink by the media session's clock.
+ * Neither side ever blocks or grows memory: a source with nothing ready yields silence, a
+ * source or sink that runs ahead drops its oldest audio and counts it.
+ */
+
+export interface AudioSource {
+  /** Samples per second of the frames `read` fills. */
+  readonly rate: number;
+  /** Fills one frame (its length is the frame size); silence when nothing is available. */
+  read(frame: Int16Array): void;
+  /** Samples dropped because the producer ran ahead of the clock. */
+  readonly dropped: number;
+  close(): Promise<void>;
+}
+
+export interface AudioSink {
+  readonly rate: number;
+  /** Takes one frame; the sink copies what it keeps. Never blocks. */
+  write(frame: Int16Array): void;
+  readonly dropped: number;
+  close(): Promise<void>;
+}
+
+/** A device that died (and is being restarted), reported to whoever supervises the call. */
+export interface AudioFault {
+  readonly device: "microphone" | "speaker" | "file";
+  readonly message: string;
+  /** Delay before the next restart attempt, ms; null when it will not be retried. */
+  readonly retryInMs: number | null;
+}
+
+export type AudioFaultListener = (fault: AudioFault) => void;
+
+export class AudioError extends Error {
+  constructor(
+    /** unsupported: the file's format cannot be used; io: it cannot be read or written. */
+    readonly code: "unsupported" | "io",
+    message: string,
+  ) {
+    super(message);
+    this.name = "AudioError";
+  }
+}
+
+export class SilenceSource implements AudioSource {
+  readonly dropped = 0;
+  constructor(readonly rate: number) {}
+  read(frame: Int16Array): void {
+    frame.fill(0);
+  }
+  async close(): Promise<void> {}
+}
+
+export class DiscardSink implements AudioSink {
+  readonly dropped = 0;
+  constructor(readonly rate: number) {}
+  write(_frame: Int16Array): void {}
+  async close(): Promise<void> {}
+}

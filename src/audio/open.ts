@@ -1,0 +1,43 @@
+/** Opens a call's source and sink from the config (the factory's only entry into this folder). */
+import type { Logger } from "../log/logger.js";
+import {
+  type AudioFaultListener,
+  type AudioSink,
+  type AudioSource,
+  DiscardSink,
+  SilenceSource,
+} from "./audio.js";
+import { FileSink, sinkPath } from "./file-sink.js";
+import { FileSource } from "./file-source.js";
+import { Microphone } from "./microphone.js";
+import type { AudioSinkOptions, AudioSourceOptions } from "./options.js";
+import { Speaker } from "./speaker.js";
+
+export interface OpenContext {
+  readonly rate: number;
+  readonly callId: string;
+  readonly log: Logger;
+  readonly onFault?: AudioFaultListener | undefined;
+}
+
+export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promise<AudioSource> {
+  switch (o.type) {
+    case "microphone":
+      return new Microphone({ device: o.device, rate: ctx.rate, log: ctx.log, onFault: ctx.onFault });
+    case "file":
+      return FileSource.open(o.path, ctx.rate, o.loop);
+    case "none":
+      return new SilenceSource(ctx.rate);
+  }
+}
+
+export async function openSink(o: AudioSinkOptions, ctx: OpenContext): Promise<AudioSink> {
+  switch (o.type) {
+    case "speaker":
+      return new Speaker({ device: o.device, rate: ctx.rate, log: ctx.log, onFault: ctx.onFault });
+    case "file":
+      return FileSink.open(sinkPath(o.path, ctx.callId), ctx.rate);
+    case "none":
+      return new DiscardSink(ctx.rate);
+  }
+}
