@@ -1,0 +1,64 @@
+/**
+ * The media side's composition: a MediaSessionFactory that binds a port pair from the
+ * configured range for each call and gives the session the call's own audio source and sink.
+ */
+import type { AudioFault } from "../audio/audio.js";
+import type { AudioOptions } from "../audio/options.js";
+import type { Logger } from "../log/logger.js";
+import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
+import { MediaError, type MediaSessionFactory } from "./media.js";
+import { PortAllocator } from "./port-allocator.js";
+import { RtpMediaSession } from "./rtp-session.js";
+
+export interface MediaFactoryOptions {
+  readonly audio: AudioOptions;
+  readonly rtp: {
+    /** IPv4 address to bind and to announce in SDP (c=, o=). */
+    readonly address: string;
+    readonly portMin: number;
+    readonly portMax: number;
+    /** Preference order, e.g. ["G722", "PCMU", "PCMA"]; unknown names are ignored (and logged). */
+    readonly codecs: readonly string[];
+  };
+  readonly log: Logger;
+  /** A call's audio device died or could not be opened (the call goes on). */
+  readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
+  /** Mean RTCP report interval, ms (default 5000). */
+  readonly rtcpIntervalMs?: number;
+}
+
+export interface RtpMediaFactory extends MediaSessionFactory {
+  create(options: { readonly callId: string }): Promise<RtpMediaSession>;
+}
+
+export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactory {
+  const log = options.log;
+  const codecs: CodecName[] = [];
+  for (const name of options.rtp.codecs) {
+    const c = codecByName(name);
+    if (!c) log.warn({ codec: name }, "unknown codec in rtp.codecs ignored");
+    else if (!codecs.includes(c.name)) codecs.push(c.name);
+  }
+  if (codecs.length === 0) codecs.push(...DEFAULT_CODECS);
+  const ports = new PortAllocator(options.rtp.address, options.rtp.portMin, options.rtp.portMax);
+  return {
+    async create({ callId }) {
+      let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
+      try {
+        pair = await ports.allocate();
+      } catch (e) {
+        throw new MediaError("incompatible", (e as Error).message);
+      }
+      return new RtpMediaSession({
+        callId,
+        address: options.rtp.address,
+        ports: pair,
+        codecs,
+        audio: options.audio,
+        log: log.child(`call:${callId}`),
+        onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
+        ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
+      });
+    },
+  };
+}

@@ -1,0 +1,542 @@
+import { hostname } from "node:os";
+import type { AudioFaultListener, AudioSink, AudioSource } from "../audio/audio.js";
+import { openSink, openSource } from "../audio/open.js";
+import type { AudioOptions } from "../audio/options.js";
+import { Resampler } from "../audio/resample.js";
+import type { MediaStats } from "../core/types.js";
+import type { Logger } from "../log/logger.js";
+import { type CodecInstance, type CodecName, createCodec } from "./codecs.js";
+import {
+  digitToEvent,
+  encodeTelephoneEvent,
+  type PlannedEventPacket,
+  planTelephoneEvent,
+  TelephoneEventReceiver,
+} from "./dtmf.js";
+import { JitterBuffer } from "./jitter-buffer.js";
+import { type MediaDirection, MediaError, type MediaSession } from "./media.js";
+import type { PortPair } from "./port-allocator.js";
+import { RtcpReporter } from "./rtcp-reporter.js";
+import { encodeRtp, parseRtp } from "./rtp-packet.js";
+import { acceptAnswer, answerOffer, buildOffer, flow, type Negotiated, offerDirection } from "./sdp.js";
+import { realTimers, SendClock, type TimerDeps } from "./send-clock.js";
+import { SourceFilter } from "./source-filter.js";
+
+export const FRAME_MS = 20;
+
+export interface RtpSessionOptions {
+  readonly callId: string;
+  /** Address the ports are bound to, and put in c=/o=. */
+  readonly address: string;
+  readonly ports: PortPair;
+  readonly codecs: readonly CodecName[];
+  readonly audio: AudioOptions;
+  readonly log: Logger;
+  readonly onAudioFault?: AudioFaultListener | undefined;
+  /** Mean RTCP interval (RFC 3550 §6.2: 5 s minimum for a two-party call). */
+  readonly rtcpIntervalMs?: number;
+  readonly timers?: TimerDeps;
+  /** DTMF tone length and gap, ms. */
+  readonly dtmfDurationMs?: number;
+}
+
+/** Counters beyond MediaStats, for logs, tests and the benchmark. */
+export interface MediaCounters extends MediaStats {
+  readonly garbage: number;
+  readonly unknownPayload: number;
+  readonly lateOrDuplicate: number;
+  readonly concealedFrames: number;
+  readonly sourceDropped: number;
+  readonly sinkDropped: number;
+  readonly rtcpSent: number;
+  readonly rtcpReceived: number;
+  readonly remoteBye: boolean;
+  readonly codec: CodecName | null;
+  readonly localPort: number;
+}
+
+interface Active {
+  readonly n: Negotiated;
+  readonly codec: CodecInstance;
+  readonly jb: JitterBuffer;
+  readonly frame: Int16Array;
+}
+
+function random32(): number {
+  return Math.floor(Math.random() * 0x100000000) >>> 0;
+}
+
+export class RtpMediaSession implements MediaSession {
+  private readonly log: Logger;
+  private readonly sessionId = String(Math.floor(Math.random() * 1e9) + 1e9);
+  private version = 0;
+  private lastOffer: { codecs: readonly CodecName[]; direction: MediaDirection } | null = null;
+  private active: Active | null = null;
+  private remoteDir: MediaDirection = "sendrecv";
+  private muted = false;
+  private readonly filter = new SourceFilter();
+  private readonly rtcp: RtcpReporter;
+  private readonly clock: SendClock;
+  private readonly timers: TimerDeps;
+  private rtcpTimer: unknown = null;
+  private readonly ssrc = random32();
+  private seq = random32() & 0xffff;
+  private readonly tsBase = random32();
+  private tick = 0;
+  private sendingBefore = false;
+  private counters = {
+    sent: 0,
+    octets: 0,
+    sentSinceReport: false,
+    received: 0,
+    rejected: 0,
+    garbage: 0,
+    unknownPayload: 0,
+    lateOrDuplicate: 0,
+    rtcpSent: 0,
+    rtcpReceived: 0,
+    remoteBye: false,
+  };
+  private dtmfListeners: Array<(digit: string) => void> = [];
+  private readonly dtmfRx = new TelephoneEventReceiver((d) => this.emitDigit(d));
+  private dtmfQueue: Array<{ packets: PlannedEventPacket[]; startTick: number | null; done: () => void }> =
+    [];
+  private dtmfTs = 0;
+  private source: AudioSource | null = null;
+  private sink: AudioSink | null = null;
+  private audioOpening: Promise<void> | null = null;
+  private toCodec: Resampler | null = null;
+  private toSink: Resampler | null = null;
+  private closed: Promise<MediaStats> | null = null;
+
+  constructor(private readonly o: RtpSessionOptions) {
+    this.log = o.log;
+    this.timers = o.timers ?? realTimers;
+    this.rtcp = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
+    this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
+    o.ports.rtp.on("message", (msg, rinfo) => this.guard(() => this.onRtp(msg, rinfo.address, rinfo.port)));
+    o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address)));
+    o.ports.rtp.on("error", (e) => this.log.warn({ err: e.message }, "RTP socket error"));
+    o.ports.rtcp.on("error", (e) => this.log.warn({ err: e.message }, "RTCP socket error"));
+  }
+
+  get localPort(): number {
+    return this.o.ports.port;
+  }
+
+  get remoteDirection(): MediaDirection {
+    return this.remoteDir;
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, "media handler failed");
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MediaError("closed", "media session is closed");
+  }
+
+  private local() {
+    this.version++;
+    return {
+      address: this.o.address,
+      port: this.o.ports.port,
+      sessionId: this.sessionId,
+      version: this.version,
+      codecs: this.o.codecs,
+    };
+  }
+
+  createOffer(options: { readonly hold: boolean }): string {
+    this.assertOpen();
+    const direction = offerDirection(options.hold, this.remoteDir);
+    this.lastOffer = { codecs: this.o.codecs, direction };
+    return buildOffer(this.local(), direction);
+  }
+
+  answer(remoteSdp: string, options: { readonly hold: boolean }): string {
+    this.assertOpen();
+    // Only a successful negotiation uses up an o= version (RFC 3264 §8: it changes per new SDP).
+    const version = this.version;
+    try {
+      const { sdp, negotiated } = answerOffer(this.local(), remoteSdp, options.hold);
+      this.apply(negotiated);
+      return sdp;
+    } catch (e) {
+      this.version = version;
+      throw e instanceof MediaError ? e : new MediaError("malformed", (e as Error).message);
+    }
+  }
+
+  acceptAnswer(remoteSdp: string): void {
+    this.assertOpen();
+    const offer = this.lastOffer;
+    if (!offer) throw new MediaError("incompatible", "no offer of ours is pending");
+    let n: Negotiated;
+    try {
+      n = acceptAnswer(offer.codecs, offer.direction, remoteSdp);
+    } catch (e) {
+      throw e instanceof MediaError ? e : new MediaError("malformed", (e as Error).message);
+    }
+    this.lastOffer = null;
+    this.apply(n);
+  }
+
+  private apply(n: Negotiated): void {
+    this.remoteDir = n.remoteDirection;
+    this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort });
+    const prev = this.active;
+    if (!prev || prev.n.codec.name !== n.codec.name || prev.n.payloadType !== n.payloadType) {
+      const codec = createCodec(n.codec.name);
+      const frameSamples = (n.codec.sampleRate * FRAME_MS) / 1000;
+      this.active = {
+        n,
+        codec,
+        jb: new JitterBuffer({
+          sampleRate: n.codec.sampleRate,
+          samplesPerTick: n.codec.sampleRate / n.codec.clockRate,
+          frameSamples,
+        }),
+        frame: new Int16Array(frameSamples),
+      };
+      this.rtcp.remoteSsrc = null;
+      this.setupResamplers();
+    } else {
+      this.active = { ...prev, n };
+    }
+    const f = flow(n);
+    this.log.debug(
+      {
+        codec: n.codec.name,
+        pt: n.payloadType,
+        te: n.telephoneEvent?.payloadType ?? null,
+        remote: `${n.remoteAddress}:${n.remotePort}`,
+        local: n.localDirection,
+        remoteDirection: n.remoteDirection,
+        send: f.send,
+        receive: f.receive,
+      },
+      "media negotiated",
+    );
+    this.ensureAudio(n.codec.sampleRate);
+    if (!this.clock.isRunning) {
+      this.clock.begin();
+      this.scheduleRtcp();
+    }
+  }
+
+  private ensureAudio(rate: number): void {
+    if (this.audioOpening) return;
+    const ctx = { rate, callId: this.o.callId, log: this.log.child("audio"), onFault: this.o.onAudioFault };
+    this.audioOpening = (async () => {
+      const [src, snk] = await Promise.allSettled([
+        openSource(this.o.audio.source, ctx),
+        openSink(this.o.audio.sink, ctx),
+      ]);
+      if (this.closed) {
+        if (src.status === "fulfilled") await src.value.close();
+        if (snk.status === "fulfilled") await snk.value.close();
+        return;
+      }
+      for (const [which, r] of [
+        ["source", src],
+        ["sink", snk],
+      ] as const) {
+        if (r.status === "rejected") {
+          const message = (r.reason as Error).message;
+          this.log.error({ which, err: message }, "cannot open call audio; using silence");
+          this.o.onAudioFault?.({ device: "file", message, retryInMs: null });
+        }
+      }
+      if (src.status === "fulfilled") this.source = src.value;
+      if (snk.status === "fulfilled") this.sink = snk.value;
+      this.setupResamplers();
+    })();
+  }
+
+  private setupResamplers(): void {
+    const a = this.active;
+    if (!a) return;
+    const r = a.n.codec.sampleRate;
+    this.toCodec = this.source && this.source.rate !== r ? new Resampler(this.source.rate, r) : null;
+    this.toSink = this.sink && this.sink.rate !== r ? new Resampler(r, this.sink.rate) : null;
+  }
+
+  setMuted(muted: boolean): void {
+    this.muted = muted;
+  }
+
+  onDtmf(listener: (digit: string) => void): void {
+    this.dtmfListeners.push(listener);
+  }
+
+  private emitDigit(d: string): void {
+    this.log.debug({ digit: d }, "DTMF received");
+    for (const l of this.dtmfListeners) {
+      try {
+        l(d);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "DTMF listener threw");
+      }
+    }
+  }
+
+  sendDtmf(digits: string): Promise<void> {
+    if (this.closed) return Promise.reject(new MediaError("closed", "media session is closed"));
+    const te = this.active?.n.telephoneEvent;
+    if (!this.active || !te) {
+      return Promise.reject(new MediaError("incompatible", "telephone-event was not negotiated"));
+    }
+    const events: number[] = [];
+    for (const d of digits) {
+      const e = digitToEvent(d);
+      if (e === null)
+        return Promise.reject(new MediaError("malformed", `not a DTMF digit: ${JSON.stringify(d)}`));
+      events.push(e);
+    }
+    const durationMs = this.o.dtmfDurationMs ?? 100;
+    const all = events.map(
+      (e) =>
+        new Promise<void>((done) => {
+          const packets = planTelephoneEvent(e, {
+            durationMs,
+            intervalMs: FRAME_MS,
+            clockRate: te.clockRate,
+          });
+          this.dtmfQueue.push({ packets, startTick: null, done });
+        }),
+    );
+    return Promise.all(all).then(() => undefined);
+  }
+
+  /** One 20 ms tick: play one frame out, send one packet (audio or event). */
+  private onTick(n: number): void {
+    this.tick = n;
+    const a = this.active;
+    if (!a) return;
+    const now = this.timers.now();
+    const f = flow(a.n);
+    // Receive side: the sink always gets a frame, so the device never starves.
+    const out = a.frame;
+    if (f.receive) a.jb.pull(out, now);
+    else out.fill(0);
+    if (this.sink) this.sink.write(this.toSink ? this.toSink.process(out) : out);
+
+    // Send side.
+    const codecFrame = new Int16Array(a.frame.length);
+    if (this.source) {
+      if (this.toCodec) {
+        const raw = new Int16Array(Math.round((this.source.rate * FRAME_MS) / 1000));
+        this.source.read(raw);
+        const conv = this.toCodec.process(raw);
+        codecFrame.set(conv.subarray(0, codecFrame.length));
+      } else {
+        this.source.read(codecFrame);
+      }
+    }
+    if (!f.send) {
+      this.sendingBefore = false;
+      this.abortDtmf();
+      return;
+    }
+    const ts = (this.tsBase + n * ((a.n.codec.clockRate * FRAME_MS) / 1000)) >>> 0;
+    if (this.sendDtmfTick(a, ts)) return;
+    // Muted, or held by us (sendonly): silence, so the far end's jitter buffer and NAT stay alive.
+    if (this.muted || a.n.localDirection === "sendonly") codecFrame.fill(0);
+    const payload = a.codec.encode(codecFrame);
+    this.send(a.n.payloadType, !this.sendingBefore, ts, payload);
+    this.sendingBefore = true;
+  }
+
+  /** Sends this tick's telephone-event packet if an event is under way; true if it did. */
+  private sendDtmfTick(a: Active, ts: number): boolean {
+    const te = a.n.telephoneEvent;
+    const cur = this.dtmfQueue[0];
+    if (!cur || !te) return false;
+    if (cur.startTick === null) {
+      cur.startTick = this.tick;
+      this.dtmfTs = ts; // RFC 4733 §2.5.1.2: every packet of the event carries its start time
+    }
+    const at = (this.tick - cur.startTick) * FRAME_MS;
+    let sentAny = false;
+    while (cur.packets.length > 0 && (cur.packets[0]?.atMs ?? 0) <= at) {
+      const p = cur.packets.shift();
+      if (!p) break;
+      this.send(te.payloadType, p.marker, this.dtmfTs, encodeTelephoneEvent(p.payload));
+      sentAny = true;
+    }
+    if (cur.packets.length === 0) {
+      this.dtmfQueue.shift();
+      cur.done();
+    }
+    return sentAny || cur.packets.length > 0;
+  }
+
+  private abortDtmf(): void {
+    for (const q of this.dtmfQueue.splice(0)) q.done();
+  }
+
+  private sendTarget(): { address: string; port: number } | null {
+    const a = this.active;
+    if (!a) return null;
+    return this.filter.latched ?? { address: a.n.remoteAddress, port: a.n.remotePort };
+  }
+
+  private send(pt: number, marker: boolean, ts: number, payload: Uint8Array): void {
+    const to = this.sendTarget();
+    if (!to || to.port === 0) return;
+    const pkt = encodeRtp({
+      payloadType: pt,
+      marker,
+      sequence: this.seq,
+      timestamp: ts,
+      ssrc: this.ssrc,
+      payload,
+    });
+    this.seq = (this.seq + 1) & 0xffff;
+    this.counters.sent++;
+    this.counters.octets += payload.length;
+    this.counters.sentSinceReport = true;
+    this.o.ports.rtp.send(pkt, to.port, to.address, (err) => {
+      if (err) this.log.debug({ err: err.message }, "RTP send failed");
+    });
+  }
+
+  private onRtp(msg: Buffer, address: string, port: number): void {
+    const a = this.active;
+    if (!a || this.closed) return;
+    if (this.filter.check(address, port) === "reject") {
+      this.counters.rejected++;
+      return;
+    }
+    const p = parseRtp(msg);
+    if (!p) {
+      this.counters.garbage++;
+      return;
+    }
+    const now = this.timers.now();
+    if (this.rtcp.remoteSsrc !== p.ssrc || !this.rtcp.receiver) {
+      this.rtcp.resetSource(p.ssrc, a.n.codec.clockRate);
+      a.jb.reset();
+    }
+    this.rtcp.receiver?.update(p.sequence, p.timestamp, now);
+    this.counters.received++;
+    if (p.payloadType === a.n.payloadType) {
+      if (a.n.localDirection === "sendonly" || a.n.localDirection === "inactive") return;
+      const r = a.jb.push(p.timestamp, a.codec.decode(p.payload), now);
+      if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
+    } else if (a.n.telephoneEvent && p.payloadType === a.n.telephoneEvent.payloadType) {
+      this.dtmfRx.receive(p.timestamp, p.payload);
+    } else {
+      this.counters.unknownPayload++; // comfort noise (RFC 3389) and anything not negotiated
+    }
+  }
+
+  private onRtcp(msg: Buffer, address: string): void {
+    if (this.closed) return;
+    if (this.filter.checkControl(address) === "reject") {
+      this.counters.rejected++;
+      return;
+    }
+    const r = this.rtcp.receive(msg, this.wallMs());
+    if (r === null) {
+      this.counters.garbage++;
+      return;
+    }
+    this.counters.rtcpReceived++;
+    if (r === "bye") this.counters.remoteBye = true;
+  }
+
+  private wallMs(): number {
+    return performance.timeOrigin + performance.now();
+  }
+
+  private scheduleRtcp(): void {
+    const mean = this.o.rtcpIntervalMs ?? 5000;
+    // RFC 3550 §6.3.1: randomise over [0.5, 1.5] × the interval so reports do not synchronise.
+    const delay = mean * (0.5 + Math.random());
+    this.rtcpTimer = this.timers.setTimeout(() => {
+      this.guard(() => this.sendRtcp(false));
+      if (!this.closed) this.scheduleRtcp();
+    }, delay);
+  }
+
+  private sendRtcp(bye: boolean): void {
+    const a = this.active;
+    if (!a) return;
+    const ts = (this.tsBase + this.tick * ((a.n.codec.clockRate * FRAME_MS) / 1000)) >>> 0;
+    const packet = this.rtcp.report(
+      this.wallMs(),
+      {
+        packets: this.counters.sent,
+        octets: this.counters.octets,
+        rtpTimestamp: ts,
+        sentSinceLastReport: this.counters.sentSinceReport,
+      },
+      bye,
+    );
+    this.counters.sentSinceReport = false;
+    const latched = this.filter.latched;
+    const address = latched?.address ?? a.n.remoteAddress;
+    if (address === "0.0.0.0") return;
+    this.counters.rtcpSent++;
+    this.o.ports.rtcp.send(packet, a.n.remoteRtcpPort, address, (err) => {
+      if (err) this.log.debug({ err: err.message }, "RTCP send failed");
+    });
+  }
+
+  stats(): MediaStats {
+    const r = this.rtcp.receiver;
+    return {
+      packetsSent: this.counters.sent,
+      packetsReceived: this.counters.received,
+      packetsLost: r?.lost ?? 0,
+      jitterMs: r ? Math.round(r.jitterMs * 100) / 100 : 0,
+      roundTripMs: this.rtcp.roundTrip === null ? null : Math.round(this.rtcp.roundTrip * 100) / 100,
+      packetsRejected: this.counters.rejected,
+    };
+  }
+
+  details(): MediaCounters {
+    const jb = this.active?.jb.stats();
+    return {
+      ...this.stats(),
+      garbage: this.counters.garbage,
+      unknownPayload: this.counters.unknownPayload,
+      lateOrDuplicate: this.counters.lateOrDuplicate,
+      concealedFrames: jb?.concealedFrames ?? 0,
+      sourceDropped: this.source?.dropped ?? 0,
+      sinkDropped: this.sink?.dropped ?? 0,
+      rtcpSent: this.counters.rtcpSent,
+      rtcpReceived: this.counters.rtcpReceived,
+      remoteBye: this.counters.remoteBye,
+      codec: this.active?.n.codec.name ?? null,
+      localPort: this.o.ports.port,
+    };
+  }
+
+  close(): Promise<MediaStats> {
+    this.closed ??= (async () => {
+      this.clock.stop();
+      if (this.rtcpTimer !== null) this.timers.clearTimeout(this.rtcpTimer);
+      this.abortDtmf();
+      // RFC 3550 §6.6: BYE in a compound packet when leaving.
+      this.guard(() => this.sendRtcp(true));
+      const final = this.stats();
+      await new Promise((r) => setImmediate(r)); // let the BYE leave before the socket closes
+      await this.audioOpening?.catch(() => undefined);
+      const closing: Array<Promise<void>> = [];
+      if (this.source) closing.push(this.source.close());
+      if (this.sink) closing.push(this.sink.close());
+      await Promise.allSettled(closing);
+      await this.o.ports.release();
+      this.log.debug({ ...final }, "media closed");
+      return final;
+    })();
+    return this.closed;
+  }
+}
