@@ -313,9 +313,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     return new RegExp(`${aor.replace(/[.]/g, "\\.")}\\s+OK\\b`).test(info);
   };
 
+  // SIGTERM makes baresip unregister (so the shared Kamailio forgets the contact) and exit once
+  // the registrar answers; a second SIGTERM exits at once (registrar gone), SIGKILL last.
   const stop = async (): Promise<void> => {
     socket?.destroy();
-    await stopProcess(proc);
+    await stopProcess(proc, 2000, ["SIGTERM", "SIGTERM"]);
   };
 
   try {

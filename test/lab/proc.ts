@@ -75,6 +75,26 @@ export interface Spawned {
   readonly exited: Promise<number | string>;
 }
 
+/** Children still running; killed by pid if this process exits without stopping them. */
+const running = new Set<number>();
+let exitHookInstalled = false;
+
+function trackChild(pid: number, exited: Promise<unknown>): void {
+  running.add(pid);
+  void exited.then(() => running.delete(pid));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const child of running) {
+      try {
+        process.kill(child, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
 /** Spawns `command` with stdout and stderr appended to `logFile`. */
 export function spawnLogged(
   command: string,
@@ -93,32 +113,37 @@ export function spawnLogged(
     child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
     child.once("error", (error) => resolve(`error: ${error.message}`));
   });
+  trackChild(child.pid, exited);
   return { child, pid: child.pid, exited };
 }
 
 /**
- * Stops a process we started: SIGTERM by pid, waits for it to exit, SIGKILL after `graceMs`.
- * Does nothing when it has already exited.
+ * Stops a process we started, by pid: each signal of `signals` in turn (default one SIGTERM),
+ * waiting `graceMs` after each for the exit, then SIGKILL. Does nothing when it has exited.
  */
-export async function stopProcess(spawned: Spawned, graceMs = 5000): Promise<void> {
-  if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) return;
-  try {
-    process.kill(spawned.pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const timer = new Promise<"timeout">((resolve) => {
-    const t = setTimeout(() => resolve("timeout"), graceMs);
-    t.unref();
-  });
-  if ((await Promise.race([spawned.exited, timer])) === "timeout") {
+export async function stopProcess(
+  spawned: Spawned,
+  graceMs = 5000,
+  signals: readonly NodeJS.Signals[] = ["SIGTERM"],
+): Promise<void> {
+  const gone = (): boolean => spawned.child.exitCode !== null || spawned.child.signalCode !== null;
+  for (const signal of [...signals, "SIGKILL" as const]) {
+    if (gone()) return;
     try {
-      process.kill(spawned.pid, "SIGKILL");
+      process.kill(spawned.pid, signal);
     } catch {
-      // already gone
+      return;
     }
-    await spawned.exited;
+    if (signal === "SIGKILL") break;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), graceMs);
+    });
+    const outcome = await Promise.race([spawned.exited, timeout]);
+    clearTimeout(timer);
+    if (outcome !== "timeout") return;
   }
+  await spawned.exited;
 }
 
 /** Which of these commands are not on PATH. */
