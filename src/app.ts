@@ -19,7 +19,11 @@ import { StatusFile } from "./store/status-file.js";
 export interface AppOptions {
   readonly clock?: () => number;
   /** The terminal the keyboard headset reads and the terminal LCD draws on (default stdin/stdout). */
-  readonly terminal?: { readonly input: Readable; readonly output: Writable };
+  readonly terminal?: {
+    readonly input: Readable;
+    readonly output: Writable;
+    readonly interrupt?: () => void;
+  };
 }
 
 export interface App {

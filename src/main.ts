@@ -151,7 +151,13 @@ async function cmdRun(args: string[]): Promise<number> {
   const notify = new SdNotify(process.env, log.child("systemd"));
   let app: Awaited<ReturnType<typeof buildApp>>;
   try {
-    app = await buildApp(loaded.config, log);
+    app = await buildApp(loaded.config, log, {
+      terminal: {
+        input: process.stdin,
+        output: process.stdout,
+        interrupt: () => process.kill(process.pid, "SIGINT"),
+      },
+    });
     await app.start();
   } catch (e) {
     log.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot start");

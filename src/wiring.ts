@@ -3,6 +3,7 @@
  * (`headset inspect`, `lcd preview`, `devices`, `doctor`). main.ts and app.ts stay free of
  * side-specific code.
  */
+import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
 import { devicesReport } from "./cli/devices.js";
@@ -72,7 +73,28 @@ sideFactories.headset = async (config, log, options) => {
   if (!h) return undefined;
   if (h.match === "keyboard") {
     const input = options.terminal?.input ?? process.stdin;
-    return new KeyboardHeadset({ input, log: log.child("headset"), ringer: h.ringer });
+    const tty = input as Readable & { isTTY?: boolean; setRawMode?: (on: boolean) => void };
+    const interrupt = options.terminal?.interrupt;
+    const side = new KeyboardHeadset({
+      input,
+      log: log.child("headset"),
+      ringer: h.ringer,
+      ...(interrupt ? { onInterrupt: interrupt } : {}),
+    });
+    // Single key presses need a raw terminal; Ctrl-C then arrives as a key (onInterrupt).
+    const start = side.start.bind(side);
+    const stop = side.stop.bind(side);
+    side.start = async (emit) => {
+      if (tty.isTTY && tty.setRawMode) tty.setRawMode(true);
+      input.resume();
+      await start(emit);
+    };
+    side.stop = async () => {
+      await stop();
+      if (tty.isTTY && tty.setRawMode) tty.setRawMode(false);
+      input.pause();
+    };
+    return side;
   }
   const match: HeadsetOptions["match"] =
     h.match === "auto"
