@@ -120,8 +120,10 @@ export class CallTable {
       onCancel: () => {
         entry.ending ??= "cancelled";
       },
-      onBye: () => {
+      // With a delegate, sip.js leaves answering the BYE to us (RFC 3261 §15.1.2: 200 OK).
+      onBye: (bye) => {
         entry.ending ??= "remote_hangup";
+        safe(this.deps.log, () => bye.accept());
       },
     };
     this.watch(entry);
@@ -345,8 +347,10 @@ export class CallTable {
     const entry = newEntry(id, "outbound", inviter);
     this.calls.set(id, entry);
     inviter.delegate = {
-      onBye: () => {
+      // With a delegate, sip.js leaves answering the BYE to us (RFC 3261 §15.1.2: 200 OK).
+      onBye: (bye) => {
         entry.ending ??= "remote_hangup";
+        safe(this.deps.log, () => bye.accept());
       },
     };
     this.watch(entry);
