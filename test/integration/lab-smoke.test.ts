@@ -12,6 +12,7 @@ import { type Kamailio, labKamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
 import { startSippUas } from "../lab/sipp.js";
+import { connectWsSipPeer, headerValues } from "../lab/ws-sip-peer.js";
 
 const lab = inject("lab");
 const started: Array<{ stop(): Promise<void> }> = [];
@@ -103,6 +104,45 @@ describe("lab smoke", () => {
     const result = await uas.done();
     expect(result.errors).toBe("");
     expect(result.ok).toBe(true);
+  });
+
+  test.each([
+    { name: "WebSocket", secure: false },
+    { name: "secure WebSocket", secure: true },
+  ])("a $name client with *.invalid Via/Contact gets calls, and BYE routes both ways", async ({ secure }) => {
+    const kamailio = labKamailio(lab.kamailio);
+    const agent = await connectWsSipPeer(kamailio, "1018", { secure });
+    started.push({ stop: async () => agent.close() });
+    const caller = await peer(kamailio, { user: "2003" });
+    const mine = (r: { aor: string; contact: string }): boolean =>
+      r.aor === "1018" && r.contact.includes(agent.host);
+    expect((await kamailio.registrations()).find(mine)?.received).toMatch(/;transport=ws$/);
+
+    // The agent hangs up: its BYE goes back through the Record-Routes to UDP baresip.
+    await caller.dial(`sip:1018@${kamailio.domain}`, { "X-Service": "anagrafe" });
+    let invite = await agent.next((m) => m.startsWith("INVITE ") && m.includes(agent.host));
+    expect(headerValues(invite, "X-Service")).toEqual(["anagrafe"]);
+    let to = agent.answer(invite);
+    await caller.waitFor("CALL_ESTABLISHED");
+    await agent.next((m) => m.startsWith("ACK "));
+    expect((await agent.bye(invite, to)).split("\r\n")[0]).toBe("SIP/2.0 200 OK");
+    await caller.waitFor("CALL_CLOSED");
+
+    // baresip hangs up: Kamailio routes its BYE onto the WebSocket connection.
+    await caller.dial(`sip:1018@${kamailio.domain}`);
+    invite = await agent.next((m) => m.startsWith("INVITE ") && m.includes(agent.host));
+    to = agent.answer(invite);
+    await caller.waitFor("CALL_ESTABLISHED");
+    await agent.next((m) => m.startsWith("ACK "));
+    await caller.hangup();
+    const bye = await agent.next((m) => m.startsWith("BYE "));
+    expect(headerValues(bye, "Call-ID")).toEqual(headerValues(invite, "Call-ID"));
+    agent.ok(bye);
+    await caller.waitFor("CALL_CLOSED");
+    expect(to).toContain(";tag=");
+    // Leave no stale contacts on the shared Kamailio for later tests.
+    await caller.stop();
+    await kamailio.rpc("ul.rm", "location", "s:1018");
   });
 
   test("after a Kamailio restart baresip registers again", async () => {
