@@ -48,6 +48,8 @@ export interface LinkHandlers {
   connected(session: string): void;
   disconnected(): void;
   message(topic: string, payload: Buffer, meta: MessageMeta): void;
+  /** The broker refused us in CONNACK (bad credentials, not authorised): a lasting fault. */
+  refused(reason: string): void;
 }
 
 export interface PublishOptions {
@@ -138,8 +140,12 @@ export class MqttLink {
       resubscribe: false,
       will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true },
       rejectUnauthorized: true,
-      log: (...args: unknown[]) => this.cfg.log.trace({ mqttjs: args.map(String).join(" ") }, "mqtt.js"),
     };
+    // MQTT.js's own debug lines, into our logger; only when wanted (it logs every packet).
+    if (this.cfg.log.enabled("trace")) {
+      options.log = (...args: unknown[]) =>
+        this.cfg.log.trace({ mqttjs: args.map(String).join(" ") }, "mqtt.js");
+    }
     if (v5) options.properties = { sessionExpiryInterval: 0 };
     if (this.cfg.username !== undefined) options.username = this.cfg.username;
     if (this.cfg.password !== undefined) options.password = this.cfg.password;
@@ -184,6 +190,8 @@ export class MqttLink {
           { code, reason: refused, user: this.cfg.username ?? null },
           "mqtt broker refused the connection; check mqtt.username/password and the broker's ACL",
         );
+        const why = refused;
+        this.guard("refused", () => this.handlers?.refused(why));
         return;
       }
       const message = err.message || String(err.code ?? err);
@@ -282,7 +290,7 @@ export class MqttLink {
    * clean DISCONNECT cancels the will). If it fails or times out, the will is released instead:
    * MQTT 5 DISCONNECT 0x04, or for 3.1.1 a close without DISCONNECT.
    */
-  async stop(farewell?: () => Promise<void>, timeoutMs = 3_000): Promise<void> {
+  async stop(farewell?: () => Promise<void>, timeoutMs = 2_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     const wasConnected = this._state === "connected";

@@ -52,6 +52,7 @@ export class MqttPresence implements Side {
   private statsTimer: NodeJS.Timeout | undefined;
   private lastStats = "null";
   private started = false;
+  private faulted = false;
   private stopped = false;
 
   constructor(args: MqttPresenceArgs) {
@@ -115,6 +116,15 @@ export class MqttPresence implements Side {
       connected: (session) => this.onConnected(session),
       disconnected: () => this.onDisconnected(),
       message: (topic, payload, meta) => this.onMessage(topic, payload, meta),
+      // Shown in health.faults (ctl status) until a connection succeeds.
+      refused: (reason) => {
+        this.faulted = true;
+        this.feed({
+          type: "side_fault",
+          side: this.name,
+          message: `MQTT broker refused the connection: ${reason}`,
+        });
+      },
     });
   }
 
@@ -178,6 +188,10 @@ export class MqttPresence implements Side {
     // The runner steps synchronously and calls project(), which republishes presence; if it did
     // not (no change of state, or no runner yet), republish the snapshot we hold.
     this.feed({ type: "mqtt_changed", connected: true });
+    if (this.faulted) {
+      this.faulted = false;
+      this.feed({ type: "side_fault", side: this.name, message: null });
+    }
     if (this.republish) this.publishPresence(this.clock());
     const subs = [
       // Our own availability: a stale will of an earlier session must be answered (see onOwnOnline).

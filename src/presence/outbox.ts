@@ -7,11 +7,13 @@
  * - `outbox.jsonl`: append-only, one event per line, written with a group-committed datasync.
  *   A power cut can tear only the last line; it is dropped on open (it was never durable, so
  *   never published).
- * - `outbox.acked`: `{"seq":N}`, the highest seq acknowledged with all before it; replaced by
- *   write-to-temp, fsync, rename, fsync(dir), so it is always the old or the new value.
+ * - `outbox.acked`: `{"seq":N,"last":M}`, N the highest seq acknowledged with all before it,
+ *   M the highest seq handed out when it was written; replaced by write-to-temp, fsync,
+ *   rename, fsync(dir), so it is always the old or the new value.
  * Acknowledged lines are dropped by compaction: the unacknowledged tail is written to a temp
  * file and renamed over the log. A crash at any point leaves lines with seq ≤ N, which open()
- * skips. The next seq is max(N, last seq in the log) + 1, so it survives compaction too.
+ * skips. The next seq is max(N, M, last seq in the log) + 1, so no seq is reused even after a
+ * compaction emptied the log.
  *
  * The cap (`maxBytes`) counts unacknowledged bytes: past it new events are dropped with a
  * warning rather than filling the SD card during a very long outage; compaction keeps the file

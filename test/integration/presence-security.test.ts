@@ -90,6 +90,8 @@ describe("user name and password", () => {
       expect(scheduled).toHaveLength(1);
       expect(Number(scheduled[0]!.delayMs)).toBeGreaterThanOrEqual(10_000);
       expect(d.presence.connected).toBe(false);
+      expect(d.runner.state.health.faults.presence).toMatch(/^MQTT broker refused the connection: /);
+      expect(d.runner.state.health.mqtt).toBe(false);
     },
   );
 });
