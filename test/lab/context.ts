@@ -6,22 +6,9 @@
  *   const lab = inject("lab");
  *   const kamailio = labKamailio(lab); // from ./kamailio.js — rpc, registrations, baresip peers
  */
-export interface LabKamailioInfo {
-  readonly pid: number;
-  readonly base: number;
-  readonly domain: string;
-  readonly udpPort: number;
-  readonly tcpPort: number;
-  readonly tlsPort: number;
-  readonly wsPort: number;
-  readonly wssPort: number;
-  /** CA certificate (PEM) that signed the TLS/WSS server certificate for IP 127.0.0.1. */
-  readonly caFile: string;
-  readonly users: Readonly<Record<string, string>>;
-  readonly dir: string;
-  /** kamcmd socket, e.g. unix:/tmp/cuffia-lab-x/kamailio/run/kamailio_ctl */
-  readonly ctl: string;
-}
+import type { LabKamailioInfo } from "../../src/lab/kamailio.js";
+
+export type { LabKamailioInfo };
 
 export interface LabMosquittoInfo {
   readonly pid: number;
