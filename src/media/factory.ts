@@ -13,8 +13,10 @@ import { RtpMediaSession } from "./rtp-session.js";
 export interface MediaFactoryOptions {
   readonly audio: AudioOptions;
   readonly rtp: {
-    /** IPv4 address to bind and to announce in SDP (c=, o=). */
+    /** IPv4 address to bind (0.0.0.0: every interface). */
     readonly address: string;
+    /** Address put in SDP (c=, o=); default `address`. Must be set when binding 0.0.0.0. */
+    readonly announce?: string;
     readonly portMin: number;
     readonly portMax: number;
     /** Preference order, e.g. ["G722", "PCMU", "PCMA"]; unknown names are ignored (and logged). */
@@ -51,7 +53,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
       }
       return new RtpMediaSession({
         callId,
-        address: options.rtp.address,
+        address: options.rtp.announce ?? options.rtp.address,
         ports: pair,
         codecs,
         audio: options.audio,

@@ -26,7 +26,7 @@ export const FRAME_MS = 20;
 
 export interface RtpSessionOptions {
   readonly callId: string;
-  /** Address the ports are bound to, and put in c=/o=. */
+  /** Address put in c=/o= (the ports are bound by the allocator, possibly to 0.0.0.0). */
   readonly address: string;
   readonly ports: PortPair;
   readonly codecs: readonly CodecName[];
