@@ -10,6 +10,7 @@ import {
   buildChild,
   type ChildDesk,
   type Desk,
+  removeChildBuild,
   retained,
   spawnDesk,
   startDesk,
@@ -33,6 +34,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await broker?.stop();
+  await removeChildBuild();
 });
 
 const watch = async (filters: string[]) => {

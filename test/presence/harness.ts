@@ -4,7 +4,7 @@
  * and a compiled copy of the child desk for kill -9 tests.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,7 +167,7 @@ export async function retained(url: string, topic: string, opts: IClientOptions 
   const w = await Watcher.connect(url, [], opts);
   try {
     await w.client.subscribeAsync(topic, { qos: 1 });
-    // Retained messages arrive right after SUBACK; a PINGREQ round trip is the fence.
+    // Retained messages are sent right after SUBACK; the PUBACK of a later publish is the fence.
     await new Promise<void>((r) => {
       w.client.publish(`cuffia/fence/${Math.random()}`, "", { qos: 1 }, () => r());
     });
@@ -181,6 +181,13 @@ export async function retained(url: string, topic: string, opts: IClientOptions 
 
 const run = promisify(execFile);
 let built: Promise<string> | null = null;
+const buildDir = join(ROOT, "node_modules", ".cache", `cuffia-presence-child-${process.pid}`);
+
+/** Removes the compiled child (call from afterAll: vitest workers may not run exit handlers). */
+export async function removeChildBuild(): Promise<void> {
+  built = null;
+  await rm(buildDir, { recursive: true, force: true });
+}
 
 /**
  * Node 20 cannot run TypeScript, so the child desk is compiled with tsc into a private folder
@@ -189,7 +196,7 @@ let built: Promise<string> | null = null;
  */
 export function buildChild(): Promise<string> {
   built ??= (async () => {
-    const dir = join(ROOT, "node_modules", ".cache", `cuffia-presence-child-${process.pid}`);
+    const dir = buildDir;
     await mkdir(dir, { recursive: true });
     const tsconfig = join(dir, "tsconfig.json");
     await writeFile(
