@@ -12,7 +12,7 @@ import type { Config } from "./config/schema.js";
 import { ControlServer } from "./control/control-server.js";
 import { initialState } from "./core/desk.js";
 import { Runner } from "./core/runner.js";
-import type { Side } from "./core/side.js";
+import type { Emit, Side } from "./core/side.js";
 import type { Logger } from "./log/logger.js";
 import { StatusFile } from "./store/status-file.js";
 
@@ -38,7 +38,12 @@ export interface App {
 type SideKey = "headset" | "mqtt" | "lcd" | "sip";
 
 /** Builds one side from the config, or none when its section is absent. */
-type SideFactory = (config: Config, log: Logger, options: AppOptions) => Promise<Side | undefined>;
+type SideFactory = (
+  config: Config,
+  log: Logger,
+  options: AppOptions,
+  desk: { readonly dispatch: Emit },
+) => Promise<Side | undefined>;
 
 /**
  * Factories of the optional sides, filled in by the side modules' wiring (src/wiring.ts).
@@ -64,7 +69,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   for (const key of ORDER) {
     const make = sideFactories[key];
     if (!make || config[key] === undefined) continue;
-    const side = await make(config, log, options);
+    const side = await make(config, log, options, { dispatch: runner.dispatch });
     if (side) {
       built.set(key, side);
       runner.add(side);

@@ -3,17 +3,27 @@
  * (`headset inspect`, `lcd preview`, `devices`, `doctor`). main.ts and app.ts stay free of
  * side-specific code.
  */
+
+import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
+import type { AudioOptions } from "./audio/options.js";
 import { devicesReport } from "./cli/devices.js";
+import type { Config } from "./config/schema.js";
 import { HidHeadset } from "./headset/hid-headset.js";
 import { headsetInspect } from "./headset/inspect.js";
 import { KeyboardHeadset } from "./headset/keyboard-headset.js";
+import { listHeadsets } from "./headset/list-headsets.js";
 import type { HeadsetOptions } from "./headset/options.js";
 import { parseSize } from "./lcd/options.js";
 import { lcdPreview } from "./lcd/preview.js";
 import { SerialLcd } from "./lcd/serial-lcd.js";
+import type { Logger } from "./log/logger.js";
+import { createMediaFactory } from "./media/factory.js";
+import { localAddressToward } from "./net-route.js";
+import { MqttPresence } from "./presence/mqtt-presence.js";
+import { SipAgent } from "./sip/sip-agent.js";
 
 export interface CliResult {
   readonly code: number;
@@ -128,5 +138,122 @@ sideFactories.lcd = async (config, log, options) => {
     log: log.child("lcd"),
     agentName: config.agent.name,
     ...(toTerminal ? { stream: options.terminal?.output ?? process.stdout } : {}),
+  });
+};
+
+/** `device: headset` means the ALSA card that shares the matched headset's USB device. */
+async function headsetCard(config: Config, log: Logger): Promise<string | undefined> {
+  const m = config.headset?.match;
+  if (!m || m === "keyboard") return undefined;
+  try {
+    const found = (await listHeadsets()).filter(
+      (h) =>
+        m === "auto" ||
+        ("path" in m ? h.path === m.path : h.vendorId === m.vendor_id && h.productId === m.product_id),
+    );
+    const card = found.find((h) => h.alsaCard)?.alsaCard;
+    if (card) return `plughw:${card.card},0`;
+  } catch (e) {
+    log.warn({ err: e instanceof Error ? e.message : String(e) }, "cannot look for the headset's sound card");
+  }
+  return undefined;
+}
+
+async function audioOptions(config: Config, log: Logger): Promise<AudioOptions> {
+  const { source, sink } = config.audio;
+  const wantsCard =
+    (source.type === "microphone" && source.device === "headset") ||
+    (sink.type === "speaker" && sink.device === "headset");
+  let card: string | undefined;
+  if (wantsCard) {
+    card = await headsetCard(config, log);
+    if (!card)
+      log.warn('audio device "headset": no headset sound card found now, using the ALSA default device');
+  }
+  const dev = (d: string) => (d === "headset" ? (card ?? "default") : d);
+  return {
+    source: source.type === "microphone" ? { type: "microphone", device: dev(source.device) } : source,
+    sink: sink.type === "speaker" ? { type: "speaker", device: dev(sink.device) } : sink,
+  };
+}
+
+function version(): string {
+  try {
+    const url = new URL("../package.json", import.meta.url);
+    return (JSON.parse(readFileSync(url, "utf8")) as { version: string }).version;
+  } catch {
+    return "0";
+  }
+}
+
+sideFactories.sip = async (config, log, _options, desk) => {
+  const sip = config.sip;
+  if (!sip) return undefined;
+  const server = new URL(sip.server);
+  const announce =
+    config.rtp.advertise ??
+    (config.rtp.address !== "0.0.0.0"
+      ? config.rtp.address
+      : await localAddressToward(server.hostname, Number(server.port) || 5060));
+  const media = createMediaFactory({
+    audio: await audioOptions(config, log),
+    rtp: {
+      address: config.rtp.address,
+      announce,
+      portMin: config.rtp.port_min,
+      portMax: config.rtp.port_max,
+      codecs: config.rtp.codecs,
+    },
+    log: log.child("media"),
+    onAudioFault: (callId, fault) => {
+      log
+        .child("audio")
+        .warn({ call: callId, device: fault.device, retry_ms: fault.retryInMs }, fault.message);
+      desk.dispatch({ type: "side_fault", side: "audio", message: `${fault.device}: ${fault.message}` });
+    },
+  });
+  return new SipAgent({
+    options: {
+      servers: [sip.server, ...sip.fallback_servers],
+      aor: sip.aor,
+      username: sip.username,
+      password: sip.password,
+      ...(sip.display_name !== undefined ? { displayName: sip.display_name } : {}),
+      ...(sip.ca_file !== undefined ? { caFile: sip.ca_file } : {}),
+      rejectUnauthorized: sip.tls_verify,
+      registerExpires: sip.register_expires,
+      keepAliveSeconds: sip.keepalive_seconds,
+      livenessSeconds: sip.liveness_seconds,
+      callInfoHeaders: sip.call_info_headers,
+      userAgent: `${sip.user_agent}/${version()}`,
+    },
+    media,
+    log: log.child("sip"),
+  });
+};
+
+sideFactories.mqtt = async (config, log) => {
+  const m = config.mqtt;
+  if (!m) return undefined;
+  return new MqttPresence({
+    options: {
+      url: m.url,
+      ...(m.username !== undefined ? { username: m.username } : {}),
+      ...(m.password !== undefined ? { password: m.password } : {}),
+      topicPrefix: m.topic_prefix,
+      queues: m.queues,
+      protocolVersion: m.protocol_version,
+      ...(m.client_id !== undefined ? { clientId: m.client_id } : {}),
+      keepaliveSeconds: m.keepalive_seconds,
+      ...(m.ca_file !== undefined ? { caFile: m.ca_file } : {}),
+      ...(m.cert_file !== undefined ? { certFile: m.cert_file } : {}),
+      ...(m.key_file !== undefined ? { keyFile: m.key_file } : {}),
+      statsStaleSeconds: m.stats_stale_seconds,
+      outboxMaxBytes: Math.round(m.outbox_max_mb * 1024 * 1024),
+      embeddedPort: m.embedded_port,
+    },
+    agent: { id: config.agent.id, name: config.agent.name },
+    stateDir: config.state_dir,
+    log: log.child("presence"),
   });
 };
