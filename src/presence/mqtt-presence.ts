@@ -41,6 +41,7 @@ export class MqttPresence implements Side {
   private emit: Emit = () => ({ ok: true });
   private link: MqttLink | null = null;
   private outbox: Outbox | null = null;
+  private opening: Promise<Outbox | null> | null = null;
   private broker: EmbeddedBroker | null = null;
   private state: DeskState | null = null;
   /** The document without its `ts`, as last published (or waiting for a connection). */
@@ -81,12 +82,7 @@ export class MqttPresence implements Side {
     if (this.started) return;
     this.started = true;
     this.emit = emit;
-    this.outbox = await Outbox.open({
-      dir: this.stateDir,
-      maxBytes: this.opts.outboxMaxBytes,
-      log: this.log.child("outbox"),
-      clock: this.clock,
-    });
+    await this.openOutbox();
     let url = this.opts.url;
     let protocolVersion = this.opts.protocolVersion;
     if (url === EMBEDDED_URL) {
@@ -145,7 +141,7 @@ export class MqttPresence implements Side {
         await Promise.all(sends);
       });
     }
-    await this.outbox?.close();
+    await (await this.opening)?.close();
     await this.broker?.close();
     this.log.info("presence stopped");
   }
@@ -160,19 +156,55 @@ export class MqttPresence implements Side {
 
   execute(effect: Effect): Promise<void> | undefined {
     if (effect.type !== "event") return undefined;
-    const outbox = this.outbox;
-    if (outbox === null) {
-      this.log.error({ type: effect.event.type }, "event before start: dropped");
-      return undefined;
-    }
-    return outbox.append(effect.event).then((stored) => {
-      if (stored) this.pump();
-    });
+    const event = effect.event;
+    const append = (outbox: Outbox | null): Promise<void> => {
+      if (outbox === null) {
+        this.log.error({ type: event.type }, "event outbox unavailable: event dropped");
+        return Promise.resolve();
+      }
+      return outbox.append(event).then((stored) => {
+        if (stored) this.pump();
+      });
+    };
+    // Synchronous when open, so events reach the log in the order the desk made them; events
+    // made while other sides start (before ours opened the log) wait for it, in order.
+    return this.outbox ? append(this.outbox) : this.openOutbox().then(append);
   }
 
   /** Resolves once every event handed to execute() so far is on disk (or dropped). */
   async flush(): Promise<void> {
-    await this.outbox?.settle();
+    await (await this.opening)?.settle();
+  }
+
+  /**
+   * Opens the outbox once. A state dir we cannot use (permissions, full disk) costs the events,
+   * not the presence: online, presence and commands still work, and health says why.
+   */
+  private openOutbox(): Promise<Outbox | null> {
+    this.opening ??= Outbox.open({
+      dir: this.stateDir,
+      maxBytes: this.opts.outboxMaxBytes,
+      log: this.log.child("outbox"),
+      clock: this.clock,
+    }).then(
+      (box) => {
+        this.outbox = box;
+        return box;
+      },
+      (err: unknown) => {
+        this.log.error(
+          { err: String(err), dir: this.stateDir },
+          "event outbox unavailable: events will be dropped; check the state dir's permissions and free space",
+        );
+        this.feed({
+          type: "side_fault",
+          side: this.name,
+          message: `event outbox unavailable: ${String(err)}`,
+        });
+        return null;
+      },
+    );
+    return this.opening;
   }
 
   // --- connection --------------------------------------------------------------------------
