@@ -93,6 +93,26 @@ describe.each([5, 4] as const)("MQTT protocol version %i", (protocolVersion) => 
     expect(docs.map((d) => d.json?.status)).toEqual(["available", "paused"]);
   });
 
+  it("does not republish presence when only seq moves (a queue statistics update)", async () => {
+    const { desk, watcher } = await start();
+    await watcher.waitFor(
+      "presence mqtt:true",
+      (s) => s.topic === `${A}/presence` && (s.json?.health as { mqtt?: boolean } | undefined)?.mqtt === true,
+    );
+    const before = watcher.on(`${A}/presence`).length;
+    const seq = desk.runner.state.seq;
+    await watcher.publish("cuffia/queues/casa/stats", JSON.stringify({ v: 1, waiting: 2, longest_wait: 3 }));
+    await waitUntil("stats in the desk", () => desk.runner.state.queues?.waiting === 2);
+    expect(desk.runner.state.seq).toBeGreaterThan(seq);
+    desk.command({ cmd: "login" });
+    const next = await watcher.waitFor(
+      "available",
+      (s) => s.topic === `${A}/presence` && s.json?.status === "available",
+    );
+    expect(watcher.on(`${A}/presence`).slice(before)).toEqual([next]);
+    expect(next.json?.seq).toBe(desk.runner.state.seq);
+  });
+
   it("never puts the caller's number in a retained message; events carry it", async () => {
     const { desk, watcher } = await start();
     // A desk without SIP: offer the call as the SIP side would.
