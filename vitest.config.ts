@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: pure/unit tests run in parallel; integration tests share one lab (Kamailio,
-// Mosquitto, baresip on loopback), started once by the global setup, and run one file at a time.
+// Three projects: pure/unit tests run in parallel; integration tests share one lab (Kamailio,
+// Mosquitto, baresip on loopback), started once by the global setup, and run one file at a time;
+// benchmarks print figures and are run on demand (npm run bench), never as part of npm test.
 export default defineConfig({
   test: {
     projects: [
@@ -9,7 +10,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/integration/**", "node_modules/**"],
+          exclude: ["test/integration/**", "test/bench/**", "node_modules/**"],
           testTimeout: 10_000,
         },
       },
@@ -20,6 +21,16 @@ export default defineConfig({
           globalSetup: ["test/lab/global-setup.ts"],
           fileParallelism: false,
           testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "bench",
+          include: ["test/bench/**/*.bench.test.ts"],
+          globalSetup: ["test/lab/global-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 900_000,
           hookTimeout: 120_000,
         },
       },
