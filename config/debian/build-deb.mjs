@@ -40,9 +40,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const HERE = join(REPO, "config", "debian");
@@ -59,6 +60,10 @@ const REQUIRED_PREBUILDS = [
   { pkg: "node-hid", dir: (a) => `prebuilds/HID_hidraw-linux-${a}`, file: /\.node$/ },
   { pkg: "@serialport/bindings-cpp", dir: (a) => `prebuilds/linux-${a}`, file: /glibc\.node$/ },
 ];
+
+/** Packaging leftovers of npm packages that have no use on a box. */
+const JUNK =
+  /^(\.npmignore|\.gitignore|\.gitattributes|\.gitmodules|\.eslintrc.*|\.eslintignore|\.travis\.yml|\.editorconfig)$/;
 
 class BuildError extends Error {}
 
@@ -140,7 +145,7 @@ function copyProductionModules(dest) {
     const nested = join(src, "node_modules");
     cpSync(src, join(dest, key), {
       recursive: true,
-      filter: (p) => p !== nested && !p.startsWith(`${nested}/`),
+      filter: (p) => p !== nested && !p.startsWith(`${nested}/`) && !JUNK.test(basename(p)),
     });
     count++;
   }
@@ -168,11 +173,17 @@ function elfMachine(file) {
  */
 function selectPrebuilds(nodeModules, debArch) {
   const { node: arch, elfMachine: machine, elfName } = ARCHES[debArch];
-  const keep = new RegExp(`(^|-)linux-${arch}(-musl)?$`);
+  // glibc builds only: Debian and Raspberry Pi OS are glibc systems, a musl binary cannot load.
+  const keep = new RegExp(`(^|-)linux-${arch}$`);
   walk(nodeModules, (p, st) => {
     if (st.isDirectory() && p.endsWith("/prebuilds")) {
       for (const name of readdirSync(p)) {
         if (!keep.test(name)) rmSync(join(p, name), { recursive: true, force: true });
+        else {
+          for (const f of readdirSync(join(p, name))) {
+            if (/musl/.test(f)) rmSync(join(p, name, f), { force: true });
+          }
+        }
       }
     }
   });
@@ -215,22 +226,34 @@ function installedSizeKiB(root) {
   return kib;
 }
 
+function maintainer() {
+  return process.env["DEBFULLNAME"] && process.env["DEBEMAIL"]
+    ? `${process.env["DEBFULLNAME"]} <${process.env["DEBEMAIL"]}>`
+    : "Cuffia developers <cuffia@localhost>";
+}
+
+/** A native package's changelog: one entry for this version (the history is the git log). */
+function changelog(version) {
+  const date = new Date().toUTCString().replace(/GMT$/, "+0000");
+  return gzipSync(
+    `cuffia (${version}) stable; urgency=medium\n\n  * Release ${version}: see the project's git history.\n\n -- ${maintainer()}  ${date}\n`,
+    { level: 9 },
+  );
+}
+
 function controlFile(pkg, version, arch, installedSize) {
-  const maintainer =
-    process.env["DEBFULLNAME"] && process.env["DEBEMAIL"]
-      ? `${process.env["DEBFULLNAME"]} <${process.env["DEBEMAIL"]}>`
-      : "Cuffia developers <cuffia@localhost>";
   return [
     "Package: cuffia",
     `Version: ${version}`,
     `Architecture: ${arch}`,
-    `Maintainer: ${maintainer}`,
+    `Maintainer: ${maintainer()}`,
     `Installed-Size: ${installedSize}`,
     // nodejs >= 20: Debian 12 and Raspberry Pi OS (Bookworm) carry 18, so there NodeSource's
-    // `nodejs` package (20 or later) is needed; Debian 13 has 20. libusb-1.0-0: node-hid's
-    // binary links it; udev: serialport lists ports with udevadm, and the rules; alsa-utils:
-    // arecord/aplay; adduser: the postinst; procps: /bin/kill for `systemctl reload`.
-    "Depends: nodejs (>= 20), libusb-1.0-0, udev, alsa-utils, adduser, procps",
+    // `nodejs` package (20 or later) is needed; Debian 13 has 20. libc6 ... libusb-1.0-0: what
+    // the native prebuilds link (node-hid's hidraw build: libudev and libusb; GLIBC_2.28 at
+    // most); udev: serialport lists ports with udevadm, and the rules; alsa-utils: arecord/aplay;
+    // adduser: the postinst; procps: /bin/kill for `systemctl reload`.
+    "Depends: nodejs (>= 20), libc6 (>= 2.28), libstdc++6, libgcc-s1, libudev1, libusb-1.0-0, udev, alsa-utils, adduser, procps",
     // The daemon runs without systemd (no sd_notify then), and the maintainer scripts cope.
     "Recommends: systemd",
     "Section: comm",
@@ -310,6 +333,7 @@ function stage(root, { pkg, dist, modules, arch }) {
   mkdirSync(doc, { recursive: true });
   cpSync(join(REPO, "README.md"), join(doc, "README.md"));
   writeFileSync(join(doc, "copyright"), copyrightFile(pkg));
+  writeFileSync(join(doc, "changelog.gz"), changelog(debianVersion(pkg.version)));
 
   normalizeModes(root);
 

@@ -70,7 +70,16 @@ describe("cuffia .deb", () => {
     expect(field("Architecture")).toBe("amd64");
     const depends = field("Depends").split(/,\s*/);
     expect(depends).toEqual(
-      expect.arrayContaining(["nodejs (>= 20)", "libusb-1.0-0", "udev", "alsa-utils", "adduser", "procps"]),
+      expect.arrayContaining([
+        "nodejs (>= 20)",
+        "libc6 (>= 2.28)",
+        "libudev1",
+        "libusb-1.0-0",
+        "udev",
+        "alsa-utils",
+        "adduser",
+        "procps",
+      ]),
     );
     expect(Number(field("Installed-Size"))).toBeGreaterThan(1000);
     expect(field("Description")).toMatch(/agent phone/);
@@ -89,6 +98,7 @@ describe("cuffia .deb", () => {
       "/etc/cuffia/config.yaml",
       "/usr/share/doc/cuffia/README.md",
       "/usr/share/doc/cuffia/copyright",
+      "/usr/share/doc/cuffia/changelog.gz",
     ]) {
       expect(contents.has(path), path).toBe(true);
     }
@@ -128,7 +138,10 @@ describe("cuffia .deb", () => {
     expect(dist.filter((p) => !p.endsWith(".js") && contents.get(p)?.mode[0] !== "d")).toEqual([]);
     const natives = paths.filter((p) => p.endsWith(".node"));
     expect(natives.length).toBeGreaterThan(0);
-    expect(natives.filter((p) => !/\/prebuilds\/[^/]*linux-x64(-musl)?\//.test(p))).toEqual([]);
+    // glibc x86-64 builds only (Debian is not musl).
+    expect(natives.filter((p) => !/\/prebuilds\/[^/]*linux-x64\/[^/]*$/.test(p) || /musl/.test(p))).toEqual(
+      [],
+    );
     expect(paths.filter((p) => p.startsWith("/etc/") && p !== "/etc" && p !== "/etc/cuffia")).toEqual([
       "/etc/cuffia/config.yaml",
     ]);
@@ -277,7 +290,7 @@ describe("cuffia .deb", () => {
       expect(r.calls).toContain(`chown root:cuffia ${secrets}`);
       expect(r.calls).toContain("deb-systemd-helper enable cuffia.service");
       // Another root: never this machine's systemd or udev.
-      expect(r.calls.filter((c) => /^(systemctl|udevadm|runuser) /.test(c))).toEqual([]);
+      expect(r.calls.filter((c) => /^(systemctl|deb-systemd-invoke|udevadm|runuser) /.test(c))).toEqual([]);
       // The real `cuffia check` ran and said why the desk is not ready.
       expect(r.stderr).toContain("is not ready yet, so the service was not started");
       expect(r.stderr).toContain("sip.password_file: cannot read secrets/sip.password (ENOENT)");
