@@ -70,8 +70,13 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     problems.push({ file, line, col, path, message });
   };
 
-  for (const e of doc.errors) at(e.pos[0], "", `YAML: ${e.message.split("\n")[0]}`);
-  if (problems.length > 0) throw new ConfigError(problems);
+  // After a syntax error the parser misreads what follows: the rest are mostly echoes of the
+  // first, so IT sees only that one (schema problems, below, are all reported at once).
+  const syntax = doc.errors[0];
+  if (syntax) {
+    at(syntax.pos[0], "", `YAML syntax: ${syntax.message.split("\n")[0]}`);
+    throw new ConfigError(problems);
+  }
 
   const fromEnv = substituteEnv(doc, env, at);
   const raw: unknown = doc.toJS() ?? {};
