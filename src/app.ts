@@ -13,6 +13,7 @@ import { ControlServer } from "./control/control-server.js";
 import { initialState } from "./core/desk.js";
 import { Runner } from "./core/runner.js";
 import type { Emit, Side } from "./core/side.js";
+import type { HidBackend } from "./headset/hid-device.js";
 import type { Logger } from "./log/logger.js";
 import { StatusFile } from "./store/status-file.js";
 
@@ -24,6 +25,8 @@ export interface AppOptions {
     readonly output: Writable;
     readonly interrupt?: () => void;
   };
+  /** The HID backend under the headset side (tests put a fake device with a real descriptor here). */
+  readonly hidBackend?: HidBackend;
 }
 
 export interface App {

@@ -112,7 +112,11 @@ sideFactories.headset = async (config, log, options) => {
       : "path" in h.match
         ? { path: h.match.path }
         : { vendorId: h.match.vendor_id, productId: h.match.product_id };
-  return new HidHeadset({ options: { match, ringer: h.ringer }, log: log.child("headset") });
+  return new HidHeadset({
+    options: { match, ringer: h.ringer },
+    log: log.child("headset"),
+    ...(options.hidBackend ? { devices: options.hidBackend } : {}),
+  });
 };
 
 sideFactories.lcd = async (config, log, options) => {
