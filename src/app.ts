@@ -14,7 +14,7 @@ import { initialState } from "./core/desk.js";
 import { Runner } from "./core/runner.js";
 import type { Emit, Side } from "./core/side.js";
 import type { HidBackend } from "./headset/hid-device.js";
-import type { Logger } from "./log/logger.js";
+import type { Logger, LogLevel } from "./log/logger.js";
 import { StatusFile } from "./store/status-file.js";
 
 export interface AppOptions {
@@ -54,7 +54,34 @@ type SideFactory = (
  */
 export const sideFactories: Partial<Record<SideKey, SideFactory>> = {};
 
-const ORDER: readonly SideKey[] = ["headset", "mqtt", "lcd", "sip"];
+/** Start order; stop runs in reverse. */
+const KEYS: ReadonlyArray<SideKey | "control"> = ["headset", "mqtt", "lcd", "sip", "control"];
+
+/** The config parts each side is built from: a reload rebuilds a side when one of them changed. */
+function inputsOf(key: SideKey | "control", c: Config): unknown {
+  switch (key) {
+    case "headset":
+      return c.headset;
+    case "mqtt":
+      return [c.mqtt, c.agent, c.state_dir];
+    case "lcd":
+      return [c.lcd, c.agent];
+    case "sip": {
+      const usesHeadsetCard = JSON.stringify(c.audio).includes('"headset"');
+      return [c.sip, c.rtp, c.audio, usesHeadsetCard ? c.headset : null];
+    }
+    case "control":
+      return [c.control, c.agent];
+  }
+}
+
+function dependsChanged(key: SideKey | "control", a: Config, b: Config): boolean {
+  return JSON.stringify(inputsOf(key, a)) !== JSON.stringify(inputsOf(key, b));
+}
+
+function sectionsOf(c: Config): string[] {
+  return (["sip", "headset", "lcd", "mqtt"] as const).filter((k) => c[k] !== undefined);
+}
 
 export async function buildApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
   const clock = options.clock ?? Date.now;
@@ -68,31 +95,59 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   });
   if (persisted) log.info({ status: persisted.status, reason: persisted.reason }, "agent status restored");
 
-  const built = new Map<SideKey, Side>();
-  for (const key of ORDER) {
-    const make = sideFactories[key];
-    if (!make || config[key] === undefined) continue;
-    const side = await make(config, log, options, { dispatch: runner.dispatch });
+  const built = new Map<SideKey | "control", Side>();
+  const makeControl = (c: Config): Side =>
+    new ControlServer({
+      socket: c.control.socket,
+      agent: { id: c.agent.id, name: c.agent.name },
+      log: log.child("control"),
+      clock,
+      details: () => ({ sides: runner.sides.map((s) => s.name), config_sections: sectionsOf(c) }),
+    });
+  const make = async (key: SideKey | "control", c: Config): Promise<Side | undefined> => {
+    if (key === "control") return makeControl(c);
+    const factory = sideFactories[key];
+    if (!factory || c[key] === undefined) return undefined;
+    return factory(c, log, options, { dispatch: runner.dispatch });
+  };
+  for (const key of KEYS) {
+    const side = await make(key, config);
     if (side) {
       built.set(key, side);
       runner.add(side);
     }
   }
-  if (config.sip && !sideFactories.sip)
-    log.warn("the SIP side is not built into this version: calls are off");
-
-  const control = new ControlServer({
-    socket: config.control.socket,
-    agent: { id: config.agent.id, name: config.agent.name },
-    log: log.child("control"),
-    clock,
-    details: () => ({ config_sections: Object.keys(config), sides: runner.sides.map((s) => s.name) }),
-  });
-  runner.add(control);
 
   // Timers on screen (call duration, wrap-up countdown) need a fresh projection every second.
   let ticker: NodeJS.Timeout | undefined;
   let current = config;
+  /** A SIP change that waits for the line to be idle: a reload never drops a call. */
+  let deferredSip: Config | undefined;
+
+  const rebuild = async (key: SideKey | "control", c: Config): Promise<void> => {
+    const old = built.get(key);
+    const next = await make(key, c);
+    if (old && next) await runner.replace(old, next);
+    else if (next) {
+      // In start order: after every present side that comes before it.
+      const before = KEYS.slice(0, KEYS.indexOf(key))
+        .map((k) => built.get(k))
+        .filter((x): x is Side => x !== undefined);
+      const last = before.at(-1);
+      await runner.attach(next, last ? runner.sides.indexOf(last) + 1 : 0);
+    } else if (old) await runner.detach(old);
+    if (next) built.set(key, next);
+    else built.delete(key);
+    log.info({ side: key, action: old && next ? "restarted" : next ? "added" : "removed" }, "config applied");
+  };
+
+  runner.subscribe((change) => {
+    if (change.kind !== "state" || !deferredSip || change.state.call) return;
+    const c = deferredSip;
+    deferredSip = undefined;
+    log.info("the call ended: applying the SIP changes of the last reload");
+    void rebuild("sip", c);
+  });
 
   const app: App = {
     runner,
@@ -109,14 +164,20 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
       await runner.stop(timeoutMs);
     },
     async reload(next) {
-      runner.dispatch({ type: "policy_changed", policy: policyFromConfig(next) });
-      const changed = ORDER.filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
-      if (changed.length > 0)
-        log.warn(
-          { sections: changed },
-          "these sections changed: restart the service to apply them (policy, pause reasons and transfer targets are applied now)",
-        );
+      const prev = current;
       current = next;
+      log.setLevel(next.log.level as LogLevel);
+      runner.dispatch({ type: "policy_changed", policy: policyFromConfig(next) });
+      for (const key of KEYS) {
+        if (!dependsChanged(key, prev, next)) continue;
+        if (key === "sip" && runner.state.call) {
+          deferredSip = next;
+          log.info("SIP, RTP or audio settings changed during a call: they apply when the call ends");
+          continue;
+        }
+        if (key === "sip") deferredSip = undefined;
+        await rebuild(key, next);
+      }
     },
   };
   return app;

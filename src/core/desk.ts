@@ -150,8 +150,28 @@ function apply(s: Step, input: DeskInput): void {
     case "timer_fired":
       return timer(s, input.timer);
     case "policy_changed":
-      return s.set({ policy: input.policy });
+      return policyChanged(s, input.policy);
   }
+}
+
+/** A reloaded config: sides that appear start unknown/absent, sides that go are not configured. */
+function policyChanged(s: Step, policy: Policy): void {
+  const h = s.state.health;
+  const was = s.state.policy.sides;
+  const now = policy.sides;
+  const side = <T>(had: boolean, has: boolean, current: T, absent: T, unknown: T): T =>
+    had === has ? current : has ? unknown : absent;
+  s.set({
+    policy,
+    health: {
+      ...h,
+      sip: side(was.sip, now.sip, h.sip, "not_configured", "unregistered"),
+      sipReason: was.sip === now.sip ? h.sipReason : null,
+      headset: side(was.headset, now.headset, h.headset, null, false),
+      lcd: side(was.lcd, now.lcd, h.lcd, null, false),
+      mqtt: side(was.mqtt, now.mqtt, h.mqtt, null, false),
+    },
+  });
 }
 
 // ── agent status ───────────────────────────────────────────────────────────────────────────────

@@ -132,24 +132,67 @@ export class Runner {
     this.#stopping = true;
     for (const h of this.#timerHandles.values()) this.#timers.clear(h);
     this.#timerHandles.clear();
-    for (const side of [...this.#started].reverse()) {
-      const log = this.#log.child(side.name);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          side.stop(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`did not stop within ${timeoutMs} ms`)), timeoutMs);
-          }),
-        ]);
-        log.debug("stopped");
-      } catch (e) {
-        log.warn({ err: errorText(e) }, "stop failed");
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    // Reverse start order: control first, the call's side next, devices last.
+    const order = this.#sides.filter((s) => this.#started.includes(s)).reverse();
+    for (const side of order) await this.#stopOne(side, timeoutMs);
     this.#started = [];
+  }
+
+  async #stopOne(side: Side, timeoutMs: number): Promise<void> {
+    const log = this.#log.child(side.name);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        side.stop(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`did not stop within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      log.debug("stopped");
+    } catch (e) {
+      log.warn({ err: errorText(e) }, "stop failed");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Swaps a side for a new one in the same place (a reloaded config): the old one is stopped,
+   * the new one started and given the current state. The desk state and the call stay.
+   */
+  async replace(old: Side, next: Side, timeoutMs = 5000): Promise<void> {
+    const i = this.#sides.indexOf(old);
+    if (i < 0) throw new Error(`replace: side ${old.name} is not running`);
+    await this.#stopOne(old, timeoutMs);
+    this.#started = this.#started.filter((s) => s !== old);
+    this.#sides[i] = next;
+    try {
+      await next.start(this.dispatch);
+    } catch (e) {
+      this.#fault(next, `start failed: ${errorText(e)}`);
+    }
+    this.#started.push(next);
+    this.refresh();
+  }
+
+  /** Adds and starts a side while running (a section added by a reloaded config). */
+  async attach(next: Side, index: number): Promise<void> {
+    this.#sides.splice(Math.max(0, Math.min(index, this.#sides.length)), 0, next);
+    try {
+      await next.start(this.dispatch);
+    } catch (e) {
+      this.#fault(next, `start failed: ${errorText(e)}`);
+    }
+    this.#started.push(next);
+    this.refresh();
+  }
+
+  /** Stops and removes a side while running (a section removed by a reloaded config). */
+  async detach(old: Side, timeoutMs = 5000): Promise<void> {
+    if (!this.#sides.includes(old)) return;
+    await this.#stopOne(old, timeoutMs);
+    this.#started = this.#started.filter((s) => s !== old);
+    this.#sides.splice(this.#sides.indexOf(old), 1);
   }
 
   /** Pushes the current state to every projection again (e.g. each second for on-screen timers). */

@@ -23,6 +23,8 @@ export interface Logger {
   child(name: string): Logger;
   /** Whether a level is enabled (to skip building costly log objects). */
   enabled(level: LogLevel): boolean;
+  /** Changes the level of this logger and every child (a reloaded config). */
+  setLevel(level: LogLevel): void;
 }
 
 /** Keys whose values never reach a log line, at any depth we log. */
@@ -57,13 +59,30 @@ export function createLogger(options: LoggerOptions): Logger {
     // biome-ignore lint/suspicious/noExplicitAny: pino accepts any object with write()
     (options.destination ?? process.stdout) as any,
   );
-  return wrap(root, "");
+  // pino children copy their parent's level when made; the threshold is kept here instead so
+  // a reload changes every namespace at once. pino itself lets everything through.
+  const threshold = { value: LEVEL_VALUES[options.level] };
+  root.level = "trace";
+  return wrap(root, "", threshold);
 }
 
-function wrap(p: pino.Logger, ns: string): Logger {
+type Threshold = { value: number };
+
+const LEVEL_VALUES: Record<LogLevel, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Number.POSITIVE_INFINITY,
+};
+
+function wrap(p: pino.Logger, ns: string, threshold: Threshold): Logger {
   const fn =
     (level: "trace" | "debug" | "info" | "warn" | "error" | "fatal"): LogFn =>
     (a: string | Record<string, unknown>, msg?: string) => {
+      if (LEVEL_VALUES[level] < threshold.value) return;
       if (typeof a === "string") p[level](a);
       else p[level](a, msg);
     };
@@ -76,9 +95,12 @@ function wrap(p: pino.Logger, ns: string): Logger {
     fatal: fn("fatal"),
     child(name: string): Logger {
       const full = ns ? `${ns}:${name}` : name;
-      return wrap(p.child({ ns: full }), full);
+      return wrap(p.child({ ns: full }), full, threshold);
     },
-    enabled: (level) => level === "silent" || p.isLevelEnabled(level),
+    enabled: (level) => LEVEL_VALUES[level] >= threshold.value,
+    setLevel(level) {
+      threshold.value = LEVEL_VALUES[level];
+    },
   };
 }
 

@@ -654,6 +654,31 @@ const rows: Row[] = [
     },
   },
 
+  // reload
+  {
+    name: "a reload that removes the LCD and adds nothing else",
+    from: desk("idle"),
+    input: {
+      type: "policy_changed",
+      policy: { ...policy, wrapUpSeconds: 5, sides: { ...policy.sides, lcd: false } },
+    },
+    expect: {
+      policy: { ...policy, wrapUpSeconds: 5, sides: { ...policy.sides, lcd: false } },
+      health: { sip: "registered", sipReason: null, headset: true, lcd: null, mqtt: true, faults: {} },
+    },
+  },
+  {
+    name: "a reload that adds SIP starts it unregistered",
+    from: desk("idle", {
+      policy: { ...policy, sides: { ...policy.sides, sip: false } },
+      health: { sip: "not_configured", sipReason: null, headset: true, lcd: true, mqtt: true, faults: {} },
+    }),
+    input: { type: "policy_changed", policy },
+    expect: {
+      health: { sip: "unregistered", sipReason: null, headset: true, lcd: true, mqtt: true, faults: {} },
+    },
+  },
+
   // no SIP configured
   {
     name: "dial without SIP is not_available",
