@@ -483,20 +483,7 @@ function ended(
   const wasRinging = st.activity === "ringing";
   const talked = call.answeredAt !== null;
   s.effect({ type: "cancel_timer", timer: "ring" });
-  s.event({
-    type: "call.ended",
-    call_id: callId,
-    direction: call.direction,
-    number: call.number,
-    queue: call.queue,
-    duration: secondsBetween(call.offeredAt, s.now),
-    talk_time: talked ? secondsBetween(call.answeredAt ?? s.now, s.now) : 0,
-    end_reason: reason,
-    detail,
-    packets_lost: stats?.packetsLost ?? null,
-    jitter_ms: stats?.jitterMs ?? null,
-    round_trip_ms: stats?.roundTripMs ?? null,
-  });
+  s.event(endedEvent(call, reason, s.now, stats, detail));
   s.set({ call: null });
 
   if (talked) {
@@ -511,6 +498,29 @@ function ended(
   }
   if (wasRinging && call.direction === "inbound" && reason === "cancelled") return missedOffer(s); // 8
   toIdle(s); // 9 (rejected), failed dial, failed answer
+}
+
+function endedEvent(
+  call: Call,
+  reason: EndReason,
+  now: number,
+  stats: MediaStats | null,
+  detail: string | null,
+): DeskEvent {
+  return {
+    type: "call.ended",
+    call_id: call.id,
+    direction: call.direction,
+    number: call.number,
+    queue: call.queue,
+    duration: secondsBetween(call.offeredAt, now),
+    talk_time: call.answeredAt === null ? 0 : secondsBetween(call.answeredAt, now),
+    end_reason: reason,
+    detail,
+    packets_lost: stats?.packetsLost ?? null,
+    jitter_ms: stats?.jitterMs ?? null,
+    round_trip_ms: stats?.roundTripMs ?? null,
+  };
 }
 
 /** Transition 8: the desk let a queue call ring out. Counted; N in a row pause the desk. */
@@ -552,21 +562,7 @@ function timer(s: Step, name: "wrap_up" | "ring" | "not_responding"): void {
       // call_ended(rejected) and the miss is counted here, once.
       if (st.activity === "ringing" && st.call) {
         s.effect({ type: "sip", action: "reject", callId: st.call.id, code: 480 });
-        const ringing = st.call;
-        s.event({
-          type: "call.ended",
-          call_id: ringing.id,
-          direction: ringing.direction,
-          number: ringing.number,
-          queue: ringing.queue,
-          duration: secondsBetween(ringing.offeredAt, s.now),
-          talk_time: 0,
-          end_reason: "rejected",
-          detail: "ring timeout",
-          packets_lost: null,
-          jitter_ms: null,
-          round_trip_ms: null,
-        });
+        s.event(endedEvent(st.call, "rejected", s.now, null, "ring timeout"));
         s.set({ call: null });
         missedOffer(s);
       }

@@ -3,9 +3,10 @@
  * through the chosen character ROM, i.e. what the panel would really show (an A00 panel without a
  * free glyph shows "e" for "é").
  */
+
+import { SAMPLE_NOW, SITUATIONS, type Situation, sampleState } from "../core/samples.js";
 import { createCharset } from "./charset.js";
 import { LCD_CHARSETS, LCD_LANGUAGES, type LcdCharset, type LcdLanguage, parseSize } from "./options.js";
-import { SAMPLE_NOW, SITUATIONS, type Situation, sampleState } from "./samples.js";
 import { screen } from "./screens.js";
 
 /** A framed box of the lines, as a person reads them on the panel. */

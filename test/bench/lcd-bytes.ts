@@ -3,12 +3,13 @@
  * protocol and size: bytes sent when the queue count changes, and per second of a call timer,
  * against a naive full redraw of the screen. Target: ≤ 8 bytes for a queue-count change.
  */
+
+import { baseState, SAMPLE_NOW, sampleQueues, sampleState } from "../../src/core/samples.js";
 import type { DeskState } from "../../src/core/types.js";
 import { createCharset } from "../../src/lcd/charset.js";
 import type { LcdCharset, LcdDriver } from "../../src/lcd/options.js";
 import { Painter } from "../../src/lcd/painter.js";
 import { createProtocol } from "../../src/lcd/protocols/index.js";
-import { baseState, SAMPLE_NOW, sampleQueues, sampleState } from "../../src/lcd/samples.js";
 import { screen } from "../../src/lcd/screens.js";
 
 export interface Figure {

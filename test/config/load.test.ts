@@ -98,7 +98,9 @@ describe("config", () => {
     expect(problemsOf("audio:\n  source: { type: mic }\n")[0]).toBe(
       'c.yaml:2:19 audio.source.type: "type" must be one of "microphone", "file", "none"',
     );
-    expect(problemsOf("agent: [1, 2\n")).toEqual([expect.stringMatching(/^c\.yaml:\d+:\d+ \(top level\): YAML syntax: /)]);
+    expect(problemsOf("agent: [1, 2\n")).toEqual([
+      expect.stringMatching(/^c\.yaml:\d+:\d+ \(top level\): YAML syntax: /),
+    ]);
     // One syntax error, not a cascade of echoes of it.
     expect(problemsOf("a: { b: c/{x}.wav }\nd: { e: f }\ng: { h: i }\n")).toHaveLength(1);
     expect(problemsOf("- a\n- b\n")).toEqual([

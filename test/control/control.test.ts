@@ -8,18 +8,14 @@ import { ControlServer } from "../../src/control/control-server.js";
 import { parseRequest, requestFromArgs } from "../../src/control/protocol.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
+import { samplePolicy } from "../../src/core/samples.js";
 import type { Policy } from "../../src/core/types.js";
 import { silentLogger } from "../../src/log/logger.js";
 
 const policy: Policy = {
-  wrapUpSeconds: 30,
+  ...samplePolicy,
   pauseReasons: ["break", "training"],
-  autoPauseAfterMissed: 2,
-  ringTimeoutSeconds: 20,
   notRespondingSeconds: 5,
-  autoAnswer: false,
-  transferTargets: {},
-  idleHookOff: { action: "ignore" },
   sides: { sip: false, headset: false, lcd: false, mqtt: false },
 };
 

@@ -2,39 +2,19 @@ import { describe, expect, it } from "vitest";
 import { routable } from "../../src/core/derive.js";
 import { initialState, step } from "../../src/core/desk.js";
 import { presenceDocument } from "../../src/core/presence-document.js";
+import { sampleCall, samplePolicy } from "../../src/core/samples.js";
 import type { Call, DeskInput, DeskState, Effect, Policy } from "../../src/core/types.js";
 
 const T0 = Date.parse("2026-11-23T09:00:00Z");
 
 const policy: Policy = {
-  wrapUpSeconds: 30,
-  pauseReasons: ["break", "training", "back_office"],
-  autoPauseAfterMissed: 2,
-  ringTimeoutSeconds: 20,
+  ...samplePolicy,
   notRespondingSeconds: 5,
-  autoAnswer: false,
   transferTargets: { polo1: "sip:2001@pbx.example.org" },
-  idleHookOff: { action: "ignore" },
-  sides: { sip: true, headset: true, lcd: true, mqtt: true },
 };
 
-const call = (patch: Partial<Call> = {}): Call => ({
-  id: "c1",
-  direction: "inbound",
-  number: "+390612345",
-  displayName: "Rossi",
-  queue: "sociale",
-  language: "fr",
-  service: "casa",
-  offeredAt: T0,
-  answeredAt: null,
-  muted: false,
-  held: false,
-  remoteHeld: false,
-  holdRequested: null,
-  transferTarget: null,
-  ...patch,
-});
+const call = (patch: Partial<Call> = {}): Call =>
+  sampleCall(T0, { number: "+390612345", displayName: "Rossi", service: "casa", offeredAt: T0, ...patch });
 
 /** Desk states by name, built from the initial state so every field is realistic. */
 function desk(name: string, patch: Partial<DeskState> = {}): DeskState {

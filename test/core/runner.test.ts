@@ -4,20 +4,16 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { initialState } from "../../src/core/desk.js";
 import { Runner, type Timers } from "../../src/core/runner.js";
+import { samplePolicy } from "../../src/core/samples.js";
 import type { Policy } from "../../src/core/types.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
 import { StatusFile } from "../../src/store/status-file.js";
 import { FakeSide } from "../fakes/fake-side.js";
 
 const policy: Policy = {
-  wrapUpSeconds: 30,
+  ...samplePolicy,
   pauseReasons: ["break"],
-  autoPauseAfterMissed: 2,
-  ringTimeoutSeconds: 20,
   notRespondingSeconds: 5,
-  autoAnswer: false,
-  transferTargets: {},
-  idleHookOff: { action: "ignore" },
   sides: { sip: true, headset: false, lcd: false, mqtt: false },
 };
 

@@ -1,6 +1,7 @@
 /** Shared helpers for the headset tests: fixtures, desk states and a manual clock. */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { baseState, sampleCall, sampleHealth, samplePolicy } from "../../src/core/samples.js";
 import type { Call, DeskState } from "../../src/core/types.js";
 import { parseHexBytes } from "../../src/headset/descriptor.js";
 import type { HeadsetClock } from "../../src/headset/options.js";
@@ -18,50 +19,31 @@ export function fixtureMap(name: string, mirrorPage?: number): TelephonyMap {
   return r.map;
 }
 
-const CALL: Call = {
-  id: "c1",
-  direction: "inbound",
-  number: "+390612345",
-  displayName: null,
-  queue: "sociale",
-  language: "it",
-  service: null,
-  offeredAt: 1000,
-  answeredAt: null,
-  muted: false,
-  held: false,
-  remoteHeld: false,
-  holdRequested: null,
-  transferTarget: null,
-};
-
 export function desk(activity: DeskState["activity"], call: Partial<Call> | null = null): DeskState {
-  return {
-    status: "available",
-    reason: null,
+  const noCall = call === null && (activity === "idle" || activity === "wrap_up");
+  return baseState(1000, {
     statusSince: 0,
     activity,
     activitySince: 0,
-    wrapUpUntil: null,
-    call:
-      call === null && (activity === "idle" || activity === "wrap_up") ? null : { ...CALL, ...(call ?? {}) },
-    pending: null,
-    missed: 0,
+    call: noCall
+      ? null
+      : sampleCall(1000, {
+          number: "+390612345",
+          language: "it",
+          service: null,
+          offeredAt: 1000,
+          ...(call ?? {}),
+        }),
     queues: null,
-    health: { sip: "registered", sipReason: null, headset: true, lcd: null, mqtt: null, faults: {} },
-    seq: 1,
+    health: { ...sampleHealth, lcd: null, mqtt: null },
     policy: {
-      wrapUpSeconds: 30,
+      ...samplePolicy,
       pauseReasons: ["break"],
       autoPauseAfterMissed: 0,
       ringTimeoutSeconds: 0,
-      notRespondingSeconds: 10,
-      autoAnswer: false,
-      transferTargets: {},
-      idleHookOff: { action: "ignore" },
       sides: { sip: true, headset: true, lcd: false, mqtt: false },
     },
-  };
+  });
 }
 
 /** Timers that run only when the test advances the clock. */

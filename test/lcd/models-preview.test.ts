@@ -1,11 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { baseState, SAMPLE_NOW, SITUATIONS } from "../../src/core/samples.js";
 import type { DeskState } from "../../src/core/types.js";
 import { createCharset } from "../../src/lcd/charset.js";
 import { lcdModelSchema, loadLcdModels } from "../../src/lcd/models.js";
 import { LCD_LANGUAGES, type LcdLanguage } from "../../src/lcd/options.js";
 import { lcdPreview } from "../../src/lcd/preview.js";
-import { baseState, SAMPLE_NOW, SITUATIONS } from "../../src/lcd/samples.js";
 import { screen } from "../../src/lcd/screens.js";
 
 const DIR = fileURLToPath(new URL("../../device/lcds/", import.meta.url));

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { SAMPLE_NOW, SITUATIONS, sampleState } from "../../src/core/samples.js";
 import { createCharset } from "../../src/lcd/charset.js";
 import { diffRuns } from "../../src/lcd/framebuffer.js";
 import type { LcdCharset, LcdDriver, LcdLanguage } from "../../src/lcd/options.js";
@@ -6,7 +7,6 @@ import { Painter } from "../../src/lcd/painter.js";
 import { CfaReader } from "../../src/lcd/protocols/cfa-reader.js";
 import { cfaCrc, cfaPacket } from "../../src/lcd/protocols/crystalfontz.js";
 import { createProtocol } from "../../src/lcd/protocols/index.js";
-import { SAMPLE_NOW, SITUATIONS, sampleState } from "../../src/lcd/samples.js";
 import { screen } from "../../src/lcd/screens.js";
 import { type Rom, VirtualDisplay, x25 } from "./virtual-display.js";
 

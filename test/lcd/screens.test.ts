@@ -1,5 +1,4 @@
 import { describe, expect, test } from "vitest";
-import { LCD_LANGUAGES, type LcdLanguage } from "../../src/lcd/options.js";
 import {
   baseState,
   SAMPLE_NOW,
@@ -7,7 +6,8 @@ import {
   sampleCall,
   sampleQueues,
   sampleState,
-} from "../../src/lcd/samples.js";
+} from "../../src/core/samples.js";
+import { LCD_LANGUAGES, type LcdLanguage } from "../../src/lcd/options.js";
 import { hasVisibleTimer, screen } from "../../src/lcd/screens.js";
 
 const SIZES = [

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "vitest";
+import { baseState, SAMPLE_NOW, sampleState } from "../../src/core/samples.js";
 import type { DeskInput } from "../../src/core/types.js";
 import type { LcdOptions } from "../../src/lcd/options.js";
 import type { LcdPort, OpenPort } from "../../src/lcd/port.js";
-import { baseState, SAMPLE_NOW, sampleState } from "../../src/lcd/samples.js";
 import { type LcdClock, SerialLcd } from "../../src/lcd/serial-lcd.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { VirtualDisplay } from "./virtual-display.js";

@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
+import { samplePolicy } from "../../src/core/samples.js";
 import type { Command, Policy } from "../../src/core/types.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
 import { MqttPresence } from "../../src/presence/mqtt-presence.js";
@@ -20,14 +21,10 @@ import type { PresenceOptions } from "../../src/presence/options.js";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export const policy: Policy = {
-  wrapUpSeconds: 30,
+  ...samplePolicy,
   pauseReasons: ["break", "lunch", "training"],
   autoPauseAfterMissed: 0,
-  ringTimeoutSeconds: 20,
   notRespondingSeconds: 5,
-  autoAnswer: false,
-  transferTargets: {},
-  idleHookOff: { action: "ignore" },
   sides: { sip: true, headset: false, lcd: false, mqtt: true },
 };
 

@@ -1,5 +1,5 @@
 /** Sample desk states, one per situation the LCD distinguishes (preview, README, tests). */
-import type { Call, DeskState, Health, Policy, QueueSummary } from "../core/types.js";
+import type { Call, DeskState, Health, Policy, QueueSummary } from "./types.js";
 
 export const SITUATIONS = [
   "logged-out",
@@ -24,7 +24,7 @@ export type Situation = (typeof SITUATIONS)[number];
 /** A fixed instant so previews and goldens never depend on the wall clock. */
 export const SAMPLE_NOW = Date.UTC(2025, 2, 3, 9, 41, 30);
 
-const policy: Policy = {
+export const samplePolicy: Policy = {
   wrapUpSeconds: 30,
   pauseReasons: ["break", "training", "back_office"],
   autoPauseAfterMissed: 2,
@@ -36,7 +36,7 @@ const policy: Policy = {
   sides: { sip: true, headset: true, lcd: true, mqtt: true },
 };
 
-const healthy: Health = {
+export const sampleHealth: Health = {
   sip: "registered",
   sipReason: null,
   headset: true,
@@ -88,9 +88,9 @@ export function baseState(now = SAMPLE_NOW, over: Partial<DeskState> = {}): Desk
     pending: null,
     missed: 0,
     queues: sampleQueues(now),
-    health: healthy,
+    health: sampleHealth,
     seq: 1,
-    policy,
+    policy: samplePolicy,
     ...over,
   };
 }
@@ -144,10 +144,10 @@ export function sampleState(situation: Situation, now = SAMPLE_NOW): DeskState {
     case "not-responding":
       return baseState(now, { activity: "not_responding", missed: 1 });
     case "not-registered":
-      return baseState(now, { health: { ...healthy, sip: "failed", sipReason: "403 Forbidden" } });
+      return baseState(now, { health: { ...sampleHealth, sip: "failed", sipReason: "403 Forbidden" } });
     case "no-headset":
-      return baseState(now, { health: { ...healthy, headset: false } });
+      return baseState(now, { health: { ...sampleHealth, headset: false } });
     case "switchboard-down":
-      return baseState(now, { health: { ...healthy, mqtt: false }, queues: null });
+      return baseState(now, { health: { ...sampleHealth, mqtt: false }, queues: null });
   }
 }
