@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { buildApp } from "./app.js";
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from "./config/load.js";
+import { configReference } from "./config/reference.js";
 import { jsonSchema } from "./config/schema.js";
 import { NoDaemonError, request, subscribe } from "./control/control-client.js";
 import { requestFromArgs } from "./control/protocol.js";
@@ -45,7 +46,7 @@ commands:
                                         decode a HID report descriptor (exit 3: not a headset)
   lcd preview [--size 20x4] [--language it] [--charset a00] [--situation NAME]
                                         show what the LCD displays in each situation
-  schema                                print the config's JSON Schema
+  schema [--markdown]                   print the config's JSON Schema (or the README's reference table)
 
 The config comes from -c, else $CUFFIA_CONFIG, else /etc/cuffia/config.yaml.
 Options: --help, --version.
@@ -240,7 +241,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "ctl":
         return await cmdCtl(rest);
       case "schema":
-        out(JSON.stringify(jsonSchema(), null, 2));
+        out(rest.includes("--markdown") ? configReference() : JSON.stringify(jsonSchema(), null, 2));
         return EXIT.ok;
       default: {
         const extra = cliCommands[command];

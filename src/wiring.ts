@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
 import type { AudioOptions } from "./audio/options.js";
 import { devicesReport } from "./cli/devices.js";
+import { doctorCommand } from "./cli/doctor.js";
 import type { Config } from "./config/schema.js";
 import { HidHeadset } from "./headset/hid-headset.js";
 import { headsetInspect } from "./headset/inspect.js";
@@ -73,6 +74,7 @@ export const cliCommands: Record<string, (args: string[]) => Promise<CliResult>>
     });
     return r.code === 0 ? { code: 0, stdout: r.stdout } : { code: r.code, stderr: r.stdout };
   },
+  doctor: (args) => doctorCommand(args),
   async devices() {
     return { code: 0, stdout: `${JSON.stringify(await devicesReport(), null, 2)}\n` };
   },

@@ -16,7 +16,9 @@ const secret = {
     .string()
     .min(1)
     .optional()
-    .describe("A file holding the password (trailing newline ignored), e.g. ${CREDENTIALS_DIRECTORY}/sip."),
+    .describe(
+      "A file holding the password (trailing newline ignored); a relative path is relative to the config file.",
+    ),
 };
 
 /** Agent ids end up in MQTT topics: no wildcards, no slashes. */
@@ -54,12 +56,14 @@ const portRange = z.number().int().min(1024).max(65535);
 
 const agent = z
   .strictObject({
-    id: agentId.default(
-      () =>
-        hostname()
-          .replace(/[^A-Za-z0-9_.-]/g, "-")
-          .slice(0, 64) || "cuffia",
-    ),
+    id: agentId
+      .default(
+        () =>
+          hostname()
+            .replace(/[^A-Za-z0-9_.-]/g, "-")
+            .slice(0, 64) || "cuffia",
+      )
+      .describe("Unique per box: used in MQTT topics. Default: the hostname."),
     name: z
       .string()
       .max(64)
@@ -80,7 +84,7 @@ const sip = z
     aor: sipUri.describe("The agent's extension, sip:user@domain."),
     username: z.string().min(1).optional().describe("Digest user; default: the user part of aor."),
     ...secret,
-    display_name: z.string().optional(),
+    display_name: z.string().optional().describe("The caller ID name sent with outgoing calls."),
     auto_answer: z.boolean().default(false).describe("Answer offered calls at once (zip-tone mode)."),
     transfer_targets: z
       .record(
@@ -94,7 +98,7 @@ const sip = z
       .boolean()
       .default(true)
       .describe("Verify the server certificate (never turn off in production)."),
-    register_expires: z.number().int().min(60).max(86400).default(600),
+    register_expires: z.number().int().min(60).max(86400).default(600).describe("Seconds asked in REGISTER."),
     keepalive_seconds: z
       .number()
       .int()
@@ -111,13 +115,16 @@ const sip = z
       .describe("SIP-level check (OPTIONS) that the registrar still hears us."),
     call_info_headers: z
       .strictObject({
-        language: z.string().default("X-Caller-Language"),
-        service: z.string().default("X-Service"),
-        queue: z.string().default("X-Queue"),
+        language: z
+          .string()
+          .default("X-Caller-Language")
+          .describe("The caller's language chosen in the IVR."),
+        service: z.string().default("X-Service").describe("The service the caller asked for."),
+        queue: z.string().default("X-Queue").describe("The queue the call comes from."),
       })
       .prefault({})
       .describe("Headers of the INVITE carrying the IVR's facts."),
-    user_agent: z.string().default("Cuffia"),
+    user_agent: z.string().default("Cuffia").describe("User-Agent header (the version is appended)."),
   })
   .describe("The SIP account. Absent: no calls (presence and LCD only).");
 
@@ -128,8 +135,10 @@ const rtp = z
       .string()
       .optional()
       .describe("Address put in SDP; default: the address of the SIP connection."),
-    port_min: portRange.default(20000),
-    port_max: portRange.default(20999),
+    port_min: portRange
+      .default(20000)
+      .describe("RTP uses even ports from this range, RTCP the odd one above."),
+    port_max: portRange.default(20999).describe("Two ports per call."),
     codecs: z
       .array(z.enum(["g722", "pcma", "pcmu"]))
       .min(1)
@@ -137,7 +146,8 @@ const rtp = z
       .describe("Preference order."),
   })
   .refine((r) => r.port_max > r.port_min, { message: "port_max must be above port_min", path: ["port_max"] })
-  .prefault({});
+  .prefault({})
+  .describe("Call media (RTP).");
 
 const audioSource = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("microphone"), device: z.string().default("default") }),
@@ -151,8 +161,16 @@ const audioSink = z.discriminatedUnion("type", [
 ]);
 const audio = z
   .strictObject({
-    source: audioSource.prefault({ type: "microphone" }),
-    sink: audioSink.prefault({ type: "speaker" }),
+    source: audioSource
+      .prefault({ type: "microphone" })
+      .describe(
+        "What the caller hears: the microphone, a WAV file (16-bit mono, paced in real time) or silence.",
+      ),
+    sink: audioSink
+      .prefault({ type: "speaker" })
+      .describe(
+        "Where the caller's voice goes: the speaker, a WAV file ({call} in the path: one file per call) or nowhere.",
+      ),
   })
   .prefault({})
   .describe('Call audio. device "headset" means the ALSA card of the matched headset.');
@@ -192,7 +210,9 @@ const headset = z
 const lcd = z
   .strictObject({
     port: z.string().min(1).describe('Serial device (/dev/lcd), or "-" for the terminal driver on stdout.'),
-    driver: z.enum(["matrix-orbital", "sparkfun-serlcd", "crystalfontz", "hd44780-serial", "terminal"]),
+    driver: z
+      .enum(["matrix-orbital", "sparkfun-serlcd", "crystalfontz", "hd44780-serial", "terminal"])
+      .describe("The display's protocol (matrix-orbital also covers Adafruit's USB/serial backpack)."),
     model: z.string().optional().describe("A model of device/lcds/ (geometry, protocol, baud, ROM)."),
     baud: z
       .number()
@@ -200,14 +220,16 @@ const lcd = z
       .refine((b) => [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200].includes(b), {
         message: "must be a standard baud rate (1200 ... 115200)",
       })
-      .default(9600),
+      .default(9600)
+      .describe("Serial speed."),
     size: z
       .string()
       .regex(/^(16x2|20x2|20x4|40x2|16x4)$/, "must be 16x2, 20x2, 20x4, 16x4 or 40x2")
-      .default("20x4"),
+      .default("20x4")
+      .describe("Columns x rows."),
     charset: z.enum(["a00", "a02", "crystalfontz"]).default("a00").describe("The display's character ROM."),
     backlight: z.number().int().min(0).max(255).optional().describe("Set once at start (EEPROM wear)."),
-    contrast: z.number().int().min(0).max(255).optional(),
+    contrast: z.number().int().min(0).max(255).optional().describe("Set once at start (EEPROM wear)."),
     refresh_seconds: z
       .number()
       .int()
@@ -226,37 +248,67 @@ const mqtt = z
         message: 'must be mqtt://, mqtts://, ws://, wss:// or "embedded"',
       })
       .describe('The broker; "embedded" runs one in the daemon (single-box setups, the demo).'),
-    username: z.string().optional(),
+    username: z.string().optional().describe("Broker user name."),
     ...secret,
     topic_prefix: z
       .string()
       .regex(/^[^#+\s]+$/, "must not contain #, + or spaces")
-      .default("cuffia"),
+      .default("cuffia")
+      .describe("P in the topics: P/agents/<agent.id>/..., P/queues/<queue>/stats."),
     queues: z
       .array(z.string().regex(/^[^#+/\s]+$/, "queue ids must not contain #, +, / or spaces"))
-      .default([]),
+      .default([])
+      .describe("Queues whose statistics this desk shows (summed on the LCD)."),
     protocol_version: z
       .union([z.literal(5), z.literal(4), z.literal("3.1.1").transform(() => 4 as const)])
       .default(5)
       .describe('5 (default) or "3.1.1".'),
     client_id: z.string().optional().describe("Default cuffia-<agent.id>: must be unique per box."),
-    keepalive_seconds: z.number().int().min(5).max(300).default(15),
-    ca_file: z.string().optional(),
-    cert_file: z.string().optional(),
-    key_file: z.string().optional(),
-    stats_stale_seconds: z.number().int().min(5).max(3600).default(120),
+    keepalive_seconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(300)
+      .default(15)
+      .describe("The broker declares a dead box offline after 1.5 x this."),
+    ca_file: z
+      .string()
+      .optional()
+      .describe("CA (PEM) that signed the broker's certificate (mqtts://, wss://)."),
+    cert_file: z.string().optional().describe("Client certificate (PEM), with key_file."),
+    key_file: z.string().optional().describe("Client key (PEM), with cert_file."),
+    stats_stale_seconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(120)
+      .describe("Queue figures older than this show as unknown."),
     outbox_max_mb: z.number().min(1).max(1024).default(50).describe("Cap of the durable event outbox."),
-    embedded_port: z.number().int().min(1).max(65535).default(1883),
+    embedded_port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(1883)
+      .describe('Loopback port of the url "embedded" broker.'),
   })
   .describe("Presence, events and commands over MQTT. Absent: no presence.");
 
 const policy = z
   .strictObject({
-    wrap_up_seconds: z.number().int().min(0).max(3600).default(30),
+    wrap_up_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe("After each answered call, before the desk is routable again; ready ends it early."),
     pause_reasons: z
       .array(z.string().regex(/^[a-z0-9_]{1,32}$/, "reasons are lower-case words (a-z, 0-9, _)"))
       .min(1)
-      .default(["break", "training", "back_office"]),
+      .default(["break", "training", "back_office"])
+      .describe("Reasons an operator or the switchboard may pause with; the first is the pause button's."),
     auto_pause_after_missed: z.number().int().min(0).max(100).default(2).describe("0 disables auto-pause."),
     ring_timeout_seconds: z
       .number()
@@ -265,21 +317,33 @@ const policy = z
       .max(600)
       .default(20)
       .describe("0 = ring until the PBX gives up."),
-    not_responding_seconds: z.number().int().min(0).max(600).default(5),
+    not_responding_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(600)
+      .default(5)
+      .describe("How long a missed offer shows before the desk is idle again."),
   })
-  .prefault({});
+  .prefault({})
+  .describe("How the desk behaves: wrap-up, pauses, missed calls.");
 
 const control = z
   .strictObject({
-    socket: z.string().min(1).default("/run/cuffia/control.sock"),
+    socket: z.string().min(1).default("/run/cuffia/control.sock").describe("The control socket (mode 0660)."),
   })
-  .prefault({});
+  .prefault({})
+  .describe("The local control socket (cuffia ctl, scripts).");
 
 const log = z
   .strictObject({
-    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    level: z
+      .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"])
+      .default("info")
+      .describe("Applied at once on reload."),
   })
-  .prefault({});
+  .prefault({})
+  .describe("Logging (JSON lines on stdout, for journald).");
 
 export const configSchema = z
   .strictObject({
@@ -319,5 +383,10 @@ export type Config = Readonly<
 export type ParsedConfig = Parsed;
 
 export function jsonSchema(): unknown {
-  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" });
+  const schema = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as unknown as {
+    properties: { agent: { properties: { id: { default?: unknown } } } };
+  };
+  // The default is this machine's hostname: not a fact about the schema.
+  delete schema.properties.agent.properties.id.default;
+  return schema;
 }
