@@ -18,7 +18,7 @@ import { KeyboardHeadset } from "./headset/keyboard-headset.js";
 import { listHeadsets } from "./headset/list-headsets.js";
 import type { HeadsetOptions } from "./headset/options.js";
 import { parseSize } from "./lcd/options.js";
-import { lcdPreview } from "./lcd/preview.js";
+import { lcdGallery, lcdPreview } from "./lcd/preview.js";
 import { SerialLcd } from "./lcd/serial-lcd.js";
 import type { Logger } from "./log/logger.js";
 import { createMediaFactory } from "./media/factory.js";
@@ -64,8 +64,10 @@ export const cliCommands: Record<string, (args: string[]) => Promise<CliResult>>
         language: { type: "string" },
         charset: { type: "string" },
         situation: { type: "string" },
+        gallery: { type: "boolean" },
       },
     });
+    if (values.gallery) return { code: 0, stdout: lcdGallery() };
     const r = lcdPreview({
       size: values.size ?? "20x4",
       language: values.language ?? "it",

@@ -57,3 +57,33 @@ export function lcdPreview(args: { size: string; language: string; charset?: str
   });
   return { code: 0, stdout: out.join("\n\n") + "\n" };
 }
+
+/**
+ * Every situation side by side (Italian and English, 20x4 and 16x2, A02 ROM): the README's
+ * "What the LCD shows" gallery, which a test keeps identical to this output.
+ */
+export function lcdGallery(): string {
+  const columns: Array<{ language: LcdLanguage; cols: number; rows: number }> = [
+    { language: "it", cols: 20, rows: 4 },
+    { language: "en", cols: 20, rows: 4 },
+    { language: "it", cols: 16, rows: 2 },
+    { language: "en", cols: 16, rows: 2 },
+  ];
+  return SITUATIONS.map((s) => {
+    const boxes = columns.map((c) => {
+      const lines = screen(sampleState(s), { ...c, now: SAMPLE_NOW, agentName: "Sportello 17" });
+      return box(asShown(lines, "a02", c.language), c.cols).split("\n");
+    });
+    const height = Math.max(...boxes.map((b) => b.length));
+    const rows: string[] = [];
+    for (let i = 0; i < height; i++) {
+      rows.push(
+        boxes
+          .map((b, j) => (b[i] ?? "").padEnd((columns[j]?.cols ?? 0) + 2))
+          .join("  ")
+          .trimEnd(),
+      );
+    }
+    return `#### ${s}\n\n\`\`\`text\n${rows.join("\n")}\n\`\`\`\n`;
+  }).join("\n");
+}
