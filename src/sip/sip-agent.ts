@@ -180,7 +180,10 @@ export class SipAgent implements Side {
         sleep(2000),
       ]);
     }
-    await this.ua?.stop().catch(() => {});
+    // sip.js waits for an unanswered REGISTER to time out (Timer F, 32 s) before it stops:
+    // give it 2 s, then close the connection ourselves.
+    await Promise.race([this.ua?.stop().catch(() => {}), sleep(2000)]);
+    await this.transport?.disconnect().catch(() => {});
     this.ua = null;
     this.report("unregistered", "stopped");
     this.started = false;
@@ -233,6 +236,9 @@ export class SipAgent implements Side {
 
   private scheduleReconnect(why: string): void {
     if (this.stopping || this.reconnectTimer) return;
+    // A connect attempt failed: say why (the LCD, presence and doctor show it), unless the
+    // registrar already refused our credentials, which stays the more useful reason.
+    if (this.health?.sip === "registering") this.report("unregistered", why);
     const delay = backoffDelay(this.attempt++, this.deps.backoff ?? DEFAULT_BACKOFF);
     this.log.info({ why, delayMs: delay, attempt: this.attempt }, "reconnecting");
     this.reconnectTimer = setTimeout(() => {
