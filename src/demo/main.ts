@@ -23,7 +23,7 @@ import { baresipPort, freePort } from "../lab/ports.js";
 import { missingCommands } from "../lab/proc.js";
 import { createLogger } from "../log/logger.js";
 import "../wiring.js";
-import { DEMO_PACKAGES, missingPackages, runInstallScript } from "./packages.js";
+import { missingPackages, packageOf, runInstallScript } from "./packages.js";
 import { ansi, LCD_COLS, LCD_ROWS, type PanelModel, panelLines, Screen, sideLines } from "./screen.js";
 import { CALLER_LANGUAGES, type CallerLanguage, Switchboard } from "./switchboard.js";
 import {
@@ -156,7 +156,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
     missing = await missingPackages();
   }
   if (missing.length > 0) {
-    const pkgs = missing.filter((m) => m in DEMO_PACKAGES);
+    const pkgs = [...new Set(missing.map(packageOf))];
     process.stderr.write(
       `cuffia demo: missing ${missing.join(", ")}.\n` +
         (pkgs.length > 0 ? `Install them with: sudo apt-get install -y ${pkgs.join(" ")}\n` : "") +
@@ -197,6 +197,12 @@ class Demo {
   #side: string[] = [];
   readonly #onKey = (chunk: Buffer | string) => this.#keys(chunk);
   readonly #onSignal = (signal: NodeJS.Signals) => void this.stop(`${signal}`);
+  /** A bug must not leave the terminal raw and the cursor hidden (children die by pid on exit). */
+  readonly #onCrash = (e: Error) => {
+    this.#restoreTerminal();
+    process.stderr.write(`cuffia demo: crashed: ${e.stack ?? e.message}\nLogs are in ${this.#dir}\n`);
+    process.exit(1);
+  };
   readonly #onResize = () => {
     this.#screen?.invalidate();
     this.#draw();
@@ -214,6 +220,7 @@ class Demo {
     process.on("SIGINT", this.#onSignal);
     process.on("SIGTERM", this.#onSignal);
     process.on("SIGHUP", this.#onSignal);
+    process.once("uncaughtException", this.#onCrash);
     this.#startDone = this.#start();
     try {
       await this.#startDone;
@@ -493,6 +500,7 @@ class Demo {
       process.off("SIGINT", this.#onSignal);
       process.off("SIGTERM", this.#onSignal);
       process.off("SIGHUP", this.#onSignal);
+      process.off("uncaughtException", this.#onCrash);
       this.#resolveExit(this.#exitCode);
     })();
     return this.#stopping;

@@ -18,6 +18,13 @@ export const DEMO_PACKAGES: Readonly<Record<string, string | null>> = {
   openssl: "openssl",
 };
 
+/** The Debian package that provides a command (or is named so). */
+export function packageOf(name: string): string {
+  if (name in DEMO_PACKAGES) return name;
+  if (name === "kamcmd") return "kamailio";
+  return Object.entries(DEMO_PACKAGES).find(([, command]) => command === name)?.[0] ?? name;
+}
+
 /** Commands the demo runs (kamcmd comes with kamailio). */
 const COMMANDS = ["kamailio", "kamcmd", "baresip", "espeak-ng", "sox", "openssl"];
 
