@@ -195,6 +195,12 @@ export class MqttLink {
         return;
       }
       const message = err.message || String(err.code ?? err);
+      // While we stop, the broker may still deliver our own retained offline (we watch our own
+      // availability topic) and MQTT.js then acknowledges it on a closed stream: not a problem.
+      if (this.stopping) {
+        this.cfg.log.debug({ err: message }, "mqtt error while stopping");
+        return;
+      }
       // The same failure on every attempt of a long outage is logged once at warn.
       if (message !== this.lastError) this.cfg.log.warn({ err: message }, "mqtt connection error");
       else this.cfg.log.debug({ err: message }, "mqtt connection error (again)");
