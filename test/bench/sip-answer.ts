@@ -415,7 +415,7 @@ export async function measure(opts: BenchOptions = {}): Promise<Figures> {
  * burst: printed as CPU per call by package and top functions.
  */
 export async function profileAnswer(
-  opts: { kamailio?: Kamailio; calls?: number; keep?: boolean } = {},
+  opts: { kamailio?: Kamailio; calls?: number; keep?: boolean; nodeFlags?: readonly string[] } = {},
 ): Promise<string> {
   const calls = opts.calls ?? 60;
   const dir = await mkdtemp(join(tmpdir(), "cuffia-sip-profile-"));
@@ -425,6 +425,7 @@ export async function profileAnswer(
   try {
     const tone = await makeTone(join(dir, "cuffia-tone.wav"), { freq: 1000, seconds: 5 });
     daemon = await startDaemon(kam, dir, tone, "ws", [
+      ...(opts.nodeFlags ?? []),
       "--cpu-prof",
       "--cpu-prof-dir",
       profDir,
@@ -524,13 +525,14 @@ export async function main(
 ): Promise<Figures> {
   const env = process.env;
   const transport = env.SIP_BENCH_TRANSPORT === "tcp" ? "tcp" : "ws";
+  const nodeFlags = (env.SIP_BENCH_NODE_FLAGS ?? "").split(" ").filter((x) => x !== "");
   const f = await measure({
     ...(kamailio ? { kamailio } : {}),
     calls: Math.max(3, Number(env.SIP_BENCH_CALLS ?? 30)),
     callSeconds: Number(env.SIP_BENCH_CALL_SECONDS ?? 90),
     transport,
     keep: env.SIP_BENCH_KEEP === "1",
-    nodeFlags: (env.SIP_BENCH_NODE_FLAGS ?? "").split(" ").filter((x) => x !== ""),
+    nodeFlags,
   });
   write(table(f));
   // Profile when the latency target is missed (SIP_BENCH_PROFILE=1 always, =0 never).
@@ -543,6 +545,7 @@ export async function main(
         ...(kamailio ? { kamailio } : {}),
         calls: Number(env.SIP_BENCH_PROFILE_CALLS ?? 60),
         keep: env.SIP_BENCH_KEEP === "1",
+        nodeFlags,
       }),
     );
   }
