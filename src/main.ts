@@ -269,14 +269,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.fatal;
   }
 }
-
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
-if (isMain) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      err(String(e));
-      process.exit(EXIT.fatal);
-    },
-  );
-}

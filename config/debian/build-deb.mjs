@@ -5,7 +5,7 @@
 //
 // Plain Node (no TypeScript, no dependencies) so it runs on any build box with the repo's
 // node_modules installed (`npm ci`) and dpkg-deb. Steps:
-//   1. `npm run build` into a temporary folder (never the shared dist/: no stale files, no race
+//   1. the TypeScript build (tsc) into a temporary folder (never the shared dist/: no stale files, no race
 //      with a developer's own build);
 //   2. the production dependencies: every non-dev package of package-lock.json, copied from
 //      node_modules/ and checked against the lock's version (no network);
@@ -15,7 +15,7 @@
 //
 // Layout of the package:
 //   /usr/lib/cuffia/{package.json,bin,dist,device,udev,config/example.yaml,node_modules}
-//   /usr/bin/cuffia -> ../lib/cuffia/bin/cuffia.js
+//   /usr/bin/cuffia -> ../lib/cuffia/dist/cli.js
 //   /lib/systemd/system/cuffia.service          (config/systemd/cuffia.service)
 //   /lib/udev/rules.d/*.rules                   (every udev/*.rules)
 //   /etc/cuffia/config.yaml                     (config/example.yaml; a conffile)
@@ -302,7 +302,6 @@ function stage(root, { pkg, dist, modules, arch }) {
   const lib = join(root, "usr", "lib", "cuffia");
   mkdirSync(lib, { recursive: true });
   cpSync(join(REPO, "package.json"), join(lib, "package.json"));
-  cpSync(join(REPO, "bin"), join(lib, "bin"), { recursive: true });
   cpSync(dist, join(lib, "dist"), { recursive: true, filter: (p) => !p.endsWith(".map") });
   cpSync(join(REPO, "device"), join(lib, "device"), { recursive: true });
   cpSync(join(REPO, "udev"), join(lib, "udev"), { recursive: true });
@@ -310,10 +309,10 @@ function stage(root, { pkg, dist, modules, arch }) {
   cpSync(join(REPO, "config", "example.yaml"), join(lib, "config", "example.yaml"));
   cpSync(modules, join(lib, "node_modules"), { recursive: true, verbatimSymlinks: true });
   selectPrebuilds(join(lib, "node_modules"), arch);
-  chmodSync(join(lib, "bin", "cuffia.js"), 0o755);
+  chmodSync(join(lib, "dist", "cli.js"), 0o755);
 
   mkdirSync(join(root, "usr", "bin"), { recursive: true });
-  symlinkSync("../lib/cuffia/bin/cuffia.js", join(root, "usr", "bin", "cuffia"));
+  symlinkSync("../lib/cuffia/dist/cli.js", join(root, "usr", "bin", "cuffia"));
 
   mkdirSync(join(root, "lib", "systemd", "system"), { recursive: true });
   cpSync(
@@ -359,9 +358,9 @@ function main(argv) {
   const work = mkdtempSync(join(tmpdir(), "cuffia-deb-"));
   try {
     const dist = join(work, "dist");
-    process.stderr.write(`build-deb: npm run build (into ${dist})\n`);
-    run("npm", ["run", "build", "--silent", "--", "--outDir", dist], { cwd: REPO });
-    if (!existsSync(join(dist, "main.js"))) fail("npm run build produced no main.js");
+    process.stderr.write(`build-deb: tsc (into ${dist})\n`);
+    run(join(REPO, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json", "--outDir", dist], { cwd: REPO });
+    if (!existsSync(join(dist, "main.js"))) fail("tsc produced no main.js");
 
     const modules = join(work, "modules");
     const count = copyProductionModules(modules);

@@ -44,7 +44,7 @@ const SERVICE_DESK = "2003";
 
 const HELP = `cuffia demo — a whole desk on this machine: PBX, calls, headset keys, LCD, presence
 
-usage: npm run demo [-- options]      (or node bin/cuffia-demo.js [options])
+usage: npm run demo [-- options]      (or node dist/demo/cli.js [options])
 
   --language it|en|fr|es   the LCD's language (default: from $LANG, else en)
   --call-after SECONDS     first call this long after the desk is ready (default 5)
@@ -462,7 +462,7 @@ class Demo {
       events: this.#notes,
       audio: this.#audioLines,
       logs: `${this.#rel(join(this.#dir, "cuffia.log"))} (daemon) · ${this.#rel(this.#dir)}/kamailio, baresip-*`,
-      ctl: `node ${this.#rel(join(ROOT, "bin", "cuffia.js"))} ctl status --socket ${socket}`,
+      ctl: `node ${this.#rel(join(ROOT, "dist", "cli.js"))} ctl status --socket ${socket}`,
       now: Date.now(),
     };
     screen.put(1, LCD_COLS + 3, sideLines(model), cols - LCD_COLS - 3);

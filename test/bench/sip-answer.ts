@@ -10,7 +10,7 @@
  *   baresip (both send a tone, both receive), so both are measured in the same call, same window;
  * - outbound RTP send-gap sd and p99 of both, from the capture of that call.
  *
- * The daemon is `node bin/cuffia.js run -c CFG` (dist/, so `npm run build` first) registered as
+ * The daemon is `node dist/cli.js run -c CFG` (dist/, so `npm run build` first) registered as
  * 1017 over ws:// (SIP_BENCH_TRANSPORT=tcp for tcp://); baresip is 2001 with `answermode=auto`.
  * SIP_BENCH_CALLS (default 30) and SIP_BENCH_CALL_SECONDS (default 90) shorten the run;
  * SIP_BENCH_KEEP=1 keeps the captures and logs; SIP_BENCH_NODE_FLAGS adds node flags to the daemon

@@ -31,7 +31,7 @@ const model = (events: string[]) => ({
   events,
   audio: ["Audio      you say: x.wav", "           you hear: y.wav"],
   logs: "cuffia.log",
-  ctl: "node bin/cuffia.js ctl status --socket s",
+  ctl: "node dist/cli.js ctl status --socket s",
   now: 0,
 });
 

@@ -56,7 +56,7 @@ beforeAll(async () => {
     throw new Error("dist/demo/main.js is missing: run npm run build first");
   dir = await mkdtemp(join(tmpdir(), "cuffia-demo-test-"));
   const command = [
-    `node bin/cuffia-demo.js --no-install --language en --audio files --call-after 1 --call-every 600 --dir ${dir}`,
+    `node dist/demo/cli.js --no-install --language en --audio files --call-after 1 --call-every 600 --dir ${dir}`,
     'echo "DEMO-EXIT=$?"',
     "stty -a",
     "sleep 600",

@@ -88,7 +88,7 @@ describe("cuffia .deb", () => {
   it("lays out the program, the command, the unit, the udev rules, the config and the docs", () => {
     for (const path of [
       "/usr/lib/cuffia/package.json",
-      "/usr/lib/cuffia/bin/cuffia.js",
+      "/usr/lib/cuffia/dist/cli.js",
       "/usr/lib/cuffia/dist/main.js",
       "/usr/lib/cuffia/config/example.yaml",
       "/usr/lib/cuffia/node_modules/sip.js/package.json",
@@ -113,9 +113,9 @@ describe("cuffia .deb", () => {
 
     expect(contents.get("/usr/bin/cuffia")).toMatchObject({
       mode: "lrwxrwxrwx",
-      target: "../lib/cuffia/bin/cuffia.js",
+      target: "../lib/cuffia/dist/cli.js",
     });
-    expect(contents.get("/usr/lib/cuffia/bin/cuffia.js")?.mode).toBe("-rwxr-xr-x");
+    expect(contents.get("/usr/lib/cuffia/dist/cli.js")?.mode).toBe("-rwxr-xr-x");
     for (const [path, e] of contents) expect(e.owner, path).toBe("root/root");
   });
 
@@ -170,7 +170,7 @@ describe("cuffia .deb", () => {
       root = join(work, "root");
       mkdirSync(root);
       ok("dpkg-deb", ["-x", deb, root]);
-      cuffia = join(root, "usr", "lib", "cuffia", "bin", "cuffia.js");
+      cuffia = join(root, "usr", "lib", "cuffia", "dist", "cli.js");
       config = join(root, "etc", "cuffia", "config.yaml");
     });
 
@@ -188,7 +188,7 @@ describe("cuffia .deb", () => {
       const direct = run(process.execPath, [cuffia, "--version"]);
       expect(direct.status).toBe(0);
       expect(direct.stdout).toBe(`${VERSION}\n`);
-      expect(readlinkSync(join(root, "usr", "bin", "cuffia"))).toBe("../lib/cuffia/bin/cuffia.js");
+      expect(readlinkSync(join(root, "usr", "bin", "cuffia"))).toBe("../lib/cuffia/dist/cli.js");
       const viaLink = run(join(root, "usr", "bin", "cuffia"), ["--version"]);
       expect(viaLink.status, viaLink.stderr).toBe(0);
       expect(viaLink.stdout).toBe(`${VERSION}\n`);

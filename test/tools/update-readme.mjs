@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 
-const render = (args) => execFileSync(process.execPath, ["bin/cuffia.js", ...args], { encoding: "utf8" });
+const render = (args) => execFileSync(process.execPath, ["dist/cli.js", ...args], { encoding: "utf8" });
 const blocks = {
   "config-reference": render(["schema", "--markdown"]),
   "lcd-gallery": render(["lcd", "preview", "--gallery"]),
