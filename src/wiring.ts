@@ -9,22 +9,14 @@ import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
 import type { AudioOptions } from "./audio/options.js";
-import { devicesReport } from "./cli/devices.js";
-import { doctorCommand } from "./cli/doctor.js";
 import type { Config } from "./config/schema.js";
-import { HidHeadset } from "./headset/hid-headset.js";
-import { headsetInspect } from "./headset/inspect.js";
-import { KeyboardHeadset } from "./headset/keyboard-headset.js";
-import { listHeadsets } from "./headset/list-headsets.js";
 import type { HeadsetOptions } from "./headset/options.js";
-import { parseSize } from "./lcd/options.js";
-import { lcdGallery, lcdPreview } from "./lcd/preview.js";
-import { SerialLcd } from "./lcd/serial-lcd.js";
 import type { Logger } from "./log/logger.js";
-import { createMediaFactory } from "./media/factory.js";
 import { localAddressToward } from "./net-route.js";
-import { MqttPresence } from "./presence/mqtt-presence.js";
-import { SipAgent } from "./sip/sip-agent.js";
+
+// Each side (and each CLI command's module) is imported when it is built, not at start: a desk
+// without an LCD never loads serialport, one without presence never loads MQTT.js and aedes, and
+// `cuffia check` loads none of them. It keeps the daemon's memory and start time small on a Pi.
 
 export interface CliResult {
   readonly code: number;
@@ -44,6 +36,7 @@ export const cliCommands: Record<string, (args: string[]) => Promise<CliResult>>
       args: rest,
       options: { descriptor: { type: "string" }, hidraw: { type: "string" } },
     });
+    const { headsetInspect } = await import("./headset/inspect.js");
     return headsetInspect({
       ...(values.descriptor !== undefined ? { descriptor: values.descriptor } : {}),
       ...(values.hidraw !== undefined ? { hidraw: values.hidraw } : {}),
@@ -67,6 +60,7 @@ export const cliCommands: Record<string, (args: string[]) => Promise<CliResult>>
         gallery: { type: "boolean" },
       },
     });
+    const { lcdGallery, lcdPreview } = await import("./lcd/preview.js");
     if (values.gallery) return { code: 0, stdout: lcdGallery() };
     const r = lcdPreview({
       size: values.size ?? "20x4",
@@ -76,8 +70,9 @@ export const cliCommands: Record<string, (args: string[]) => Promise<CliResult>>
     });
     return r.code === 0 ? { code: 0, stdout: r.stdout } : { code: r.code, stderr: r.stdout };
   },
-  doctor: (args) => doctorCommand(args),
+  doctor: async (args) => (await import("./cli/doctor.js")).doctorCommand(args),
   async devices() {
+    const { devicesReport } = await import("./cli/devices.js");
     return { code: 0, stdout: `${JSON.stringify(await devicesReport(), null, 2)}\n` };
   },
 };
@@ -86,6 +81,7 @@ sideFactories.headset = async (config, log, options) => {
   const h = config.headset;
   if (!h) return undefined;
   if (h.match === "keyboard") {
+    const { KeyboardHeadset } = await import("./headset/keyboard-headset.js");
     const input = options.terminal?.input ?? process.stdin;
     const tty = input as Readable & { isTTY?: boolean; setRawMode?: (on: boolean) => void };
     const interrupt = options.terminal?.interrupt;
@@ -116,6 +112,7 @@ sideFactories.headset = async (config, log, options) => {
       : "path" in h.match
         ? { path: h.match.path }
         : { vendorId: h.match.vendor_id, productId: h.match.product_id };
+  const { HidHeadset } = await import("./headset/hid-headset.js");
   return new HidHeadset({
     options: { match, ringer: h.ringer },
     log: log.child("headset"),
@@ -126,6 +123,8 @@ sideFactories.headset = async (config, log, options) => {
 sideFactories.lcd = async (config, log, options) => {
   const l = config.lcd;
   if (!l) return undefined;
+  const { parseSize } = await import("./lcd/options.js");
+  const { SerialLcd } = await import("./lcd/serial-lcd.js");
   const size = parseSize(l.size);
   if (!size) throw new Error(`lcd.size ${l.size} is not a geometry`);
   const toTerminal = l.driver === "terminal" && (l.port === "-" || l.port === "stdout");
@@ -154,6 +153,7 @@ async function headsetCard(config: Config, log: Logger): Promise<string | undefi
   const m = config.headset?.match;
   if (!m || m === "keyboard") return undefined;
   try {
+    const { listHeadsets } = await import("./headset/list-headsets.js");
     const found = (await listHeadsets()).filter(
       (h) =>
         m === "auto" ||
@@ -203,6 +203,8 @@ sideFactories.sip = async (config, log, _options, desk) => {
     (config.rtp.address !== "0.0.0.0"
       ? config.rtp.address
       : await localAddressToward(server.hostname, Number(server.port) || 5060));
+  const { createMediaFactory } = await import("./media/factory.js");
+  const { SipAgent } = await import("./sip/sip-agent.js");
   const media = createMediaFactory({
     audio: await audioOptions(config, log),
     rtp: {
@@ -243,6 +245,7 @@ sideFactories.sip = async (config, log, _options, desk) => {
 sideFactories.mqtt = async (config, log) => {
   const m = config.mqtt;
   if (!m) return undefined;
+  const { MqttPresence } = await import("./presence/mqtt-presence.js");
   return new MqttPresence({
     options: {
       url: m.url,

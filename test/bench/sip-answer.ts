@@ -19,6 +19,7 @@
  * never, =1 always).
  * Benchmarks print figures; they do not judge.
  */
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -33,7 +34,14 @@ import { readFields, type SipPacket, sipPackets, startCapture } from "./sip-tsha
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..", "..");
-const BIN = join(ROOT, "bin", "cuffia.js");
+const BIN = join(ROOT, "dist", "cli.js");
+/** The node flags of dist/cli.js's shebang: the daemon runs as /usr/bin/cuffia runs it. */
+const SHEBANG_FLAGS = (
+  /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(BIN, "utf8").split("\n")[0] ?? "")?.[1] ?? ""
+)
+  .trim()
+  .split(/\s+/)
+  .filter(Boolean);
 const CUFFIA_USER = "1017";
 const BARESIP_USER = "2001";
 const CALLER = "3001";
@@ -207,7 +215,7 @@ state_dir: ${join(dir, "state")}
   await writeFile(cfg, config);
   const proc: Spawned = spawnLogged(
     process.execPath,
-    [...nodeFlags, BIN, "run", "-c", cfg],
+    [...SHEBANG_FLAGS, ...nodeFlags, BIN, "run", "-c", cfg],
     join(dir, "cuffia.log"),
     {
       cwd: dir,
