@@ -2,6 +2,7 @@
  * What each outcome `cuffia doctor` observed means, and how to fix it (STYLE.md: "Tell the user
  * how to fix it"). Pure: the probes (doctor-probes.ts) observe, these functions judge.
  */
+import type { BrokerProbeOutcome } from "../presence/probe.js";
 import { type Finding, finding } from "./doctor-report.js";
 
 // ── network ───────────────────────────────────────────────────────────────────────────────────
@@ -125,15 +126,7 @@ export function sipFinding(
 
 // ── MQTT ──────────────────────────────────────────────────────────────────────────────────────
 
-export type MqttOutcome =
-  | { readonly kind: "connected" }
-  /** CONNACK refused: MQTT 3.1.1 return code (1-5) or MQTT 5 reason code (0x80 and up). */
-  | { readonly kind: "refused"; readonly code: number; readonly reason: string }
-  | { readonly kind: "unreachable"; readonly error: string }
-  | { readonly kind: "timeout"; readonly seconds: number }
-  /** A TLS file could not be read, or the client could not be built. */
-  | { readonly kind: "error"; readonly error: string }
-  | { readonly kind: "embedded"; readonly port: number };
+export type MqttOutcome = BrokerProbeOutcome | { readonly kind: "embedded"; readonly port: number };
 
 export type RefusalKind =
   | "credentials"

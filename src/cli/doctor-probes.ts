@@ -11,7 +11,6 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readFile, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import mqtt, { type IClientOptions } from "mqtt";
 import type { AppOptions } from "../app.js";
 import type { Config } from "../config/schema.js";
 import type { Emit, Side } from "../core/side.js";
@@ -155,84 +154,31 @@ const SIP_STOP_LIMIT_MS = 2500;
 
 // ── MQTT ──────────────────────────────────────────────────────────────────────────────────────
 
-/** The client id the doctor connects with: the daemon's own, suffixed, so it never takes it over. */
-export function doctorClientId(config: Config): string {
-  return `${config.mqtt?.client_id ?? `cuffia-${config.agent.id}`}-doctor`;
-}
-
 /** CONNECT with the daemon's credentials, TLS files and protocol; DISCONNECT at once. */
 export async function probeMqtt(config: Config, budgetMs: number): Promise<MqttOutcome> {
   const m = config.mqtt;
   if (!m) return { kind: "error", error: "no mqtt section" };
   if (m.url === "embedded") return { kind: "embedded", port: m.embedded_port };
-  const files: Record<string, Buffer> = {};
-  for (const [key, path] of [
-    ["ca", m.ca_file],
-    ["cert", m.cert_file],
-    ["key", m.key_file],
-  ] as const) {
-    if (path === undefined) continue;
-    try {
-      files[key] = await readFile(path);
-    } catch (e) {
-      return { kind: "error", error: `cannot read mqtt.${key}_file ${path} (${errnoOf(e) ?? errorText(e)})` };
-    }
-  }
-  const options: IClientOptions = {
-    clientId: doctorClientId(config),
-    protocolVersion: m.protocol_version,
-    keepalive: m.keepalive_seconds,
-    reconnectPeriod: 0,
-    connectTimeout: budgetMs,
-    clean: true,
-    rejectUnauthorized: true,
-    ...(m.protocol_version === 5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
-    ...(m.username !== undefined ? { username: m.username } : {}),
-    ...(m.password !== undefined ? { password: m.password } : {}),
-    ...files,
-  };
-  return new Promise<MqttOutcome>((resolve) => {
-    let lastError: string | null = null;
-    let done = false;
-    const client = mqtt.connect(m.url, options);
-    const finish = (o: MqttOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      client.removeAllListeners();
-      client.on("error", () => undefined);
-      // Connected: a clean DISCONNECT. Otherwise just drop whatever is half open.
-      const fallback = setTimeout(() => resolve(o), 2000);
-      client.end(o.kind !== "connected", () => {
-        clearTimeout(fallback);
-        resolve(o);
-      });
-    };
-    const timer = setTimeout(
-      () =>
-        finish(
-          lastError !== null
-            ? { kind: "unreachable", error: lastError }
-            : { kind: "timeout", seconds: Math.round(budgetMs / 100) / 10 },
-        ),
-      budgetMs,
-    );
-    client.on("connect", () => finish({ kind: "connected" }));
-    client.on("error", (err: Error & { code?: unknown }) => {
-      if (typeof err.code === "number" && err.code > 0) {
-        finish({
-          kind: "refused",
-          code: err.code,
-          reason: `${err.message.replace(/^Connection refused:\s*/i, "")} (code ${err.code})`,
-        });
-        return;
-      }
-      lastError = err.message || String(err.code ?? err);
-    });
-    client.on("close", () => {
-      if (lastError !== null) finish({ kind: "unreachable", error: lastError });
-    });
-  });
+  const { probeBroker } = await import("../presence/probe.js");
+  return probeBroker(
+    {
+      url: m.url,
+      clientId: doctorClientId(config),
+      protocolVersion: m.protocol_version,
+      keepaliveSeconds: m.keepalive_seconds,
+      ...(m.username !== undefined ? { username: m.username } : {}),
+      ...(m.password !== undefined ? { password: m.password } : {}),
+      ...(m.ca_file !== undefined ? { caFile: m.ca_file } : {}),
+      ...(m.cert_file !== undefined ? { certFile: m.cert_file } : {}),
+      ...(m.key_file !== undefined ? { keyFile: m.key_file } : {}),
+    },
+    budgetMs,
+  );
+}
+
+/** The client id the doctor connects with: the daemon's own, suffixed, so it never takes it over. */
+export function doctorClientId(config: Config): string {
+  return `${config.mqtt?.client_id ?? `cuffia-${config.agent.id}`}-doctor`;
 }
 
 // ── headset ───────────────────────────────────────────────────────────────────────────────────
