@@ -41,7 +41,7 @@ export interface App {
 type SideKey = "headset" | "mqtt" | "lcd" | "sip";
 
 /** Builds one side from the config, or none when its section is absent. */
-type SideFactory = (
+export type SideFactory = (
   config: Config,
   log: Logger,
   options: AppOptions,

@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readFile, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { AppOptions } from "../app.js";
+import type { SideFactory } from "../app.js";
 import type { Config } from "../config/schema.js";
 import type { Emit, Side } from "../core/side.js";
 import { HeadsetError } from "../headset/hid-device.js";
@@ -82,13 +82,6 @@ export function watchingLogger(onEntry: (entry: Entry) => void, ns = ""): Logger
 }
 
 // ── SIP ───────────────────────────────────────────────────────────────────────────────────────
-
-type SideFactory = (
-  config: Config,
-  log: Logger,
-  options: AppOptions,
-  desk: { readonly dispatch: Emit },
-) => Promise<Side | undefined>;
 
 /**
  * Starts the daemon's SIP side and waits for the registrar's verdict, an unreachable server, or

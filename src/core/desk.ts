@@ -350,6 +350,30 @@ function dtmf(s: Step, digits: string): void {
 
 type Offer = Extract<DeskInput, { type: "call_offered" }>;
 
+function newCall(
+  id: string,
+  direction: Call["direction"],
+  now: number,
+  facts: Partial<Pick<Call, "number" | "displayName" | "queue" | "language" | "service">>,
+): Call {
+  return {
+    id,
+    direction,
+    number: facts.number ?? null,
+    displayName: facts.displayName ?? null,
+    queue: facts.queue ?? null,
+    language: facts.language ?? null,
+    service: facts.service ?? null,
+    offeredAt: now,
+    answeredAt: null,
+    muted: false,
+    held: false,
+    remoteHeld: false,
+    holdRequested: null,
+    transferTarget: null,
+  };
+}
+
 /** Activities in which a new call may ring: wrap-up and not_responding give way to it. */
 const CAN_RING: ReadonlySet<Activity> = new Set(["idle", "wrap_up", "not_responding"]);
 
@@ -361,22 +385,13 @@ function offered(s: Step, o: Offer): void {
   }
   if (st.activity === "wrap_up") s.effect({ type: "cancel_timer", timer: "wrap_up" });
   if (st.activity === "not_responding") s.effect({ type: "cancel_timer", timer: "not_responding" });
-  const call: Call = {
-    id: o.callId,
-    direction: "inbound",
+  const call = newCall(o.callId, "inbound", s.now, {
     number: o.number,
     displayName: o.displayName,
     queue: o.queue,
     language: o.language,
     service: o.service,
-    offeredAt: s.now,
-    answeredAt: null,
-    muted: false,
-    held: false,
-    remoteHeld: false,
-    holdRequested: null,
-    transferTarget: null,
-  };
+  });
   s.set({ call, activity: "ringing", activitySince: s.now, wrapUpUntil: null }); // 6
   s.event({
     type: "call.offered",
@@ -398,22 +413,7 @@ function offered(s: Step, o: Offer): void {
 function dialling(s: Step, callId: string, target: string): void {
   const st = s.state;
   if (st.call) return; // the SIP side dialled while a call appeared: it will be ended by the SIP side
-  const call: Call = {
-    id: callId,
-    direction: "outbound",
-    number: target,
-    displayName: null,
-    queue: null,
-    language: null,
-    service: null,
-    offeredAt: s.now,
-    answeredAt: null,
-    muted: false,
-    held: false,
-    remoteHeld: false,
-    holdRequested: null,
-    transferTarget: null,
-  };
+  const call = newCall(callId, "outbound", s.now, { number: target });
   if (st.activity === "wrap_up") s.effect({ type: "cancel_timer", timer: "wrap_up" });
   s.set({ call, activity: "outbound", activitySince: s.now, wrapUpUntil: null }); // 13
   s.event({
