@@ -170,6 +170,29 @@ describe("inbound calls", () => {
     await inputs.waitFor("call_ended", (i) => i.callId === callId);
   });
 
+  it("notices the far end holding us and resuming (remote hold)", async () => {
+    const callId = await answered();
+    const mark = inputs.mark;
+    await far.command("hold");
+    await inputs.waitFor(
+      "call_held",
+      (i) => i.by === "remote" && i.held && i.callId === callId,
+      10_000,
+      mark,
+    );
+    await far.command("resume");
+    await inputs.waitFor(
+      "call_held",
+      (i) => i.by === "remote" && !i.held && i.callId === callId,
+      10_000,
+      mark,
+    );
+    // Being held is no reason to end the call: it is still up until we hang up.
+    expect(inputs.all.slice(mark).some((i) => i.type === "call_ended")).toBe(false);
+    await sip({ action: "hangup", callId });
+    await inputs.waitFor("call_ended", (i) => i.callId === callId);
+  });
+
   it("sends DTMF the far end receives", async () => {
     const callId = await answered();
     await sip({ action: "dtmf", callId, digits: "1#" });
