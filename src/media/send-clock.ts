@@ -18,7 +18,12 @@ export interface TimerDeps {
 
 export const realTimers: TimerDeps = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  // Node runs timers on the loop's whole-millisecond clock, read at the start of the loop
+  // iteration: a fractional delay (18.37 ms) fires up to a millisecond *before* the due time,
+  // the clock finds nothing due and needs a second wake-up (about 1.8 wake-ups per tick were
+  // measured). Rounded up, the timer lands at or just after the due time, one wake-up per tick;
+  // the schedule stays absolute (tick n at start + n × period), the spread is unchanged.
+  setTimeout: (fn, ms) => setTimeout(fn, Math.ceil(ms)),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
@@ -27,6 +32,7 @@ export class SendClock {
   private next = 0;
   private timer: unknown = null;
   private running = false;
+  private readonly fireBound = () => this.fire();
   /** Ticks dropped because the loop was more than one period late. */
   skipped = 0;
 
@@ -77,6 +83,6 @@ export class SendClock {
     }
     if (!this.running) return;
     const wait = this.start + this.next * this.periodMs - this.deps.now();
-    this.timer = this.deps.setTimeout(() => this.fire(), Math.max(0, wait));
+    this.timer = this.deps.setTimeout(this.fireBound, Math.max(0, wait));
   }
 }
