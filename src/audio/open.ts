@@ -8,7 +8,7 @@ import {
   SilenceSource,
 } from "./audio.js";
 import { FileSink, sinkPath } from "./file-sink.js";
-import { FileSource } from "./file-source.js";
+import { FileSource, type PcmCache } from "./file-source.js";
 import { Microphone } from "./microphone.js";
 import type { AudioSinkOptions, AudioSourceOptions } from "./options.js";
 import { Speaker } from "./speaker.js";
@@ -18,6 +18,8 @@ export interface OpenContext {
   readonly callId: string;
   readonly log: Logger;
   readonly onFault?: AudioFaultListener | undefined;
+  /** Decoded WAV files shared between calls (the media factory's). */
+  readonly pcmCache?: PcmCache | undefined;
 }
 
 export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promise<AudioSource> {
@@ -25,7 +27,7 @@ export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promi
     case "microphone":
       return new Microphone({ device: o.device, rate: ctx.rate, log: ctx.log, onFault: ctx.onFault });
     case "file":
-      return FileSource.open(o.path, ctx.rate, o.loop);
+      return FileSource.open(o.path, ctx.rate, o.loop, ctx.pcmCache);
     case "none":
       return new SilenceSource(ctx.rate);
   }

@@ -13,6 +13,9 @@ export interface WavInfo {
   readonly samples: Int16Array;
 }
 
+/** WAV samples are little-endian, like the Pi's and PC's memory: then they are copied as bytes. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 const WAVE_FORMAT_PCM = 1;
 const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
 
@@ -58,7 +61,8 @@ export function parseWav(buf: Buffer, name = "WAV file"): WavInfo {
       if (size === 0 || body + size > buf.length) size = buf.length - body;
       const n = Math.floor(size / 2);
       const samples = new Int16Array(n);
-      for (let i = 0; i < n; i++) samples[i] = buf.readInt16LE(body + 2 * i);
+      if (LITTLE_ENDIAN) new Uint8Array(samples.buffer).set(buf.subarray(body, body + 2 * n));
+      else for (let i = 0; i < n; i++) samples[i] = buf.readInt16LE(body + 2 * i);
       return { rate: fmt.rate, channels: fmt.channels, bitsPerSample: fmt.bits, samples };
     }
     off = body + size + (size & 1);
@@ -98,7 +102,9 @@ export function wavHeader(rate: number, dataBytes: number): Buffer {
   return h;
 }
 
+/** Little-endian bytes of `frame`, in a new Buffer (the caller may reuse `frame`). */
 export function pcmToBytes(frame: Int16Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength));
   const b = Buffer.allocUnsafe(frame.length * 2);
   for (let i = 0; i < frame.length; i++) b.writeInt16LE(frame[i] ?? 0, i * 2);
   return b;

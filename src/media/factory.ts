@@ -3,6 +3,7 @@
  * configured range for each call and gives the session the call's own audio source and sink.
  */
 import type { AudioFault } from "../audio/audio.js";
+import { PcmCache } from "../audio/file-source.js";
 import type { AudioOptions } from "../audio/options.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
@@ -43,6 +44,8 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   }
   if (codecs.length === 0) codecs.push(...DEFAULT_CODECS);
   const ports = new PortAllocator(options.rtp.address, options.rtp.portMin, options.rtp.portMax);
+  // The file source's WAV, decoded once for all calls (re-read only when the file changes).
+  const pcmCache = new PcmCache();
   return {
     async create({ callId }) {
       let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
@@ -59,6 +62,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         audio: options.audio,
         log: log.child(`call:${callId}`),
         onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
+        pcmCache,
         ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
       });
     },

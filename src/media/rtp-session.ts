@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { AudioFaultListener, AudioSink, AudioSource } from "../audio/audio.js";
+import type { PcmCache } from "../audio/file-source.js";
 import { openSink, openSource } from "../audio/open.js";
 import type { AudioOptions } from "../audio/options.js";
 import { Resampler } from "../audio/resample.js";
@@ -38,6 +39,8 @@ export interface RtpSessionOptions {
   readonly timers?: TimerDeps;
   /** DTMF tone length and gap, ms. */
   readonly dtmfDurationMs?: number;
+  /** Decoded audio files shared between calls (the factory's). */
+  readonly pcmCache?: PcmCache;
 }
 
 /** Counters beyond MediaStats, for logs, tests and the benchmark. */
@@ -231,7 +234,13 @@ export class RtpMediaSession implements MediaSession {
 
   private ensureAudio(rate: number): void {
     if (this.audioOpening) return;
-    const ctx = { rate, callId: this.o.callId, log: this.log.child("audio"), onFault: this.o.onAudioFault };
+    const ctx = {
+      rate,
+      callId: this.o.callId,
+      log: this.log.child("audio"),
+      onFault: this.o.onAudioFault,
+      pcmCache: this.o.pcmCache,
+    };
     this.audioOpening = (async () => {
       const [src, snk] = await Promise.allSettled([
         openSource(this.o.audio.source, ctx),
