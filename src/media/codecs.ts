@@ -32,21 +32,23 @@ export function codecByName(name: string): CodecInfo | null {
 /** A stateful encoder/decoder pair for one call (G.722's ADPCM keeps state across frames). */
 export interface CodecInstance {
   readonly info: CodecInfo;
-  encode(pcm: Int16Array): Uint8Array;
-  decode(payload: Uint8Array): Int16Array;
+  /** Encodes one frame; into `out` when given (the payload's length), else into a new array. */
+  encode(pcm: Int16Array, out?: Uint8Array): Uint8Array;
+  /** Decodes one payload; into `out` when given (its decoded length), else into a new array. */
+  decode(payload: Uint8Array, out?: Int16Array): Int16Array;
 }
 
 export function createCodec(name: CodecName): CodecInstance {
   const info = CODECS[name];
   switch (name) {
     case "PCMU":
-      return { info, encode: (p) => encodeMulaw(p), decode: (b) => decodeMulaw(b) };
+      return { info, encode: (p, o) => encodeMulaw(p, o), decode: (b, o) => decodeMulaw(b, o) };
     case "PCMA":
-      return { info, encode: (p) => encodeAlaw(p), decode: (b) => decodeAlaw(b) };
+      return { info, encode: (p, o) => encodeAlaw(p, o), decode: (b, o) => decodeAlaw(b, o) };
     case "G722": {
       const enc = new G722Encoder();
       const dec = new G722Decoder();
-      return { info, encode: (p) => enc.encode(p), decode: (b) => dec.decode(b) };
+      return { info, encode: (p, o) => enc.encode(p, o), decode: (b, o) => dec.decode(b, o) };
     }
   }
 }

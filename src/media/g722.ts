@@ -148,9 +148,8 @@ export class G722Encoder {
   private readonly high = new Band(8);
   private readonly x = new Int32Array(24);
 
-  /** 16 kHz PCM (even length) → one byte per sample pair. */
-  encode(pcm: Int16Array): Uint8Array {
-    const out = new Uint8Array(pcm.length >> 1);
+  /** 16 kHz PCM (even length) → one byte per sample pair (into `out` when given). */
+  encode(pcm: Int16Array, out: Uint8Array = new Uint8Array(pcm.length >> 1)): Uint8Array {
     const x = this.x;
     for (let j = 0, k = 0; k < out.length; k++) {
       // Transmit QMF: shift in two samples, keep one output of each band.
@@ -201,9 +200,8 @@ export class G722Decoder {
   private readonly high = new Band(8);
   private readonly x = new Int32Array(24);
 
-  /** One byte per sample pair → 16 kHz PCM. */
-  decode(bytes: Uint8Array): Int16Array {
-    const out = new Int16Array(bytes.length * 2);
+  /** One byte per sample pair → 16 kHz PCM (into `out` when given). */
+  decode(bytes: Uint8Array, out: Int16Array = new Int16Array(bytes.length * 2)): Int16Array {
     const x = this.x;
     for (let k = 0, j = 0; k < bytes.length; k++) {
       const code = bytes[k] ?? 0;

@@ -48,9 +48,16 @@ interface Slot {
 }
 
 const FADE_FRAMES = 3;
+/** Played-out slots' sample arrays kept for reuse (a few seconds' worth at most). */
+const POOL_MAX = 64;
 
 export class JitterBuffer {
   private readonly slots: Slot[] = [];
+  /**
+   * Sample arrays of slots already played or dropped, reused for new packets: a packet's 160 or
+   * 320 samples would otherwise be a fresh off-heap ArrayBuffer 50 times a second, for the GC.
+   */
+  private readonly pool: Int16Array[] = [];
   private lastRawTs: number | null = null;
   private extTs = 0;
   private playPos: number | null = null;
@@ -95,12 +102,14 @@ export class JitterBuffer {
 
   /** Forget the stream (new SSRC or new negotiation): the next packet starts playout afresh. */
   reset(): void {
+    for (const s of this.slots) this.recycle(s);
     this.slots.length = 0;
     this.lastRawTs = null;
     this.playPos = null;
     this.lastArrival = null;
   }
 
+  /** Places one packet's decoded samples; they are copied, so the caller may reuse `samples`. */
   push(rtpTimestamp: number, samples: Int16Array, arrivalMs: number): PushResult {
     // Unwrap the 32-bit timestamp (RFC 3550 §5.1: it wraps) against the last one seen.
     if (this.lastRawTs === null) this.extTs = rtpTimestamp;
@@ -125,6 +134,7 @@ export class JitterBuffer {
         this.counters.resyncs++;
         result = "resync";
       }
+      for (const s of this.slots) this.recycle(s);
       this.slots.length = 0;
       this.playPos = pos - this.target();
       this.overTargetPulls = 0;
@@ -141,12 +151,15 @@ export class JitterBuffer {
       this.counters.duplicates++;
       return "duplicate";
     }
-    this.slots.splice(i, 0, { pos, samples });
+    const slot = { pos, samples: this.copy(samples) };
+    if (i === this.slots.length) this.slots.push(slot);
+    else this.slots.splice(i, 0, slot);
     // Bound the memory whatever the sender does.
     while (this.buffered() > 2 * this.maxDelay && this.slots.length > 1) {
       const dropped = this.slots.shift();
       if (dropped && this.playPos !== null)
         this.playPos = Math.max(this.playPos, dropped.pos + dropped.samples.length);
+      if (dropped) this.recycle(dropped);
       this.counters.droppedForDelay++;
     }
     return result;
@@ -175,8 +188,10 @@ export class JitterBuffer {
       // Drop what is already behind the playout point.
       while (this.slots.length > 0) {
         const s = this.slots[0];
-        if (s && s.pos + s.samples.length <= this.playPos) this.slots.shift();
-        else break;
+        if (s && s.pos + s.samples.length <= this.playPos) {
+          this.slots.shift();
+          this.recycle(s);
+        } else break;
       }
       const s = this.slots[0];
       const want = out.length - filled;
@@ -210,6 +225,17 @@ export class JitterBuffer {
     }
     this.counters.concealedFrames++;
     return this.hasHistory ? "concealed" : "silent";
+  }
+
+  private copy(samples: Int16Array): Int16Array {
+    const reused = this.pool.length > 0 && this.pool[this.pool.length - 1]?.length === samples.length;
+    const out = reused ? (this.pool.pop() as Int16Array) : new Int16Array(samples.length);
+    out.set(samples);
+    return out;
+  }
+
+  private recycle(s: Slot): void {
+    if (this.pool.length < POOL_MAX) this.pool.push(s.samples);
   }
 
   /** Repeat the last frame, fading linearly to silence over FADE_FRAMES frames. */

@@ -26,13 +26,46 @@ export function encodeRtp(p: {
   payload: Uint8Array;
 }): Buffer {
   const out = Buffer.allocUnsafe(RTP_HEADER_BYTES + p.payload.length);
-  out[0] = 0x80; // V=2, P=0, X=0, CC=0
-  out[1] = (p.marker ? 0x80 : 0) | (p.payloadType & 0x7f);
-  out.writeUInt16BE(p.sequence & 0xffff, 2);
-  out.writeUInt32BE(p.timestamp >>> 0, 4);
-  out.writeUInt32BE(p.ssrc >>> 0, 8);
+  writeRtpHeader(out, p.payloadType, p.marker, p.sequence, p.timestamp, p.ssrc);
   out.set(p.payload, RTP_HEADER_BYTES);
   return out;
+}
+
+/** Writes a 12-byte header (V=2, no padding, extension or CSRC) at the start of `out`. */
+export function writeRtpHeader(
+  out: Uint8Array,
+  payloadType: number,
+  marker: boolean,
+  sequence: number,
+  timestamp: number,
+  ssrc: number,
+): void {
+  // Plain byte stores: this runs for every packet, Buffer's checked writers cost more.
+  out[0] = 0x80; // V=2, P=0, X=0, CC=0
+  out[1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
+  out[2] = (sequence >>> 8) & 0xff;
+  out[3] = sequence & 0xff;
+  out[4] = timestamp >>> 24;
+  out[5] = (timestamp >>> 16) & 0xff;
+  out[6] = (timestamp >>> 8) & 0xff;
+  out[7] = timestamp & 0xff;
+  out[8] = ssrc >>> 24;
+  out[9] = (ssrc >>> 16) & 0xff;
+  out[10] = (ssrc >>> 8) & 0xff;
+  out[11] = ssrc & 0xff;
+}
+
+const NO_CSRCS: readonly number[] = Object.freeze([]);
+
+function u16(buf: Uint8Array, at: number): number {
+  return ((buf[at] ?? 0) << 8) | (buf[at + 1] ?? 0);
+}
+
+function u32(buf: Uint8Array, at: number): number {
+  return (
+    (((buf[at] ?? 0) << 24) | ((buf[at + 1] ?? 0) << 16) | ((buf[at + 2] ?? 0) << 8) | (buf[at + 3] ?? 0)) >>>
+    0
+  );
 }
 
 /** Parses an RTP packet; `null` for anything that is not a well-formed version 2 RTP packet. */
@@ -47,14 +80,17 @@ export function parseRtp(buf: Uint8Array): RtpPacket | null {
   const payloadType = b1 & 0x7f;
   // RFC 5761 §4: PT 72-76 with the marker bit collide with RTCP SR/RR/SDES/BYE/APP.
   if (payloadType >= 72 && payloadType <= 76) return null;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let offset = RTP_HEADER_BYTES + cc * 4;
   if (buf.length < offset) return null;
-  const csrcs: number[] = [];
-  for (let i = 0; i < cc; i++) csrcs.push(view.getUint32(RTP_HEADER_BYTES + i * 4));
+  let csrcs = NO_CSRCS;
+  if (cc > 0) {
+    const list: number[] = [];
+    for (let i = 0; i < cc; i++) list.push(u32(buf, RTP_HEADER_BYTES + i * 4));
+    csrcs = list;
+  }
   if (extension) {
     if (buf.length < offset + 4) return null;
-    const words = view.getUint16(offset + 2);
+    const words = u16(buf, offset + 2);
     offset += 4 + words * 4;
     if (buf.length < offset) return null;
   }
@@ -67,9 +103,9 @@ export function parseRtp(buf: Uint8Array): RtpPacket | null {
   return {
     payloadType,
     marker: (b1 & 0x80) !== 0,
-    sequence: view.getUint16(2),
-    timestamp: view.getUint32(4),
-    ssrc: view.getUint32(8),
+    sequence: u16(buf, 2),
+    timestamp: u32(buf, 4),
+    ssrc: u32(buf, 8),
     csrcs,
     payload: buf.subarray(offset, end),
   };

@@ -18,10 +18,10 @@ import { JitterBuffer } from "./jitter-buffer.js";
 import { type MediaDirection, MediaError, type MediaSession } from "./media.js";
 import type { PortPair } from "./port-allocator.js";
 import { RtcpReporter } from "./rtcp-reporter.js";
-import { encodeRtp, parseRtp } from "./rtp-packet.js";
+import { parseRtp, RTP_HEADER_BYTES, writeRtpHeader } from "./rtp-packet.js";
 import { acceptAnswer, answerOffer, buildOffer, flow, type Negotiated, offerDirection } from "./sdp.js";
 import { realTimers, SendClock, type TimerDeps } from "./send-clock.js";
-import { SourceFilter } from "./source-filter.js";
+import { type Endpoint, SourceFilter } from "./source-filter.js";
 
 export const FRAME_MS = 20;
 
@@ -60,10 +60,25 @@ export interface MediaCounters extends MediaStats {
 
 interface Active {
   readonly n: Negotiated;
+  /** flow(n), computed once per negotiation rather than on every tick. */
+  readonly send: boolean;
+  readonly receive: boolean;
   readonly codec: CodecInstance;
   readonly jb: JitterBuffer;
+  /** Reused every tick (nothing keeps them beyond the tick): the frame played out... */
   readonly frame: Int16Array;
+  /** ...the frame to send, at the codec's rate... */
+  readonly sendFrame: Int16Array;
+  /** ...and its encoded payload, copied into each packet. */
+  readonly payload: Uint8Array;
+  /** RTP timestamp units per 20 ms frame. */
+  readonly tsPerFrame: number;
+  /** Decoded samples per payload byte (2 for G.722). */
+  readonly samplesPerByte: number;
 }
+
+/** State of the RTP socket's connect() to the latched far end (see syncConnection). */
+type ConnectState = "none" | "connecting" | "connected";
 
 function random32(): number {
   return Math.floor(Math.random() * 0x100000000) >>> 0;
@@ -110,16 +125,37 @@ export class RtpMediaSession implements MediaSession {
   private audioOpening: Promise<void> | null = null;
   private toCodec: Resampler | null = null;
   private toSink: Resampler | null = null;
+  /** The source's frame when it runs at another rate than the codec (reused every tick). */
+  private rawFrame: Int16Array | null = null;
+  /** Where received payloads are decoded (the jitter buffer copies what it keeps). */
+  private decoded = new Int16Array(0);
   private closed: Promise<MediaStats> | null = null;
+  private conn: ConnectState = "none";
+  /** The endpoint the RTP socket is connected (or connecting) to: the latched one. */
+  private connTo: Endpoint | null = null;
+  /** An endpoint whose connect() failed: not retried until the latch changes. */
+  private connFailed: Endpoint | null = null;
 
   constructor(private readonly o: RtpSessionOptions) {
     this.log = o.log;
     this.timers = o.timers ?? realTimers;
     this.rtcp = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
     this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
-    o.ports.rtp.on("message", (msg, rinfo) => this.guard(() => this.onRtp(msg, rinfo.address, rinfo.port)));
+    // No closure per packet: the handler itself catches (50 packets a second, every call).
+    o.ports.rtp.on("message", (msg, rinfo) => {
+      try {
+        this.onRtp(msg, rinfo.address, rinfo.port);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "media handler failed");
+      }
+    });
     o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address)));
-    o.ports.rtp.on("error", (e) => this.log.warn({ err: e.message }, "RTP socket error"));
+    o.ports.rtp.on("error", (e: NodeJS.ErrnoException) => {
+      // A connected UDP socket reports the far end's ICMP port-unreachable (its port closed,
+      // typically just before its BYE): expected, not worth a warning on every packet.
+      if (e.code === "ECONNREFUSED") this.log.debug({ err: e.message }, "RTP far end unreachable");
+      else this.log.warn({ err: e.message }, "RTP socket error");
+    });
     o.ports.rtcp.on("error", (e) => this.log.warn({ err: e.message }, "RTCP socket error"));
   }
 
@@ -192,26 +228,34 @@ export class RtpMediaSession implements MediaSession {
   private apply(n: Negotiated): void {
     this.remoteDir = n.remoteDirection;
     this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort });
+    this.syncConnection(); // a moved stream unlatched: disconnect until the new source latches
     const prev = this.active;
+    const f = flow(n);
     if (!prev || prev.n.codec.name !== n.codec.name || prev.n.payloadType !== n.payloadType) {
-      const codec = createCodec(n.codec.name);
       const frameSamples = (n.codec.sampleRate * FRAME_MS) / 1000;
+      const tsPerFrame = (n.codec.clockRate * FRAME_MS) / 1000;
       this.active = {
         n,
-        codec,
+        send: f.send,
+        receive: f.receive,
+        codec: createCodec(n.codec.name),
         jb: new JitterBuffer({
           sampleRate: n.codec.sampleRate,
           samplesPerTick: n.codec.sampleRate / n.codec.clockRate,
           frameSamples,
         }),
         frame: new Int16Array(frameSamples),
+        sendFrame: new Int16Array(frameSamples),
+        // G.711 and G.722 (64 kbit/s, 8000 Hz RTP clock) alike: one byte per timestamp unit.
+        payload: new Uint8Array(tsPerFrame),
+        tsPerFrame,
+        samplesPerByte: n.codec.sampleRate / n.codec.clockRate,
       };
       this.rtcp.remoteSsrc = null;
       this.setupResamplers();
     } else {
-      this.active = { ...prev, n };
+      this.active = { ...prev, n, send: f.send, receive: f.receive };
     }
-    const f = flow(n);
     this.log.debug(
       {
         codec: n.codec.name,
@@ -273,6 +317,8 @@ export class RtpMediaSession implements MediaSession {
     const r = a.n.codec.sampleRate;
     this.toCodec = this.source && this.source.rate !== r ? new Resampler(this.source.rate, r) : null;
     this.toSink = this.sink && this.sink.rate !== r ? new Resampler(r, this.sink.rate) : null;
+    this.rawFrame =
+      this.source && this.toCodec ? new Int16Array(Math.round((this.source.rate * FRAME_MS) / 1000)) : null;
   }
 
   setMuted(muted: boolean): void {
@@ -327,37 +373,37 @@ export class RtpMediaSession implements MediaSession {
     this.tick = n;
     const a = this.active;
     if (!a) return;
-    const now = this.timers.now();
-    const f = flow(a.n);
     // Receive side: the sink always gets a frame, so the device never starves.
     const out = a.frame;
-    if (f.receive) a.jb.pull(out, now);
+    if (a.receive) a.jb.pull(out, this.timers.now());
     else out.fill(0);
     if (this.sink) this.sink.write(this.toSink ? this.toSink.process(out) : out);
 
-    // Send side.
-    const codecFrame = new Int16Array(a.frame.length);
+    // Send side. The source is read even when not sending, so it stays in step with the clock.
+    const codecFrame = a.sendFrame;
     if (this.source) {
-      if (this.toCodec) {
-        const raw = new Int16Array(Math.round((this.source.rate * FRAME_MS) / 1000));
-        this.source.read(raw);
-        const conv = this.toCodec.process(raw);
-        codecFrame.set(conv.subarray(0, codecFrame.length));
+      if (this.toCodec && this.rawFrame) {
+        this.source.read(this.rawFrame);
+        const conv = this.toCodec.process(this.rawFrame);
+        const k = Math.min(conv.length, codecFrame.length);
+        codecFrame.set(k === conv.length ? conv : conv.subarray(0, k));
+        codecFrame.fill(0, k);
       } else {
         this.source.read(codecFrame);
       }
+    } else {
+      codecFrame.fill(0);
     }
-    if (!f.send) {
+    if (!a.send) {
       this.sendingBefore = false;
       this.abortDtmf();
       return;
     }
-    const ts = (this.tsBase + n * ((a.n.codec.clockRate * FRAME_MS) / 1000)) >>> 0;
-    if (this.sendDtmfTick(a, ts)) return;
+    const ts = (this.tsBase + n * a.tsPerFrame) >>> 0;
+    if (this.dtmfQueue.length > 0 && this.sendDtmfTick(a, ts)) return;
     // Muted, or held by us (sendonly): silence, so the far end's jitter buffer and NAT stay alive.
     if (this.muted || a.n.localDirection === "sendonly") codecFrame.fill(0);
-    const payload = a.codec.encode(codecFrame);
-    this.send(a.n.payloadType, !this.sendingBefore, ts, payload);
+    this.send(a.n.payloadType, !this.sendingBefore, ts, a.codec.encode(codecFrame, a.payload));
     this.sendingBefore = true;
   }
 
@@ -398,27 +444,86 @@ export class RtpMediaSession implements MediaSession {
   private send(pt: number, marker: boolean, ts: number, payload: Uint8Array): void {
     const to = this.sendTarget();
     if (!to || to.port === 0) return;
-    const pkt = encodeRtp({
-      payloadType: pt,
-      marker,
-      sequence: this.seq,
-      timestamp: ts,
-      ssrc: this.ssrc,
-      payload,
-    });
+    // A packet of its own every time (a pool slice, cheap): dgram may still hold it queued
+    // when the socket would block, so it must not be rewritten by the next tick.
+    const pkt = Buffer.allocUnsafe(RTP_HEADER_BYTES + payload.length);
+    writeRtpHeader(pkt, pt, marker, this.seq, ts, this.ssrc);
+    pkt.set(payload, RTP_HEADER_BYTES);
     this.seq = (this.seq + 1) & 0xffff;
     this.counters.sent++;
     this.counters.octets += payload.length;
     this.counters.sentSinceReport = true;
-    this.o.ports.rtp.send(pkt, to.port, to.address, (err) => {
+    const sock = this.o.ports.rtp;
+    if (this.conn === "connected" && this.connTo === to) {
+      // Connected to the latched far end: no address to resolve, no callback, no nextTick;
+      // dgram sends at once. Errors (ECONNREFUSED) surface as the socket's "error" event.
+      sock.send(pkt);
+      return;
+    }
+    if (this.conn === "connected") this.syncConnection(); // latch moved: disconnect first
+    sock.send(pkt, to.port, to.address, (err) => {
       if (err) this.log.debug({ err: err.message }, "RTP send failed");
     });
+  }
+
+  /**
+   * Keeps the RTP socket connect()ed to the latched far end, and only to it. Unconnected,
+   * every send names its destination, and dgram resolves it, defers the send to a nextTick and
+   * runs a callback per packet; connected, a send is one synchronous call. A connected socket
+   * also makes the kernel drop datagrams from any other source, which is what the SourceFilter
+   * does anyway once latched. Before latching (symmetric RTP learning) the socket stays
+   * unconnected so every candidate source reaches the filter; a re-INVITE that moves the
+   * stream unlatches, so the socket is disconnected until the new source latches.
+   */
+  private syncConnection(): void {
+    if (this.conn === "connecting") return; // re-evaluated when connect() completes
+    const want = this.closed ? null : this.filter.latched;
+    const sock = this.o.ports.rtp;
+    if (this.conn === "connected") {
+      if (want === this.connTo) return;
+      try {
+        sock.disconnect();
+      } catch (e) {
+        this.log.debug({ err: (e as Error).message }, "RTP disconnect failed");
+      }
+      this.conn = "none";
+      this.connTo = null;
+    }
+    if (!want || want === this.connFailed) return;
+    this.conn = "connecting";
+    this.connTo = want;
+    try {
+      sock.connect(want.port, want.address, (err?: Error) => {
+        if (err) {
+          this.log.debug({ err: err.message, to: `${want.address}:${want.port}` }, "RTP connect failed");
+          this.conn = "none";
+          this.connTo = null;
+          this.connFailed = want;
+        } else {
+          this.conn = "connected";
+        }
+        this.syncConnection(); // the latch may have moved meanwhile
+      });
+    } catch (e) {
+      // The socket is closing (a call ending) or already connected elsewhere: stay unconnected.
+      this.log.debug({ err: (e as Error).message }, "RTP connect failed");
+      this.conn = "none";
+      this.connTo = null;
+      this.connFailed = want;
+    }
   }
 
   private onRtp(msg: Buffer, address: string, port: number): void {
     const a = this.active;
     if (!a || this.closed) return;
-    if (this.filter.check(address, port) === "reject") {
+    if (this.filter.latched === null) {
+      const verdict = this.filter.check(address, port);
+      if (this.filter.latched !== null) this.syncConnection(); // just latched
+      if (verdict === "reject") {
+        this.counters.rejected++;
+        return;
+      }
+    } else if (this.filter.check(address, port) === "reject") {
       this.counters.rejected++;
       return;
     }
@@ -436,7 +541,10 @@ export class RtpMediaSession implements MediaSession {
     this.counters.received++;
     if (p.payloadType === a.n.payloadType) {
       if (a.n.localDirection === "sendonly" || a.n.localDirection === "inactive") return;
-      const r = a.jb.push(p.timestamp, a.codec.decode(p.payload), now);
+      const need = p.payload.length * a.samplesPerByte;
+      if (this.decoded.length < need) this.decoded = new Int16Array(Math.max(need, 320));
+      const pcm = a.codec.decode(p.payload, this.decoded.subarray(0, need));
+      const r = a.jb.push(p.timestamp, pcm, now);
       if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
     } else if (a.n.telephoneEvent && p.payloadType === a.n.telephoneEvent.payloadType) {
       this.dtmfRx.receive(p.timestamp, p.payload);
@@ -477,7 +585,7 @@ export class RtpMediaSession implements MediaSession {
   private sendRtcp(bye: boolean): void {
     const a = this.active;
     if (!a) return;
-    const ts = (this.tsBase + this.tick * ((a.n.codec.clockRate * FRAME_MS) / 1000)) >>> 0;
+    const ts = (this.tsBase + this.tick * a.tsPerFrame) >>> 0;
     const packet = this.rtcp.report(
       this.wallMs(),
       {
