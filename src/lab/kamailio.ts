@@ -64,20 +64,8 @@ export interface Registration {
   received: string | null;
 }
 
-export interface Kamailio {
-  readonly pid: number;
-  readonly domain: string;
-  readonly udpPort: number;
-  readonly tcpPort: number;
-  readonly tlsPort: number;
-  readonly wsPort: number;
-  readonly wssPort: number;
-  /** PEM of the CA that signed the TLS/WSS certificate (give it to Node as `ca` or NODE_EXTRA_CA_CERTS). */
-  readonly caFile: string;
-  readonly users: Readonly<Record<string, string>>;
-  readonly dir: string;
-  /** kamcmd control socket (`unix:<dir>/run/kamailio_ctl`). */
-  readonly ctl: string;
+/** A running lab PBX: its facts (the same the integration setup hands to tests) and controls. */
+export interface Kamailio extends Omit<LabKamailioInfo, "base"> {
   /** Current registrations (usrloc `ul.dump`). */
   registrations(): Promise<Registration[]>;
   /** TCP/TLS/WS connections (`core.tcp_list`), as parsed structs. */
