@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { initialState } from "../../src/core/desk.js";
 import { Runner, type Timers } from "../../src/core/runner.js";
 import { samplePolicy } from "../../src/core/samples.js";
-import type { Policy } from "../../src/core/types.js";
+import type { DeskInput, Policy } from "../../src/core/types.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
 import { StatusFile } from "../../src/store/status-file.js";
 import { FakeSide } from "../fakes/fake-side.js";
@@ -15,6 +15,17 @@ const policy: Policy = {
   pauseReasons: ["break"],
   notRespondingSeconds: 5,
   sides: { sip: true, headset: false, lcd: false, mqtt: false },
+};
+
+const OFFER: DeskInput = {
+  type: "call_offered",
+  callId: "c1",
+  number: "1",
+  displayName: null,
+  queue: null,
+  language: null,
+  service: null,
+  autoAnswer: false,
 };
 
 /** Manual timers: the test decides when time passes. */
@@ -65,16 +76,7 @@ describe("runner", () => {
     expect(runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" })).toEqual({
       ok: true,
     });
-    sip.emit?.({
-      type: "call_offered",
-      callId: "c1",
-      number: "1",
-      displayName: null,
-      queue: null,
-      language: null,
-      service: null,
-      autoAnswer: false,
-    });
+    sip.emit?.(OFFER);
     expect(runner.state.activity).toBe("ringing");
     expect(runner.dispatch({ type: "command", command: { cmd: "answer" }, origin: "control" })).toEqual({
       ok: true,
@@ -88,16 +90,7 @@ describe("runner", () => {
   it("owns the timers: wrap-up ends by itself, a cancelled ring timer never fires", async () => {
     const { runner, sip, timers } = setup();
     await runner.start();
-    sip.emit?.({
-      type: "call_offered",
-      callId: "c1",
-      number: "1",
-      displayName: null,
-      queue: null,
-      language: null,
-      service: null,
-      autoAnswer: false,
-    });
+    sip.emit?.(OFFER);
     timers.advance(5000);
     sip.emit?.({ type: "call_answered", callId: "c1" });
     timers.advance(30_000); // the ring timer (20 s) was cancelled at answer
@@ -131,16 +124,7 @@ describe("runner", () => {
     r.add(sip);
     r.add(lcd);
     await r.start();
-    sip.emit?.({
-      type: "call_offered",
-      callId: "c1",
-      number: "1",
-      displayName: null,
-      queue: null,
-      language: null,
-      service: null,
-      autoAnswer: false,
-    });
+    sip.emit?.(OFFER);
     await new Promise((res) => setTimeout(res, 0));
     expect(r.state.activity).toBe("ringing");
     expect(r.state.health.faults["lcd"]).toBe("project: display on fire");
@@ -151,16 +135,7 @@ describe("runner", () => {
   it("an input emitted while an effect executes is stepped at once, its effects queued behind", async () => {
     const { runner, sip } = setup();
     await runner.start();
-    sip.emit?.({
-      type: "call_offered",
-      callId: "c1",
-      number: "1",
-      displayName: null,
-      queue: null,
-      language: null,
-      service: null,
-      autoAnswer: false,
-    });
+    sip.emit?.(OFFER);
     const original = sip.execute.bind(sip);
     sip.execute = (e) => {
       original(e);

@@ -16,7 +16,7 @@ import { dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
-import { Inputs } from "../sip/harness.js";
+import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const log = process.env.SIP_DEBUG
   ? createLogger({ level: "debug", destination: process.stderr })
@@ -40,18 +40,7 @@ beforeAll(async () => {
   const daemonTone = await makeTone(join(dir, "daemon.wav"), { freq: DAEMON_HZ, seconds: 3 });
   const farTone = await makeTone(join(dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
   agent = new SipAgent({
-    options: {
-      servers: [`ws://127.0.0.1:${kam.wsPort}`],
-      aor: `sip:1017@${kam.domain}`,
-      username: "1017",
-      password: "pw1017",
-      rejectUnauthorized: true,
-      registerExpires: 300,
-      keepAliveSeconds: 20,
-      livenessSeconds: 30,
-      callInfoHeaders: { language: "X-Caller-Language", service: "X-Service", queue: "X-Queue" },
-      userAgent: "Cuffia-test",
-    },
+    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`),
     media: createMediaFactory({
       audio: {
         source: { type: "file", path: daemonTone, loop: true },

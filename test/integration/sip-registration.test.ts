@@ -12,7 +12,7 @@ const debugLog = process.env.SIP_DEBUG
 import type { MediaSessionFactory } from "../../src/media/media.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { Inputs } from "../sip/harness.js";
+import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const noMedia: MediaSessionFactory = { create: () => Promise.reject(new Error("no media in this test")) };
 
@@ -26,19 +26,13 @@ afterAll(async () => {
 
 function agent(servers: string | string[], user = "1017", password = `pw${user}`) {
   return new SipAgent({
-    options: {
-      servers: typeof servers === "string" ? [servers] : servers,
+    options: testSipOptions(servers, {
       aor: `sip:${user}@${kam.domain}`,
       username: user,
       password,
       caFile: kam.caFile,
-      rejectUnauthorized: true,
-      registerExpires: 300,
-      keepAliveSeconds: 20,
       livenessSeconds: 5,
-      callInfoHeaders: { language: "X-Caller-Language", service: "X-Service", queue: "X-Queue" },
-      userAgent: "Cuffia-test",
-    },
+    }),
     media: noMedia,
     log: debugLog,
     backoff: { baseMs: 200, capMs: 2000 },

@@ -13,7 +13,7 @@ import { createLogger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { FakeRegistrar, invite, type Received, sdpOffer } from "../sip/fake-registrar.js";
-import { Inputs } from "../sip/harness.js";
+import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const log = process.env.SIP_DEBUG
   ? createLogger({ level: "debug", destination: process.stderr })
@@ -29,18 +29,7 @@ let contact: string;
 beforeAll(async () => {
   pbx = await FakeRegistrar.start();
   agent = new SipAgent({
-    options: {
-      servers: [pbx.url],
-      aor: "sip:1017@127.0.0.1",
-      username: "1017",
-      password: "pw1017",
-      rejectUnauthorized: true,
-      registerExpires: 300,
-      keepAliveSeconds: 20,
-      livenessSeconds: 2,
-      callInfoHeaders: { language: "X-Caller-Language", service: "X-Service", queue: "X-Queue" },
-      userAgent: "Cuffia-test",
-    },
+    options: testSipOptions(pbx.url, { livenessSeconds: 2 }),
     media: createMediaFactory({
       audio: { source: { type: "none" }, sink: { type: "none" } },
       rtp: { address: "127.0.0.1", portMin: 22000, portMax: 22999, codecs: ["PCMU"] },

@@ -11,7 +11,7 @@ import { SipAgent } from "../../src/sip/sip-agent.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
-import { Inputs } from "../sip/harness.js";
+import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const log = process.env.SIP_DEBUG
   ? createLogger({ level: "debug", destination: process.stderr })
@@ -26,18 +26,7 @@ const inputs = new Inputs();
 beforeAll(async () => {
   kam = await startKamailio({ base: 27260, wsPing: true });
   agent = new SipAgent({
-    options: {
-      servers: [`ws://127.0.0.1:${kam.wsPort}`],
-      aor: `sip:1017@${kam.domain}`,
-      username: "1017",
-      password: "pw1017",
-      rejectUnauthorized: true,
-      registerExpires: 600,
-      keepAliveSeconds: 25,
-      livenessSeconds: 30,
-      callInfoHeaders: { language: "X-Caller-Language", service: "X-Service", queue: "X-Queue" },
-      userAgent: "Cuffia-test",
-    },
+    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`, { registerExpires: 600, keepAliveSeconds: 25 }),
     media: createMediaFactory({
       audio: { source: { type: "none" }, sink: { type: "none" } },
       rtp: { address: "127.0.0.1", portMin: 23000, portMax: 23999, codecs: ["PCMU"] },

@@ -3,6 +3,26 @@
  */
 import type { Emit } from "../../src/core/side.js";
 import type { DeskInput } from "../../src/core/types.js";
+import { type SipOptions, sipDefaults } from "../../src/sip/options.js";
+
+/** The SIP options the tests register with (lab user 1017), with what a test changes. */
+export function testSipOptions(
+  servers: string | readonly string[],
+  over: Partial<SipOptions> = {},
+): SipOptions {
+  return {
+    ...sipDefaults,
+    servers: typeof servers === "string" ? [servers] : servers,
+    aor: "sip:1017@127.0.0.1",
+    username: "1017",
+    password: "pw1017",
+    registerExpires: 300,
+    keepAliveSeconds: 20,
+    livenessSeconds: 30,
+    userAgent: "Cuffia-test",
+    ...over,
+  };
+}
 
 export class Inputs {
   readonly all: DeskInput[] = [];
