@@ -14,17 +14,33 @@ export interface TimerDeps {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /**
+   * Sleeps the thread for `ms` (fractional, at most FINE_MS) without spinning the CPU; absent
+   * (tests, virtual time): the clock relies on the timer alone.
+   */
+  sleep?(ms: number): void;
 }
+
+/** How early the timer is set, at most, so that a precise sleep ends the wait. */
+export const FINE_MS = 2;
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 export const realTimers: TimerDeps = {
   now: () => performance.now(),
   // Node runs timers on the loop's whole-millisecond clock, read at the start of the loop
-  // iteration: a fractional delay (18.37 ms) fires up to a millisecond *before* the due time,
-  // the clock finds nothing due and needs a second wake-up (about 1.8 wake-ups per tick were
-  // measured). Rounded up, the timer lands at or just after the due time, one wake-up per tick;
-  // the schedule stays absolute (tick n at start + n × period), the spread is unchanged.
-  setTimeout: (fn, ms) => setTimeout(fn, Math.ceil(ms)),
+  // iteration: a timer lands anywhere in the millisecond after its due time, and packets sent
+  // straight from it leave with a gap spread (sd) of about 0.6 ms. So the clock sets its timer
+  // up to FINE_MS early (whole milliseconds, one wake-up per tick) and sleeps the rest.
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  // Atomics.wait on a cell nobody notifies: a futex sleep with a sub-millisecond timeout, no CPU
+  // burnt (a busy-wait for the same precision would cost ~5 % of a Pi core per call). It blocks
+  // the event loop for the remaining fraction (under FINE_MS, about 1 ms on average per 20 ms);
+  // SIP and HID input wait that long at most, which nobody hears or sees.
+  sleep: (ms) => {
+    Atomics.wait(sleepCell, 0, 0, ms);
+  },
 };
 
 export class SendClock {
@@ -63,7 +79,13 @@ export class SendClock {
   private fire(): void {
     this.timer = null;
     if (!this.running) return;
-    const now = this.deps.now();
+    let now = this.deps.now();
+    const early = this.start + this.next * this.periodMs - now;
+    if (early > 0 && early <= FINE_MS && this.deps.sleep) {
+      this.deps.sleep(early);
+      // never a hair before the due time by rounding: that would cost a whole extra wake-up
+      now = Math.max(this.deps.now(), now + early);
+    }
     const due = Math.floor((now - this.start) / this.periodMs); // last tick whose time has come
     if (due - this.next > 1) {
       // More than one period behind: skip to one tick before the current, so that this wake-up
@@ -83,6 +105,15 @@ export class SendClock {
     }
     if (!this.running) return;
     const wait = this.start + this.next * this.periodMs - this.deps.now();
-    this.timer = this.deps.setTimeout(this.fireBound, Math.max(0, wait));
+    this.timer = this.deps.setTimeout(this.fireBound, this.deps.sleep ? timerDelay(wait) : Math.max(0, wait));
   }
+}
+
+/**
+ * The timer's delay, with a precise sleep, for a tick due in `wait` ms: whole milliseconds ending
+ * FINE_MS - 1 to FINE_MS before the due time, never after it (Node's loop clock lands a timer up
+ * to a millisecond after its delay); a tick due sooner than that gets delay 0 and fire() sleeps.
+ */
+export function timerDelay(wait: number): number {
+  return wait <= 0 ? 0 : Math.max(0, Math.ceil(wait) - FINE_MS);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SendClock, type TimerDeps } from "../../src/media/send-clock.js";
+import { FINE_MS, realTimers, SendClock, type TimerDeps, timerDelay } from "../../src/media/send-clock.js";
 
 /** Virtual time: timers fire `lateness(ms)` after their due time. */
 function fakeTimers(lateness: (due: number) => number) {
@@ -20,6 +20,9 @@ function fakeTimers(lateness: (due: number) => number) {
   };
   return {
     deps,
+    advance(ms: number) {
+      now += ms;
+    },
     run(until: number, stall?: { at: number; ms: number }) {
       while (queue.length > 0) {
         queue.sort((a, b) => a.at - b.at);
@@ -79,5 +82,51 @@ describe("SendClock", () => {
     const at = n;
     t.run(1000);
     expect(n).toBe(at);
+  });
+
+  it("with a precise sleep, sends every tick exactly on time although the timer lands early and coarse", () => {
+    // Whole-millisecond timers landing anywhere in the millisecond after their (early) due time,
+    // as Node's loop clock does; the sleep ends the wait.
+    let r = 0.37;
+    const t = fakeTimers((due) => {
+      r = (r * 7.13) % 1;
+      return Math.ceil(due) - due + r;
+    });
+    let slept = 0;
+    let sleeps = 0;
+    const deps: TimerDeps = {
+      ...t.deps,
+      sleep: (ms) => {
+        expect(ms).toBeGreaterThan(0);
+        expect(ms).toBeLessThanOrEqual(FINE_MS);
+        slept += ms;
+        sleeps++;
+        (t as unknown as { advance(ms: number): void }).advance(ms);
+      },
+    };
+    const fired: number[] = [];
+    const c = new SendClock(20, () => fired.push(t.now), deps);
+    c.begin();
+    t.run(10_000);
+    c.stop();
+    expect(fired.length).toBe(501);
+    for (const [n, at] of fired.entries()) expect(at).toBeCloseTo(20 * n, 9);
+    expect(sleeps).toBeGreaterThan(400);
+    expect(slept / sleeps).toBeLessThan(FINE_MS);
+  });
+
+  it("sets the timer up to FINE_MS early in whole milliseconds", () => {
+    expect(timerDelay(18.37)).toBe(17);
+    expect(timerDelay(20)).toBe(18);
+    expect(timerDelay(1.5)).toBe(0);
+    expect(timerDelay(-3)).toBe(0);
+  });
+
+  it("the real sleep waits a fraction of a millisecond without returning early", () => {
+    const sleep = realTimers.sleep;
+    expect(sleep).toBeDefined();
+    const t0 = performance.now();
+    sleep?.(0.4);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(0.4);
   });
 });
