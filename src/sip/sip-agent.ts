@@ -31,6 +31,7 @@ import type { Logger } from "../log/logger.js";
 import type { MediaSessionFactory } from "../media/media.js";
 import { backoffDelay } from "./backoff.js";
 import { CallTable } from "./calls.js";
+import { installFastGrammar } from "./fast-grammar.js";
 import type { Link } from "./links.js";
 import type { SipOptions } from "./options.js";
 import { makeReceiver } from "./receive.js";
@@ -76,6 +77,8 @@ export class SipAgent implements Side {
   private readonly sdhBySession = new WeakMap<Session, SessionDescriptionHandler>();
 
   constructor(private readonly deps: SipAgentDeps) {
+    // the plain headers of every call parsed by hand, not by sip.js's PEG interpreter (same results)
+    installFastGrammar();
     this.options = deps.options;
     this.log = deps.log;
     this.servers = deps.options.servers.map(parseServer);
@@ -121,6 +124,9 @@ export class SipAgent implements Side {
       reconnectionAttempts: 0,
       // The core's ring timeout decides how long a call may ring, not sip.js's 60 s default.
       noAnswerTimeout: 86_400,
+      // 180 Ringing is ours to send, once the desk decides to ring (calls.ts): an auto-answered
+      // call then goes straight to 200 OK.
+      sendInitialProvisionalResponse: false,
       // RFC 3581: ask for rport, the box is usually behind a home router.
       forceRport: true,
       contactParams: { transport: primary.viaTransport.toLowerCase() },
