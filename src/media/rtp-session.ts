@@ -130,6 +130,7 @@ export class RtpMediaSession implements MediaSession {
   /** Where received payloads are decoded (the jitter buffer copies what it keeps). */
   private decoded = new Int16Array(0);
   private closed: Promise<MediaStats> | null = null;
+  private clockStarting = false;
   private conn: ConnectState = "none";
   /** The endpoint the RTP socket is connected (or connecting) to: the latched one. */
   private connTo: Endpoint | null = null;
@@ -270,9 +271,16 @@ export class RtpMediaSession implements MediaSession {
       "media negotiated",
     );
     this.ensureAudio(n.codec.sampleRate);
-    if (!this.clock.isRunning) {
-      this.clock.begin();
-      this.scheduleRtcp();
+    if (!this.clock.isRunning && !this.clockStarting) {
+      // The first packet waits for the current turn of the event loop: the 200 OK (or ACK) that
+      // carries this answer leaves first, sooner.
+      this.clockStarting = true;
+      setImmediate(() => {
+        this.clockStarting = false;
+        if (this.closed || this.clock.isRunning) return;
+        this.clock.begin();
+        this.scheduleRtcp();
+      });
     }
   }
 

@@ -136,6 +136,13 @@ export class CallTable {
     });
     log.info({ callId: id, queue: facts.queue, autoAnswer: facts.autoAnswer }, "call offered");
     this.deps.emit({ type: "call_offered", callId: id, ...facts });
+    // 180 Ringing only when the desk rings: an answered (auto-answer) or refused (486) call gets
+    // its final response straight away (sip.js's automatic 180 is off, see sip-agent.ts).
+    if (!entry.mediaPending && !entry.ending && invitation.state === SessionState.Initial) {
+      invitation
+        .progress()
+        .catch((error: unknown) => log.warn({ callId: id, error: String(error) }, "180 failed"));
+    }
   }
 
   async execute(action: SipAction): Promise<void> {

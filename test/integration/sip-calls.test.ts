@@ -125,6 +125,45 @@ describe("inbound calls", () => {
     await far.waitFor("CALL_CLOSED");
   });
 
+  it("sends 180 Ringing while the desk rings, and none when the desk answers at once", async () => {
+    const { readFile } = await import("node:fs/promises");
+    /** The responses to the far end's latest INVITE, as it received them. */
+    const responses = async (callId: string) => {
+      const trace = await readFile(far.logFile, "utf8");
+      return trace
+        .split(/\n(?=SIP\/2\.0 \d{3} |[A-Z]+ sip:)/)
+        .filter((m) => /^SIP\/2\.0 /.test(m) && /\nCSeq: *\d+ INVITE/i.test(m))
+        .filter((m) => new RegExp(`\\nCall-ID: *${callId}\\s`, "i").test(m))
+        .map((m) => Number(m.slice(8, 11)));
+    };
+    // ringing: the desk takes its time
+    const ringing = await offered();
+    await far.waitFor("CALL_RINGING");
+    await sip({ action: "answer", callId: ringing.callId });
+    await far.waitFor("CALL_ESTABLISHED");
+    await sip({ action: "hangup", callId: ringing.callId });
+    await inputs.waitFor("call_ended", (i) => i.callId === ringing.callId);
+    await sleep(300);
+    expect(await responses(ringing.callId)).toContain(180);
+    // auto-answer: the desk answers while the offer is being handed to it
+    inputs.onInput = (i) => {
+      if (i.type === "call_offered") void sip({ action: "answer", callId: i.callId });
+    };
+    try {
+      const mark = inputs.mark;
+      await far.dial(`sip:1017@${kam.domain}`);
+      const auto = await inputs.waitFor("call_answered", () => true, 10_000, mark);
+      await sip({ action: "hangup", callId: auto.callId });
+      await inputs.waitFor("call_ended", (i) => i.callId === auto.callId);
+      await sleep(300);
+      const codes = await responses(auto.callId);
+      expect(codes).toContain(200);
+      expect(codes).not.toContain(180);
+    } finally {
+      inputs.onInput = () => {};
+    }
+  });
+
   it("reports the caller's CANCEL", async () => {
     const offer = await offered();
     await far.hangup();
