@@ -44,9 +44,11 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   }
   if (codecs.length === 0) codecs.push(...DEFAULT_CODECS);
   const ports = new PortAllocator(options.rtp.address, options.rtp.portMin, options.rtp.portMax);
+  ports.prepareSpare(); // the first call's ports are bound before it arrives
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
   return {
+    close: () => ports.close(),
     async create({ callId }) {
       let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
       try {

@@ -45,4 +45,6 @@ export interface MediaSession {
 
 export interface MediaSessionFactory {
   create(options: { readonly callId: string }): Promise<MediaSession>;
+  /** Frees what the factory holds between calls (ports bound ahead); sessions stay open. */
+  close?(): Promise<void>;
 }

@@ -28,6 +28,8 @@ function bind(socket: Socket, port: number, address: string): Promise<boolean> {
   });
 }
 
+function ignore(): void {}
+
 function closeSocket(s: Socket): Promise<void> {
   return new Promise((resolve) => {
     try {
@@ -55,7 +57,47 @@ export class PortAllocator {
     this.cursor = Math.floor(Math.random() * this.count);
   }
 
+  /**
+   * A pair bound ahead of time, so that answering a call does not wait for two binds. Unref'd
+   * while it waits: an idle spare never keeps the process alive.
+   */
+  private spare: Promise<PortPair | null> | null = null;
+  private closed = false;
+
   async allocate(): Promise<PortPair> {
+    if (this.closed) throw new Error("the RTP port allocator is closed");
+    const spare = this.spare;
+    this.spare = null;
+    const pair = (spare ? await spare : null) ?? (await this.bindPair());
+    pair.rtp.off("error", ignore).ref();
+    pair.rtcp.off("error", ignore).ref();
+    this.prepareSpare();
+    return pair;
+  }
+
+  /** Binds the next pair now (idempotent); it is handed out by the next allocate(). */
+  prepareSpare(): void {
+    if (this.closed || this.spare) return;
+    this.spare = this.bindPair().then(
+      (pair) => {
+        for (const s of [pair.rtp, pair.rtcp]) s.on("error", ignore).unref();
+        if (!this.closed) return pair;
+        void pair.release();
+        return null;
+      },
+      () => null, // the range is full: allocate() will say so
+    );
+  }
+
+  /** Releases the spare pair; pairs handed out are their sessions' to release. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const spare = this.spare;
+    this.spare = null;
+    await (await spare)?.release();
+  }
+
+  private async bindPair(): Promise<PortPair> {
     for (let attempt = 0; attempt < this.count; attempt++) {
       const port = this.first + 2 * ((this.cursor + attempt) % this.count);
       if (this.inUse.has(port)) continue;

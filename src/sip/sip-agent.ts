@@ -175,6 +175,7 @@ export class SipAgent implements Side {
     this.stopping = true;
     this.clearTimers();
     await this.calls?.endAll().catch(() => {});
+    await this.deps.media.close?.().catch(() => {});
     const registerer = this.registerer;
     if (registerer && registerer.state === RegistererState.Registered && this.transport?.isConnected()) {
       // RFC 3261 §10.2.2: remove our binding; do not wait long for the answer.
