@@ -270,18 +270,20 @@ export class RtpMediaSession implements MediaSession {
       },
       "media negotiated",
     );
-    this.ensureAudio(n.codec.sampleRate);
-    if (!this.clock.isRunning && !this.clockStarting) {
-      // The first packet waits for the current turn of the event loop: the 200 OK (or ACK) that
-      // carries this answer leaves first, sooner.
-      this.clockStarting = true;
-      setImmediate(() => {
-        this.clockStarting = false;
-        if (this.closed || this.clock.isRunning) return;
-        this.clock.begin();
-        this.scheduleRtcp();
-      });
+    if (this.clock.isRunning || this.clockStarting) {
+      this.ensureAudio(n.codec.sampleRate);
+      return;
     }
+    // Audio devices and the first packet wait for the current turn of the event loop: the 200 OK
+    // (or ACK) carrying this answer leaves first, without waiting for arecord/aplay to be spawned.
+    this.clockStarting = true;
+    setImmediate(() => {
+      this.clockStarting = false;
+      if (this.closed || this.clock.isRunning || !this.active) return;
+      this.ensureAudio(this.active.n.codec.sampleRate);
+      this.clock.begin();
+      this.scheduleRtcp();
+    });
   }
 
   private ensureAudio(rate: number): void {
