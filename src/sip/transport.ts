@@ -42,6 +42,8 @@ export class ConnectionTransport implements Transport {
   private receiver: ((text: string) => void) | null = null;
   /** Bumped by disconnect() so a connect in flight knows it was called off. */
   private generation = 0;
+  /** Transactions whose 100 Trying waits to see whether another response makes it moot. */
+  private readonly pendingTrying = new Set<string>();
 
   /** sip.js calls `new transportConstructor(logger, transportOptions)`; we ignore its logger. */
   constructor(_sipLogger: unknown, options: ConnectionTransportOptions) {
@@ -139,11 +141,33 @@ export class ConnectionTransport implements Transport {
     const link = this.link;
     if (!link || this._state !== TransportState.Connected) return Promise.reject(new Error("Not connected."));
     try {
+      if (message.startsWith("SIP/2.0 ")) {
+        const key = transactionKey(message);
+        if (message.startsWith("SIP/2.0 100 ") && key !== null) {
+          this.deferTrying(link, key, message);
+          return Promise.resolve();
+        }
+        if (key !== null) this.pendingTrying.delete(key);
+      }
       link.send(message);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  /**
+   * sip.js sends 100 Trying the moment an INVITE arrives. RFC 3261 §17.2.1 asks for it only when
+   * the TU will not answer within 200 ms; so it waits for this turn of the event loop, and goes
+   * out only if no other response of the same transaction did (an auto-answered call's 200 OK,
+   * a ringing call's 180, a 486): one message less on the answer's critical path.
+   */
+  private deferTrying(link: Link, key: string, message: string): void {
+    this.pendingTrying.add(key);
+    setImmediate(() => {
+      if (!this.pendingTrying.delete(key) || link !== this.link) return;
+      this.guarded("100 Trying", () => link.send(message));
+    });
   }
 
   /** Sends raw text on the current link (stateless answers of the guard); false when down. */
@@ -228,4 +252,11 @@ export class ConnectionTransport implements Transport {
 function firstLine(text: string): string {
   const eol = text.indexOf("\r\n");
   return (eol < 0 ? text : text.slice(0, eol)).slice(0, 120);
+}
+
+/** A response's transaction: its top Via branch and CSeq (RFC 3261 §17.2.3), or null. */
+export function transactionKey(response: string): string | null {
+  const branch = /\r\n(?:Via|v)\s*:[^\r]*?;\s*branch\s*=\s*([^;,\s]+)/i.exec(response)?.[1];
+  const cseq = /\r\nCSeq\s*:\s*([^\r]+)/i.exec(response)?.[1];
+  return branch && cseq ? `${branch} ${cseq.trim()}` : null;
 }
