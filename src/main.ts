@@ -2,6 +2,7 @@
  * The `cuffia` command line (contracts/cli-config-control.md). The only module that touches
  * `process`: argv, environment, signals, exit codes.
  */
+
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ import { NoDaemonError, request, subscribe } from "./control/control-client.js";
 import { requestFromArgs } from "./control/protocol.js";
 import { createLogger, type Logger, type LogLevel } from "./log/logger.js";
 import { SdNotify } from "./sd-notify.js";
+import { tuneForCalls } from "./v8-tuning.js";
 import { cliCommands } from "./wiring.js";
 
 export const EXIT = { ok: 0, fatal: 1, usage: 64, unavailable: 69, config: 78 } as const;
@@ -165,6 +167,7 @@ async function cmdRun(args: string[]): Promise<number> {
     return EXIT.fatal;
   }
   log.info({ agent: loaded.config.agent.id, version: version(), config: file }, "cuffia running");
+  tuneForCalls();
   await notify.ready(`agent ${loaded.config.agent.id}`);
   notify.startWatchdog(process.env, () => true);
 
