@@ -71,7 +71,7 @@ export class PortAllocator {
     const pair = (spare ? await spare : null) ?? (await this.bindPair());
     pair.rtp.off("error", ignore).ref();
     pair.rtcp.off("error", ignore).ref();
-    this.prepareSpare();
+    setImmediate(() => this.prepareSpare()); // after the call's answer has gone out
     return pair;
   }
 
