@@ -15,7 +15,6 @@ import { NoDaemonError, request, subscribe } from "./control/control-client.js";
 import { requestFromArgs } from "./control/protocol.js";
 import { createLogger, type Logger, type LogLevel } from "./log/logger.js";
 import { SdNotify } from "./sd-notify.js";
-import { tuneForCalls } from "./v8-tuning.js";
 import { cliCommands } from "./wiring.js";
 
 export const EXIT = { ok: 0, fatal: 1, usage: 64, unavailable: 69, config: 78 } as const;
@@ -167,7 +166,6 @@ async function cmdRun(args: string[]): Promise<number> {
     return EXIT.fatal;
   }
   log.info({ agent: loaded.config.agent.id, version: version(), config: file }, "cuffia running");
-  tuneForCalls();
   await notify.ready(`agent ${loaded.config.agent.id}`);
   notify.startWatchdog(process.env, () => true);
 

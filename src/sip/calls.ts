@@ -24,6 +24,7 @@ import type { Emit } from "../core/side.js";
 import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import type { MediaDirection, MediaSessionFactory } from "../media/media.js";
+import { tuneForCalls } from "../v8-tuning.js";
 import { callFacts, type IdentityLike, resolveTarget, sipfragStatus } from "./call-facts.js";
 import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
 
@@ -94,6 +95,7 @@ export class CallTable {
 
   /** A new INVITE (sip.js has already sent 100 Trying). */
   offered(invitation: Invitation): void {
+    tuneForCalls(); // once, at the desk's first call
     const request = invitation.request;
     const id = request.callId;
     const log = this.deps.log;
