@@ -2,7 +2,6 @@
  * The `cuffia` command line (contracts/cli-config-control.md). The only module that touches
  * `process`: argv, environment, signals, exit codes.
  */
-
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -54,11 +54,32 @@ const METHODS = [
 const TRANSPORTS = ["udp", "tcp", "sctp", "tls"];
 const MEDIA_TYPES = new Set(["text", "image", "audio", "video", "application", "message", "multipart"]);
 const REASON = /^[A-Za-z0-9 ;/?:@&=+$,\-_.!~*'()]*$/;
+const DISPLAY_TOKENS = new RegExp(`^${WORD}(?: +${WORD})* +$`);
+
+/**
+ * Whether `value` extends one of `literals` (ignoring case) without being it. sip.js's PEG choice
+ * commits to the literal it matched first, so such a value ("transport=udpx", "INVITEX") fails
+ * there as a whole, where a hand parser would take it as a plain token.
+ */
+function extendsLiteral(value: string, literals: readonly string[]): boolean {
+  const v = value.toLowerCase();
+  return literals.some((l) => v !== l.toLowerCase() && v.startsWith(l.toLowerCase()));
+}
+
+/** `;a=b;c` → [["a", "b"], ["c", undefined]], names as written; [] for "". */
+function splitParams(s: string): Array<[string, string | undefined]> {
+  if (s === "") return [];
+  return s
+    .slice(1)
+    .split(";")
+    .map((part) => {
+      const eq = part.indexOf("=");
+      return eq < 0 ? [part, undefined] : [part.slice(0, eq), part.slice(eq + 1)];
+    });
+}
 
 function method(s: string): string | undefined {
-  if (!/^[A-Z]+$/.test(s)) return undefined;
-  for (const m of METHODS) if (s !== m && s.startsWith(m)) return undefined;
-  return s;
+  return /^[A-Z]+$/.test(s) && !extendsLiteral(s, METHODS) ? s : undefined;
 }
 
 function hostType(host: string): "IPv4" | "domain" | undefined {
@@ -69,17 +90,18 @@ function hostType(host: string): "IPv4" | "domain" | undefined {
   return /^[A-Za-z]/.test(top) ? "domain" : undefined;
 }
 
+/** Adds one generic parameter (name lower-cased) to `into`; false if it is unusual. */
+function genericParam(into: Params, name: string, value: string | undefined): boolean {
+  if (!PARAM.test(name) || (value !== undefined && !TOKEN.test(value))) return false;
+  into[name.toLowerCase()] = value;
+  return true;
+}
+
 /** `;a=b;c` → { a: "b", c: undefined }, names lower-cased; undefined if any part is unusual. */
-function genericParams(s: string, into: Params = {}): Params | undefined {
-  if (s === "") return into;
-  if (!s.startsWith(";")) return undefined;
-  for (const part of s.slice(1).split(";")) {
-    const eq = part.indexOf("=");
-    const name = eq < 0 ? part : part.slice(0, eq);
-    const value = eq < 0 ? undefined : part.slice(eq + 1);
-    if (!PARAM.test(name) || (value !== undefined && !TOKEN.test(value))) return undefined;
-    into[name.toLowerCase()] = value;
-  }
+function genericParams(s: string): Params | undefined {
+  if (s !== "" && !s.startsWith(";")) return undefined;
+  const into: Params = {};
+  for (const [name, value] of splitParams(s)) if (!genericParam(into, name, value)) return undefined;
   return into;
 }
 
@@ -93,24 +115,18 @@ function sipUri(s: string): SipUri | undefined {
   let params: Params | undefined;
   if (rest !== "") {
     params = {};
-    for (const part of rest.slice(1).split(";")) {
-      const eq = part.indexOf("=");
-      const name = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
-      const value = eq < 0 ? undefined : part.slice(eq + 1);
+    for (const [written, value] of splitParams(rest)) {
+      const name = written.toLowerCase();
       if (!PARAM.test(name) || (value !== undefined && !PARAM.test(value))) return undefined;
       if (name === "transport") {
-        if (value === undefined) return undefined;
-        const v = value.toLowerCase();
-        // "transport=udpx" fails in sip.js's grammar (its choice commits to "udp")
-        if (TRANSPORTS.some((t) => v !== t && v.startsWith(t))) return undefined;
-        params.transport = v;
+        if (value === undefined || extendsLiteral(value, TRANSPORTS)) return undefined;
+        params.transport = value.toLowerCase();
       } else if (name.startsWith("lr")) {
         if (name !== "lr" || value !== undefined) return undefined;
         params.lr = undefined;
       } else if (name === "user" && value !== undefined) {
-        const v = value.toLowerCase();
-        if (["phone", "ip"].some((t) => v !== t && v.startsWith(t))) return undefined;
-        params.user = v;
+        if (extendsLiteral(value, ["phone", "ip"])) return undefined;
+        params.user = value.toLowerCase();
       } else if (name === "user" || name === "method" || name === "ttl" || name === "maddr") {
         return undefined;
       } else {
@@ -149,7 +165,7 @@ function nameAddr(s: string): NameAddrParts | undefined {
   if (display !== "") {
     const quoted = /^"([^"\\\x00-\x1f\x7f]*)" *$/.exec(display);
     if (quoted) displayName = quoted[1];
-    else if (new RegExp(`^${WORD}(?: +${WORD})* +$`).test(display)) displayName = display.trim();
+    else if (DISPLAY_TOKENS.test(display)) displayName = display.trim();
     else return undefined;
   }
   const uri = sipUri(s.slice(lt + 1, gt));
@@ -187,27 +203,21 @@ function nameAddrList(s: string, contact: boolean): MultiHeader[] | undefined {
   while (start <= s.length) {
     const comma = s.indexOf(",", start);
     const end = comma < 0 ? s.length : comma;
-    const raw = s.slice(start, end);
-    const element = raw;
+    const element = s.slice(start, end);
     // (spaces before a comma: sip.js counts them into the element's end; not worth mirroring)
     if (element === "" || element.trim() !== element) return undefined;
     const na = nameAddr(element);
     if (!na) return undefined;
     if (na.rest !== "" && !na.rest.startsWith(";")) return undefined;
-    let params: Params | undefined = {};
-    for (const part of na.rest === "" ? [] : na.rest.slice(1).split(";")) {
-      const eq = part.indexOf("=");
-      const name = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
-      const value = eq < 0 ? undefined : part.slice(eq + 1);
+    const params: Params = {};
+    for (const [written, value] of splitParams(na.rest)) {
+      const name = written.toLowerCase();
       if (contact && name === "q") return undefined;
       if (contact && name === "expires" && value !== undefined && /^[0-9]/.test(value)) {
         // sip.js's grammar takes the digits and commits: "expires=60x" fails as a whole
         if (!DIGITS.test(value)) return undefined;
         params.expires = String(Number.parseInt(value, 10));
-        continue;
-      }
-      params = genericParams(`;${part}`, params);
-      if (!params) return undefined;
+      } else if (!genericParam(params, written, value)) return undefined;
     }
     const parsed = new NameAddrHeader(toUri(na.uri), na.displayName as string, params as never);
     out.push({ position: start + element.length, offset: start, parsed });
@@ -222,18 +232,14 @@ function via(s: string): Record<string, unknown> | undefined {
   const m = /^SIP\/2\.0\/([A-Za-z]+) +([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?((?:;[^;]*)*)$/.exec(s);
   if (!m) return undefined;
   const [, transport = "", host = "", port, rest = ""] = m;
-  const t = transport.toLowerCase();
-  if (["udp", "tcp", "tls", "sctp"].some((k) => t !== k && t.startsWith(k))) return undefined;
+  if (extendsLiteral(transport, TRANSPORTS)) return undefined;
   const type = hostType(host);
   if (!type) return undefined;
   const data: Record<string, unknown> = { protocol: "SIP", transport, host_type: type, host };
   if (port !== undefined) data.port = Number.parseInt(port, 10);
   if (rest === "") return data;
   const seen = new Set<string>();
-  for (const part of rest.slice(1).split(";")) {
-    const eq = part.indexOf("=");
-    const name = eq < 0 ? part : part.slice(0, eq);
-    const value = eq < 0 ? undefined : part.slice(eq + 1);
+  for (const [name, value] of splitParams(rest)) {
     const key = name.toLowerCase();
     if (seen.has(key)) return undefined;
     seen.add(key);
