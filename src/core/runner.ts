@@ -166,18 +166,17 @@ export class Runner {
     await this.#stopOne(old, timeoutMs);
     this.#started = this.#started.filter((s) => s !== old);
     this.#sides[i] = next;
-    try {
-      await next.start(this.dispatch);
-    } catch (e) {
-      this.#fault(next, `start failed: ${errorText(e)}`);
-    }
-    this.#started.push(next);
-    this.refresh();
+    await this.#startAdded(next);
   }
 
   /** Adds and starts a side while running (a section added by a reloaded config). */
   async attach(next: Side, index: number): Promise<void> {
     this.#sides.splice(Math.max(0, Math.min(index, this.#sides.length)), 0, next);
+    await this.#startAdded(next);
+  }
+
+  /** Starts a side put in while running (a failed start is a fault, not an error) and projects. */
+  async #startAdded(next: Side): Promise<void> {
     try {
       await next.start(this.dispatch);
     } catch (e) {

@@ -130,6 +130,13 @@ export class InputDecoder {
     return { events, notes };
   }
 
+  /** Records a button's new state; returns whether it was pressed before (edge detection). */
+  private press(role: InputRole | "vendorReject", active: boolean): boolean {
+    const was = (this.prev.get(role) ?? 0) !== 0;
+    this.prev.set(role, active ? 1 : 0);
+    return was;
+  }
+
   private hook(
     field: TelephonyField,
     value: number,
@@ -139,8 +146,7 @@ export class InputDecoder {
     notes: string[],
   ): void {
     if (this.hookPulse) {
-      const was = (this.prev.get("hookSwitch") ?? 0) !== 0;
-      this.prev.set("hookSwitch", active ? 1 : 0);
+      const was = this.press("hookSwitch", active);
       const p = this.pending;
       if (!active) {
         // Release of a long press: short press answers, a fired long press was the reject.
@@ -269,8 +275,7 @@ export class InputDecoder {
     events: HeadsetEvent[],
     notes: string[],
   ): void {
-    const was = (this.prev.get(role) ?? 0) !== 0;
-    this.prev.set(role, active ? 1 : 0);
+    const was = this.press(role, active);
     if (!active || was) return; // act on the 1 only, once per press
     if (!this.debounced(role, now)) {
       notes.push(`duplicate ${role} pulse`);
@@ -310,8 +315,7 @@ export class InputDecoder {
     const byte = payload[vb.bit >> 3];
     if (byte === undefined) return;
     const active = ((byte >> (vb.bit & 7)) & 1) === 1;
-    const was = (this.prev.get("vendorReject") ?? 0) !== 0;
-    this.prev.set("vendorReject", active ? 1 : 0);
+    const was = this.press("vendorReject", active);
     if (active && !was && this.host.ring && this.debounced("vendorReject", now))
       events.push(button("reject"));
   }

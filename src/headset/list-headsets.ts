@@ -4,18 +4,15 @@
  * same USB device (reference/hid-telephony.md §7.2).
  */
 import { type Capabilities, capabilities } from "./capabilities.js";
-import { type HidBackend, telephonyDevices } from "./hid-device.js";
+import { type HidBackend, type HidDeviceInfo, telephonyDevices } from "./hid-device.js";
 import { NodeHidBackend } from "./node-hid-backend.js";
 import { type AlsaCard, alsaCardFor, SYSFS_ROOT } from "./sysfs.js";
 import { telephonyMapFromBytes } from "./telephony-map.js";
 
-export type ListedHeadset = {
-  readonly path: string;
-  readonly vendorId: number;
-  readonly productId: number;
-  readonly product: string | null;
-  readonly manufacturer: string | null;
-  readonly serial: string | null;
+export type ListedHeadset = Pick<
+  HidDeviceInfo,
+  "path" | "vendorId" | "productId" | "product" | "manufacturer" | "serial"
+> & {
   readonly alsaCard: AlsaCard | null;
 } & ({ readonly capabilities: Capabilities } | { readonly error: string });
 
