@@ -47,6 +47,14 @@ const child = async (agentId: string, stateDir: string, options = {}) => {
   children.push(c);
   return c;
 };
+/**
+ * When a broker publishes the will of a silent (half-open) connection, counted from its last
+ * packet: MQTT says after 1.5 × keepalive, but Mosquitto 2.0 sweeps keepalives only when
+ * `last_keepalive_check + 5 < now` in whole seconds, i.e. every 6 s, so the will can come up to
+ * 7 s later than that (measured here: 3.9–5.5 s for keepalive 2, 11.5 s for keepalive 4).
+ * One more second for this test process noticing late on a loaded machine.
+ */
+const willDueMs = (keepaliveSeconds: number) => keepaliveSeconds * 1_500 + 7_000 + 1_000;
 const onlineOf = (w: Watcher, agent: string, session?: string) =>
   w.waitFor(
     `${agent} online`,
@@ -89,7 +97,8 @@ describe("the desk dies", () => {
       "new birth",
       (s) => s.json?.online === true && s.json.session !== oldSession,
     );
-    // Past the old connection's 1.5 × keepalive: whatever the broker was going to send, it has.
+    // The same client id makes the broker close the old connection at once (session takeover),
+    // so no keepalive sweep is pending; a stale offline would have come with the takeover.
     await new Promise((r) => setTimeout(r, 3_500));
     const r = await retained(broker.url, `cuffia/agents/${agent}/online`);
     expect(r?.json).toMatchObject({ online: true, session: newBirth.json?.session });
@@ -104,6 +113,7 @@ describe("the desk dies", () => {
     await old.waitConnected();
     const oldSession = (await onlineOf(w, agent)).json?.session;
     process.kill(old.pid, "SIGSTOP");
+    const stoppedAt = Date.now();
     const fresh = await child(agent, dir);
     await fresh.waitConnected();
     const newSession = (
@@ -112,7 +122,7 @@ describe("the desk dies", () => {
     const stale = await w.waitFor(
       "the old will",
       (s) => s.json?.online === false && s.json.session === oldSession,
-      6_000,
+      stoppedAt + willDueMs(2) - Date.now(),
     );
     const reasserted = await w.waitFor(
       "online again",
