@@ -145,7 +145,9 @@ export class RtpMediaSession implements MediaSession {
     // No closure per packet: the handler itself catches (50 packets a second, every call).
     o.ports.rtp.on("message", (msg, rinfo) => {
       try {
-        this.onRtp(msg, rinfo.address, rinfo.port);
+        // After the packet is in the jitter buffer: the clock may send (and play) the coming
+        // tick from this wake-up.
+        if (this.onRtp(msg, rinfo.address, rinfo.port)) this.clock.arrival();
       } catch (e) {
         this.log.error({ err: (e as Error).message }, "media handler failed");
       }
@@ -523,24 +525,25 @@ export class RtpMediaSession implements MediaSession {
     }
   }
 
-  private onRtp(msg: Buffer, address: string, port: number): void {
+  /** Takes one RTP datagram; true if it was a packet of the far end's stream. */
+  private onRtp(msg: Buffer, address: string, port: number): boolean {
     const a = this.active;
-    if (!a || this.closed) return;
+    if (!a || this.closed) return false;
     if (this.filter.latched === null) {
       const verdict = this.filter.check(address, port);
       if (this.filter.latched !== null) this.syncConnection(); // just latched
       if (verdict === "reject") {
         this.counters.rejected++;
-        return;
+        return false;
       }
     } else if (this.filter.check(address, port) === "reject") {
       this.counters.rejected++;
-      return;
+      return false;
     }
     const p = parseRtp(msg);
     if (!p) {
       this.counters.garbage++;
-      return;
+      return false;
     }
     const now = this.timers.now();
     if (this.rtcp.remoteSsrc !== p.ssrc || !this.rtcp.receiver) {
@@ -550,7 +553,7 @@ export class RtpMediaSession implements MediaSession {
     this.rtcp.receiver?.update(p.sequence, p.timestamp, now);
     this.counters.received++;
     if (p.payloadType === a.n.payloadType) {
-      if (a.n.localDirection === "sendonly" || a.n.localDirection === "inactive") return;
+      if (a.n.localDirection === "sendonly" || a.n.localDirection === "inactive") return true;
       const need = p.payload.length * a.samplesPerByte;
       if (this.decoded.length < need) this.decoded = new Int16Array(Math.max(need, 320));
       const pcm = a.codec.decode(p.payload, this.decoded.subarray(0, need));
@@ -561,6 +564,7 @@ export class RtpMediaSession implements MediaSession {
     } else {
       this.counters.unknownPayload++; // comfort noise (RFC 3389) and anything not negotiated
     }
+    return true;
   }
 
   private onRtcp(msg: Buffer, address: string): void {

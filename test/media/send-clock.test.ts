@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { FINE_MS, realTimers, SendClock, type TimerDeps, timerDelay } from "../../src/media/send-clock.js";
+import {
+  ALIGN_MS,
+  FINE_MS,
+  MERGE_MS,
+  realTimers,
+  SendClock,
+  SLEW_MS,
+  type TimerDeps,
+  timerDelay,
+} from "../../src/media/send-clock.js";
 
 /** Virtual time: timers fire `lateness(ms)` after their due time. */
 function fakeTimers(lateness: (due: number) => number) {
@@ -113,6 +122,97 @@ describe("SendClock", () => {
     for (const [n, at] of fired.entries()) expect(at).toBeCloseTo(20 * n, 9);
     expect(sleeps).toBeGreaterThan(400);
     expect(slept / sleeps).toBeLessThan(FINE_MS);
+  });
+
+  describe("with the far end's packets arriving", () => {
+    /**
+     * Node-like timers (whole milliseconds, landing in the millisecond after their due time), a
+     * sleep that advances virtual time, and far-end packets arriving every `periodMs` from
+     * `phaseMs` with a deterministic jitter of up to ±`jitterMs`. Returns the tick times, the
+     * arrival times and how many timer wake-ups the clock used.
+     */
+    function call(opts: { phaseMs: number; periodMs: number; jitterMs: number; seconds: number }) {
+      let r = 0.61;
+      const rand = () => {
+        r = (r * 9.37 + 0.11) % 1;
+        return r;
+      };
+      let exact = false; // arrivals are scheduled exactly; only the clock's timers are coarse
+      const t = fakeTimers((due) => (exact ? 0 : Math.ceil(due) - due + rand()));
+      let timerWakes = 0;
+      const deps: TimerDeps = {
+        ...t.deps,
+        setTimeout: (fn, ms) =>
+          t.deps.setTimeout(() => {
+            timerWakes++;
+            fn();
+          }, ms),
+        sleep: (ms) => {
+          expect(ms).toBeLessThanOrEqual(MERGE_MS);
+          t.advance(ms);
+        },
+      };
+      const ticks: number[] = [];
+      const c = new SendClock(20, () => ticks.push(t.now), deps);
+      const arrivals: number[] = [];
+      const end = opts.seconds * 1000;
+      exact = true;
+      for (let at = opts.phaseMs; at < end; at += opts.periodMs) {
+        const jittered = at + (rand() * 2 - 1) * opts.jitterMs;
+        t.deps.setTimeout(() => {
+          arrivals.push(t.now);
+          c.arrival();
+        }, jittered);
+      }
+      exact = false;
+      c.begin();
+      t.run(end);
+      c.stop();
+      return { ticks, arrivals, timerWakes, clock: c };
+    }
+
+    it("moves its phase so that packets arrive just before its ticks, and sends from their wake-ups", () => {
+      const { ticks, arrivals, timerWakes, clock } = call({
+        phaseMs: 13.3,
+        periodMs: 20,
+        jitterMs: 1,
+        seconds: 60,
+      });
+      // Every tick sent, in step with real time.
+      expect(ticks.length).toBeGreaterThanOrEqual(2999);
+      expect(clock.skipped).toBe(0);
+      // The phase moves at most SLEW_MS per tick: no gap the far end would hear as jitter.
+      for (let i = 1; i < ticks.length; i++) {
+        expect(Math.abs((ticks[i] ?? 0) - (ticks[i - 1] ?? 0) - 20)).toBeLessThanOrEqual(SLEW_MS + 1e-9);
+      }
+      // Once aligned (after 5 s), packets land in the merge window before a tick...
+      const late = arrivals.filter((a) => a > 5000);
+      const inWindow = late.filter((a) => ticks.some((tk) => tk >= a && tk - a <= MERGE_MS)).length;
+      expect(inWindow / late.length).toBeGreaterThan(0.95);
+      // ...and the timer's own wake-ups are mostly saved: about one per 20 ms was needed before.
+      expect(clock.merged).toBeGreaterThan(0.8 * ticks.length);
+      expect(timerWakes).toBeLessThan(0.25 * ticks.length);
+    });
+
+    it("follows the far end across the wrap of the period", () => {
+      // Packets first arrive just after the ticks (the worst phase), ALIGN_MS + 10 ms away.
+      const { ticks, arrivals, clock } = call({
+        phaseMs: ALIGN_MS + 10.2,
+        periodMs: 20,
+        jitterMs: 0.5,
+        seconds: 30,
+      });
+      const late = arrivals.filter((a) => a > 5000);
+      const inWindow = late.filter((a) => ticks.some((tk) => tk >= a && tk - a <= MERGE_MS)).length;
+      expect(inWindow / late.length).toBeGreaterThan(0.95);
+      expect(clock.merged).toBeGreaterThan(0.8 * ticks.length);
+    });
+
+    it("keeps its own phase when packets come at another rate (30 ms ptime)", () => {
+      const { ticks, clock } = call({ phaseMs: 7, periodMs: 30, jitterMs: 0.5, seconds: 30 });
+      for (const [n, at] of ticks.entries()) expect(at).toBeCloseTo(20 * n, 9);
+      expect(clock.skipped).toBe(0);
+    });
   });
 
   it("sets the timer up to FINE_MS early in whole milliseconds", () => {
