@@ -14,7 +14,8 @@
  * about ALIGN_MS before its ticks; then a packet arriving up to MERGE_MS before a tick sends
  * that tick from the same wake-up (a precise sleep to its due time) instead of waiting for the
  * timer, and one that arrives during that sleep is read in the same loop iteration. That is
- * two wake-ups per 20 ms instead of three, which on a small board is most of a call's CPU.
+ * two wake-ups per 20 ms instead of three; a call's CPU follows the wake-ups more than the
+ * JavaScript they run (README § Performance).
  */
 
 export interface TimerDeps {
