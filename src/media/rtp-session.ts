@@ -84,6 +84,9 @@ function random32(): number {
   return Math.floor(Math.random() * 0x100000000) >>> 0;
 }
 
+/** Packets held while the RTP socket connects (a connect takes one loop turn). */
+const CONNECT_QUEUE = 8;
+
 export class RtpMediaSession implements MediaSession {
   private readonly log: Logger;
   private readonly sessionId = String(Math.floor(Math.random() * 1e9) + 1e9);
@@ -136,6 +139,8 @@ export class RtpMediaSession implements MediaSession {
   private connTo: Endpoint | null = null;
   /** An endpoint whose connect() failed: not retried until the latch changes. */
   private connFailed: Endpoint | null = null;
+  /** Packets sent while connect() was under way, sent once it completes. */
+  private readonly connQueue: Buffer[] = [];
 
   constructor(private readonly o: RtpSessionOptions) {
     this.log = o.log;
@@ -465,6 +470,12 @@ export class RtpMediaSession implements MediaSession {
     this.counters.sent++;
     this.counters.octets += payload.length;
     this.counters.sentSinceReport = true;
+    this.transmit(pkt);
+  }
+
+  private transmit(pkt: Buffer): void {
+    const to = this.sendTarget();
+    if (!to || to.port === 0) return;
     const sock = this.o.ports.rtp;
     if (this.conn === "connected" && this.connTo === to) {
       // Connected to the latched far end: no address to resolve, no callback, no nextTick;
@@ -473,6 +484,12 @@ export class RtpMediaSession implements MediaSession {
       return;
     }
     if (this.conn === "connected") this.syncConnection(); // latch moved: disconnect first
+    if (this.conn === "connecting") {
+      // dgram would resolve the address after connect() completes and then fail the send
+      // (EISCONN): the packet waits for the connection instead, a few milliseconds at most.
+      if (this.connQueue.length < CONNECT_QUEUE) this.connQueue.push(pkt);
+      return;
+    }
     sock.send(pkt, to.port, to.address, (err) => {
       if (err) this.log.debug({ err: err.message }, "RTP send failed");
     });
@@ -514,6 +531,7 @@ export class RtpMediaSession implements MediaSession {
         } else {
           this.conn = "connected";
         }
+        for (const pkt of this.connQueue.splice(0)) if (!this.closed) this.transmit(pkt);
         this.syncConnection(); // the latch may have moved meanwhile
       });
     } catch (e) {
