@@ -28,7 +28,8 @@ function tcpFree(port: number): Promise<boolean> {
   });
 }
 
-function udpFree(port: number): Promise<boolean> {
+/** Whether a UDP `port` can be bound on loopback right now (i.e. nobody holds it). */
+export function udpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket("udp4");
     socket.once("error", () => {

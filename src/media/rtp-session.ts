@@ -470,12 +470,10 @@ export class RtpMediaSession implements MediaSession {
     this.counters.sent++;
     this.counters.octets += payload.length;
     this.counters.sentSinceReport = true;
-    this.transmit(pkt);
+    this.transmit(pkt, to);
   }
 
-  private transmit(pkt: Buffer): void {
-    const to = this.sendTarget();
-    if (!to || to.port === 0) return;
+  private transmit(pkt: Buffer, to: Endpoint): void {
     const sock = this.o.ports.rtp;
     if (this.conn === "connected" && this.connTo === to) {
       // Connected to the latched far end: no address to resolve, no callback, no nextTick;
@@ -531,7 +529,8 @@ export class RtpMediaSession implements MediaSession {
         } else {
           this.conn = "connected";
         }
-        for (const pkt of this.connQueue.splice(0)) if (!this.closed) this.transmit(pkt);
+        const to = this.closed ? null : this.sendTarget();
+        for (const pkt of this.connQueue.splice(0)) if (to && to.port !== 0) this.transmit(pkt, to);
         this.syncConnection(); // the latch may have moved meanwhile
       });
     } catch (e) {

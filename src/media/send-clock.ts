@@ -24,7 +24,7 @@ export interface TimerDeps {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
   /**
-   * Sleeps the thread for `ms` (fractional, at most FINE_MS) without spinning the CPU; absent
+   * Sleeps the thread for `ms` (fractional, at most MERGE_MS) without spinning the CPU; absent
    * (tests, virtual time): the clock relies on the timer alone.
    */
   sleep?(ms: number): void;
@@ -89,6 +89,11 @@ export class SendClock {
     return this.running;
   }
 
+  /** When the next tick is due (ms, the deps' clock). */
+  private get nextDue(): number {
+    return this.start + this.next * this.periodMs;
+  }
+
   begin(): void {
     if (this.running) return;
     this.running = true;
@@ -108,7 +113,7 @@ export class SendClock {
   arrival(): void {
     if (!this.running) return;
     const now = this.deps.now();
-    const early = this.start + this.next * this.periodMs - now;
+    const early = this.nextDue - now;
     // Deviation from the estimate, taken the short way round the period, so that the estimate
     // follows arrivals across the wrap (half a period) instead of averaging +10 and -10 to 0.
     const deviation = wrap(early - ALIGN_MS - this.phaseError, this.periodMs);
@@ -133,7 +138,7 @@ export class SendClock {
     this.timer = null;
     if (!this.running) return;
     let now = this.deps.now();
-    const early = this.start + this.next * this.periodMs - now;
+    const early = this.nextDue - now;
     if (early > 0 && early <= maxSleepMs && this.deps.sleep) {
       this.deps.sleep(early);
       // never a hair before the due time by rounding: that would cost a whole extra wake-up
@@ -158,7 +163,7 @@ export class SendClock {
     }
     if (!this.running) return;
     if (sent > 0) this.slew();
-    const wait = this.start + this.next * this.periodMs - this.deps.now();
+    const wait = this.nextDue - this.deps.now();
     this.timer = this.deps.setTimeout(this.fireBound, this.deps.sleep ? timerDelay(wait) : Math.max(0, wait));
   }
 

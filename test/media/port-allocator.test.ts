@@ -1,20 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PortAllocator } from "../../src/media/port-allocator.js";
-
-/** Whether `port` can be bound on loopback right now (i.e. nobody holds it). */
-function free(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket("udp4");
-    s.once("error", () => {
-      s.close();
-      resolve(false);
-    });
-    s.bind(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
+import { udpFree as free } from "../lab/ports.js";
 
 const until = async (what: () => Promise<boolean>) => {
   for (let i = 0; i < 100 && !(await what()); i++) await new Promise((r) => setTimeout(r, 10));

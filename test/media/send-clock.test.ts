@@ -110,7 +110,7 @@ describe("SendClock", () => {
         expect(ms).toBeLessThanOrEqual(FINE_MS);
         slept += ms;
         sleeps++;
-        (t as unknown as { advance(ms: number): void }).advance(ms);
+        t.advance(ms);
       },
     };
     const fired: number[] = [];
