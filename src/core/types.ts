@@ -36,7 +36,17 @@ export type EndReason =
   | "rejected"
   | "cancelled"
   | "transferred"
-  | "failed";
+  | "failed"
+  /** No RTP/RTCP from the far end for rtp.media_timeout (or repeated ICMP unreachable): BYE sent. */
+  | "media_timeout"
+  /** RFC 4028: the session timer expired without a refresh. */
+  | "session_expired"
+  /** The dialog is gone at the far end (481 to an in-dialog check) or the SIP session vanished. */
+  | "dialog_lost"
+  /** Our 200 OK was never ACKed (RFC 3261 §13.3.1.4: BYE after 64×T1). */
+  | "no_ack"
+  /** The daemon stopped (crash, kill, power cut) while this call was open; reported at the next start. */
+  | "desk_restart";
 
 export interface Call {
   readonly id: string;

@@ -38,6 +38,12 @@ export interface MediaSession {
   sendDtmf(digits: string): Promise<void>;
   /** Digits received as RFC 4733 events (one call per digit, at the end of the event). */
   onDtmf(listener: (digit: string) => void): void;
+  /**
+   * The far end's media is gone: nothing (no valid RTP, no RTCP) received for the configured
+   * media timeout (a longer one while either side holds), or ICMP port-unreachable repeatedly.
+   * Fired at most once per session; the SIP side ends the call with `media_timeout`.
+   */
+  onMediaTimeout(listener: (detail: string) => void): void;
   stats(): MediaStats;
   /** Stops RTP and RTCP (sends an RTCP BYE), frees the ports, returns the final statistics. Idempotent. */
   close(): Promise<MediaStats>;

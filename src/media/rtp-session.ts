@@ -346,6 +346,12 @@ export class RtpMediaSession implements MediaSession {
     this.dtmfListeners.push(listener);
   }
 
+  // TODO(issue 11, media): the inactivity watchdog that fires these listeners.
+  private readonly mediaTimeoutListeners: ((detail: string) => void)[] = [];
+  onMediaTimeout(listener: (detail: string) => void): void {
+    this.mediaTimeoutListeners.push(listener);
+  }
+
   private emitDigit(d: string): void {
     this.log.debug({ digit: d }, "DTMF received");
     for (const l of this.dtmfListeners) {

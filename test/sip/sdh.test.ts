@@ -39,6 +39,7 @@ function fakeMedia(): MediaSession & { calls: string[]; direction: MediaDirectio
       m.calls.push(`dtmf ${d}`);
     },
     onDtmf: () => {},
+    onMediaTimeout: () => {},
     stats: () => STATS,
     close: async () => {
       m.calls.push("close");
