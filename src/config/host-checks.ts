@@ -6,7 +6,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { dirname } from "node:path";
+import { dirname, isAbsolute } from "node:path";
 import type { Config } from "./schema.js";
 import type { KeyPath } from "./yaml-tree.js";
 
@@ -126,4 +126,17 @@ export function securityWarnings(raw: Record<string, unknown>): HostFinding[] {
       });
   }
   return out;
+}
+
+/**
+ * The daemon opens these paths as written, relative to its working directory (/ under systemd),
+ * while `check` run by hand resolves them against the shell's: the two can disagree.
+ */
+export function relativePathWarnings(c: Config): HostFinding[] {
+  return namedFiles(c)
+    .filter((f) => !isAbsolute(f.file))
+    .map((f) => ({
+      path: f.path,
+      message: `${f.path.join(".")} is a relative path (${f.file}): the daemon resolves it against its working directory (/ under systemd), not the config's folder; write it absolute`,
+    }));
 }

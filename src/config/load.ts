@@ -7,7 +7,14 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument, type Scalar } from "yaml";
 import type { z } from "zod";
-import { addressProblems, fileProblems, type HostAccess, realHost, securityWarnings } from "./host-checks.js";
+import {
+  addressProblems,
+  fileProblems,
+  type HostAccess,
+  realHost,
+  relativePathWarnings,
+  securityWarnings,
+} from "./host-checks.js";
 import { type Config, configSchema, type ParsedConfig } from "./schema.js";
 import { type KeyPath, MAX_ALIAS_COUNT, NodeIndex, scanTree } from "./yaml-tree.js";
 
@@ -47,6 +54,11 @@ export interface LoadOptions {
   readonly readSecret?: (path: string) => string;
   /** Files and addresses of this box; injectable for tests. */
   readonly host?: HostAccess;
+  /**
+   * false: skip the checks against this box (named files, rtp.address). Only for readers that
+   * want one key of a config the daemon already runs with (`ctl` finding the socket).
+   */
+  readonly hostChecks?: boolean;
 }
 
 /**
@@ -187,10 +199,11 @@ function parseChecked(text: string, file: string, options: LoadOptions): LoadedC
   );
   crossChecks(config, index, at);
   const host = options.host ?? realHost;
-  for (const f of [...fileProblems(config, host), ...addressProblems(config, host)])
-    at(offsetOf(index, f.path), formatPath(f.path), f.message);
+  if (options.hostChecks !== false)
+    for (const f of [...fileProblems(config, host), ...addressProblems(config, host)])
+      at(offsetOf(index, f.path), formatPath(f.path), f.message);
   if (problems.length > 0) throw new ConfigError(sorted(problems));
-  for (const w of securityWarnings(raw as Record<string, unknown>)) {
+  for (const w of [...securityWarnings(raw as Record<string, unknown>), ...relativePathWarnings(config)]) {
     const { line, col } = lines.linePos(offsetOf(index, w.path));
     warnings.push(`${file}:${line}:${col} ${w.message}`);
   }

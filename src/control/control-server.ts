@@ -18,6 +18,8 @@ import { errorAnswer, MAX_LINE, parseRequest } from "./protocol.js";
 export const DEFAULT_MAX_CLIENTS = 32;
 /** A refused client that does not close its end is cut off after this. */
 const REFUSED_LINGER_MS = 1000;
+/** At most one "too many clients" log line per this interval. */
+const REFUSAL_LOG_MS = 10_000;
 
 export interface ControlOptions {
   readonly socket: string;
@@ -40,6 +42,8 @@ export class ControlServer implements Side {
   readonly #subscribers = new Set<Socket>();
   readonly #o: ControlOptions;
   readonly #clock: () => number;
+  #refusedSinceLog = 0;
+  #lastRefusalLog = Number.NEGATIVE_INFINITY;
 
   constructor(o: ControlOptions) {
     this.#o = o;
@@ -109,7 +113,17 @@ export class ControlServer implements Side {
     sock.on("error", () => sock.destroy());
     const max = this.#o.maxClients ?? DEFAULT_MAX_CLIENTS;
     if (this.#clients.size >= max) {
-      this.#o.log.warn({ clients: this.#clients.size, max }, "control socket: too many clients, one refused");
+      // A flood of refused clients is logged once per REFUSAL_LOG_MS, with the count.
+      this.#refusedSinceLog++;
+      const now = this.#clock();
+      if (now - this.#lastRefusalLog >= REFUSAL_LOG_MS) {
+        this.#o.log.warn(
+          { clients: this.#clients.size, max, refused: this.#refusedSinceLog },
+          "control socket: too many clients (control.max_clients), new ones refused",
+        );
+        this.#lastRefusalLog = now;
+        this.#refusedSinceLog = 0;
+      }
       this.#refuse(
         sock,
         errorAnswer(

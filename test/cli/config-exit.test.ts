@@ -3,12 +3,12 @@
  * real process on hostile or broken files, exits 78 (the unit's RestartPreventExitStatus: stop,
  * do not restart every 5 s) with file:line:column and a message, never 1 with a stack trace.
  */
-import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 
 const BIN = resolve("dist/cli.js");
 const run = promisify(execFile);
@@ -123,5 +123,35 @@ describe("tls_verify: false", () => {
     const warn = report.checks.find((x) => x.check === "config" && /tls_verify is false/.test(x.detail));
     expect(warn?.status).toBe("warn");
     expect(warn?.fix).toMatch(/remove sip\.tls_verify: false.*sip\.ca_file/);
+  });
+});
+
+describe("ctl finds the socket in a config that no longer passes check", () => {
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+  });
+
+  it("a file the config names vanished while the daemon runs: ctl -c still reaches it", async () => {
+    const work = mkdtempSync(join(tmpdir(), "cuffia-ctlcfg-"));
+    const tone = join(work, "tone.wav");
+    writeFileSync(tone, "RIFF");
+    const socket = join(work, "ctl", "control.sock");
+    const f = join(work, "config.yaml");
+    writeFileSync(
+      f,
+      `agent: { id: desk-ctl }\naudio: { source: { type: file, path: ${tone} }, sink: { type: none } }\ncontrol: { socket: ${socket} }\nstate_dir: ${work}/state\nlog: { level: silent }\n`,
+    );
+    const child = spawn(process.execPath, [BIN, "run", "-c", f], { stdio: "ignore" });
+    children.push(child);
+    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    await expect.poll(() => existsSync(socket), { timeout: 10_000 }).toBe(true);
+    rmSync(tone);
+    expect((await cli("check", "-c", f)).code).toBe(78);
+    const r = await cli("ctl", "status", "-c", f);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, agent: "desk-ctl" });
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
   });
 });

@@ -102,3 +102,18 @@ describe("tls_verify: false", () => {
     expect(parseConfig(sip("  tls_verify: true\n"), "c.yaml", { env: { P: "x" } }).warnings).toEqual([]);
   });
 });
+
+describe("relative paths", () => {
+  it("are warned about: the daemon resolves them against its working directory, not the config's", () => {
+    const { warnings } = parseConfig(
+      "audio:\n  source: { type: file, path: package.json }\n  sink: { type: none }\n",
+      "c.yaml",
+      { env: {} },
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^c\.yaml:2:31 audio\.source\.path is a relative path \(package\.json\): .*write it absolute/,
+      ),
+    ]);
+  });
+});
