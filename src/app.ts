@@ -99,6 +99,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const makeControl = (c: Config): Side =>
     new ControlServer({
       socket: c.control.socket,
+      maxClients: c.control.max_clients,
       agent: { id: c.agent.id, name: c.agent.name },
       log: log.child("control"),
       clock,

@@ -8,10 +8,15 @@
 // `node dist/cli.js` runs with V8's defaults.
 import { main } from "./main.js";
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    process.stderr.write(`cuffia: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  },
-);
+// stdout and stderr are asynchronous when they are pipes: exit only once what was written is out
+// (`cuffia check` on a file with thousands of problems otherwise loses the end of its report).
+const flushed = (s: NodeJS.WriteStream): Promise<void> =>
+  new Promise((resolve) => s.write("", () => resolve()));
+const exit = (code: number): void => {
+  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
+};
+
+main(process.argv.slice(2)).then(exit, (e: unknown) => {
+  process.stderr.write(`cuffia: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  exit(1);
+});

@@ -110,7 +110,7 @@ async function cmdCtl(args: string[]): Promise<number> {
   let socket = values.socket;
   if (!socket) {
     try {
-      socket = loadConfig(configPath(values.config)).config.control.socket;
+      socket = loadConfig(configPath(values.config), { hostChecks: false }).config.control.socket;
     } catch {
       socket = "/run/cuffia/control.sock";
     }

@@ -4,12 +4,13 @@
  * side-specific code.
  */
 
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
 import type { AudioOptions } from "./audio/options.js";
 import type { Config } from "./config/schema.js";
+import type { Side } from "./core/side.js";
 import type { HeadsetOptions } from "./headset/options.js";
 import type { Logger } from "./log/logger.js";
 import { localAddressToward } from "./net-route.js";
@@ -222,7 +223,7 @@ sideFactories.sip = async (config, log, _options, desk) => {
       desk.dispatch({ type: "side_fault", side: "audio", message: `${fault.device}: ${fault.message}` });
     },
   });
-  return new SipAgent({
+  const agent = new SipAgent({
     options: {
       servers: [sip.server, ...sip.fallback_servers],
       aor: sip.aor,
@@ -240,7 +241,33 @@ sideFactories.sip = async (config, log, _options, desk) => {
     media,
     log: log.child("sip"),
   });
+  return withStartReason(agent, sip.ca_file);
 };
+
+/**
+ * A SIP side that cannot start says why in `sip_reason` (presence, ctl status, the LCD), not only
+ * in a side fault: e.g. a ca_file that `check` saw but that vanished before the daemon read it.
+ */
+function withStartReason<S extends Side>(side: S, caFile: string | undefined): S {
+  const start = side.start.bind(side);
+  side.start = async (emit) => {
+    try {
+      await start(emit);
+    } catch (e) {
+      let reason = `cannot start: ${e instanceof Error ? e.message : String(e)}`;
+      if (caFile !== undefined) {
+        try {
+          accessSync(caFile, constants.R_OK);
+        } catch (err) {
+          reason = `sip.ca_file ${caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`;
+        }
+      }
+      emit({ type: "registration_changed", sip: "failed", reason });
+      throw e;
+    }
+  };
+  return side;
+}
 
 sideFactories.mqtt = async (config, log) => {
   const m = config.mqtt;

@@ -501,6 +501,14 @@ export function audioFinding(
 }
 
 export function configWarningFinding(warning: string): Finding {
+  const unverified = /\b(sip|mqtt)\.tls_verify is false\b/.exec(warning)?.[1];
+  if (unverified !== undefined)
+    return finding(
+      "config",
+      "warn",
+      warning,
+      `remove ${unverified}.tls_verify: false; if the ${unverified === "sip" ? "PBX" : "broker"} uses a private CA, copy its certificate (PEM) to /etc/cuffia/ and set ${unverified}.ca_file to it`,
+    );
   const section = /\b(sip|mqtt)\.password\b/.exec(warning)?.[1];
   if (section === undefined) return finding("config", "warn", warning, null);
   const file = `/etc/cuffia/secrets/${section}.password`;

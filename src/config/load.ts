@@ -3,11 +3,23 @@
  * from files → frozen. Every problem is reported at once as
  * `file:line:col key.path: what is expected`, so IT fixes a file in one round.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { type Document, isMap, isPair, isScalar, LineCounter, type Node, parseDocument, visit } from "yaml";
+import { LineCounter, parseDocument, type Scalar } from "yaml";
 import type { z } from "zod";
+import {
+  addressProblems,
+  fileProblems,
+  type HostAccess,
+  realHost,
+  relativePathWarnings,
+  securityWarnings,
+} from "./host-checks.js";
 import { type Config, configSchema, type ParsedConfig } from "./schema.js";
+import { type KeyPath, MAX_ALIAS_COUNT, NodeIndex, scanTree } from "./yaml-tree.js";
+
+/** A config is a few kilobytes; a bigger file is refused before it is parsed. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export interface ConfigProblem {
   readonly file: string;
@@ -40,13 +52,23 @@ export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Reads secret files; injectable for tests. */
   readonly readSecret?: (path: string) => string;
+  /** Files and addresses of this box; injectable for tests. */
+  readonly host?: HostAccess;
+  /**
+   * false: skip the checks against this box (named files, rtp.address). Only for readers that
+   * want one key of a config the daemon already runs with (`ctl` finding the socket).
+   */
+  readonly hostChecks?: boolean;
 }
 
-/** Reads and validates a config file. Throws ConfigError listing every problem. */
+/**
+ * Reads and validates a config file. Throws ConfigError listing every problem, and only
+ * ConfigError: whatever the file holds, the daemon exits 78 (systemd: stop, do not restart).
+ */
 export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfig {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readBounded(file, MAX_CONFIG_BYTES);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new ConfigError([
@@ -56,14 +78,58 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
   return parseConfig(text, file, options);
 }
 
+/** Reads at most `max` bytes + 1: a huge file (or /dev/zero) is never read whole. */
+function readBounded(file: string, max: number): string {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > max) break;
+    }
+    return buf.subarray(0, n).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): LoadedConfig {
+  try {
+    return parseChecked(text, file, options);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    // A parser or library limit we did not foresee: still a config problem, never a crash.
+    const message = e instanceof Error ? e.message : String(e);
+    throw new ConfigError([
+      { file, line: 1, col: 1, path: "", message: `cannot be read as a config: ${message}` },
+    ]);
+  }
+}
+
+function parseChecked(text: string, file: string, options: LoadOptions): LoadedConfig {
+  if (Buffer.byteLength(text, "utf8") > MAX_CONFIG_BYTES)
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        col: 1,
+        path: "",
+        message: `the file is larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB: that is not a config (limit against resource exhaustion)`,
+      },
+    ]);
   const env = options.env ?? process.env;
   // A relative *_file path is relative to the config file (/etc/cuffia/secrets/sip.password).
   const base = dirname(resolve(file));
   const read = options.readSecret ?? ((p: string) => readFileSync(p, "utf8"));
   const readSecret = (p: string): string => read(resolve(base, p));
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  // uniqueKeys: yaml's check compares each key with all earlier ones (quadratic); scanTree
+  // finds duplicates with a Set instead.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
+  const index = new NodeIndex(doc);
   const problems: ConfigProblem[] = [];
   const at = (offset: number, path: string, message: string): void => {
     const { line, col } = lines.linePos(offset);
@@ -74,12 +140,40 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   // first, so IT sees only that one (schema problems, below, are all reported at once).
   const syntax = doc.errors[0];
   if (syntax) {
-    at(syntax.pos[0], "", `YAML syntax: ${syntax.message.split("\n")[0]}`);
+    const first = syntax.message.split("\n")[0] ?? "";
+    at(
+      syntax.pos[0],
+      "",
+      /call stack/i.test(first)
+        ? "nested too deeply: that is not a config (limit against resource exhaustion)"
+        : `YAML syntax: ${first}`,
+    );
     throw new ConfigError(problems);
   }
 
-  const fromEnv = substituteEnv(doc, env, at);
-  const raw: unknown = doc.toJS() ?? {};
+  const fromEnv = new Set<string>();
+  const scan = scanTree(doc, (node, path) => substituteEnv(node, formatPath(path), env, at, fromEnv));
+  for (const p of scan.problems)
+    at(
+      p.offset,
+      formatPath(p.path),
+      p.firstAt === undefined ? p.message : `${p.message} (first at line ${lines.linePos(p.firstAt).line})`,
+    );
+  if (scan.problems.length > 0) throw new ConfigError(sorted(problems));
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (e) {
+    if (!(e instanceof ReferenceError)) throw e;
+    // yaml counts how far aliases expand: past the limit it is a "billion laughs" file.
+    at(
+      scan.firstAlias ?? 0,
+      "",
+      `aliases expand to too many values (more than ${MAX_ALIAS_COUNT}; an "alias bomb"?): write the values out`,
+    );
+    throw new ConfigError(problems);
+  }
   if (typeof raw !== "object" || Array.isArray(raw)) {
     at(0, "", "the file must be a YAML mapping of sections (agent:, sip:, ...)");
     throw new ConfigError(problems);
@@ -87,15 +181,15 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) report(doc, raw, issue, at);
+    for (const issue of parsed.error.issues) report(index, raw, issue, at);
   }
-  rawChecks(raw as Record<string, unknown>, doc, at);
+  rawChecks(raw as Record<string, unknown>, index, at);
   if (!parsed.success) throw new ConfigError(sorted(problems));
 
   const warnings: string[] = [];
   const config = resolveSecrets(
     parsed.data,
-    doc,
+    index,
     fromEnv,
     readSecret,
     at,
@@ -103,8 +197,16 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     file,
     (o) => lines.linePos(o).line,
   );
-  crossChecks(config, doc, at);
+  crossChecks(config, index, at);
+  const host = options.host ?? realHost;
+  if (options.hostChecks !== false)
+    for (const f of [...fileProblems(config, host), ...addressProblems(config, host)])
+      at(offsetOf(index, f.path), formatPath(f.path), f.message);
   if (problems.length > 0) throw new ConfigError(sorted(problems));
+  for (const w of [...securityWarnings(raw as Record<string, unknown>), ...relativePathWarnings(config)]) {
+    const { line, col } = lines.linePos(offsetOf(index, w.path));
+    warnings.push(`${file}:${line}:${col} ${w.message}`);
+  }
   return { config: deepFreeze(config), warnings, file };
 }
 
@@ -115,40 +217,23 @@ function sorted(ps: ConfigProblem[]): ConfigProblem[] {
 type At = (offset: number, path: string, message: string) => void;
 
 /** `${NAME}` in any string value is replaced by the environment variable; a missing one is an error. */
-function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, at: At): Set<string> {
-  const substituted = new Set<string>();
-  visit(doc, {
-    Scalar(key, node, path) {
-      if (key === "key" || typeof node.value !== "string" || !node.value.includes("${")) return;
-      const keyPath = pathOf(path, node);
-      node.value = node.value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
-        const v = env[name];
-        if (v === undefined) {
-          at(node.range?.[0] ?? 0, keyPath, `environment variable ${name} is not set`);
-          return `\${${name}}`; // kept, so it is not also reported as empty
-        }
-        substituted.add(keyPath);
-        return v;
-      });
-    },
-  });
-  return substituted;
-}
-
-/** The dotted key path of a node from yaml's visitor path. */
-function pathOf(path: readonly unknown[], node: Node): string {
-  const parts: string[] = [];
-  const chain = [...path, node];
-  for (let i = 0; i < chain.length; i++) {
-    const p = chain[i];
-    if (isPair(p) && isScalar(p.key)) parts.push(String(p.key.value));
-    else if (p && typeof p === "object" && "items" in p && !isMap(p)) {
-      const next = chain[i + 1];
-      const idx = (p as { items: unknown[] }).items.indexOf(next);
-      if (idx >= 0) parts.push(`[${idx}]`);
+function substituteEnv(
+  node: Scalar,
+  keyPath: string,
+  env: NodeJS.ProcessEnv,
+  at: At,
+  substituted: Set<string>,
+): void {
+  if (typeof node.value !== "string" || !node.value.includes("${")) return;
+  node.value = node.value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+    const v = env[name];
+    if (v === undefined) {
+      at(node.range?.[0] ?? 0, keyPath, `environment variable ${name} is not set`);
+      return `\${${name}}`; // kept, so it is not also reported as empty
     }
-  }
-  return parts.join(".").replace(/\.\[/g, "[");
+    substituted.add(keyPath);
+    return v;
+  });
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -161,21 +246,17 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** The offset of the node at a path, or of its nearest present ancestor. */
-function offsetOf(doc: Document, path: readonly PropertyKey[], key = false): number {
+function offsetOf(index: NodeIndex, path: KeyPath, key = false): number {
   for (let n = path.length; n >= 0; n--) {
-    const sub = path.slice(0, n) as Array<string | number>;
+    const sub = path.slice(0, n);
     if (key && n === path.length && n > 0) {
-      const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === sub[sub.length - 1]);
-        if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
-      }
+      const pair = index.pair(index.get(sub.slice(0, -1)), sub[sub.length - 1] as string | number);
+      const r = (pair?.key as { range?: number[] } | null | undefined)?.range;
+      if (r) return r[0] as number;
     }
-    const node = n === 0 ? doc.contents : doc.getIn(sub, true);
-    if (node && typeof node === "object" && "range" in node && Array.isArray(node.range)) {
-      // A missing key is reported at its parent's first key, i.e. where it would go.
-      return node.range[0] as number;
-    }
+    const node = index.get(sub);
+    // A missing key is reported at its parent's first key, i.e. where it would go.
+    if (node?.range) return node.range[0];
   }
   return 0;
 }
@@ -189,21 +270,21 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-function report(doc: Document, raw: unknown, issue: z.core.$ZodIssue, at: At): void {
+function report(doc: NodeIndex, raw: unknown, issue: z.core.$ZodIssue, at: At): void {
   const path = issue.path;
   if (issue.code === "unrecognized_keys") {
     for (const k of issue.keys) {
       const full = [...path, k];
       const hint = suggest(k, knownKeys(path));
       at(
-        offsetOf(doc, full, true),
+        offsetOf(doc, full as KeyPath, true),
         formatPath(full),
         `unknown key${hint ? ` (did you mean "${hint}"?)` : ""}`,
       );
     }
     return;
   }
-  at(offsetOf(doc, path), formatPath(path), describe(issue, valueAt(raw, path)));
+  at(offsetOf(doc, path as KeyPath), formatPath(path), describe(issue, valueAt(raw, path)));
 }
 
 function describe(issue: z.core.$ZodIssue, value: unknown): string {
@@ -299,7 +380,7 @@ function distance(a: string, b: string): number {
 
 function resolveSecrets(
   c: ParsedConfig,
-  doc: Document,
+  doc: NodeIndex,
   fromEnv: Set<string>,
   readSecret: (p: string) => string,
   at: At,
@@ -358,14 +439,14 @@ function resolveSecrets(
 }
 
 /** Checks zod would skip once a sibling key failed (object refinements do not run then). */
-function rawChecks(raw: Record<string, unknown>, doc: Document, at: At): void {
+function rawChecks(raw: Record<string, unknown>, doc: NodeIndex, at: At): void {
   const sip = raw["sip"];
   if (sip && typeof sip === "object" && !("password" in sip) && !("password_file" in sip))
     at(offsetOf(doc, ["sip"]), "sip.password_file", "is required (or sip.password)");
 }
 
 /** Checks across sections that one schema node cannot see. */
-function crossChecks(c: Config, doc: Document, at: At): void {
+function crossChecks(c: Config, doc: NodeIndex, at: At): void {
   const hook = c.headset?.idle_hook_off;
   if (hook && hook !== "ignore") {
     const t = hook.dial;

@@ -331,6 +331,13 @@ const policy = z
 const control = z
   .strictObject({
     socket: z.string().min(1).default("/run/cuffia/control.sock").describe("The control socket (mode 0660)."),
+    max_clients: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(32)
+      .describe("Clients served at once; one more gets an error line and is closed."),
   })
   .prefault({})
   .describe("The local control socket (cuffia ctl, scripts).");

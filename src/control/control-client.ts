@@ -59,7 +59,8 @@ export async function request(
       reject(new NoDaemonError(`the daemon did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
     lines(sock, (msg) => {
-      if (msg["id"] !== id) return;
+      // An error with no id is about the connection (too many clients): that is the answer.
+      if (msg["id"] !== id && !(msg["id"] === null && msg["ok"] === false)) return;
       clearTimeout(timer);
       sock.end();
       resolve(msg);

@@ -1,16 +1,25 @@
 /**
  * The control socket: a Unix socket speaking JSON lines, for `cuffia ctl`, scripts on the box and
- * tests. Many clients at once; a client that sends garbage gets an error line, never a crash;
+ * tests. Up to `maxClients` clients at once (one more gets an error line and is closed, so idle
+ * connections cannot exhaust the daemon's descriptors); a client that sends garbage gets an error
+ * line, never a crash; a line over MAX_LINE gets one error line and the connection is closed;
  * `subscribe` keeps the connection and streams every state change and call event.
  */
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { dirname } from "node:path";
+import { dirname, relative, resolve, sep } from "node:path";
 import { type AgentIdentity, presenceDocument } from "../core/presence-document.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { errorAnswer, MAX_LINE, parseRequest } from "./protocol.js";
+
+/** Default cap of concurrent clients (config `control.max_clients`). */
+export const DEFAULT_MAX_CLIENTS = 32;
+/** A refused client that does not close its end is cut off after this. */
+const REFUSED_LINGER_MS = 1000;
+/** At most one "too many clients" log line per this interval. */
+const REFUSAL_LOG_MS = 10_000;
 
 export interface ControlOptions {
   readonly socket: string;
@@ -19,6 +28,8 @@ export interface ControlOptions {
   /** Local details added to `status` (registration, devices, version...). */
   readonly details?: () => Record<string, unknown>;
   readonly clock?: () => number;
+  /** Concurrent clients served; one more is refused. Default DEFAULT_MAX_CLIENTS. */
+  readonly maxClients?: number;
 }
 
 export class ControlServer implements Side {
@@ -31,6 +42,8 @@ export class ControlServer implements Side {
   readonly #subscribers = new Set<Socket>();
   readonly #o: ControlOptions;
   readonly #clock: () => number;
+  #refusedSinceLog = 0;
+  #lastRefusalLog = Number.NEGATIVE_INFINITY;
 
   constructor(o: ControlOptions) {
     this.#o = o;
@@ -41,7 +54,7 @@ export class ControlServer implements Side {
     if (this.#server) return;
     this.#emit = emit;
     const path = this.#o.socket;
-    mkdirSync(dirname(path), { recursive: true });
+    makeFolder(dirname(path));
     await removeStaleSocket(path);
     const server = createServer((sock) => this.#accept(sock));
     await new Promise<void>((resolve, reject) => {
@@ -97,37 +110,67 @@ export class ControlServer implements Side {
   }
 
   #accept(sock: Socket): void {
-    this.#clients.add(sock);
-    sock.setEncoding("utf8");
-    let buf = "";
-    let skipping = false;
-    sock.on("data", (chunk: string) => {
-      buf += chunk;
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl).replace(/\r$/, "");
-        buf = buf.slice(nl + 1);
-        if (skipping) {
-          skipping = false;
-          continue;
-        }
-        if (line.trim() === "") continue;
-        if (line.length > MAX_LINE) {
-          this.#send(sock, errorAnswer(null, "bad_request", `line longer than ${MAX_LINE} bytes: skipped`));
-          continue;
-        }
-        this.#answer(sock, line);
-      }
-      if (buf.length > MAX_LINE) {
-        buf = "";
-        skipping = true;
-        this.#send(sock, errorAnswer(null, "bad_request", `line longer than ${MAX_LINE} bytes: skipped`));
-      }
-    });
     sock.on("error", () => sock.destroy());
+    const max = this.#o.maxClients ?? DEFAULT_MAX_CLIENTS;
+    if (this.#clients.size >= max) {
+      // A flood of refused clients is logged once per REFUSAL_LOG_MS, with the count.
+      this.#refusedSinceLog++;
+      const now = this.#clock();
+      if (now - this.#lastRefusalLog >= REFUSAL_LOG_MS) {
+        this.#o.log.warn(
+          { clients: this.#clients.size, max, refused: this.#refusedSinceLog },
+          "control socket: too many clients (control.max_clients), new ones refused",
+        );
+        this.#lastRefusalLog = now;
+        this.#refusedSinceLog = 0;
+      }
+      this.#refuse(
+        sock,
+        errorAnswer(
+          null,
+          "too_many_clients",
+          `${max} clients are connected already (control.max_clients): try again later`,
+        ),
+      );
+      return;
+    }
+    this.#clients.add(sock);
     sock.on("close", () => {
       this.#clients.delete(sock);
       this.#subscribers.delete(sock);
     });
+    sock.setEncoding("utf8");
+    let buf = "";
+    let refused = false;
+    sock.on("data", (chunk: string) => {
+      if (refused) return; // the rest of an over-long line, read until the close
+      buf += chunk;
+      let tooLong = false;
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl).replace(/\r$/, "");
+        buf = buf.slice(nl + 1);
+        if (line.length > MAX_LINE) {
+          tooLong = true;
+          break;
+        }
+        if (line.trim() === "") continue;
+        this.#answer(sock, line);
+      }
+      // A line over the limit, complete or not: one error line, then the connection is closed
+      // (skipping to the next newline answered a 10 MB line with one error per chunk).
+      if (tooLong || buf.length > MAX_LINE) {
+        refused = true;
+        buf = "";
+        this.#refuse(sock, errorAnswer(null, "line_too_long", `line longer than ${MAX_LINE} bytes: closing`));
+      }
+    });
+  }
+
+  /** Sends one error line and closes; a peer that does not close its end is cut off soon after. */
+  #refuse(sock: Socket, answer: unknown): void {
+    if (sock.destroyed) return;
+    sock.end(`${JSON.stringify(answer)}\n`);
+    setTimeout(() => sock.destroy(), REFUSED_LINGER_MS).unref();
   }
 
   #answer(sock: Socket, line: string): void {
@@ -181,6 +224,22 @@ export class ControlServer implements Side {
 
   #send(sock: Socket, msg: unknown): void {
     if (!sock.destroyed) sock.write(`${JSON.stringify(msg)}\n`);
+  }
+}
+
+/**
+ * Creates the socket's folder when it is missing, 0750 (the service user and its group) whatever
+ * the umask; a folder that exists (systemd's RuntimeDirectory=) keeps its own mode.
+ */
+function makeFolder(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o750 });
+  if (first === undefined) return;
+  // mkdir's mode is masked by the umask: set it on every folder created, the first one down.
+  let d = resolve(first);
+  chmodSync(d, 0o750);
+  for (const part of relative(d, resolve(dir)).split(sep).filter(Boolean)) {
+    d = resolve(d, part);
+    chmodSync(d, 0o750);
   }
 }
 

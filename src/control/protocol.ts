@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { Command } from "../core/types.js";
 
-/** A line longer than this is refused (and the rest of it skipped) so a peer cannot grow our memory. */
+/** A line longer than this gets one error line and the connection is closed: a peer cannot grow our memory. */
 export const MAX_LINE = 64 * 1024;
 
 const id = z.union([z.string().max(128), z.number(), z.null()]).optional();
