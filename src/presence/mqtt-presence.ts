@@ -66,6 +66,8 @@ export class MqttPresence implements Side {
   private commandChain: Promise<void> = Promise.resolve();
   /** Payloads seen flagged retained on the commands topic during a 3.1.1 check. */
   private retainedSeen: Set<string> | null = null;
+  /** Retained commands (payloads) already answered with a refusal during 3.1.1 checks. */
+  private readonly refusedRetained = new Set<string>();
   private lastStats = "null";
   private started = false;
   /** The protocol of the link (4 with the embedded broker, whatever the config says). */
@@ -430,10 +432,23 @@ export class MqttPresence implements Side {
     } finally {
       this.retainedSeen = null;
     }
-    const retained = seen.delete(payload.toString("base64"));
+    const key = payload.toString("base64");
+    const retained = seen.delete(key);
+    if (retained) this.rememberRetained(key);
     this.runCommand(payload, { ...meta, retained });
-    // Other retained commands the re-subscribe brought: refused like any retained one.
-    for (const other of seen) this.runCommand(Buffer.from(other, "base64"), { retained: true });
+    // Other retained commands the re-subscribe brought: refused like any retained one, once
+    // (every later check brings them again while they stay retained).
+    for (const other of seen) {
+      if (this.refusedRetained.has(other)) continue;
+      this.rememberRetained(other);
+      this.runCommand(Buffer.from(other, "base64"), { retained: true });
+    }
+  }
+
+  private rememberRetained(key: string): void {
+    this.refusedRetained.add(key);
+    if (this.refusedRetained.size > 64)
+      this.refusedRetained.delete(this.refusedRetained.values().next().value!);
   }
 
   private runCommand(payload: Buffer, meta: MessageMeta): void {
