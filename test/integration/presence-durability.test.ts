@@ -7,11 +7,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Command } from "../../src/core/types.js";
 import { type Mosquitto, startMosquitto } from "../lab/mosquitto.js";
 import {
+  type AppChild,
   buildChild,
   type ChildDesk,
   type Desk,
   removeChildBuild,
   retained,
+  spawnApp,
   spawnDesk,
   startDesk,
   tempDir,
@@ -21,6 +23,7 @@ import {
 
 let broker: Mosquitto;
 const children: ChildDesk[] = [];
+const apps: AppChild[] = [];
 const desks: Desk[] = [];
 const watchers: Watcher[] = [];
 
@@ -29,6 +32,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const c of children.splice(0)) await c.kill9();
+  for (const a of apps.splice(0)) await a.kill9();
   for (const d of desks.splice(0)) await d.stop();
   for (const w of watchers.splice(0)) await w.close();
 });
@@ -221,7 +225,86 @@ describe("the broker dies", () => {
     expect(events.every((s) => !s.retain)).toBe(true);
     // The new process (which boots logged out: no status store here) numbers after the backlog.
     expect((await second.command({ cmd: "login" })).ok).toBe(true);
-    const next = await w.waitFor("next event", (s) => s.json?.seq === 22);
+    // Above every seq the killed run could have reserved: a crash skips numbers, never repeats one.
+    const next = await w.waitFor("next event", (s) => Number(s.json?.seq) > 21);
     expect(next.json).toMatchObject({ status: "available", previous_status: "logged_out" });
+  });
+});
+
+describe("the daemon is killed during a call (issue 11)", () => {
+  it("the next start publishes call.ended desk_restart and the restart's status.changed; seq continues above", async () => {
+    const agent = "midcall";
+    const dir = await tempDir(agent);
+    const A = `cuffia/agents/${agent}`;
+    const yaml = `
+agent: { id: ${agent} }
+mqtt: { url: "${broker.url}", protocol_version: 5 }
+control: { socket: ${dir}/control.sock }
+state_dir: ${dir}/state
+`;
+    const w = await watch([`${A}/events`, `${A}/presence`]);
+    const first = await spawnApp(yaml);
+    apps.push(first);
+    expect((await first.input({ type: "command", command: { cmd: "login" }, origin: "control" })).ok).toBe(
+      true,
+    );
+    // The SIP side's inputs for a call, as it would feed them.
+    await first.input({
+      type: "call_offered",
+      callId: "call-killed",
+      number: "+390612345678",
+      displayName: null,
+      queue: "sociale",
+      language: "it",
+      service: null,
+      autoAnswer: false,
+    });
+    await first.input({ type: "call_answered", callId: "call-killed" });
+    const answered = await w.waitFor("call.answered", (s) => s.json?.type === "call.answered");
+    const oldPresence = await w.waitFor(
+      "presence on call",
+      (s) => s.topic === `${A}/presence` && s.json?.activity === "on_call",
+    );
+    await first.kill9();
+
+    const second = await spawnApp(yaml);
+    apps.push(second);
+    expect(second.startSeq).toBeGreaterThan(Number(oldPresence.json?.seq));
+    const ended = await w.waitFor("call.ended desk_restart", (s) => s.json?.type === "call.ended", 15_000);
+    expect(ended.json).toMatchObject({
+      type: "call.ended",
+      call_id: "call-killed",
+      direction: "inbound",
+      queue: "sociale",
+      end_reason: "desk_restart",
+    });
+    const paused = await w.waitFor(
+      "status.changed restart",
+      (s) => s.json?.type === "status.changed" && s.json?.reason === "restart",
+    );
+    expect(paused.json).toMatchObject({
+      status: "paused",
+      previous_status: "available",
+      origin: "policy",
+    });
+    // Event seqs only grow, and never repeat, across the kill.
+    const seqs = w.on(`${A}/events`).map((s) => Number(s.json?.seq));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(Number(ended.json?.seq)).toBeGreaterThan(Number(answered.json?.seq));
+    expect(Number(paused.json?.seq)).toBeGreaterThan(Number(ended.json?.seq));
+    // The presence document's seq continues above the old run's.
+    const fresh = await w.waitFor(
+      "presence of the new run",
+      (s) => s.topic === `${A}/presence` && s.json?.status === "paused" && s.json?.activity === "idle",
+    );
+    expect(Number(fresh.json?.seq)).toBeGreaterThan(Number(oldPresence.json?.seq));
+    // A third, clean start does not announce the call nor the pause again.
+    await second.stop();
+    const before = w.on(`${A}/events`).length;
+    const third = await spawnApp(yaml);
+    apps.push(third);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(w.on(`${A}/events`).slice(before)).toEqual([]);
+    await third.stop();
   });
 });
