@@ -302,18 +302,20 @@ export class MqttLink {
 
   /**
    * MQTT 3.1.1 has no Retain As Published: a retained message published while we are subscribed
-   * reaches us with the flag cleared. Subscribing to `topic` again makes the broker resend what it
-   * retains there, this time flagged (3.1.1 §3.3.1.3, §3.8.4); an UNSUBSCRIBE of an unused topic
-   * behind it is the fence: its UNSUBACK comes after those messages. Resolves at the fence.
+   * reaches us with the flag cleared. A NEW subscription makes the broker send what it retains
+   * under it, flagged (3.1.1 §3.3.1.3); re-subscribing the same filter is not enough (aedes sends
+   * nothing then). So: SUBSCRIBE `filter` (e.g. `commands/#`, which also matches `commands`),
+   * then UNSUBSCRIBE it; the UNSUBACK comes after those retained messages and is the fence.
+   * Resolves at the fence.
    */
-  recheckRetained(topic: string, fenceTopic: string): Promise<void> {
+  recheckRetained(filter: string): Promise<void> {
     const client = this.client;
     if (client === null || this._state !== "connected")
       return Promise.reject(new LinkClosedError("not connected"));
     return new Promise((resolve, reject) => {
-      client.subscribe(topic, { qos: 1 }, (err) => {
+      client.subscribe(filter, { qos: 1 }, (err) => {
         if (err) return reject(err);
-        client.unsubscribe(fenceTopic, (e?: Error) => (e ? reject(e) : resolve()));
+        client.unsubscribe(filter, (e?: Error) => (e ? reject(e) : resolve()));
       });
     });
   }

@@ -66,6 +66,8 @@ export class MqttPresence implements Side {
   private commandChain: Promise<void> = Promise.resolve();
   /** Payloads seen flagged retained on the commands topic during a 3.1.1 check. */
   private retainedSeen: Set<string> | null = null;
+  /** Live commands received while a 3.1.1 check's extra subscription is in place. */
+  private liveInWindow: Set<string> | null = null;
   /** Retained commands (payloads) already answered with a refusal during 3.1.1 checks. */
   private readonly refusedRetained = new Set<string>();
   private lastStats = "null";
@@ -410,6 +412,16 @@ export class MqttPresence implements Side {
       return;
     }
     if (this.protocolVersion === 4 && !meta.retained) {
+      // While a check's extra subscription overlaps ours, a broker may deliver a live command
+      // twice (3.1.1 §3.3.5 allows a copy per matching subscription): act on it once.
+      if (this.liveInWindow) {
+        const key = payload.toString("base64");
+        if (this.liveInWindow.has(key)) {
+          this.log.debug("duplicate delivery of a command during a retained check: ignored");
+          return;
+        }
+        this.liveInWindow.add(key);
+      }
       this.commandChain = this.commandChain.then(() => this.checkThenRun(payload, meta));
       return;
     }
@@ -424,13 +436,15 @@ export class MqttPresence implements Side {
     }
     const seen = new Set<string>();
     this.retainedSeen = seen;
+    this.liveInWindow = new Set();
     try {
-      await link.recheckRetained(this.topics.commands, `${this.topics.commands}/fence`);
+      await link.recheckRetained(`${this.topics.commands}/#`);
     } catch (err) {
       this.log.warn({ err: String(err) }, "remote command dropped: could not check whether it was retained");
       return;
     } finally {
       this.retainedSeen = null;
+      this.liveInWindow = null;
     }
     const key = payload.toString("base64");
     const retained = seen.delete(key);
