@@ -6,6 +6,7 @@
  * closes first, the call is ended and the account unregistered, the LCD shows the desk offline,
  * presence publishes offline and closes, the headset is released last.
  */
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { policyFromConfig } from "./config/policy.js";
 import type { Config } from "./config/schema.js";
@@ -53,7 +54,7 @@ async function countBoot(dir: string, log: Logger): Promise<number> {
   try {
     const { mkdir } = await import("node:fs/promises");
     await mkdir(dir, { recursive: true });
-    const file = await HighWaterFile.open(`${dir}/boot.count`);
+    const file = await HighWaterFile.open(join(dir, "boot.count"));
     const boot = file.value + 1;
     await file.set(boot).catch((err: unknown) => {
       log.warn(

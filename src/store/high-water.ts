@@ -8,6 +8,7 @@
  * slot being written, whose check then fails, and the reader takes the valid slot with the
  * highest generation: the old value, or the new one, never garbage.
  */
+import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** The few calls this file (and the outbox) make on a file; Node's FileHandle has them. */
@@ -36,14 +37,11 @@ export interface StoreFs {
 }
 
 export const nodeStoreFs: StoreFs = {
-  open: async (path, flags) => {
-    const { open } = await import("node:fs/promises");
-    return open(path, flags, 0o640);
-  },
-  readFile: async (path) => (await import("node:fs/promises")).readFile(path),
-  rename: async (from, to) => (await import("node:fs/promises")).rename(from, to),
+  open: (path, flags) => open(path, flags, 0o640),
+  readFile: (path) => readFile(path),
+  rename: (from, to) => rename(from, to),
   mkdir: async (dir) => {
-    await (await import("node:fs/promises")).mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true });
   },
 };
 

@@ -2,20 +2,12 @@
  * The call that is open right now (state_dir/open-call.json), so that a daemon killed during a
  * call can end it at the next start (`call.ended` with `desk_restart`). Written atomically (temp
  * file, fsync, rename) when the call is offered or answered and every ALIVE_EVERY_MS during it
- * (its `aliveAt` bounds the call's times after a crash); removed when it ends. Writes run after the
- * step that asked for them (a microtask later, in order), so the step's effects are not held up;
- * a failed write is logged and costs only the restart's `call.ended`.
+ * (its `aliveAt` bounds the call's times after a crash); removed when it ends. Writes run in the
+ * background, in order, so the desk never waits on the disk; a failed write is logged and costs
+ * only the restart's `call.ended`.
  */
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { readFileSync } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Call, OpenCallRecord } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
@@ -111,28 +103,28 @@ export class OpenCallFile {
 
   private write(rec: OpenCallRecord | null, now: number): void {
     this.lastWrite = now;
-    this.chain = this.chain.then(() => {
+    this.chain = this.chain.then(async () => {
       try {
         if (rec === null) {
-          rmSync(this.path, { force: true });
+          await rm(this.path, { force: true });
           return;
         }
-        mkdirSync(this.dir, { recursive: true });
+        await mkdir(this.dir, { recursive: true });
         const tmp = `${this.path}.tmp`;
-        const fd = openSync(tmp, "w", 0o640);
+        const fh = await open(tmp, "w", 0o640);
         try {
           const data = Buffer.from(`${JSON.stringify(rec)}\n`);
           let done = 0;
           while (done < data.byteLength) {
-            const n = writeSync(fd, data, done, data.byteLength - done);
-            if (n <= 0) throw new Error("short write (disk full?)");
-            done += n;
+            const { bytesWritten } = await fh.write(data, done, data.byteLength - done, done);
+            if (bytesWritten <= 0) throw new Error("short write (disk full?)");
+            done += bytesWritten;
           }
-          fsyncSync(fd);
+          await fh.sync();
         } finally {
-          closeSync(fd);
+          await fh.close();
         }
-        renameSync(tmp, this.path);
+        await rename(tmp, this.path);
       } catch (err) {
         this.log.error(
           { err: String(err), file: this.path },

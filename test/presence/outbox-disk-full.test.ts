@@ -252,6 +252,45 @@ function mountTmpfs(at: string): boolean {
 }
 
 describe("outbox on a real 64 KiB tmpfs", () => {
+  it("a daemon that starts on the full tmpfs publishes its backlog and re-opens the log once space is freed", async (ctx) => {
+    const mnt = await mkdtemp(join(tmpdir(), "cuffia-tmpfs-"));
+    if (!mountTmpfs(mnt)) {
+      await rm(mnt, { recursive: true, force: true });
+      ctx.skip();
+      return;
+    }
+    try {
+      const opts = {
+        dir: mnt,
+        maxBytes: 1 << 20,
+        log: silentLogger,
+        clock: () => 1_700_000_000_000,
+        retryDelay: () => 20,
+      };
+      const first = await Outbox.open(opts);
+      const kept = [];
+      for (let i = 0; i < 5; i++) kept.push(await first.append(status(i)));
+      // kill -9 (no close), then the disk fills up completely before the next start.
+      const ballast = join(mnt, "ballast");
+      await writeFile(ballast, Buffer.alloc(64 * 1024)).catch(() => {});
+      const box = await Outbox.open(opts);
+      expect(box.unacked().map((e) => e.id)).toEqual(kept.map((e) => e!.id));
+      expect(box.healthy).toBe(false);
+      const more = await box.append(status(6));
+      expect(more!.seq).toBeGreaterThan(kept.at(-1)!.seq);
+      expect(box.unacked().at(-1)!.id).toBe(more!.id);
+      await rm(ballast, { force: true });
+      await waitFor("the log re-opened", () => box.healthy);
+      const onDisk = (await readLog(mnt)).filter((l) => l.length > 0).map((l) => JSON.parse(l));
+      expect(onDisk.map((e) => e.id)).toEqual([...kept, more].map((e) => e!.id));
+      await box.close();
+      await first.close().catch(() => {});
+    } finally {
+      execFileSync("umount", [mnt]);
+      await rm(mnt, { recursive: true, force: true });
+    }
+  });
+
   it("fills up: no torn line on disk, seqs unique, everything written once space is freed", async (ctx) => {
     const mnt = await mkdtemp(join(tmpdir(), "cuffia-tmpfs-"));
     if (!mountTmpfs(mnt)) {
