@@ -6,6 +6,7 @@
  * closes first, the call is ended and the account unregistered, the LCD shows the desk offline,
  * presence publishes offline and closes, the headset is released last.
  */
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { policyFromConfig } from "./config/policy.js";
@@ -52,7 +53,6 @@ export const SEQ_PER_BOOT = 1_000_000_000;
 /** Counts this start in state_dir/boot.count (store/high-water.ts); on a disk that refuses, logs and goes on. */
 async function countBoot(dir: string, log: Logger): Promise<number> {
   try {
-    const { mkdir } = await import("node:fs/promises");
     await mkdir(dir, { recursive: true });
     const file = await HighWaterFile.open(join(dir, "boot.count"));
     const boot = file.value + 1;
