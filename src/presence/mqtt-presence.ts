@@ -403,13 +403,20 @@ export class MqttPresence implements Side {
   /**
    * A command in. Retained commands are refused (they would replay on every subscribe): MQTT 5
    * keeps the flag with Retain As Published; MQTT 3.1.1 cannot, so there every command waits
-   * for a re-subscribe that makes the broker resend what it retains, flagged, and a command seen
-   * again that way was retained (link.recheckRetained). That costs one round trip per command.
+   * for a short-lived extra subscription (`commands/#`) that makes the broker send what it
+   * retains, flagged: a command seen again that way was retained (link.recheckRetained). That
+   * costs one round trip per command.
    */
   private onCommand(payload: Buffer, meta: MessageMeta): void {
     if (meta.retained && this.retainedSeen) {
       this.retainedSeen.add(payload.toString("base64"));
       return;
+    }
+    if (meta.retained && this.protocolVersion === 4) {
+      // 3.1.1 sends it on every (re)subscribe and every check brings it again: refuse it once.
+      const key = payload.toString("base64");
+      if (this.refusedRetained.has(key)) return;
+      this.rememberRetained(key);
     }
     if (this.protocolVersion === 4 && !meta.retained) {
       // While a check's extra subscription overlaps ours, a broker may deliver a live command
