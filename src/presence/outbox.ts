@@ -146,7 +146,8 @@ export class Outbox {
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   /** The last failure logged, so a full disk is said once, not on every retry. */
-  private lastFailure = "";
+  /** What is failing now (write, ack, ...): each said once at error, and its recovery once. */
+  private readonly failing = new Set<string>();
   private readonly fs: StoreFs;
 
   private constructor(
@@ -205,7 +206,7 @@ export class Outbox {
       await box.rewrite();
     } catch (err) {
       // The backlog is still in the old file, which stays as it is until the rewrite succeeds.
-      box.failed("could not rewrite the log at start (disk full?); will retry", err);
+      box.failed("rewrite", "could not rewrite the log at start (disk full?); will retry", err);
       box.retryLater();
     }
     if (kept.length > 0) log.info({ backlog: kept.length, from: kept[0]!.seq }, "outbox: backlog to publish");
@@ -293,26 +294,26 @@ export class Outbox {
       } else if (this.fh === null || this.entries.some((e) => !e.written)) {
         if (!(await this.tryRewrite())) return this.retryLater();
       } else if (this.ackedSeq > this.persistedAck) {
-        await this.guard("could not record acknowledgement", async () => {
+        await this.guard("ack", "could not record acknowledgement", async () => {
           const target = this.ackedSeq;
           const marker = { seq: target, last: this.nextSeq - 1 };
           await writeAtomically(this.fs, this.opts.dir, ACK_FILE, JSON.stringify(marker) + "\n");
           this.persistedAck = target;
         });
       } else if (this.ackedBytesInFile >= Math.min(64 * 1024, this.opts.maxBytes / 4)) {
-        await this.guard("compaction failed", () => this.rewrite());
+        await this.guard("compaction", "compaction failed", () => this.rewrite());
       } else {
-        this.recovered();
         return;
       }
     }
   }
 
-  private async guard(what: string, fn: () => Promise<void>): Promise<void> {
+  private async guard(kind: string, what: string, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
+      this.ok(kind);
     } catch (err) {
-      this.opts.log.error({ err: String(err) }, `outbox: ${what}`);
+      this.failed(kind, what, err);
       // Do not spin on a broken disk: the next append or ack tries again.
       this.persistedAck = this.ackedSeq;
       this.ackedBytesInFile = 0;
@@ -330,9 +331,10 @@ export class Outbox {
         await this.hw.set(last + SEQ_BLOCK - 1);
       } catch (err) {
         // Publishing a seq that a crash could hand out again would break the record: wait.
-        this.failed("could not reserve event numbers (disk full?); events wait in memory", err);
+        this.failed("reserve", "could not reserve event numbers (disk full?); events wait in memory", err);
         return false;
       }
+      this.ok("reserve");
     }
     const batch = this.waiting;
     this.waiting = [];
@@ -340,9 +342,11 @@ export class Outbox {
       this.entries.push({ ...w.event, written: false });
       this.bytesOf.set(w.event.seq, w.bytes);
     }
+    const streak = this.failing.has("write");
     const ok = await this.tryWriteUnwritten();
     if (!ok) {
-      this.opts.log.error(
+      // Said at error once per streak of failures (a full disk fails every write), then at debug.
+      this.opts.log[streak ? "debug" : "error"](
         { events: batch.length, seqs: batch.map((w) => w.event.seq) },
         "outbox: events not durable (disk refused the write); kept in memory and published, rewritten when the disk has room",
       );
@@ -364,9 +368,10 @@ export class Outbox {
     } catch (err) {
       // Cut the torn piece off; if even that fails, the next write starts at goodSize anyway.
       await fh.truncate(this.goodSize).catch(() => {});
-      this.failed("write failed", err);
+      this.failed("write", "write failed", err);
       return false;
     }
+    this.ok("write");
     this.goodSize += data.byteLength;
     for (const e of pending) e.written = true;
     return true;
@@ -375,9 +380,11 @@ export class Outbox {
   private async tryRewrite(): Promise<boolean> {
     try {
       await this.rewrite();
+      this.ok("rewrite");
+      this.ok("write");
       return true;
     } catch (err) {
-      this.failed("could not rewrite the log (disk full?)", err);
+      this.failed("rewrite", "could not rewrite the log (disk full?)", err);
       return false;
     }
   }
@@ -399,17 +406,17 @@ export class Outbox {
     this.ackedBytesInFile = 0;
   }
 
-  private failed(what: string, err: unknown): void {
-    const text = `${what}: ${String(err)}`;
-    if (text !== this.lastFailure) this.opts.log.error({ err: String(err) }, `outbox: ${what}`);
-    this.lastFailure = text;
+  private failed(kind: string, what: string, err: unknown): void {
+    if (!this.failing.has(kind)) this.opts.log.error({ err: String(err) }, `outbox: ${what}`);
+    else this.opts.log.debug({ err: String(err) }, `outbox: ${what} (again)`);
+    this.failing.add(kind);
   }
 
-  private recovered(): void {
-    if (this.failures === 0 && this.lastFailure === "") return;
-    this.opts.log.warn("outbox: the disk takes writes again; every pending event is durable");
-    this.failures = 0;
-    this.lastFailure = "";
+  private ok(kind: string): void {
+    if (!this.failing.delete(kind)) return;
+    if (kind === "write" || kind === "rewrite") this.failures = 0;
+    if (this.failing.size === 0)
+      this.opts.log.warn("outbox: the disk takes writes again; every pending event is durable");
   }
 
   private retryLater(): void {
@@ -455,7 +462,9 @@ export class Outbox {
     // A clean stop records the exact last seq: the next start skips none.
     const last = this.nextSeq - 1;
     if (this.waiting.length === 0 && this.hw.found && this.hw.value > last) {
-      await this.hw.set(last).catch((err: unknown) => this.failed("could not record the last seq", err));
+      await this.hw
+        .set(last)
+        .catch((err: unknown) => this.failed("close", "could not record the last seq", err));
     }
     for (const w of this.waiting.splice(0)) w.resolve(null);
     await this.fh?.close();

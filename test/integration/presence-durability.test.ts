@@ -3,6 +3,10 @@
  * broker (restart without persistence), and both during a burst of events. The desk runs in a
  * child process (harness.spawnDesk, compiled with tsc) so it can be killed like a power cut.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Command } from "../../src/core/types.js";
 import { type Mosquitto, startMosquitto } from "../lab/mosquitto.js";
@@ -306,5 +310,61 @@ state_dir: ${dir}/state
     await new Promise((r) => setTimeout(r, 1_500));
     expect(w.on(`${A}/events`).slice(before)).toEqual([]);
     await third.stop();
+  });
+});
+
+describe("the state dir's disk fills up (issue 11)", () => {
+  it("on a full 64 KiB tmpfs: events still published whole, once per seq; after kill -9 and room again, no seq reused", async (ctx) => {
+    const mnt = await mkdtemp(join(tmpdir(), "cuffia-full-"));
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt], { stdio: "ignore" });
+    } catch {
+      // Not root here: the injected-ENOSPC unit tests (outbox-disk-full.test.ts) cover the logic.
+      await rm(mnt, { recursive: true, force: true });
+      ctx.skip();
+      return;
+    }
+    try {
+      const agent = "diskfull";
+      const E = `cuffia/agents/${agent}/events`;
+      const w = await watch([E]);
+      const first = await child(agent, mnt);
+      await first.waitConnected();
+      expect((await first.command({ cmd: "login" })).ok).toBe(true);
+      await w.waitFor("login event", (s) => s.json?.status === "available");
+      const ballast = join(mnt, "ballast");
+      await writeFile(ballast, Buffer.alloc(64 * 1024)).catch(() => {});
+      for (let i = 0; i < 40; i++)
+        expect(
+          (await first.command(i % 2 === 0 ? { cmd: "pause", reason: "break" } : { cmd: "unpause" })).ok,
+        ).toBe(true);
+      // Published from memory although the disk refused them, each whole.
+      await waitUntil("41 events", () => (w.on(E).length >= 41 ? true : null), 15_000);
+      expect(w.on(E).every((s) => s.json !== null && typeof s.json.seq === "number")).toBe(true);
+      const lastBefore = Math.max(...w.on(E).map((s) => Number(s.json?.seq)));
+      await first.kill9();
+      await rm(ballast, { force: true });
+
+      const second = await child(agent, mnt);
+      await second.waitConnected();
+      expect((await second.command({ cmd: "login" })).ok).toBe(true);
+      const after = await w.waitFor(
+        "event of the second run",
+        (s) => s.json?.previous_status === "logged_out" && Number(s.json?.seq) > lastBefore,
+      );
+      expect(Number(after.json?.seq)).toBeGreaterThan(lastBefore);
+      // A seq never names two different events (a resent one keeps its id).
+      const idOf = new Map<number, string>();
+      for (const s of w.on(E)) {
+        const seq = Number(s.json?.seq);
+        const id = String(s.json?.id);
+        expect(idOf.get(seq) ?? id).toBe(id);
+        idOf.set(seq, id);
+      }
+      await second.stop();
+    } finally {
+      execFileSync("umount", ["-l", mnt]);
+      await rm(mnt, { recursive: true, force: true });
+    }
   });
 });
