@@ -288,6 +288,8 @@ sideFactories.mqtt = async (config, log) => {
       ...(m.key_file !== undefined ? { keyFile: m.key_file } : {}),
       statsStaleSeconds: m.stats_stale_seconds,
       outboxMaxBytes: Math.round(m.outbox_max_mb * 1024 * 1024),
+      maxClockSkewSeconds: m.max_clock_skew_seconds,
+      ...(m.response_topic_prefix !== undefined ? { responseTopicPrefix: m.response_topic_prefix } : {}),
       embeddedPort: m.embedded_port,
     },
     agent: { id: config.agent.id, name: config.agent.name },

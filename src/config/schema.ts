@@ -285,6 +285,20 @@ const mqtt = z
       .default(120)
       .describe("Queue figures older than this show as unknown."),
     outbox_max_mb: z.number().min(1).max(1024).default(50).describe("Cap of the durable event outbox."),
+    max_clock_skew_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe("Commands whose ts is further ahead of the desk's clock than this are refused."),
+    response_topic_prefix: z
+      .string()
+      .regex(/^[^#+\s]+$/, "must not contain #, + or spaces")
+      .optional()
+      .describe(
+        "MQTT 5 response topics allowed besides P/agents/<agent.id>/commands/result: this topic and those under it (never P/agents/... or P/queues/...).",
+      ),
     embedded_port: z
       .number()
       .int()

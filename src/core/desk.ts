@@ -23,6 +23,7 @@ import type {
   ErrorCode,
   HeadsetButton,
   MediaStats,
+  OpenCallRecord,
   Origin,
   Policy,
   StepResult,
@@ -45,6 +46,11 @@ export function initialState(
   policy: Policy,
   now: number,
   persisted: PersistedStatus | null = null,
+  /**
+   * Where `seq` starts: the boot count × 10^9 (app.ts), so the presence document's seq keeps
+   * growing across restarts. 0 for tests and tools.
+   */
+  seqBase = 0,
 ): DeskState {
   let status: AgentStatus = "logged_out";
   let reason: string | null = null;
@@ -74,7 +80,7 @@ export function initialState(
       mqtt: policy.sides.mqtt ? false : null,
       faults: {},
     },
-    seq: 0,
+    seq: seqBase,
     policy,
   };
 }
@@ -149,6 +155,8 @@ function apply(s: Step, input: DeskInput): void {
       return s.set({ queues: input.stats === null ? null : { ...input.stats, receivedAt: s.now } });
     case "timer_fired":
       return timer(s, input.timer);
+    case "desk_restarted":
+      return restarted(s, input.previous, input.openCall);
     case "policy_changed":
       return policyChanged(s, input.policy);
   }
@@ -521,6 +529,43 @@ function endedEvent(
     jitter_ms: stats?.jitterMs ?? null,
     round_trip_ms: stats?.roundTripMs ?? null,
   };
+}
+
+/**
+ * Transition 1's events, stepped once after the sides started: the call the previous run left
+ * open ends with `desk_restart` (its times counted to the last sign of life of that run), and the
+ * automatic pause of a desk that was available is announced (and saved, so a second crash does
+ * not announce it again).
+ */
+function restarted(s: Step, previous: PersistedStatus | null, open: OpenCallRecord | null): void {
+  if (open) {
+    const call: Call = {
+      ...newCall(open.id, open.direction, open.offeredAt, { number: open.number, queue: open.queue }),
+      answeredAt: open.answeredAt,
+    };
+    const endAt = Math.min(s.now, Math.max(open.aliveAt, open.answeredAt ?? open.offeredAt));
+    s.event(
+      endedEvent(
+        call,
+        "desk_restart",
+        endAt,
+        null,
+        "the daemon stopped during the call; times end at its last sign of life",
+      ),
+    );
+  }
+  const st = s.state;
+  if (previous && (previous.status !== st.status || previous.reason !== st.reason)) {
+    s.event({
+      type: "status.changed",
+      status: st.status,
+      reason: st.reason,
+      previous_status: previous.status,
+      previous_reason: previous.reason,
+      origin: "policy",
+    });
+    s.effect({ type: "persist_status", status: st.status, reason: st.reason });
+  }
 }
 
 /** Transition 8: the desk let a queue call ring out. Counted; N in a row pause the desk. */

@@ -73,6 +73,18 @@ export interface Call {
   readonly transferTarget: string | null;
 }
 
+/** The facts of an open call kept in state_dir (store/open-call-file.ts) so a restart can end it. */
+export interface OpenCallRecord {
+  readonly id: string;
+  readonly direction: CallDirection;
+  readonly number: string | null;
+  readonly queue: string | null;
+  readonly offeredAt: number;
+  readonly answeredAt: number | null;
+  /** The last time the daemon was seen alive with this call open (refreshed during the call). */
+  readonly aliveAt: number;
+}
+
 /** Queue statistics summed over the desk's queues (mqtt.queues); null = unknown or stale. */
 export interface QueueSummary {
   readonly waiting: number;
@@ -240,7 +252,15 @@ export type DeskInput =
   | { readonly type: "queue_stats"; readonly stats: Omit<QueueSummary, "receivedAt"> | null }
   // the runner
   | { readonly type: "timer_fired"; readonly timer: TimerName }
-  | { readonly type: "policy_changed"; readonly policy: Policy };
+  | { readonly type: "policy_changed"; readonly policy: Policy }
+  // the boot path (app.ts): what the previous run left in state_dir, stepped once after start
+  | {
+      readonly type: "desk_restarted";
+      /** The status saved by the previous run (initialState already turned `available` into paused). */
+      readonly previous: { readonly status: AgentStatus; readonly reason: string | null } | null;
+      /** A call that was open when the previous run died: it gets its `call.ended` (desk_restart). */
+      readonly openCall: OpenCallRecord | null;
+    };
 
 export type DeskInputType = DeskInput["type"];
 

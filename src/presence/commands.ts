@@ -10,6 +10,9 @@ export const MAX_COMMAND_BYTES = 4096;
 /** A command older than this is never acted on: a long outage must not replay "pause" (contract). */
 export const COMMAND_MAX_AGE_MS = 60_000;
 
+/** How far ahead of the desk's clock a command's `ts` may be (mqtt.max_clock_skew_seconds). */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 30_000;
+
 const id = z.string().min(1).max(128);
 const ts = z.iso.datetime({ offset: true }).optional();
 const base = { v: z.literal(1), id, ts };
@@ -47,7 +50,12 @@ function readId(json: unknown): string | null {
   return typeof v === "string" && v.length > 0 && v.length <= 128 ? v : null;
 }
 
-export function parseCommand(payload: Uint8Array, meta: CommandMeta, now: number): CommandParse {
+export function parseCommand(
+  payload: Uint8Array,
+  meta: CommandMeta,
+  now: number,
+  maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS,
+): CommandParse {
   if (payload.byteLength > MAX_COMMAND_BYTES) {
     return {
       ok: false,
@@ -78,6 +86,14 @@ export function parseCommand(payload: Uint8Array, meta: CommandMeta, now: number
   const c = r.data;
   if (c.ts !== undefined && now - Date.parse(c.ts) > COMMAND_MAX_AGE_MS) {
     return { ok: false, id: c.id, error: `expired: command from ${c.ts} is older than 60 s` };
+  }
+  // A ts far ahead would pass the age check for ever: such a command could be replayed at will.
+  if (c.ts !== undefined && Date.parse(c.ts) - now > maxClockSkewMs) {
+    return {
+      ok: false,
+      id: c.id,
+      error: `bad_request: ts ${c.ts} is more than ${Math.round(maxClockSkewMs / 1000)} s ahead of the desk's clock`,
+    };
   }
   return { ok: true, id: c.id, command: toDeskCommand(c) };
 }

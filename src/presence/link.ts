@@ -62,6 +62,11 @@ export interface Subscription {
   readonly topic: string;
   /** MQTT 5 Retain Handling: 2 = never send retained messages for this subscription. */
   readonly retainHandling?: 0 | 2;
+  /**
+   * MQTT 5 Retain As Published: keep the retain flag on messages delivered to us while
+   * subscribed (without it the broker clears the flag, and a retained command looks live).
+   */
+  readonly retainAsPublished?: boolean;
 }
 
 /** A connection stable for this long resets the backoff (a flapping one keeps backing off). */
@@ -271,10 +276,14 @@ export class MqttLink {
   subscribe(subs: readonly Subscription[]): Promise<void> {
     const client = this.client;
     if (client === null || this._state !== "connected" || subs.length === 0) return Promise.resolve();
-    const map: Record<string, { qos: 1; rh?: number }> = {};
+    const map: Record<string, { qos: 1; rh?: number; rap?: boolean }> = {};
+    const v5 = this.cfg.protocolVersion === 5;
     for (const s of subs) {
-      map[s.topic] =
-        this.cfg.protocolVersion === 5 && s.retainHandling ? { qos: 1, rh: s.retainHandling } : { qos: 1 };
+      map[s.topic] = {
+        qos: 1,
+        ...(v5 && s.retainHandling ? { rh: s.retainHandling } : {}),
+        ...(v5 && s.retainAsPublished ? { rap: true } : {}),
+      };
     }
     return new Promise((resolve, reject) => {
       client.subscribe(map, (err, granted) => {
@@ -287,6 +296,26 @@ export class MqttLink {
           );
         }
         resolve();
+      });
+    });
+  }
+
+  /**
+   * MQTT 3.1.1 has no Retain As Published: a retained message published while we are subscribed
+   * reaches us with the flag cleared. A NEW subscription makes the broker send what it retains
+   * under it, flagged (3.1.1 §3.3.1.3); re-subscribing the same filter is not enough (aedes sends
+   * nothing then). So: SUBSCRIBE `filter` (e.g. `commands/#`, which also matches `commands`),
+   * then UNSUBSCRIBE it; the UNSUBACK comes after those retained messages and is the fence.
+   * Resolves at the fence.
+   */
+  recheckRetained(filter: string): Promise<void> {
+    const client = this.client;
+    if (client === null || this._state !== "connected")
+      return Promise.reject(new LinkClosedError("not connected"));
+    return new Promise((resolve, reject) => {
+      client.subscribe(filter, { qos: 1 }, (err) => {
+        if (err) return reject(err);
+        client.unsubscribe(filter, (e?: Error) => (e ? reject(e) : resolve()));
       });
     });
   }

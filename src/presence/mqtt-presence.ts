@@ -8,7 +8,8 @@ import { presenceDocument } from "../core/presence-document.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskInput, DeskState, Effect } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
-import { commandResult, parseCommand } from "./commands.js";
+import { backoffDelay, RECONNECT } from "./backoff.js";
+import { commandResult, DEFAULT_MAX_CLOCK_SKEW_MS, parseCommand } from "./commands.js";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./embedded-broker.js";
 import { LinkClosedError, type MessageMeta, MqttLink } from "./link.js";
 import { DEFAULT_EMBEDDED_PORT, EMBEDDED_URL, type PresenceOptions } from "./options.js";
@@ -22,10 +23,14 @@ export interface MqttPresenceArgs {
   readonly stateDir: string;
   readonly log: Logger;
   readonly clock?: () => number;
+  /** Delay before retrying to open the outbox (attempt from 0); jittered backoff up to 60 s by default. */
+  readonly outboxRetryDelay?: (attempt: number) => number;
 }
 
 /** Events in flight at once: enough to drain a backlog quickly, small enough to resend cheaply. */
 const EVENT_WINDOW = 8;
+/** Events kept in memory while the outbox cannot be opened at all; more are dropped, logged. */
+const MAX_WAITING_FOR_OUTBOX = 10_000;
 
 export class MqttPresence implements Side {
   readonly name = "presence";
@@ -51,8 +56,24 @@ export class MqttPresence implements Side {
   /** Bumped on every connection, so acks of a dead connection are ignored. */
   private generation = 0;
   private statsTimer: NodeJS.Timeout | undefined;
+  private outboxRetry: NodeJS.Timeout | undefined;
+  private readonly outboxRetryDelay: (attempt: number) => number;
+  /** Settles when the first attempt to open the outbox is over (start() waits for no more). */
+  private firstOpen: Promise<void> | null = null;
+  /** Events handed over while the outbox could not be opened (bounded). */
+  private waitingForOutbox = 0;
+  /** MQTT 3.1.1 retained-command checks, one after the other (see onCommand). */
+  private commandChain: Promise<void> = Promise.resolve();
+  /** Payloads seen flagged retained on the commands topic during a 3.1.1 check. */
+  private retainedSeen: Set<string> | null = null;
+  /** Live commands received while a 3.1.1 check's extra subscription is in place. */
+  private liveInWindow: Set<string> | null = null;
+  /** Retained commands (payloads) already answered with a refusal during 3.1.1 checks. */
+  private readonly refusedRetained = new Set<string>();
   private lastStats = "null";
   private started = false;
+  /** The protocol of the link (4 with the embedded broker, whatever the config says). */
+  private protocolVersion: 4 | 5 = 5;
   private faulted = false;
   private stopped = false;
 
@@ -62,6 +83,7 @@ export class MqttPresence implements Side {
     this.log = args.log;
     this.stateDir = args.stateDir;
     this.clock = args.clock ?? Date.now;
+    this.outboxRetryDelay = args.outboxRetryDelay ?? ((a) => backoffDelay(RECONNECT, a));
     this.topics = topics(this.opts.topicPrefix, this.agent.id);
     for (const q of this.opts.queues) {
       if (!isTopicLevel(q)) throw new Error(`queue name ${JSON.stringify(q)} cannot be an MQTT topic level`);
@@ -82,7 +104,8 @@ export class MqttPresence implements Side {
     if (this.started) return;
     this.started = true;
     this.emit = emit;
-    await this.openOutbox();
+    void this.openOutbox();
+    await this.firstOpen;
     let url = this.opts.url;
     let protocolVersion = this.opts.protocolVersion;
     if (url === EMBEDDED_URL) {
@@ -92,6 +115,7 @@ export class MqttPresence implements Side {
       // aedes 1.x speaks only MQTT 3.1.1 (its README: "MQTT 5.0 not supported yet").
       protocolVersion = 4;
     }
+    this.protocolVersion = protocolVersion;
     const [ca, cert, key] = await Promise.all(
       [this.opts.caFile, this.opts.certFile, this.opts.keyFile].map((f) => (f ? readFile(f) : undefined)),
     );
@@ -128,6 +152,7 @@ export class MqttPresence implements Side {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.statsTimer);
+    clearTimeout(this.outboxRetry);
     const link = this.link;
     if (link) {
       // A clean DISCONNECT cancels the will, so say goodbye ourselves: last presence, then offline.
@@ -141,7 +166,9 @@ export class MqttPresence implements Side {
         await Promise.all(sends);
       });
     }
-    await (await this.opening)?.close();
+    // A retry loop still waiting for the disk ends at once (stopped): nothing to close then.
+    const box = this.outbox ?? (this.opening && (await Promise.race([this.opening, Promise.resolve(null)])));
+    await box?.close();
     await this.broker?.close();
     this.log.info("presence stopped");
   }
@@ -168,7 +195,16 @@ export class MqttPresence implements Side {
     };
     // Synchronous when open, so events reach the log in the order the desk made them; events
     // made while other sides start (before ours opened the log) wait for it, in order.
-    return this.outbox ? append(this.outbox) : this.openOutbox().then(append);
+    if (this.outbox) return append(this.outbox);
+    if (this.waitingForOutbox >= MAX_WAITING_FOR_OUTBOX) {
+      this.log.error({ type: event.type }, "event outbox unavailable for long: event dropped");
+      return Promise.resolve();
+    }
+    this.waitingForOutbox++;
+    return this.openOutbox().then((box) => {
+      this.waitingForOutbox--;
+      return append(box);
+    });
   }
 
   /** Resolves once every event handed to execute() so far is on disk (or dropped). */
@@ -177,33 +213,53 @@ export class MqttPresence implements Side {
   }
 
   /**
-   * Opens the outbox once. A state dir we cannot use (permissions, full disk) costs the events,
-   * not the presence: online, presence and commands still work, and health says why.
+   * Opens the outbox once. A state dir we cannot use (permissions, I/O error) costs neither the
+   * presence nor the events: online, presence and commands still work, health says why, events
+   * wait in memory, and the open is retried with backoff until it succeeds. (A full disk does
+   * not get here: the outbox opens read-only-ish and recovers by itself.)
    */
   private openOutbox(): Promise<Outbox | null> {
-    this.opening ??= Outbox.open({
-      dir: this.stateDir,
-      maxBytes: this.opts.outboxMaxBytes,
-      log: this.log.child("outbox"),
-      clock: this.clock,
-    }).then(
-      (box) => {
-        this.outbox = box;
-        return box;
-      },
-      (err: unknown) => {
-        this.log.error(
-          { err: String(err), dir: this.stateDir },
-          "event outbox unavailable: events will be dropped; check the state dir's permissions and free space",
-        );
-        this.feed({
-          type: "side_fault",
-          side: this.name,
-          message: `event outbox unavailable: ${String(err)}`,
-        });
-        return null;
-      },
-    );
+    let firstDone: () => void = () => {};
+    this.firstOpen ??= new Promise<void>((r) => {
+      firstDone = r;
+    });
+    this.opening ??= (async () => {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        try {
+          const box = await Outbox.open({
+            dir: this.stateDir,
+            maxBytes: this.opts.outboxMaxBytes,
+            log: this.log.child("outbox"),
+            clock: this.clock,
+          });
+          if (attempt > 0) {
+            this.log.warn({ dir: this.stateDir }, "event outbox open again: waiting events are written");
+            this.feed({ type: "side_fault", side: this.name, message: null });
+          }
+          this.outbox = box;
+          firstDone();
+          return box;
+        } catch (err) {
+          if (attempt === 0) {
+            this.log.error(
+              { err: String(err), dir: this.stateDir },
+              "event outbox unavailable: events wait in memory; check the state dir's permissions and free space",
+            );
+            this.feed({
+              type: "side_fault",
+              side: this.name,
+              message: `event outbox unavailable: ${String(err)}`,
+            });
+            firstDone();
+          }
+          await new Promise<void>((r) => {
+            this.outboxRetry = setTimeout(r, this.outboxRetryDelay(attempt));
+            this.outboxRetry.unref();
+          });
+        }
+      }
+      return null;
+    })();
     return this.opening;
   }
 
@@ -228,8 +284,9 @@ export class MqttPresence implements Side {
     const subs = [
       // Our own availability: a stale will of an earlier session must be answered (see onOwnOnline).
       { topic: this.topics.online },
-      // A retained command would replay on every subscribe: ask the broker not to send it (v5).
-      { topic: this.topics.commands, retainHandling: 2 as const },
+      // A retained command would replay on every subscribe: ask the broker not to send it (v5),
+      // and to keep the flag on one published while we are subscribed, so it is refused too.
+      { topic: this.topics.commands, retainHandling: 2 as const, retainAsPublished: true },
       ...this.opts.queues.map((q) => ({ topic: this.topics.queueStats(q) })),
     ];
     link.subscribe(subs).catch((e) => this.log.warn({ err: String(e) }, "mqtt subscribe failed"));
@@ -343,12 +400,99 @@ export class MqttPresence implements Side {
 
   // --- commands ----------------------------------------------------------------------------
 
+  /**
+   * A command in. Retained commands are refused (they would replay on every subscribe): MQTT 5
+   * keeps the flag with Retain As Published; MQTT 3.1.1 cannot, so there every command waits
+   * for a short-lived extra subscription (`commands/#`) that makes the broker send what it
+   * retains, flagged: a command seen again that way was retained (link.recheckRetained). That
+   * costs one round trip per command.
+   */
   private onCommand(payload: Buffer, meta: MessageMeta): void {
-    const parsed = parseCommand(payload, meta, this.clock());
+    if (meta.retained && this.retainedSeen) {
+      this.retainedSeen.add(payload.toString("base64"));
+      return;
+    }
+    if (meta.retained && this.protocolVersion === 4) {
+      // 3.1.1 sends it on every (re)subscribe and every check brings it again: refuse it once.
+      const key = payload.toString("base64");
+      if (this.refusedRetained.has(key)) return;
+      this.rememberRetained(key);
+    }
+    if (this.protocolVersion === 4 && !meta.retained) {
+      // While a check's extra subscription overlaps ours, a broker may deliver a live command
+      // twice (3.1.1 §3.3.5 allows a copy per matching subscription): act on it once.
+      if (this.liveInWindow) {
+        const key = payload.toString("base64");
+        if (this.liveInWindow.has(key)) {
+          this.log.debug("duplicate delivery of a command during a retained check: ignored");
+          return;
+        }
+        this.liveInWindow.add(key);
+      }
+      this.commandChain = this.commandChain.then(() => this.checkThenRun(payload, meta));
+      return;
+    }
+    this.runCommand(payload, meta);
+  }
+
+  private async checkThenRun(payload: Buffer, meta: MessageMeta): Promise<void> {
+    const link = this.link;
+    if (!link?.connected) {
+      this.log.warn("remote command dropped: the link went down before it could be checked");
+      return;
+    }
+    const seen = new Set<string>();
+    this.retainedSeen = seen;
+    this.liveInWindow = new Set();
+    try {
+      await link.recheckRetained(`${this.topics.commands}/#`);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "remote command dropped: could not check whether it was retained");
+      return;
+    } finally {
+      this.retainedSeen = null;
+      this.liveInWindow = null;
+    }
+    const key = payload.toString("base64");
+    const retained = seen.delete(key);
+    if (retained) this.rememberRetained(key);
+    this.runCommand(payload, { ...meta, retained });
+    // Other retained commands the re-subscribe brought: refused like any retained one, once
+    // (every later check brings them again while they stay retained).
+    for (const other of seen) {
+      if (this.refusedRetained.has(other)) continue;
+      this.rememberRetained(other);
+      this.runCommand(Buffer.from(other, "base64"), { retained: true });
+    }
+  }
+
+  private rememberRetained(key: string): void {
+    this.refusedRetained.add(key);
+    if (this.refusedRetained.size > 64)
+      this.refusedRetained.delete(this.refusedRetained.values().next().value!);
+  }
+
+  private runCommand(payload: Buffer, meta: MessageMeta): void {
+    const parsed = parseCommand(
+      payload,
+      meta,
+      this.clock(),
+      this.opts.maxClockSkewSeconds !== undefined
+        ? this.opts.maxClockSkewSeconds * 1000
+        : DEFAULT_MAX_CLOCK_SKEW_MS,
+    );
+    const topicError = this.responseTopicError(meta.responseTopic);
     let answer: ReturnType<typeof commandResult>;
     if (!parsed.ok) {
       this.log.warn({ id: parsed.id, error: parsed.error }, "remote command refused");
       answer = commandResult(parsed.id, { ok: false, error: parsed.error });
+    } else if (topicError !== null) {
+      // Not acted on: whoever can make the desk publish elsewhere must not also steer it.
+      this.log.warn(
+        { id: parsed.id, responseTopic: meta.responseTopic },
+        "remote command refused: response topic",
+      );
+      answer = commandResult(parsed.id, { ok: false, error: topicError });
     } else {
       const outcome = this.feed({ type: "command", command: parsed.command, origin: "mqtt" });
       answer = outcome.ok
@@ -358,13 +502,33 @@ export class MqttPresence implements Side {
     }
     const link = this.link;
     if (!link?.connected) return;
-    // MQTT 5 request/response: answer where the requester asked, with its correlation data.
-    const respond = meta.responseTopic !== undefined && isPublishTopic(meta.responseTopic);
+    // MQTT 5 request/response: answer where the requester asked (when allowed), with its
+    // correlation data; anything else goes to the desk's own result topic.
+    const respond = meta.responseTopic !== undefined && topicError === null;
     link
       .publish(respond ? meta.responseTopic! : this.topics.commandResult, JSON.stringify(answer), {
-        ...(respond && meta.correlationData ? { correlationData: meta.correlationData } : {}),
+        ...(meta.correlationData ? { correlationData: meta.correlationData } : {}),
       })
       .catch((e) => this.publishFailed("command result", e));
+  }
+
+  /**
+   * null when the desk may answer on `topic`: its own `P/agents/A/commands/result`, or a topic at
+   * or under mqtt.response_topic_prefix. Never another `P/agents/...` or `P/queues/...` topic (the
+   * desk's presence, online and events, other desks'), whatever the prefix says.
+   */
+  private responseTopicError(topic: string | undefined): string | null {
+    if (topic === undefined || topic === this.topics.commandResult) return null;
+    const refused = `bad_request: response topic ${JSON.stringify(topic.slice(0, 200))} is not allowed`;
+    if (!isPublishTopic(topic)) return refused;
+    const p = this.opts.topicPrefix;
+    if (topic.startsWith(`${p}/agents/`) || topic.startsWith(`${p}/queues/`)) return refused;
+    const prefix = this.opts.responseTopicPrefix;
+    if (prefix === undefined) return `${refused} (no mqtt.response_topic_prefix is set)`;
+    const head = prefix.endsWith("/") ? prefix : `${prefix}/`;
+    return topic === prefix || topic.startsWith(head)
+      ? null
+      : `${refused} (outside mqtt.response_topic_prefix)`;
   }
 
   // --- queue statistics --------------------------------------------------------------------

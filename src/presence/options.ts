@@ -25,6 +25,13 @@ export interface PresenceOptions {
   readonly statsStaleSeconds: number;
   /** Cap of the durable event outbox on disk; events beyond it are dropped with a warning. */
   readonly outboxMaxBytes: number;
+  /** A command whose `ts` is further ahead of the desk's clock than this is refused (default 30 s). */
+  readonly maxClockSkewSeconds?: number;
+  /**
+   * MQTT 5 response topics the desk answers on besides its own `P/agents/A/commands/result`: this
+   * topic and the topics under it. Absent: only the default result topic.
+   */
+  readonly responseTopicPrefix?: string;
   /** Port of the embedded broker (url `embedded`), 1883 when absent. */
   readonly embeddedPort?: number;
 }

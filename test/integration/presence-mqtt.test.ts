@@ -218,7 +218,7 @@ describe.each([5, 4] as const)("MQTT protocol version %i", (protocolVersion) => 
     // MQTT 5 only: 3.1.1 has no response topic nor correlation data.
     if (protocolVersion === 5)
       it("answers on the MQTT 5 response topic with the correlation data", async () => {
-        const { desk, watcher } = await start();
+        const { desk, watcher } = await start({ responseTopicPrefix: "switchboard/replies" });
         await watcher.client.subscribeAsync("switchboard/replies/#", { qos: 1 });
         await watcher.publish(`${A}/commands`, JSON.stringify({ v: 1, id: "c1", action: "login" }), {
           qos: 1,
@@ -229,6 +229,83 @@ describe.each([5, 4] as const)("MQTT protocol version %i", (protocolVersion) => 
         expect(Buffer.from(r.properties?.correlationData as Buffer).toString()).toBe("corr-7");
         expect(desk.runner.state.status).toBe("available");
         expect(watcher.on(`${A}/commands/result`)).toEqual([]);
+      });
+
+    it("refuses a retained command published while it is subscribed (issue 11)", async () => {
+      const { desk, watcher } = await start();
+      const p = await W.connect(broker.url, [], { protocolVersion });
+      try {
+        // The broker clears the retain flag for live subscribers: v5 keeps it with Retain As
+        // Published, 3.1.1 finds it again by re-subscribing.
+        await p.publish(`${A}/commands`, JSON.stringify({ v: 1, id: "live-ret", action: "login" }), {
+          qos: 1,
+          retain: true,
+        });
+        expect((await result(watcher, "live-ret")).json).toMatchObject({
+          ok: false,
+          error: expect.stringMatching(/retained/),
+        });
+        expect(desk.runner.state.status).toBe("logged_out");
+        // A live command right after is acted on, once.
+        await cmd(watcher, { v: 1, id: "live-ok", action: "login" });
+        expect((await result(watcher, "live-ok")).json).toEqual({ v: 1, id: "live-ok", ok: true });
+        expect(desk.runner.state.status).toBe("available");
+        expect(watcher.on(`${A}/commands/result`).filter((s) => s.json?.id === "live-ret")).toHaveLength(1);
+      } finally {
+        await p.publish(`${A}/commands`, "", { qos: 1, retain: true });
+        await p.close();
+      }
+    });
+
+    it("refuses a command whose ts is in the future beyond the clock skew (issue 11)", async () => {
+      const { desk, watcher } = await start({ maxClockSkewSeconds: 30 });
+      await cmd(watcher, { v: 1, id: "y2999", action: "login", ts: "2999-01-01T00:00:00Z" });
+      expect((await result(watcher, "y2999")).json).toMatchObject({
+        ok: false,
+        error: expect.stringMatching(/^bad_request: ts .*ahead of the desk's clock/),
+      });
+      await cmd(watcher, {
+        v: 1,
+        id: "soon",
+        action: "login",
+        ts: new Date(Date.now() + 5_000).toISOString(),
+      });
+      expect((await result(watcher, "soon")).json?.ok).toBe(true);
+      expect(desk.runner.state.status).toBe("available");
+    });
+
+    if (protocolVersion === 5)
+      it("refuses a response topic pointing at its own presence; presence stays intact (issue 11)", async () => {
+        const { desk, watcher } = await start({ responseTopicPrefix: "switchboard/replies" });
+        for (const [id, topic] of [
+          ["m1", `${A}/presence`],
+          ["m2", `${A}/online`],
+          ["m3", `${A}/events`],
+          ["m4", "cuffia/agents/other-desk/commands/result"],
+          ["m5", "elsewhere/replies"],
+        ] as const) {
+          await watcher.publish(`${A}/commands`, JSON.stringify({ v: 1, id, action: "login" }), {
+            qos: 1,
+            properties: { responseTopic: topic, correlationData: Buffer.from(id) },
+          });
+          const r = await result(watcher, id);
+          expect(r.json).toMatchObject({
+            ok: false,
+            error: expect.stringMatching(/response topic .* not allowed/),
+          });
+          expect(Buffer.from(r.properties?.correlationData as Buffer).toString()).toBe(id);
+        }
+        expect(desk.runner.state.status).toBe("logged_out");
+        const presence = await retained(broker.url, `${A}/presence`);
+        expect(presence?.json).toMatchObject({
+          v: 1,
+          agent: "desk-17",
+          status: "logged_out",
+          routable: false,
+        });
+        expect(watcher.on(`${A}/presence`).every((s) => s.json?.agent === "desk-17")).toBe(true);
+        expect(watcher.on(`${A}/online`).every((s) => typeof s.json?.online === "boolean")).toBe(true);
+        expect(watcher.on(`${A}/events`)).toEqual([]);
       });
 
     it("does not act on a retained command", async () => {

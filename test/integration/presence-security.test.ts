@@ -124,6 +124,7 @@ describe("WebSocket (ws://)", () => {
 });
 
 describe("embedded broker (url: embedded)", () => {
+  const RESULT = "cuffia/agents/sec/commands/result";
   it("runs aedes on 127.0.0.1:<embeddedPort> and stops it with the side", async () => {
     const port = broker.port + 1000 > 65000 ? 41883 : broker.port + 1000;
     const { desk: d } = await desk("embedded", { embeddedPort: port });
@@ -133,6 +134,26 @@ describe("embedded broker (url: embedded)", () => {
     });
     const presence = await w.waitFor("presence", (s) => s.topic === "cuffia/agents/sec/presence");
     expect(presence.retain).toBe(true);
+    // aedes speaks 3.1.1 only: the re-subscribe check tells a retained command from a live one.
+    await w.publish("cuffia/agents/sec/commands", JSON.stringify({ v: 1, id: "emb-ret", action: "login" }), {
+      qos: 1,
+      retain: true,
+    });
+    const refused = await w.waitFor(
+      "retained refused",
+      (s) => s.topic === RESULT && s.json?.id === "emb-ret",
+    );
+    expect(refused.json).toMatchObject({ ok: false, error: expect.stringMatching(/retained/) });
+    await w.publish("cuffia/agents/sec/commands", "", { qos: 1, retain: true });
+    await w.publish("cuffia/agents/sec/commands", JSON.stringify({ v: 1, id: "emb-live", action: "login" }));
+    expect(
+      (await w.waitFor("live applied", (s) => s.topic === RESULT && s.json?.id === "emb-live")).json,
+    ).toEqual({
+      v: 1,
+      id: "emb-live",
+      ok: true,
+    });
+    expect(d.runner.state.status).toBe("available");
     await w.close();
     await d.stop();
     desks.splice(0);

@@ -85,3 +85,20 @@ describe("parseCommand", () => {
     });
   });
 });
+
+describe("parseCommand: a ts in the future (issue 11)", () => {
+  const at = (ts: string) => enc({ v: 1, id: "f", action: "pause", ts });
+  it("refuses a ts beyond the clock skew (year 2999 would pass the age check for ever)", () => {
+    const r = parseCommand(at("2999-01-01T00:00:00Z"), live, now);
+    expect(r).toMatchObject({
+      ok: false,
+      id: "f",
+      error: expect.stringMatching(/^bad_request: ts .* ahead/),
+    });
+  });
+  it("accepts a ts within the skew, and honours a configured skew", () => {
+    expect(parseCommand(at("2025-03-01T10:00:20Z"), live, now).ok).toBe(true);
+    expect(parseCommand(at("2025-03-01T10:00:20Z"), live, now, 10_000).ok).toBe(false);
+    expect(parseCommand(at("2025-03-01T10:00:31Z"), live, now).ok).toBe(false);
+  });
+});

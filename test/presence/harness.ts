@@ -202,7 +202,12 @@ export function buildChild(): Promise<string> {
         extends: join(ROOT, "tsconfig.json"),
         compilerOptions: { rootDir: ROOT, outDir: join(dir, "out"), noEmit: false, sourceMap: false },
         include: [],
-        files: [join(ROOT, "test/presence/fixtures/desk-child.ts")],
+        files: [
+          join(ROOT, "test/presence/fixtures/desk-child.ts"),
+          join(ROOT, "test/presence/fixtures/app-child.ts"),
+          // Ambient declarations the daemon's sides need (app-child loads the whole wiring).
+          join(ROOT, "src/audio/node-record-lpcm16.d.ts"),
+        ],
       }),
     );
     await run(join(ROOT, "node_modules/.bin/tsc"), ["-p", tsconfig], { cwd: ROOT });
@@ -255,6 +260,52 @@ export async function spawnDesk(args: {
     async waitConnected() {
       child.stdin!.write(JSON.stringify({ id: 0, connected: true }) + "\n");
       await waitUntil("child connected", () => lines.find((l) => l.connected === true), 20_000);
+    },
+    async kill9() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
+      await exited;
+    },
+  };
+}
+
+export interface AppChild {
+  readonly pid: number;
+  /** The desk's seq when it had started (boot count × 10^9). */
+  readonly startSeq: number;
+  /** Feeds a desk input (as the SIP side would); resolves once its effects are on disk. */
+  input(input: import("../../src/core/types.js").DeskInput): Promise<{ ok: boolean; seq: number }>;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The whole daemon (buildApp, wiring) in a child process, from a config YAML (app-child.ts). */
+export async function spawnApp(configYaml: string): Promise<AppChild> {
+  const script = (await buildChild()).replace(/desk-child\.js$/, "app-child.js");
+  const child = spawn(process.execPath, [script, configYaml], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  let buffer = "";
+  const lines: Array<Record<string, unknown>> = [];
+  child.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
+      lines.push(JSON.parse(buffer.slice(0, i)) as Record<string, unknown>);
+      buffer = buffer.slice(i + 1);
+    }
+  });
+  const started = await waitUntil("app child started", () => lines.find((l) => l.started === true), 30_000);
+  let n = 0;
+  return {
+    pid: child.pid!,
+    startSeq: Number(started.seq),
+    async input(input) {
+      const id = ++n;
+      child.stdin!.write(JSON.stringify({ id, input }) + "\n");
+      const r = await waitUntil(`app child answer ${id}`, () => lines.find((l) => l.id === id));
+      return { ok: r.ok === true, seq: Number(r.seq) };
     },
     async kill9() {
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");

@@ -52,17 +52,18 @@ describe("MqttPresence", () => {
     expect(side.connected).toBe(false);
   });
 
-  it("starts without a usable state dir, reports it in health, and drops events loudly", async () => {
+  it("starts without a usable state dir, reports it, keeps events in memory, and writes them once it is usable", async () => {
     dir = await mkdtemp(join(tmpdir(), "cuffia-presence-"));
-    const notADir = join(dir, "file");
-    await writeFile(notADir, "");
+    const stateDir = join(dir, "state");
+    await writeFile(stateDir, "");
     const inputs: DeskInput[] = [];
-    const { log, lines } = memoryLogger("error");
+    const { log, lines } = memoryLogger("warn");
     side = new MqttPresence({
       options: presenceOptions(NOWHERE),
       agent: { id: "d1", name: null },
-      stateDir: notADir,
+      stateDir,
       log,
+      outboxRetryDelay: () => 50,
     });
     await side.start((input) => {
       inputs.push(input);
@@ -73,7 +74,16 @@ describe("MqttPresence", () => {
       side: "presence",
       message: expect.stringMatching(/^event outbox unavailable/),
     });
-    await side.execute({ type: "event", event: ended });
-    expect(lines.some((l) => l.msg === "event outbox unavailable: event dropped")).toBe(true);
+    expect(
+      lines.some((l) => String(l.msg).startsWith("event outbox unavailable: events wait in memory")),
+    ).toBe(true);
+    const written = side.execute({ type: "event", event: ended });
+    // The state dir becomes usable (a file in the way removed): the retry opens the outbox.
+    await rm(stateDir);
+    await written;
+    await side.flush();
+    const stored = (await readFile(join(stateDir, "outbox.jsonl"), "utf8")).trim().split("\n");
+    expect(stored.map((l) => JSON.parse(l).status)).toEqual(["available"]);
+    expect(inputs).toContainEqual({ type: "side_fault", side: "presence", message: null });
   });
 });

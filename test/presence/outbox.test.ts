@@ -51,7 +51,8 @@ describe("Outbox", () => {
     // No close(): as after kill -9.
     const again = await open();
     expect(again.unacked().map((e) => e.id)).toEqual(stored.map((e) => e!.id));
-    expect((await again.append(status(4)))?.seq).toBe(4);
+    // A crash (no close) skips the rest of the reserved block, never repeats a seq.
+    expect((await again.append(status(4)))?.seq).toBeGreaterThan(3);
     await again.close();
     await box.close();
   });
@@ -70,7 +71,7 @@ describe("Outbox", () => {
     // Everything acknowledged and compacted away: the marker still remembers the last seq.
     const third = await open();
     expect(third.unacked()).toEqual([]);
-    expect((await third.append(status(6)))?.seq).toBe(6);
+    expect((await third.append(status(6)))?.seq).toBeGreaterThan(5);
     await third.close();
     await box.close();
   });
