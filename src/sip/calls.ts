@@ -159,6 +159,7 @@ export class CallTable {
           target: action.target,
           ok: false,
           detail: "no such call",
+          by: "local",
         });
       }
       return;
@@ -298,7 +299,7 @@ export class CallTable {
   private async transfer(entry: CallEntry, target: string): Promise<void> {
     const s = entry.session;
     const emit = (ok: boolean, detail: string | null) =>
-      this.deps.emit({ type: "call_transferred", callId: entry.id, target, ok, detail });
+      this.deps.emit({ type: "call_transferred", callId: entry.id, target, ok, detail, by: "local" });
     const uri = Grammar.URIParse(resolveTarget(target, this.deps.domain));
     if (!uri || s.state !== SessionState.Established) {
       emit(false, uri ? "call not established" : "bad target");
