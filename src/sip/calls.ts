@@ -502,7 +502,7 @@ export class CallTable {
       .then((media) => {
         const sdh = new MediaSdh(media, this.deps.log, (d) => this.onRemoteDirection(entry, d));
         entry.sdh = sdh;
-        media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp"));
+        safe(this.deps.log, () => media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp")));
         this.deps.attach(entry.session, sdh);
         if (this.desiredMute?.id === entry.id && this.desiredMute.muted) {
           entry.muted = true;

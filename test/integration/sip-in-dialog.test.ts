@@ -317,3 +317,40 @@ describe("REFER from a far end that stays (SIPp)", () => {
     strict.command({ cmd: "ready" });
   });
 });
+
+describe("a transferor that leaves before the target answers", () => {
+  it("keeps the old call open until the target answers, then hands over", async () => {
+    const late = await startBaresip({ kamailio: kam, user: "2003", port: await baresipPort() });
+    try {
+      const mark = desk.inputs.mark;
+      const result = await runSippUac({
+        kamailio: kam,
+        target: "1017",
+        scenario: "refer-then-bye.xml",
+        holdMs: 500,
+      });
+      expect(result.errors).toBe("");
+      expect(result.ok).toBe(true);
+      await late.waitFor("CALL_INCOMING", 10_000);
+      const old = await desk.inputs.waitFor("call_answered", () => true, 1000, mark);
+      // the transferor is gone, but its transfer's outcome decides how the call ends: not yet
+      expect(
+        desk.inputs.all.slice(mark).some((i) => i.type === "call_ended" && i.callId === old.callId),
+      ).toBe(false);
+      expect(desk.state.call?.id).toBe(old.callId);
+      await late.accept();
+      const ended = await desk.inputs.waitFor("call_ended", (i) => i.callId === old.callId, 10_000, mark);
+      expect(ended.reason).toBe("transferred");
+      expect(ended.followedBy?.target).toBe(`sip:2003@${kam.domain}`);
+      const t = await desk.inputs.waitFor("call_transferred", (i) => i.callId === old.callId, 1000, mark);
+      expect(t).toMatchObject({ by: "remote", ok: true });
+      expect(desk.state.call).toMatchObject({ id: ended.followedBy?.callId, direction: "outbound" });
+      expect(desk.state.activity).toBe("on_call");
+      await late.hangup();
+      await desk.inputs.waitFor("call_ended", (i) => i.callId === ended.followedBy?.callId, 10_000, mark);
+      desk.command({ cmd: "ready" });
+    } finally {
+      await late.stop();
+    }
+  });
+});
