@@ -9,6 +9,7 @@
  *               ▼                                                                     ▼ REFER + NOTIFY 2xx
  *            ended(rejected | cancelled | failed)                ended(local_hangup | remote_hangup | transferred)
  *  outbound: dialling ──2xx──▶ answered; 4xx-6xx ──▶ ended(failed, "486 Busy Here"); our CANCEL ──▶ ended(local_hangup)
+ *  incoming REFER (the far end transfers the desk): refer.ts; other requests inside a call: in-dialog.ts
  * ```
  */
 import {

@@ -174,7 +174,12 @@ export class Referral {
         dialog.notify(
           { onAccept: done, onReject: done },
           {
-            extraHeaders: [`Event: ${this.event}`, `Subscription-State: ${subscriptionState}`],
+            // RFC 6665 §8.2.1 (RFC 3265 §3.2): a NOTIFY carries a Contact.
+            extraHeaders: [
+              `Event: ${this.event}`,
+              `Subscription-State: ${subscriptionState}`,
+              `Contact: ${this.session.userAgent.contact.toString()}`,
+            ],
             body: {
               contentDisposition: "render",
               contentType: "message/sipfrag;version=2.0",

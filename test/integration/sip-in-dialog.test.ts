@@ -203,6 +203,7 @@ describe("incoming REFER (the far end transfers the desk)", () => {
     for (const n of notifies) {
       expect(n).toMatch(/\nContent-Type: *message\/sipfrag/i);
       expect(n).toMatch(/\nEvent: *refer/i);
+      expect(n).toMatch(/\nContact: *<sip:/i);
     }
     expect(notifies[1]).toMatch(/\nSubscription-State: *terminated/i);
     const refer202 = await received(far, /^SIP\/2\.0 202 /);
