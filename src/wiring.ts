@@ -237,6 +237,7 @@ sideFactories.sip = async (config, log, _options, desk) => {
       livenessSeconds: sip.liveness_seconds,
       callInfoHeaders: sip.call_info_headers,
       userAgent: `${sip.user_agent}/${version()}`,
+      acceptRefer: sip.accept_refer,
     },
     media,
     log: log.child("sip"),

@@ -125,6 +125,12 @@ const sip = z
       .prefault({})
       .describe("Headers of the INVITE carrying the IVR's facts."),
     user_agent: z.string().default("Cuffia").describe("User-Agent header (the version is appended)."),
+    accept_refer: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Follow the far end's transfers (incoming REFER): call the target; false refuses them (603).",
+      ),
   })
   .describe("The SIP account. Absent: no calls (presence and LCD only).");
 

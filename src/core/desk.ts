@@ -131,9 +131,9 @@ function apply(s: Step, input: DeskInput): void {
     case "call_held":
       return held(s, input.callId, input.by, input.held);
     case "call_transferred":
-      return transferred(s, input.callId, input.target, input.ok, input.detail);
+      return transferred(s, input.callId, input.target, input.ok, input.detail, input.by);
     case "call_ended":
-      return ended(s, input.callId, input.reason, input.stats, input.detail);
+      return ended(s, input.callId, input.reason, input.stats, input.detail, input.followedBy);
     case "registration_changed":
       if (s.state.health.sip !== input.sip || s.state.health.sipReason !== input.reason)
         s.set({ health: { ...s.state.health, sip: input.sip, sipReason: input.reason } });
@@ -470,12 +470,21 @@ function held(s: Step, callId: string, by: "local" | "remote", on: boolean): voi
   });
 }
 
-function transferred(s: Step, callId: string, target: string, ok: boolean, detail: string | null): void {
+function transferred(
+  s: Step,
+  callId: string,
+  target: string,
+  ok: boolean,
+  detail: string | null,
+  by: "local" | "remote",
+): void {
   const { call } = s.state;
   if (!call || call.id !== callId) return;
-  s.event({ type: "call.transferred", call_id: callId, target, ok, detail });
-  // On success the SIP side ends the call (reason "transferred"); on failure the operator keeps it.
-  if (!ok) s.set({ call: { ...call, transferTarget: null } });
+  s.event({ type: "call.transferred", call_id: callId, target, ok, detail, by });
+  // On success the SIP side ends the call (reason "transferred", followed by the new call when the
+  // far end transferred us); on failure the operator keeps it. A remote transfer is not ours: it
+  // leaves the operator's own transfer state alone.
+  if (!ok && by === "local") s.set({ call: { ...call, transferTarget: null } });
 }
 
 function ended(
@@ -484,6 +493,7 @@ function ended(
   reason: EndReason,
   stats: MediaStats | null,
   detail: string | null,
+  followedBy?: { readonly callId: string; readonly target: string },
 ): void {
   const st = s.state;
   const call = st.call;
@@ -493,6 +503,8 @@ function ended(
   s.effect({ type: "cancel_timer", timer: "ring" });
   s.event(endedEvent(call, reason, s.now, stats, detail));
   s.set({ call: null });
+
+  if (talked && followedBy) return takeOver(s, followedBy.callId, followedBy.target);
 
   if (talked) {
     // 11: wrap-up after every answered call, then what was asked during the call applies.
@@ -506,6 +518,27 @@ function ended(
   }
   if (wasRinging && call.direction === "inbound" && reason === "cancelled") return missedOffer(s); // 8
   toIdle(s); // 9 (rejected), failed dial, failed answer
+}
+
+/**
+ * The far end transferred the desk (incoming REFER) and the SIP side's new outbound call to
+ * `target` is up: the desk goes on with it, an outbound call answered now. No wrap-up in between,
+ * and what was asked during the call (`pending`) still waits for the end of this one.
+ */
+function takeOver(s: Step, callId: string, target: string): void {
+  const call = { ...newCall(callId, "outbound", s.now, { number: target }), answeredAt: s.now };
+  s.set({ call, activity: "on_call", activitySince: s.now, wrapUpUntil: null });
+  s.event({
+    type: "call.offered",
+    call_id: callId,
+    direction: "outbound",
+    number: target,
+    name: null,
+    queue: null,
+    language: null,
+    service: null,
+  });
+  s.event({ type: "call.answered", call_id: callId, direction: "outbound", ring_time: 0 });
 }
 
 function endedEvent(

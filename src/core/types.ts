@@ -235,6 +235,9 @@ export type DeskInput =
       readonly target: string;
       readonly ok: boolean;
       readonly detail: string | null;
+      /** local: we sent the REFER (the operator transferred the caller); remote: the far end
+       * transferred the desk (we followed its REFER and called `target`). */
+      readonly by: "local" | "remote";
     }
   | {
       readonly type: "call_ended";
@@ -242,6 +245,12 @@ export type DeskInput =
       readonly reason: EndReason;
       readonly stats: MediaStats | null;
       readonly detail: string | null;
+      /**
+       * The call that takes this one's place: the far end transferred the desk (incoming REFER,
+       * RFC 3515) and the new outbound call to `target` is up. The desk goes on with it, without
+       * wrap-up in between.
+       */
+      readonly followedBy?: { readonly callId: string; readonly target: string };
     }
   | { readonly type: "registration_changed"; readonly sip: SipHealth; readonly reason: string | null }
   // other sides
@@ -302,6 +311,8 @@ export type DeskEvent =
       readonly target: string;
       readonly ok: boolean;
       readonly detail: string | null;
+      /** local: the operator transferred the caller; remote: the far end transferred the desk. */
+      readonly by: "local" | "remote";
     }
   | {
       readonly type: "status.changed";

@@ -9,6 +9,7 @@
  *               ▼                                                                     ▼ REFER + NOTIFY 2xx
  *            ended(rejected | cancelled | failed)                ended(local_hangup | remote_hangup | transferred)
  *  outbound: dialling ──2xx──▶ answered; 4xx-6xx ──▶ ended(failed, "486 Busy Here"); our CANCEL ──▶ ended(local_hangup)
+ *  incoming REFER (the far end transfers the desk): refer.ts; other requests inside a call: in-dialog.ts
  * ```
  */
 import {
@@ -18,6 +19,7 @@ import {
   type Session,
   type SessionDescriptionHandler,
   SessionState,
+  type URI,
   type UserAgent,
 } from "sip.js";
 import type { Emit } from "../core/side.js";
@@ -26,6 +28,8 @@ import type { Logger } from "../log/logger.js";
 import type { MediaDirection, MediaSessionFactory } from "../media/media.js";
 import { tuneForCalls } from "../v8-tuning.js";
 import { callFacts, type IdentityLike, resolveTarget, sipfragStatus } from "./call-facts.js";
+import { answerInDialog } from "./in-dialog.js";
+import { Referral, type ReferralHost } from "./refer.js";
 import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
 
 export interface CallTableDeps {
@@ -37,6 +41,8 @@ export interface CallTableDeps {
   readonly callInfoHeaders: { readonly language: string; readonly service: string; readonly queue: string };
   /** Hands the SDH to the sessionDescriptionHandlerFactory before sip.js asks for it. */
   readonly attach: (session: Session, sdh: SessionDescriptionHandler) => void;
+  /** sip.accept_refer: follow the far end's transfers (incoming REFER); false answers 603. */
+  readonly acceptRefer?: boolean;
 }
 
 interface CallEntry {
@@ -56,6 +62,11 @@ interface CallEntry {
   /** Resolves when the initial INVITE transaction is over (our ACK sent, or theirs received). */
   confirmed: Promise<void>;
   confirm: () => void;
+  /** The far end's transfer being followed (incoming REFER, refer.ts), and how many it sent. */
+  referral: Referral | null;
+  refers: number;
+  /** The call that took this one's place after the far end's transfer. */
+  followedBy: { readonly callId: string; readonly target: string } | null;
 }
 
 function newEntry(id: string, direction: CallDirection, session: Invitation | Inviter): CallEntry {
@@ -77,6 +88,9 @@ function newEntry(id: string, direction: CallDirection, session: Invitation | In
     muted: false,
     confirmed,
     confirm,
+    referral: null,
+    refers: 0,
+    followedBy: null,
   };
 }
 
@@ -129,6 +143,7 @@ export class CallTable {
       },
     };
     this.watch(entry);
+    this.answerInDialog(entry);
     const asserted = parseIdentity(request.getHeader("p-asserted-identity"));
     const facts = callFacts({
       from: { displayName: invitation.remoteIdentity.displayName, user: invitation.remoteIdentity.uri.user },
@@ -159,6 +174,7 @@ export class CallTable {
           target: action.target,
           ok: false,
           detail: "no such call",
+          by: "local",
         });
       }
       return;
@@ -241,6 +257,7 @@ export class CallTable {
   private async hangup(entry: CallEntry): Promise<void> {
     const s = entry.session;
     entry.ending ??= "local_hangup";
+    entry.referral?.abandon("the desk hung up");
     try {
       if (s.state === SessionState.Established) await s.bye();
       else if (
@@ -298,7 +315,7 @@ export class CallTable {
   private async transfer(entry: CallEntry, target: string): Promise<void> {
     const s = entry.session;
     const emit = (ok: boolean, detail: string | null) =>
-      this.deps.emit({ type: "call_transferred", callId: entry.id, target, ok, detail });
+      this.deps.emit({ type: "call_transferred", callId: entry.id, target, ok, detail, by: "local" });
     const uri = Grammar.URIParse(resolveTarget(target, this.deps.domain));
     if (!uri || s.state !== SessionState.Established) {
       emit(false, uri ? "call not established" : "bad target");
@@ -351,7 +368,37 @@ export class CallTable {
       log.warn({ target }, "cannot dial: bad target");
       return;
     }
-    const inviter = new Inviter(this.deps.ua, uri, {});
+    await this.place(uri, target, {}).placed;
+  }
+
+  /**
+   * A new outbound call (a dial, or the call a far end's transfer asks for). `onFinal` hears the
+   * final status of the INVITE once, whatever ends it (2xx, a rejection, a media failure, CANCEL).
+   */
+  private place(
+    uri: URI,
+    target: string,
+    options: {
+      readonly extraHeaders?: string[];
+      readonly onFinal?: (code: number, reason: string) => void;
+    },
+  ): { readonly id: string; readonly placed: Promise<void> } {
+    const inviter = new Inviter(this.deps.ua, uri, { extraHeaders: options.extraHeaders ?? [] });
+    const id = inviter.request.callId;
+    let heard = false;
+    const final = (code: number, reason: string) => {
+      if (heard) return;
+      heard = true;
+      safe(this.deps.log, () => options.onFinal?.(code, reason));
+    };
+    return { id, placed: this.invite(inviter, target, final) };
+  }
+
+  private async invite(
+    inviter: Inviter,
+    target: string,
+    final: (code: number, reason: string) => void,
+  ): Promise<void> {
     const id = inviter.request.callId;
     const entry = newEntry(id, "outbound", inviter);
     this.calls.set(id, entry);
@@ -363,32 +410,89 @@ export class CallTable {
       },
     };
     this.watch(entry);
+    this.answerInDialog(entry);
     this.deps.emit({ type: "call_dialling", callId: id, target });
     const sdh = await this.createMedia(entry);
     if (!sdh) {
       entry.ending = "failed";
       entry.detail ??= "media unavailable";
+      final(503, "Service Unavailable");
       void this.finish(entry);
       return;
     }
     if (entry.ending) {
+      final(487, "Request Terminated");
       void this.finish(entry);
       return;
     }
     try {
       await inviter.invite({
         requestDelegate: {
+          onAccept: (response) =>
+            final(response.message.statusCode ?? 200, response.message.reasonPhrase ?? "OK"),
           onReject: (response) => {
             entry.ending ??= "failed";
             entry.detail = `${response.message.statusCode} ${response.message.reasonPhrase}`;
+            final(response.message.statusCode ?? 500, response.message.reasonPhrase ?? "");
           },
         },
       });
     } catch (error) {
       entry.ending ??= "failed";
       entry.detail ??= String(error instanceof Error ? error.message : error);
+      final(500, "Server Internal Error");
       void this.finish(entry);
     }
+  }
+
+  // ── requests inside a call (in-dialog.ts, refer.ts) ───────────────────────────────────────
+
+  private answerInDialog(entry: CallEntry): void {
+    answerInDialog(entry.session, this.deps.log.child("dialog"), {
+      digit: (digit) => this.digitReceived(entry, digit, "info"),
+      refer: (request) => {
+        const count = entry.refers++;
+        const referral = Referral.receive(
+          request,
+          entry.session,
+          this.referralHost(entry),
+          count,
+          entry.referral !== null,
+        );
+        if (!referral) return;
+        entry.referral = referral;
+        void referral.settled.then(() => {
+          if (entry.referral === referral) entry.referral = null;
+        });
+      },
+    });
+  }
+
+  /** Every DTMF digit the far end sends, RFC 4733 events or SIP INFO, comes through here. */
+  private digitReceived(entry: CallEntry, digit: string, via: "rtp" | "info"): void {
+    this.deps.log.info({ callId: entry.id, digit, via }, "DTMF received");
+  }
+
+  private referralHost(entry: CallEntry): ReferralHost {
+    return {
+      log: this.deps.log.child("refer"),
+      acceptRefer: this.deps.acceptRefer ?? true,
+      place: (uri, extraHeaders, onFinal) => this.place(uri, uri.toString(), { extraHeaders, onFinal }).id,
+      drop: (callId) => {
+        const call = this.calls.get(callId);
+        if (call && !call.ended) void this.hangup(call);
+      },
+      report: (ok, target, detail) =>
+        this.deps.emit({ type: "call_transferred", callId: entry.id, target, ok, detail, by: "remote" }),
+      handOver: (callId, target) => {
+        const next = this.calls.get(callId);
+        if (!next || next.ended) return;
+        entry.ending = "transferred";
+        entry.detail = `by the far end to ${target}`;
+        entry.followedBy = { callId, target };
+        if (entry.session.state === SessionState.Established) void this.hangup(entry);
+      },
+    };
   }
 
   // ── plumbing ──────────────────────────────────────────────────────────────────────────────
@@ -399,6 +503,7 @@ export class CallTable {
       .then((media) => {
         const sdh = new MediaSdh(media, this.deps.log, (d) => this.onRemoteDirection(entry, d));
         entry.sdh = sdh;
+        safe(this.deps.log, () => media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp")));
         this.deps.attach(entry.session, sdh);
         if (this.desiredMute?.id === entry.id && this.desiredMute.muted) {
           entry.muted = true;
@@ -448,12 +553,22 @@ export class CallTable {
     let stats: MediaStats | null = null;
     const sdh = entry.sdh ?? (entry.mediaPending ? await entry.mediaPending : null);
     if (sdh) stats = await sdh.closeMedia().catch(() => null);
+    // The far end hung up while the call it transferred us to rings: its outcome decides the reason.
+    if (entry.referral) await entry.referral.settled;
     this.calls.delete(entry.id);
     const reason: EndReason =
       entry.ending ??
       (entry.answered ? "remote_hangup" : entry.direction === "inbound" ? "cancelled" : "failed");
     this.deps.log.info({ callId: entry.id, reason, detail: entry.detail }, "call ended");
-    this.deps.emit({ type: "call_ended", callId: entry.id, reason, stats, detail: entry.detail });
+    const next = entry.followedBy ? this.calls.get(entry.followedBy.callId) : undefined;
+    this.deps.emit({
+      type: "call_ended",
+      callId: entry.id,
+      reason,
+      stats,
+      detail: entry.detail,
+      ...(entry.followedBy && next && !next.ended ? { followedBy: entry.followedBy } : {}),
+    });
   }
 }
 

@@ -23,6 +23,8 @@ export interface SipOptions {
   /** Headers in which the PBX puts IVR facts. */
   readonly callInfoHeaders: { readonly language: string; readonly service: string; readonly queue: string };
   readonly userAgent: string;
+  /** Follow the far end's transfers (incoming REFER, RFC 3515); false refuses them with 603. Default true. */
+  readonly acceptRefer?: boolean;
 }
 
 export const defaultCallInfoHeaders = {
@@ -39,4 +41,5 @@ export const sipDefaults = {
   livenessSeconds: 30,
   callInfoHeaders: defaultCallInfoHeaders,
   userAgent: "Cuffia",
+  acceptRefer: true,
 } as const;

@@ -47,6 +47,12 @@ export function makeReceiver(
         ua.userAgentCore.replyStateless(message, { statusCode: 482 });
         return;
       }
+      // RFC 3262 §3: a PRACK matching no unacknowledged reliable provisional response gets 481;
+      // the desk never sends reliable provisional responses, so none can match.
+      if (message.method === "PRACK") {
+        ua.userAgentCore.replyStateless(message, { statusCode: 481 });
+        return;
+      }
       const declared = message.getHeader("content-length");
       if (declared && Buffer.byteLength(message.body, "utf8") < Number(declared)) {
         if (message.method !== "ACK") ua.userAgentCore.replyStateless(message, { statusCode: 400 });

@@ -157,6 +157,7 @@ export class SipAgent implements Side {
       domain: this.domain,
       callInfoHeaders: this.options.callInfoHeaders,
       attach: (session, sdh) => this.sdhBySession.set(session, sdh),
+      acceptRefer: this.options.acceptRefer ?? true,
     });
     this.registerer = new Registerer(ua, { expires: this.options.registerExpires, logConfiguration: false });
     this.registerer.stateChange.addListener((state) =>

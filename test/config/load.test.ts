@@ -90,6 +90,14 @@ describe("config", () => {
     expect(warnings[0]).toMatch(/^c\.yaml:4 sip\.password is written in the config file/);
   });
 
+  it("sip.accept_refer follows the far end's transfers unless set false", () => {
+    const sip = "sip:\n  server: tcp://pbx:5060\n  aor: sip:1@pbx\n  password_file: /p\n";
+    const read = { env: {}, readSecret: () => "pw" };
+    expect(parseConfig(sip, "c.yaml", read).config.sip?.accept_refer).toBe(true);
+    expect(parseConfig(`${sip}  accept_refer: false\n`, "c.yaml", read).config.sip?.accept_refer).toBe(false);
+    expect(problemsOf(`${sip}  accept_refer: sometimes\n`, {}, () => "pw")[0]).toMatch(/sip\.accept_refer/);
+  });
+
   it("rejects missing required keys, bad unions and YAML syntax", () => {
     expect(problemsOf("sip:\n  server: tcp://pbx:5060\n")).toEqual([
       "c.yaml:2:3 sip.aor: is required",

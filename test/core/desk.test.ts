@@ -394,9 +394,112 @@ const rows: Row[] = [
   {
     name: "failed transfer keeps the call",
     from: desk("on_call", { call: call({ answeredAt: T0, transferTarget: "sip:x@y" }) }),
-    input: { type: "call_transferred", callId: "c1", target: "sip:x@y", ok: false, detail: "486 Busy" },
+    input: {
+      type: "call_transferred",
+      callId: "c1",
+      target: "sip:x@y",
+      ok: false,
+      detail: "486 Busy",
+      by: "local",
+    },
     expect: { activity: "on_call", call: { transferTarget: null } },
-    effects: [{ type: "event" }],
+    effects: [
+      { type: "event", event: { type: "call.transferred", by: "local", ok: false } } as Partial<Effect> & {
+        type: "event";
+      },
+    ],
+  },
+  {
+    name: "the far end transferring the desk is reported with its direction, and the call goes on",
+    from: desk("on_call"),
+    input: {
+      type: "call_transferred",
+      callId: "c1",
+      target: "sip:2002@pbx",
+      ok: true,
+      detail: "200 OK",
+      by: "remote",
+    },
+    expect: { activity: "on_call", call: { id: "c1", transferTarget: null } },
+    effects: [
+      {
+        type: "event",
+        event: { type: "call.transferred", call_id: "c1", target: "sip:2002@pbx", ok: true, by: "remote" },
+      } as Partial<Effect> & { type: "event" },
+    ],
+  },
+  {
+    name: "a failed remote transfer leaves the operator's own transfer under way",
+    from: desk("on_call", { call: call({ answeredAt: T0, transferTarget: "sip:x@y" }) }),
+    input: {
+      type: "call_transferred",
+      callId: "c1",
+      target: "sip:2002@pbx",
+      ok: false,
+      detail: "486 Busy Here",
+      by: "remote",
+    },
+    expect: { activity: "on_call", call: { transferTarget: "sip:x@y" } },
+    effects: [
+      { type: "event", event: { type: "call.transferred", by: "remote", ok: false } } as Partial<Effect> & {
+        type: "event";
+      },
+    ],
+  },
+  {
+    name: "a call ended by a remote transfer hands over to the new outbound call, answered, no wrap-up",
+    from: desk("on_call", { pending: { status: "paused", reason: "break" } }),
+    input: {
+      type: "call_ended",
+      callId: "c1",
+      reason: "transferred",
+      stats: null,
+      detail: "transferred by the far end to sip:2002@pbx",
+      followedBy: { callId: "c9", target: "sip:2002@pbx" },
+    },
+    expect: {
+      activity: "on_call",
+      activitySince: NOW,
+      wrapUpUntil: null,
+      status: "available",
+      pending: { status: "paused", reason: "break" },
+      call: { id: "c9", direction: "outbound", number: "sip:2002@pbx", answeredAt: NOW, queue: null },
+    },
+    effects: [
+      { type: "cancel_timer" },
+      {
+        type: "event",
+        event: { type: "call.ended", call_id: "c1", end_reason: "transferred" },
+      } as Partial<Effect> & { type: "event" },
+      {
+        type: "event",
+        event: { type: "call.offered", call_id: "c9", direction: "outbound" },
+      } as Partial<Effect> & { type: "event" },
+      { type: "event", event: { type: "call.answered", call_id: "c9", ring_time: 0 } } as Partial<Effect> & {
+        type: "event";
+      },
+    ],
+  },
+  {
+    name: "the new call's own late call_answered after a hand-over changes nothing",
+    from: desk("on_call", { call: call({ id: "c9", direction: "outbound", answeredAt: NOW }) }),
+    input: { type: "call_answered", callId: "c9" },
+    expect: { activity: "on_call", call: { id: "c9", answeredAt: NOW } },
+    effects: [],
+  },
+  {
+    name: "a hand-over for a call that is not the desk's is ignored",
+    from: desk("idle"),
+    input: {
+      type: "call_ended",
+      callId: "c1",
+      reason: "transferred",
+      stats: null,
+      detail: null,
+      followedBy: { callId: "c9", target: "sip:2002@pbx" },
+    },
+    expect: { activity: "idle", call: null },
+    effects: [],
   },
   {
     name: "dtmf",

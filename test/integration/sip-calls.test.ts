@@ -242,6 +242,7 @@ describe("inbound calls", () => {
     await sip({ action: "transfer", callId, target: "2002" });
     const t = await inputs.waitFor("call_transferred", (i) => i.callId === callId, 20_000);
     expect(t.ok).toBe(true);
+    expect(t.by).toBe("local");
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === callId);
     expect(ended.reason).toBe("transferred");
     await target.waitFor("CALL_ESTABLISHED", 10_000);

@@ -47,6 +47,8 @@ export interface SippUacOptions {
   /** Whole run deadline (default holdMs + 15 s). */
   timeoutMs?: number;
   dir?: string;
+  /** Scenario template in ./sipp/ with the same placeholders (default "uac.xml"). */
+  scenario?: string;
 }
 
 function headerLines(headers: Record<string, string>): string {
@@ -100,10 +102,11 @@ export async function runSippUac(opts: SippUacOptions): Promise<SippResult> {
   const holdMs = opts.holdMs ?? 2000;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cuffia-sipp-uac-")));
   await mkdir(dir, { recursive: true });
+  const template = opts.scenario ?? "uac.xml";
   const scenario = await render(
-    "uac.xml",
+    template,
     { HEADERS: headerLines(opts.headers ?? {}), PCAP: opts.pcap ?? SIPP_PCAP, HOLD_MS: String(holdMs) },
-    join(dir, "uac.xml"),
+    join(dir, template),
   );
   const port = await freePort();
   const mediaPort = await mediaPorts();
