@@ -1,12 +1,14 @@
 /**
  * Registrar failover (issue 11): a primary registrar that refuses our credentials (403) must not
  * hold up the fallback servers. Before, the 403 started a 5-minute wait that also blocked them.
- * Two scripted WebSocket registrars: the primary answers every REGISTER 403, the fallback 200.
+ * Two scripted WebSocket registrars (the primary answers every REGISTER 403, the fallback 200),
+ * and the real lab Kamailio as a primary that refuses a wrong password.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger, silentLogger } from "../../src/log/logger.js";
 import type { MediaSessionFactory } from "../../src/media/media.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
+import { labKamailio } from "../lab/kamailio.js";
 import { FakeRegistrar } from "../sip/fake-registrar.js";
 import { Inputs, testSipOptions } from "../sip/harness.js";
 
@@ -47,6 +49,33 @@ describe("a registrar that refuses us", () => {
     expect(primary.registers).toBe(1);
     expect(fallback.registers).toBe(1);
     expect(agent.registration).toBe("registered");
+  });
+
+  it("the real Kamailio refusing a wrong password: the desk registers with the fallback", async () => {
+    await agent?.stop();
+    fallback.registerStatus = "200 OK";
+    const kamailio = labKamailio(inject("lab").kamailio);
+    const inputs = new Inputs();
+    const before = fallback.registers;
+    agent = new SipAgent({
+      options: testSipOptions([`ws://127.0.0.1:${kamailio.wsPort}`, fallback.url], {
+        aor: `sip:1017@${kamailio.domain}`,
+        password: "not-the-password",
+      }),
+      media: noMedia,
+      log,
+      backoff: { baseMs: 200, capMs: 1000 },
+    });
+    await agent.start(inputs.emit);
+    const refused = await inputs.waitFor(
+      "registration_changed",
+      (i) => /trying the next/.test(i.reason ?? ""),
+      5000,
+    );
+    expect(refused.reason).toMatch(/^40[13] [^;]+ from ws:\/\/127\.0\.0\.1:\d+\/?; trying the next server$/);
+    await inputs.waitFor("registration_changed", (i) => i.sip === "registered", 5000);
+    expect(fallback.registers - before).toBe(1);
+    expect((await kamailio.registrations()).some((r) => r.aor.includes("1017"))).toBe(false);
   });
 
   it("when every registrar refuses, the desk reports failed with the registrar's answer", async () => {

@@ -47,6 +47,9 @@ export interface SippUacOptions {
   /** Whole run deadline (default holdMs + 15 s). */
   timeoutMs?: number;
   dir?: string;
+  /** Another scenario template of ./sipp/ (default uac.xml), and its own placeholders' values. */
+  scenario?: string;
+  values?: Record<string, string>;
 }
 
 function headerLines(headers: Record<string, string>): string {
@@ -58,7 +61,7 @@ function headerLines(headers: Record<string, string>): string {
     .join("\n");
 }
 
-function xmlAttr(text: string): string {
+export function xmlAttr(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
@@ -100,10 +103,16 @@ export async function runSippUac(opts: SippUacOptions): Promise<SippResult> {
   const holdMs = opts.holdMs ?? 2000;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cuffia-sipp-uac-")));
   await mkdir(dir, { recursive: true });
+  const template = opts.scenario ?? "uac.xml";
   const scenario = await render(
-    "uac.xml",
-    { HEADERS: headerLines(opts.headers ?? {}), PCAP: opts.pcap ?? SIPP_PCAP, HOLD_MS: String(holdMs) },
-    join(dir, "uac.xml"),
+    template,
+    {
+      HEADERS: headerLines(opts.headers ?? {}),
+      PCAP: opts.pcap ?? SIPP_PCAP,
+      HOLD_MS: String(holdMs),
+      ...opts.values,
+    },
+    join(dir, template),
   );
   const port = await freePort();
   const mediaPort = await mediaPorts();
