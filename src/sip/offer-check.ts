@@ -95,9 +95,19 @@ export function checkOffer(request: OfferRequest, options: OfferCheckOptions): R
   }
   const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase();
   const encodings = tags(request.headers("content-encoding")).filter((e) => e !== "identity");
+  // §20.11: an INVITE's SDP is a "session" body; any other disposition is not an offer we take
+  const disposition = (request.headers("content-disposition")[0] ?? "session")
+    .split(";")[0]
+    ?.trim()
+    .toLowerCase();
   // §8.2.3: a body we cannot read is refused with 415 and what we accept.
-  if (mediaType !== "application/sdp" || encodings.length > 0) {
-    const what = encodings.length > 0 ? `Content-Encoding ${encodings.join(", ")}` : mediaType;
+  if (mediaType !== "application/sdp" || encodings.length > 0 || disposition !== "session") {
+    const what =
+      encodings.length > 0
+        ? `Content-Encoding ${encodings.join(", ")}`
+        : mediaType !== "application/sdp"
+          ? mediaType
+          : `Content-Disposition ${disposition}`;
     return {
       status: 415,
       reasonPhrase: "Unsupported Media Type",

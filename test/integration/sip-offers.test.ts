@@ -16,6 +16,7 @@ import { samplePolicy } from "../../src/core/samples.js";
 import type { DeskEvent, DeskInput, Policy } from "../../src/core/types.js";
 import { createLogger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
+import type { MediaSession, MediaSessionFactory } from "../../src/media/media.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { freePorts } from "../lab/ports.js";
 import { FakeRegistrar, type Received, sdpOffer } from "../sip/fake-registrar.js";
@@ -43,16 +44,21 @@ class Desk {
     readonly agent: SipAgent,
   ) {}
 
-  static async start(rtp: { portMin: number; portMax: number }): Promise<Desk> {
+  static async start(
+    rtp: { portMin: number; portMax: number },
+    wrap: (f: MediaSessionFactory) => MediaSessionFactory = (f) => f,
+  ): Promise<Desk> {
     const pbx = await FakeRegistrar.start();
     const runner = new Runner({ initial: initialState(policy, Date.now()), log });
     const agent = new SipAgent({
       options: testSipOptions(pbx.url),
-      media: createMediaFactory({
-        audio: { source: { type: "none" }, sink: { type: "none" } },
-        rtp: { address: "127.0.0.1", ...rtp, codecs: ["PCMU", "PCMA"] },
-        log,
-      }),
+      media: wrap(
+        createMediaFactory({
+          audio: { source: { type: "none" }, sink: { type: "none" } },
+          rtp: { address: "127.0.0.1", ...rtp, codecs: ["PCMU", "PCMA"] },
+          log,
+        }),
+      ),
       log,
     });
     const desk = new Desk(pbx, runner, agent);
@@ -216,6 +222,13 @@ describe("INVITEs the desk can never take are refused at once, before it rings",
       parts: { body: `--b\r\n\r\n${sdpOffer(40100)}\r\n--b--`, contentType: "multipart/mixed;boundary=b" },
       status: "415 Unsupported Media Type",
       warning: /^399 \S+ "Unsupported body: multipart\/mixed"$/,
+      header: ["accept", /^application\/sdp$/],
+    },
+    {
+      name: "SDP as a rendered body (Content-Disposition: render)",
+      parts: { body: sdpOffer(40100), extra: ["Content-Disposition: render"] },
+      status: "415 Unsupported Media Type",
+      warning: /^399 \S+ "Unsupported body: Content-Disposition render"$/,
       header: ["accept", /^application\/sdp$/],
     },
     {
@@ -389,6 +402,55 @@ describe("a media session that cannot be created", () => {
     expect(desk.activity).toBe("idle");
     for (const s of squatters) await new Promise<void>((r) => s.close(() => r()));
     squatters = [];
+    await desk.validCall();
+  });
+});
+
+describe("an answer that fails inside the SIP library", () => {
+  let desk: Desk;
+  let failOffers = true;
+  beforeAll(async () => {
+    const first = await freePorts(6);
+    const min = first % 2 === 0 ? first : first + 1;
+    // a media session whose offer throws (not a MediaError): sip.js's accept() fails mid-way
+    desk = await Desk.start({ portMin: min, portMax: min + 3 }, (f) => ({
+      ...f,
+      create: async (o) => {
+        const session = await f.create(o);
+        return new Proxy(session, {
+          get(target, key, receiver) {
+            if (key === "createOffer" && failOffers)
+              return () => {
+                throw new TypeError("Content disposition undefined.");
+              };
+            const value = Reflect.get(target, key, receiver);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        }) as MediaSession;
+      },
+      close: () => f.close?.() ?? Promise.resolve(),
+    }));
+  });
+  afterAll(async () => {
+    await desk?.stop();
+  });
+
+  it("the INVITE still gets a final response, the call ends failed, ctl hangup/reject find the desk idle", async () => {
+    const callId = `failans-${randomBytes(5).toString("hex")}`;
+    const mark = desk.pbx.received.length;
+    desk.pbx.send(rawInvite({ contact: desk.contact, callId, body: "", contentType: null }));
+    await desk.until(() => desk.activity === "ringing", "ringing");
+    desk.ctl("answer");
+    const final = await desk.final(callId, mark, 3000);
+    expect(final.firstLine).toMatch(/^SIP\/2\.0 (480|500) /);
+    await desk.until(() => desk.activity === "idle", "idle", 2000);
+    expect(desk.events.find((e) => e.type === "call.ended" && e.call_id === callId)).toMatchObject({
+      end_reason: "failed",
+    });
+    expect(desk.ctl("hangup").ok).toBe(false);
+    expect(desk.ctl("reject").ok).toBe(false);
+    expect(desk.activity).toBe("idle");
+    failOffers = false;
     await desk.validCall();
   });
 });

@@ -48,6 +48,18 @@ describe("checkOffer: what the desk can never take is refused before it rings", 
       415,
       'Warning: 399 desk7 "Unsupported body: Content-Encoding gzip"',
     ],
+    [
+      "SDP as a rendered body",
+      request(good, { ...sdpType, "content-disposition": ["render"] }),
+      415,
+      'Warning: 399 desk7 "Unsupported body: Content-Disposition render"',
+    ],
+    [
+      "SDP as a session body",
+      request(good, { ...sdpType, "content-disposition": ["Session;handling=required"] }),
+      null,
+      null,
+    ],
     ["not SDP at all", request("hello", sdpType), 488, null],
     [
       "video only",
