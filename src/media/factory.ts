@@ -10,6 +10,7 @@ import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
 import { MediaError, type MediaSessionFactory } from "./media.js";
 import { PortAllocator } from "./port-allocator.js";
 import { RtpMediaSession } from "./rtp-session.js";
+import { answerOffer } from "./sdp.js";
 
 export interface MediaFactoryOptions {
   readonly audio: AudioOptions;
@@ -49,6 +50,10 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   const pcmCache = new PcmCache();
   return {
     close: () => ports.close(),
+    checkOffer(remoteSdp) {
+      // The same negotiation as the answer, on a placeholder address: nothing is bound.
+      answerOffer({ address: "127.0.0.1", port: 9, sessionId: "0", version: 0, codecs }, remoteSdp, false);
+    },
     async create({ callId }) {
       let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
       try {

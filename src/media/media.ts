@@ -51,6 +51,12 @@ export interface MediaSession {
 
 export interface MediaSessionFactory {
   create(options: { readonly callId: string }): Promise<MediaSession>;
+  /**
+   * Judges a far end's offer as `answer()` would, without binding anything: throws MediaError
+   * ("malformed" / "incompatible") when no session of this factory could answer it. The SIP side
+   * refuses such an INVITE with 488 before the desk rings.
+   */
+  checkOffer?(remoteSdp: string): void;
   /** Frees what the factory holds between calls (ports bound ahead); sessions stay open. */
   close?(): Promise<void>;
 }

@@ -13,6 +13,7 @@
  * ```
  */
 import {
+  type Core,
   Grammar,
   type Invitation,
   Inviter,
@@ -25,10 +26,11 @@ import {
 import type { Emit } from "../core/side.js";
 import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
-import type { MediaDirection, MediaSessionFactory } from "../media/media.js";
+import { type MediaDirection, MediaError, type MediaSessionFactory } from "../media/media.js";
 import { tuneForCalls } from "../v8-tuning.js";
 import { callFacts, type IdentityLike, resolveTarget, sipfragStatus } from "./call-facts.js";
 import { answerInDialog } from "./in-dialog.js";
+import { checkOffer, warning } from "./offer-check.js";
 import { Referral, type ReferralHost } from "./refer.js";
 import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
 
@@ -56,6 +58,8 @@ interface CallEntry {
   ending: EndReason | null;
   detail: string | null;
   answered: boolean;
+  /** Inbound: the ACK of our 2xx arrived (RFC 3261 §13.3.1.4); a call ended without it is `no_ack`. */
+  acked: boolean;
   ended: boolean;
   remoteHeld: boolean;
   muted: boolean;
@@ -83,6 +87,7 @@ function newEntry(id: string, direction: CallDirection, session: Invitation | In
     ending: null,
     detail: null,
     answered: false,
+    acked: false,
     ended: false,
     remoteHeld: false,
     muted: false,
@@ -117,22 +122,14 @@ export class CallTable {
       log.warn({ callId: id }, "INVITE for a call we already track");
       return;
     }
-    // An offer without any audio stream can never be answered: 488 at once (RFC 3261 §21.4.26),
-    // without ringing the operator.
-    const contentType = request.getHeader("content-type") ?? "";
-    if (
-      request.body &&
-      /application\/sdp/i.test(contentType) &&
-      !/^m=audio /m.test(request.body.replace(/\r/g, ""))
-    ) {
-      log.warn({ callId: id }, "offer without an audio stream: 488");
-      safe(log, () => invitation.reject({ statusCode: 488 }));
-      return;
-    }
+    if (this.refuseUnanswerable(invitation)) return;
     const entry = newEntry(id, "inbound", invitation);
     this.calls.set(id, entry);
     invitation.delegate = {
-      onAck: () => entry.confirm(),
+      onAck: () => {
+        entry.acked = true;
+        entry.confirm();
+      },
       onCancel: () => {
         entry.ending ??= "cancelled";
       },
@@ -160,6 +157,41 @@ export class CallTable {
         .progress()
         .catch((error: unknown) => log.warn({ callId: id, error: String(error) }, "180 failed"));
     }
+  }
+
+  /**
+   * Refuses at once an INVITE the desk could never take (offer-check.ts): an unsupported
+   * Require, a body without Content-Type or not SDP, an offer without a usable audio stream.
+   * True if refused.
+   */
+  private refuseUnanswerable(invitation: Invitation): boolean {
+    const request = invitation.request;
+    const media = this.deps.media;
+    const refusal = checkOffer(
+      { body: request.body ?? "", headers: (name) => request.getHeaders(name) },
+      {
+        supported: this.deps.ua.userAgentCore.configuration.supportedOptionTags,
+        checkSdp: media.checkOffer
+          ? (sdp) => media.checkOffer?.(sdp)
+          : (sdp) => {
+              if (!/^m=audio [1-9]/m.test(sdp.replace(/\r/g, "")))
+                throw new MediaError("incompatible", "no active audio stream");
+            },
+      },
+    );
+    if (!refusal) return false;
+    this.deps.log.warn(
+      { callId: request.callId, status: refusal.status, why: refusal.why },
+      "INVITE refused before ringing",
+    );
+    safe(this.deps.log, () =>
+      invitation.reject({
+        statusCode: refusal.status,
+        reasonPhrase: refusal.reasonPhrase,
+        extraHeaders: [...refusal.extraHeaders],
+      }),
+    );
+    return true;
   }
 
   async execute(action: SipAction): Promise<void> {
@@ -220,8 +252,20 @@ export class CallTable {
     if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial || entry.mediaPending)
       return;
     const sdh = await this.createMedia(entry);
-    if (!sdh || entry.ended || invitation.state !== SessionState.Initial) {
-      await sdh?.closeMedia().catch(() => null);
+    if (!sdh) {
+      // No RTP port, no audio device...: a final answer at once (RFC 3261 §21.5.4), not a call
+      // left ringing. Retry-After: the caller (or the ACD) may try again shortly.
+      if (!entry.ended && invitation.state === SessionState.Initial) {
+        entry.ending = "failed";
+        this.refuseNow(entry, 503, [
+          "Retry-After: 5",
+          warning(399, `No media resources: ${entry.detail ?? "media unavailable"}`),
+        ]);
+      }
+      return;
+    }
+    if (entry.ended || invitation.state !== SessionState.Initial) {
+      await sdh.closeMedia().catch(() => null);
       return;
     }
     const offer = invitation.request.body;
@@ -233,7 +277,7 @@ export class CallTable {
         this.deps.log.warn({ callId: entry.id, status, error: String(error) }, "cannot answer this offer");
         entry.ending = "failed";
         entry.detail = status === 488 ? "488 Not Acceptable Here" : `${status} ${String(error)}`;
-        safe(this.deps.log, () => invitation.reject({ statusCode: status }));
+        this.refuseNow(entry, status, [warning(status === 488 ? 305 : 399, String(error))]);
         return;
       }
     }
@@ -243,35 +287,82 @@ export class CallTable {
       entry.ending ??= "failed";
       entry.detail ??= error instanceof Error ? error.message : String(error);
       this.deps.log.warn({ callId: entry.id, error: entry.detail }, "answer failed");
+      // sip.js may throw before it answered anything and leave the session "Establishing" for
+      // good: whatever it did, the INVITE gets a final response and the desk hears the call ended.
+      if ((invitation.state as SessionState) !== SessionState.Established)
+        this.refuseNow(entry, 500, [warning(399, entry.detail)]);
     }
   }
 
-  private reject(entry: CallEntry, code: 480 | 486 | 603): void {
-    const invitation = entry.session as Invitation;
-    if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial) return;
-    entry.ending = "rejected";
-    entry.detail = `${code}`;
-    safe(this.deps.log, () => invitation.reject({ statusCode: code }));
+  /**
+   * The desk (ctl reject, headset reject, ring timeout, busy) refuses a call. Whatever state
+   * sip.js is in, the call ends here: a final response if the INVITE still waits for one, a BYE
+   * if the call got answered meanwhile, and call_ended to the desk in every case.
+   */
+  private async reject(entry: CallEntry, code: 480 | 486 | 603): Promise<void> {
+    if (entry.direction !== "inbound" || entry.answered) return this.hangup(entry);
+    entry.ending ??= "rejected";
+    entry.detail ??= `${code}`;
+    this.endOnWire(entry, code);
+    await this.finish(entry);
   }
 
+  /** The desk hangs up: ends the call on the wire as far as sip.js can, and always for the desk. */
   private async hangup(entry: CallEntry): Promise<void> {
-    const s = entry.session;
     entry.ending ??= "local_hangup";
     entry.referral?.abandon("the desk hung up");
+    this.endOnWire(entry, 603);
+    await this.finish(entry);
+  }
+
+  /**
+   * What can be sent to end the call in sip.js's current state: a final response to a pending
+   * INVITE (RFC 3261 §13.3.1.3), a CANCEL for our own (§9.1), a BYE on a confirmed dialog (§15;
+   * on a dialog still waiting for its ACK, sip.js sends it when the ACK or timer L comes, so its
+   * promise is not awaited: the desk does not wait for the wire). Never throws.
+   */
+  private endOnWire(entry: CallEntry, status: number): void {
+    const s = entry.session;
+    const failed = (error: unknown) => {
+      this.deps.log.warn(
+        { callId: entry.id, state: s.state, error: String(error) },
+        "could not end the call on the wire; ending it for the desk",
+      );
+      if (entry.direction === "inbound" && !entry.answered) this.rejectRaw(entry, 500);
+    };
     try {
-      if (s.state === SessionState.Established) await s.bye();
-      else if (
-        entry.direction === "outbound" &&
-        (s.state === SessionState.Initial || s.state === SessionState.Establishing)
-      )
-        await (s as Inviter).cancel(); // RFC 3261 §9.1
-      else if (entry.direction === "inbound" && s.state === SessionState.Initial)
-        (s as Invitation).reject({ statusCode: 603 });
-      else if (s.state === SessionState.Terminated) void this.finish(entry);
+      let sent: Promise<unknown> | undefined;
+      if (s.state === SessionState.Established) sent = s.bye();
+      else if (entry.direction === "outbound") {
+        if (s.state === SessionState.Initial || s.state === SessionState.Establishing)
+          sent = (s as Inviter).cancel();
+      } else if (s.state === SessionState.Initial || s.state === SessionState.Establishing) {
+        // Establishing: an answer is under way (sip.js's accept); the INVITE still has no final
+        // response, so the call can still be refused.
+        sent = (s as Invitation).reject({ statusCode: status });
+      }
+      sent?.catch(failed);
     } catch (error) {
-      this.deps.log.warn({ callId: entry.id, error: String(error) }, "hangup failed");
-      void this.finish(entry);
+      failed(error);
     }
+  }
+
+  /** A final response straight through the INVITE's server transaction, when sip.js's reject refused. */
+  private rejectRaw(entry: CallEntry, status: number): void {
+    const incoming = (entry.session as unknown as { incomingInviteRequest?: Core.IncomingInviteRequest })
+      .incomingInviteRequest;
+    safe(this.deps.log, () => incoming?.reject({ statusCode: status }));
+  }
+
+  /** Refuses an inbound call now (a final response) and reports it ended. */
+  private refuseNow(entry: CallEntry, status: number, extraHeaders: string[]): void {
+    const invitation = entry.session as Invitation;
+    try {
+      invitation.reject({ statusCode: status, extraHeaders }).catch(() => this.rejectRaw(entry, status));
+    } catch {
+      this.rejectRaw(entry, status);
+    }
+    void this.finish(entry);
   }
 
   private async hold(entry: CallEntry, on: boolean): Promise<void> {
@@ -556,9 +647,7 @@ export class CallTable {
     // The far end hung up while the call it transferred us to rings: its outcome decides the reason.
     if (entry.referral) await entry.referral.settled;
     this.calls.delete(entry.id);
-    const reason: EndReason =
-      entry.ending ??
-      (entry.answered ? "remote_hangup" : entry.direction === "inbound" ? "cancelled" : "failed");
+    const reason: EndReason = entry.ending ?? this.endedBySipJs(entry);
     this.deps.log.info({ callId: entry.id, reason, detail: entry.detail }, "call ended");
     const next = entry.followedBy ? this.calls.get(entry.followedBy.callId) : undefined;
     this.deps.emit({
@@ -569,6 +658,19 @@ export class CallTable {
       detail: entry.detail,
       ...(entry.followedBy && next && !next.ended ? { followedBy: entry.followedBy } : {}),
     });
+  }
+
+  /**
+   * Why a call ended that sip.js ended by itself (nothing we did or saw set `ending`): an inbound
+   * call answered but never ACKed was ended by timer L/H with a BYE (RFC 3261 §13.3.1.4): no_ack.
+   */
+  private endedBySipJs(entry: CallEntry): EndReason {
+    if (!entry.answered) return entry.direction === "inbound" ? "cancelled" : "failed";
+    if (entry.direction === "inbound" && !entry.acked) {
+      entry.detail ??= "no ACK for our 200 OK";
+      return "no_ack";
+    }
+    return "remote_hangup";
   }
 }
 

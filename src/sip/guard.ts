@@ -7,15 +7,36 @@
  * - a Request-URI scheme other than sip, sips or tel → 416 Unsupported URI Scheme (RFC 3261 §8.2.2.1);
  * - a SIP-Version other than SIP/2.0 → 505 Version Not Supported (RFC 3261 §21.5.7, RFC 4475 §3.1.2.17);
  * - a request line that is not `Method SP Request-URI SP SIP-Version` → 400 (RFC 3261 §7.1, §25.1);
+ * - a header that may appear once appearing more often (three From headers, two Content-Lengths,
+ *   RFC 3261 §7.3.1, §20; RFC 4475 §3.3 `multi01` and `mcl01`) → 400 with a Warning, before
+ *   sip.js builds a transaction, a dialog or a call out of whichever copy its parser keeps (an
+ *   INVITE with three From headers used to be answered 200);
  * and whatever cannot be answered (no Via, From, To, Call-ID or CSeq to copy, RFC 3261 §8.2.6.2)
  * is dropped. ACK is never answered (RFC 3261 §17.2.1). Responses pass through.
  */
+import { warning } from "./offer-check.js";
+
 export type Verdict =
   | { readonly kind: "pass" }
   | { readonly kind: "reply"; readonly status: number; readonly response: string; readonly why: string }
   | { readonly kind: "drop"; readonly why: string };
 
 const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;
+/** Headers a request carries at most once (RFC 3261 §20), by compact and full name. */
+const SINGLE: Readonly<Record<string, string>> = {
+  f: "From",
+  from: "From",
+  t: "To",
+  to: "To",
+  i: "Call-ID",
+  "call-id": "Call-ID",
+  cseq: "CSeq",
+  "max-forwards": "Max-Forwards",
+  c: "Content-Type",
+  "content-type": "Content-Type",
+  l: "Content-Length",
+  "content-length": "Content-Length",
+};
 const KNOWN_SCHEMES = new Set(["sip", "sips", "tel"]);
 
 const REASONS: Record<number, string> = {
@@ -31,9 +52,9 @@ export function screen(text: string): Verdict {
   const parts = first.split(" ");
   const method = parts[0] ?? "";
   if (!TOKEN.test(method)) return { kind: "drop", why: "not a SIP request or response" };
-  const reply = (status: number, why: string): Verdict => {
+  const reply = (status: number, why: string, extra: readonly string[] = []): Verdict => {
     if (method.toUpperCase() === "ACK") return { kind: "drop", why: `${why} (ACK is never answered)` };
-    const response = buildResponse(text, status);
+    const response = buildResponse(text, status, REASONS[status], extra);
     return response === null
       ? { kind: "drop", why: `${why} (no headers to answer with)` }
       : { kind: "reply", status, response, why };
@@ -46,17 +67,42 @@ export function screen(text: string): Verdict {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1];
   if (scheme === undefined) return reply(400, "Request-URI without a scheme");
   if (!KNOWN_SCHEMES.has(scheme.toLowerCase())) return reply(416, `Request-URI scheme "${scheme}"`);
+  const repeated = repeatedHeaders(text);
+  if (repeated.length > 0) {
+    const what = `Duplicate ${repeated.join(", ")} header${repeated.length > 1 ? "s" : ""}`;
+    return reply(400, what.toLowerCase(), [warning(399, what)]);
+  }
   return { kind: "pass" };
+}
+
+/** The single-value headers (RFC 3261 §20) that `text`'s header section repeats, by full name. */
+export function repeatedHeaders(text: string): string[] {
+  const headEnd = text.indexOf("\r\n\r\n");
+  const head = headEnd < 0 ? text : text.slice(0, headEnd);
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const line of head.split("\r\n").slice(1)) {
+    if (line.startsWith(" ") || line.startsWith("\t")) continue; // a folded continuation (§7.3.1)
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = SINGLE[line.slice(0, colon).trim().toLowerCase()];
+    if (name === undefined) continue;
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+  }
+  return [...repeated];
 }
 
 /**
  * A stateless response to a raw request (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied
- * from the request, a To tag added. Null when one of them is missing or repeated.
+ * from the request (the first copy of a repeated one), a To tag added, then `extra` headers.
+ * Null when one of them is missing.
  */
 export function buildResponse(
   request: string,
   status: number,
   reason = REASONS[status] ?? "Error",
+  extra: readonly string[] = [],
 ): string | null {
   const headEnd = request.indexOf("\r\n\r\n");
   const head = headEnd < 0 ? request : request.slice(0, headEnd);
@@ -85,7 +131,7 @@ export function buildResponse(
   }
   if (vias.length === 0) return null;
   const [from, to, callId, cseq] = [single.from, single.to, single["call-id"], single.cseq].map((v) =>
-    v.length === 1 ? v[0] : undefined,
+    v.length >= 1 ? v[0] : undefined,
   );
   if (from === undefined || to === undefined || callId === undefined || cseq === undefined) return null;
   const toTagged = /;\s*tag\s*=/i.test(to) ? to : `${to};tag=${randomTag()}`;
@@ -96,6 +142,7 @@ export function buildResponse(
     `To: ${toTagged}`,
     `Call-ID: ${callId}`,
     `CSeq: ${cseq}`,
+    ...extra,
     "Content-Length: 0",
     "",
     "",

@@ -74,6 +74,10 @@ export class SipAgent implements Side {
   private livenessBaseline: number | null = null;
   private livenessInFlight = false;
   private lastFailure: string | null = null;
+  /** Servers whose registrar refused our credentials since the last success (failover round). */
+  private readonly refusedBy = new Set<string>();
+  /** Why the connection is being moved to the next server (reported instead of "connection closed"). */
+  private failoverWhy: string | null = null;
   private readonly sdhBySession = new WeakMap<Session, SessionDescriptionHandler>();
 
   constructor(private readonly deps: SipAgentDeps) {
@@ -238,7 +242,12 @@ export class SipAgent implements Side {
   private onDisconnected(error?: Error): void {
     this.stopLiveness();
     if (this.stopping) return;
-    this.report("unregistered", error ? `connection lost: ${error.message}` : "connection closed");
+    const failover = this.failoverWhy;
+    this.failoverWhy = null;
+    this.report(
+      "unregistered",
+      failover ?? (error ? `connection lost: ${error.message}` : "connection closed"),
+    );
     this.scheduleReconnect(error?.message ?? "closed");
   }
 
@@ -291,11 +300,33 @@ export class SipAgent implements Side {
           this.log.warn({ status: m.statusCode, reason: m.reasonPhrase }, "registration refused");
           const failed =
             m.statusCode === 401 || m.statusCode === 403 || m.statusCode === 407 || m.statusCode === 404;
+          if (failed && this.failOver(this.lastFailure)) return;
           this.report(failed ? "failed" : "unregistered", this.lastFailure);
           this.retryRegistration(failed ? FAILED_RETRY_MS : undefined);
         },
       },
     });
+  }
+
+  /**
+   * A registrar refused our credentials (401/403/404/407): another server of the list may hold
+   * them (a fallback PBX, another realm), so try the next one now, round the list, before the
+   * slow retry. True when moving on; false once every server refused in this round.
+   */
+  private failOver(why: string): boolean {
+    const server = this.transport?.server;
+    if (server) this.refusedBy.add(server.url);
+    if (this.servers.every((s) => this.refusedBy.has(s.url))) {
+      // every registrar refused: the slow retry, from the primary, and a new round after it
+      this.refusedBy.clear();
+      this.transport?.startWithPrimary();
+      return false;
+    }
+    this.log.warn({ server: server?.url, why }, "registrar refused us: trying the next server");
+    this.failoverWhy = `${why} from ${server?.url ?? "the registrar"}; trying the next server`;
+    this.transport?.startWithNextServer();
+    this.reconnect("registrar failover");
+    return true;
   }
 
   private retryRegistration(delayMs?: number): void {
@@ -326,6 +357,7 @@ export class SipAgent implements Side {
   private onRegistered(): void {
     if (this.stopping || this.registerer?.state !== RegistererState.Registered) return;
     this.attempt = 0;
+    this.refusedBy.clear();
     this.report("registered", null);
     if (!this.livenessTimer) this.startLiveness();
   }

@@ -42,6 +42,8 @@ export class ConnectionTransport implements Transport {
   private receiver: ((text: string) => void) | null = null;
   /** Bumped by disconnect() so a connect in flight knows it was called off. */
   private generation = 0;
+  /** Where in the server list the next connect starts (moved on when a registrar refuses us). */
+  private firstServer = 0;
   /** Transactions whose 100 Trying waits to see whether another response makes it moot. */
   private readonly pendingTrying = new Set<string>();
 
@@ -91,7 +93,9 @@ export class ConnectionTransport implements Transport {
 
   private async tryServers(generation: number): Promise<void> {
     const errors: string[] = [];
-    for (const server of this.opts.servers) {
+    const servers = this.opts.servers;
+    const order = servers.map((_, k) => servers[(this.firstServer + k) % servers.length] as SipServer);
+    for (const server of order) {
       if (generation !== this.generation) throw new Error("connect called off");
       try {
         const link = await openLink(server, this.opts.trust, this.opts.connectTimeoutMs, {
@@ -119,6 +123,21 @@ export class ConnectionTransport implements Transport {
     }
     this.transition(TransportState.Disconnected);
     throw new Error(`no SIP server reachable (${errors.join("; ")})`);
+  }
+
+  /**
+   * Registrar failover: the next connect starts with the server after the current one (then
+   * goes round the list), so a registrar that refuses us (401/403) does not hold up the others.
+   */
+  startWithNextServer(): void {
+    const n = this.opts.servers.length;
+    const current = this.link ? this.opts.servers.indexOf(this.link.server) : this.firstServer;
+    this.firstServer = (Math.max(current, 0) + 1) % n;
+  }
+
+  /** Back to the configured order (the primary first). */
+  startWithPrimary(): void {
+    this.firstServer = 0;
   }
 
   disconnect(): Promise<void> {

@@ -2,7 +2,8 @@
  * RFC 4475 torture messages and broken media delivered over the daemon's registered connection
  * (a scripted WebSocket registrar): the daemon stays up and registered, answers 416 to unkscm and
  * novelsc (which kill a bare sip.js agent, sip-lab.md), and still answers the next valid call.
- * Malformed SDP fails the call cleanly with 488; RTP garbage does not hurt a call.
+ * Malformed SDP is refused with 488 and a Warning before the desk rings; RTP garbage does not
+ * hurt a call.
  */
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
@@ -113,6 +114,19 @@ describe("RFC 4475 torture messages on the registered connection", () => {
         name,
       ).toEqual(["SIP/2.0 416 Unsupported URI Scheme"]);
     }
+    // RFC 4475 multi01 (From, To, Call-ID, CSeq, Max-Forwards twice) and mcl01 (two
+    // Content-Lengths): 400 with a Warning, before sip.js builds anything out of them
+    for (const [name, callId, dup] of [
+      ["multi01", "multi01.98asdh@192.0.2.1", "CSeq, Call-ID, To, From, Max-Forwards"],
+      ["mcl01", "mcl01.fhn2323orihawfdoa3o4r52o3irsdf", "Content-Length"],
+    ] as const) {
+      const r = responsesTo(callId);
+      expect(
+        r.map((m) => m.firstLine),
+        name,
+      ).toEqual(["SIP/2.0 400 Bad Request"]);
+      expect(r[0]?.header("warning"), name).toMatch(new RegExp(`^399 \\S+ "Duplicate ${dup} headers?"$`));
+    }
     // still the same connection, still registered, liveness still answered
     expect(pbx.connections).toBe(1);
     expect(inputs.all.slice(regMark).filter((i) => i.type === "registration_changed")).toEqual([]);
@@ -143,15 +157,16 @@ describe("broken media", () => {
       "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n";
     const { final, callId } = await callIn(sdp, false);
     expect(final.firstLine).toMatch(/^SIP\/2\.0 488 /);
+    expect(final.header("warning")).toMatch(/^304 \S+ "no active audio stream"$/);
     expect(inputs.all.some((i) => i.type === "call_offered" && i.callId === callId)).toBe(false);
   });
 
-  it("answers 488 to malformed SDP and reports the call failed", async () => {
+  it("answers 488 with a Warning to malformed SDP, without ringing the desk", async () => {
     const sdp = "v=0\r\nthis is not sdp\r\nm=audio notaport RTP/AVP zero\r\nc=IN IP4\r\n";
-    const { final, callId } = await callIn(sdp);
+    const { final, callId } = await callIn(sdp, false);
     expect(final.firstLine).toMatch(/^SIP\/2\.0 488 /);
-    const ended = await inputs.waitFor("call_ended", (i) => i.callId === callId);
-    expect(ended.reason).toBe("failed");
+    expect(final.header("warning")).toMatch(/^399 \S+ "Malformed SDP: .+"$/);
+    expect(inputs.all.some((i) => i.type === "call_offered" && i.callId === callId)).toBe(false);
   });
 
   it("keeps a call up through RTP garbage", async () => {

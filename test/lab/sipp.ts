@@ -47,8 +47,9 @@ export interface SippUacOptions {
   /** Whole run deadline (default holdMs + 15 s). */
   timeoutMs?: number;
   dir?: string;
-  /** Scenario template in ./sipp/ with the same placeholders (default "uac.xml"). */
+  /** Another scenario template of ./sipp/ (default uac.xml), and its own placeholders' values. */
   scenario?: string;
+  values?: Record<string, string>;
 }
 
 function headerLines(headers: Record<string, string>): string {
@@ -60,7 +61,7 @@ function headerLines(headers: Record<string, string>): string {
     .join("\n");
 }
 
-function xmlAttr(text: string): string {
+export function xmlAttr(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
@@ -105,7 +106,12 @@ export async function runSippUac(opts: SippUacOptions): Promise<SippResult> {
   const template = opts.scenario ?? "uac.xml";
   const scenario = await render(
     template,
-    { HEADERS: headerLines(opts.headers ?? {}), PCAP: opts.pcap ?? SIPP_PCAP, HOLD_MS: String(holdMs) },
+    {
+      HEADERS: headerLines(opts.headers ?? {}),
+      PCAP: opts.pcap ?? SIPP_PCAP,
+      HOLD_MS: String(holdMs),
+      ...opts.values,
+    },
     join(dir, template),
   );
   const port = await freePort();

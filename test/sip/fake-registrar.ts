@@ -16,6 +16,8 @@ export class FakeRegistrar {
   readonly received: Received[] = [];
   registers = 0;
   connections = 0;
+  /** Status line REGISTER gets (e.g. "403 Forbidden" for a registrar that refuses us). */
+  registerStatus = "200 OK";
   private socket: WebSocket | null = null;
   private waiters: Array<{ pred: (m: Received) => boolean; resolve: (m: Received) => void }> = [];
 
@@ -82,7 +84,8 @@ export class FakeRegistrar {
     if (m.firstLine.startsWith("REGISTER ")) {
       this.registers++;
       const contact = m.header("contact")?.replace(/;expires=\d+/, "") ?? "";
-      ws.send(response(m, "200 OK", [`Contact: ${contact};expires=300`]));
+      if (this.registerStatus !== "200 OK") ws.send(response(m, this.registerStatus));
+      else ws.send(response(m, "200 OK", [`Contact: ${contact};expires=300`]));
     } else if (m.firstLine.startsWith("OPTIONS ")) {
       ws.send(response(m, "200 OK"));
     }

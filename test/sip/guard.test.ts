@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { buildResponse, screen } from "../../src/sip/guard.js";
+import { buildResponse, repeatedHeaders, screen } from "../../src/sip/guard.js";
 
 const dir = fileURLToPath(new URL("../fixtures/sip-torture/", import.meta.url));
 const torture = (name: string) => readFileSync(`${dir}${name}.dat`, "latin1");
@@ -34,6 +34,32 @@ describe("screen: the first look at a message", () => {
     expect(screen("ACK foo:bar SIP/2.0\r\nVia: x\r\n\r\n").kind).toBe("drop");
     expect(screen("OPTIONS foo:bar SIP/2.0\r\n\r\n").kind).toBe("drop");
     expect(screen("\u0000\u0001garbage").kind).toBe("drop");
+  });
+
+  it("answers 400 with a Warning to repeated single-value headers (multi01, mcl01), compact forms too", () => {
+    const multi = screen(torture("multi01"));
+    expect(multi.kind === "reply" && multi.status).toBe(400);
+    const mcl = screen(torture("mcl01"));
+    expect(mcl.kind).toBe("reply");
+    if (mcl.kind !== "reply") return;
+    expect(mcl.response).toMatch(/^SIP\/2\.0 400 Bad Request\r\n/);
+    expect(mcl.response).toMatch(/\r\nWarning: 399 \S+ "Duplicate Content-Length header"\r\n/);
+    expect(mcl.response).toMatch(/\r\nCall-ID: mcl01\./);
+    const base = "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/WS x;branch=z9hG4bK1\r\nf: <sip:x@y>;tag=1\r\n";
+    expect(repeatedHeaders(`${base}From: <sip:z@y>;tag=2\r\nTo: <sip:a@b>\r\n\r\nFrom: body`)).toEqual([
+      "From",
+    ]);
+    expect(
+      repeatedHeaders(`${base}l: 0\r\nContent-Length: 0\r\nc: a/b\r\nContent-Type: a/b\r\n\r\n`),
+    ).toEqual(["Content-Length", "Content-Type"]);
+    // headers that may repeat, and a folded line, are not duplicates
+    expect(
+      repeatedHeaders(
+        `${base}Via: SIP/2.0/WS y\r\nContact: <sip:1@h>\r\nContact: <sip:2@h>\r\n to: x\r\n\r\n`,
+      ),
+    ).toEqual([]);
+    // an ACK is never answered, even when malformed
+    expect(screen(`ACK sip:a@b SIP/2.0\r\nVia: x\r\nf: a;tag=1\r\nFrom: b;tag=2\r\n\r\n`).kind).toBe("drop");
   });
 
   it("screens every RFC 4475 message without throwing", () => {
