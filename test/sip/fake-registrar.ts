@@ -16,6 +16,8 @@ export class FakeRegistrar {
   readonly received: Received[] = [];
   registers = 0;
   connections = 0;
+  /** The status line an OPTIONS gets (null: no answer at all); 200 OK unless a test changes it. */
+  answerOptions: (m: Received) => string | null = () => "200 OK";
   private socket: WebSocket | null = null;
   private waiters: Array<{ pred: (m: Received) => boolean; resolve: (m: Received) => void }> = [];
 
@@ -84,7 +86,8 @@ export class FakeRegistrar {
       const contact = m.header("contact")?.replace(/;expires=\d+/, "") ?? "";
       ws.send(response(m, "200 OK", [`Contact: ${contact};expires=300`]));
     } else if (m.firstLine.startsWith("OPTIONS ")) {
-      ws.send(response(m, "200 OK"));
+      const status = this.answerOptions(m);
+      if (status !== null) ws.send(response(m, status));
     }
   }
 }
