@@ -16,6 +16,7 @@ import {
 } from "./dtmf.js";
 import { JitterBuffer } from "./jitter-buffer.js";
 import { type MediaDirection, MediaError, type MediaSession } from "./media.js";
+import { MediaWatchdog } from "./media-watchdog.js";
 import type { PortPair } from "./port-allocator.js";
 import { RtcpReporter } from "./rtcp-reporter.js";
 import { parseRtp, RTP_HEADER_BYTES, writeRtpHeader } from "./rtp-packet.js";
@@ -41,7 +42,21 @@ export interface RtpSessionOptions {
   readonly dtmfDurationMs?: number;
   /** Decoded audio files shared between calls (the factory's). */
   readonly pcmCache?: PcmCache;
+  /** Nothing heard from the far end this long ends its media (onMediaTimeout), ms; 0 = off. Default 30 s. */
+  readonly mediaTimeoutMs?: number;
+  /** The same while either side holds, ms; 0 = off. Default 300 s. */
+  readonly holdMediaTimeoutMs?: number;
+  /** ICMP port-unreachable on our sends this long, nothing heard meanwhile, ends it sooner. Default 5 s. */
+  readonly unreachableTimeoutMs?: number;
 }
+
+export const DEFAULT_MEDIA_TIMEOUT_MS = 30_000;
+export const DEFAULT_HOLD_MEDIA_TIMEOUT_MS = 300_000;
+export const DEFAULT_UNREACHABLE_TIMEOUT_MS = 5_000;
+/** The watchdog is consulted every this many ticks of the packet clock (no timer of its own). */
+const WATCH_TICKS = 25;
+/** During a long run of ICMP unreachable errors, their count is logged this often. */
+const UNREACHABLE_LOG_MS = 60_000;
 
 /** Counters beyond MediaStats, for logs, tests and the benchmark. */
 export interface MediaCounters extends MediaStats {
@@ -141,12 +156,24 @@ export class RtpMediaSession implements MediaSession {
   private connFailed: Endpoint | null = null;
   /** Packets sent while connect() was under way, sent once it completes. */
   private readonly connQueue: Buffer[] = [];
+  private readonly watchdog: MediaWatchdog;
+  private readonly mediaTimeoutListeners: ((detail: string) => void)[] = [];
+  /** The tick at which the watchdog is next consulted. */
+  private watchAt = 0;
+  /** Unreachable errors after the first of the current run (logged as a count), and since when. */
+  private unreachableRepeats = 0;
+  private unreachableLoggedAt = 0;
 
   constructor(private readonly o: RtpSessionOptions) {
     this.log = o.log;
     this.timers = o.timers ?? realTimers;
     this.rtcp = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
     this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
+    this.watchdog = new MediaWatchdog({
+      mediaMs: o.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS,
+      holdMs: o.holdMediaTimeoutMs ?? DEFAULT_HOLD_MEDIA_TIMEOUT_MS,
+      unreachableMs: o.unreachableTimeoutMs ?? DEFAULT_UNREACHABLE_TIMEOUT_MS,
+    });
     // No closure per packet: the handler itself catches (50 packets a second, every call).
     o.ports.rtp.on("message", (msg, rinfo) => {
       try {
@@ -160,8 +187,9 @@ export class RtpMediaSession implements MediaSession {
     o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address)));
     o.ports.rtp.on("error", (e: NodeJS.ErrnoException) => {
       // A connected UDP socket reports the far end's ICMP port-unreachable (its port closed,
-      // typically just before its BYE): expected, not worth a warning on every packet.
-      if (e.code === "ECONNREFUSED") this.log.debug({ err: e.message }, "RTP far end unreachable");
+      // typically just before its BYE, or its host or process gone): one per packet we send,
+      // 50 a second, so logged once per run and then counted; a long run ends the media.
+      if (e.code === "ECONNREFUSED") this.guard(() => this.onUnreachable(e.message));
       else this.log.warn({ err: e.message }, "RTP socket error");
     });
     o.ports.rtcp.on("error", (e) => this.log.warn({ err: e.message }, "RTCP socket error"));
@@ -234,6 +262,11 @@ export class RtpMediaSession implements MediaSession {
   }
 
   private apply(n: Negotiated): void {
+    const wasHeld = this.active ? this.isHeld(this.active, this.remoteDir) : true;
+    const moved =
+      !this.active ||
+      this.active.n.remoteAddress !== n.remoteAddress ||
+      this.active.n.remotePort !== n.remotePort;
     this.remoteDir = n.remoteDirection;
     this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort });
     this.syncConnection(); // a moved stream unlatched: disconnect until the new source latches
@@ -263,6 +296,14 @@ export class RtpMediaSession implements MediaSession {
       this.setupResamplers();
     } else {
       this.active = { ...prev, n, send: f.send, receive: f.receive };
+    }
+    // The watchdog's clock starts with the media, and starts over when the stream moves (a new
+    // far end gets the whole timeout) or comes back from hold (RTP resumes after a silence the
+    // hold limit allowed).
+    const active = this.active;
+    if (active && (moved || (wasHeld && !this.isHeld(active, this.remoteDir)))) {
+      this.watchdog.start(this.timers.now());
+      this.flushUnreachableLog();
     }
     this.log.debug(
       {
@@ -346,10 +387,64 @@ export class RtpMediaSession implements MediaSession {
     this.dtmfListeners.push(listener);
   }
 
-  // TODO(issue 11, media): the inactivity watchdog that fires these listeners.
-  private readonly mediaTimeoutListeners: ((detail: string) => void)[] = [];
   onMediaTimeout(listener: (detail: string) => void): void {
     this.mediaTimeoutListeners.push(listener);
+  }
+
+  /** Either side holds (or the far end sends nothing by its description): the hold limit applies. */
+  private isHeld(a: Active, remoteDir: MediaDirection): boolean {
+    return (
+      !a.receive || remoteDir === "sendonly" || remoteDir === "inactive" || a.n.remoteAddress === "0.0.0.0"
+    );
+  }
+
+  /** Consulted from the packet clock every WATCH_TICKS ticks. */
+  private watch(a: Active): void {
+    const now = this.timers.now();
+    const w = this.watchdog;
+    if (
+      this.unreachableRepeats > 0 &&
+      (!w.isUnreachable(now) || now - this.unreachableLoggedAt >= UNREACHABLE_LOG_MS)
+    )
+      this.flushUnreachableLog();
+    const detail = w.check(now, this.isHeld(a, this.remoteDir));
+    if (detail === null) return;
+    this.flushUnreachableLog();
+    this.log.warn(
+      { detail, silent_ms: Math.round(w.silentFor(now)), remote_direction: this.remoteDir },
+      "far end media gone",
+    );
+    for (const l of this.mediaTimeoutListeners) {
+      try {
+        l(detail);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "media timeout listener threw");
+      }
+    }
+  }
+
+  private onUnreachable(err: string): void {
+    if (this.closed) return;
+    const now = this.timers.now();
+    if (this.watchdog.unreachable(now)) {
+      this.flushUnreachableLog();
+      this.unreachableLoggedAt = now;
+      this.log.info({ err }, "RTP far end unreachable (ICMP port unreachable); repeats are counted");
+    } else {
+      this.unreachableRepeats++;
+    }
+  }
+
+  /** Logs how many unreachable errors followed the run's first line, if any. */
+  private flushUnreachableLog(): void {
+    if (this.unreachableRepeats === 0) return;
+    const now = this.timers.now();
+    this.log.info(
+      { repeats: this.unreachableRepeats, over_ms: Math.round(now - this.unreachableLoggedAt) },
+      "RTP far end unreachable, repeated",
+    );
+    this.unreachableRepeats = 0;
+    this.unreachableLoggedAt = now;
   }
 
   private emitDigit(d: string): void {
@@ -396,6 +491,10 @@ export class RtpMediaSession implements MediaSession {
     this.tick = n;
     const a = this.active;
     if (!a) return;
+    if (n >= this.watchAt) {
+      this.watchAt = n + WATCH_TICKS;
+      this.watch(a);
+    }
     // Receive side: the sink always gets a frame, so the device never starves.
     const out = a.frame;
     if (a.receive) a.jb.pull(out, this.timers.now());
@@ -575,6 +674,7 @@ export class RtpMediaSession implements MediaSession {
     }
     this.rtcp.receiver?.update(p.sequence, p.timestamp, now);
     this.counters.received++;
+    this.watchdog.heard(now);
     if (p.payloadType === a.n.payloadType) {
       if (a.n.localDirection === "sendonly" || a.n.localDirection === "inactive") return true;
       const need = p.payload.length * a.samplesPerByte;
@@ -602,6 +702,7 @@ export class RtpMediaSession implements MediaSession {
       return;
     }
     this.counters.rtcpReceived++;
+    this.watchdog.heard(this.timers.now());
     if (r === "bye") this.counters.remoteBye = true;
   }
 
@@ -678,6 +779,7 @@ export class RtpMediaSession implements MediaSession {
       this.clock.stop();
       if (this.rtcpTimer !== null) this.timers.clearTimeout(this.rtcpTimer);
       this.abortDtmf();
+      this.flushUnreachableLog();
       // RFC 3550 §6.6: BYE in a compound packet when leaving.
       this.guard(() => this.sendRtcp(true));
       const final = this.stats();
