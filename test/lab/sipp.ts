@@ -47,6 +47,8 @@ export interface SippUacOptions {
   /** Whole run deadline (default holdMs + 15 s). */
   timeoutMs?: number;
   dir?: string;
+  /** Scenario template in ./sipp/ (default "uac.xml"), with the same placeholders. */
+  scenario?: string;
 }
 
 function headerLines(headers: Record<string, string>): string {
@@ -101,7 +103,7 @@ export async function runSippUac(opts: SippUacOptions): Promise<SippResult> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cuffia-sipp-uac-")));
   await mkdir(dir, { recursive: true });
   const scenario = await render(
-    "uac.xml",
+    opts.scenario ?? "uac.xml",
     { HEADERS: headerLines(opts.headers ?? {}), PCAP: opts.pcap ?? SIPP_PCAP, HOLD_MS: String(holdMs) },
     join(dir, "uac.xml"),
   );
