@@ -4,13 +4,15 @@
  * - RFC 4028 session timers (session-timer.ts): the far end's re-INVITE refreshes get their
  *   Session-Expires in our 2xx; we send refreshes when we are the refresher; an expired session
  *   ends with `session_expired`.
- * - the dialog check (dialog-check.ts) after a re-registration on a new connection.
+ * - the dialog check after a re-registration on a new connection: a re-INVITE, which is also a
+ *   target refresh (RFC 3261 §12.2.1.2), so the far end's next requests (its BYE) follow our new
+ *   connection's Contact; an in-dialog OPTIONS (dialog-check.ts) when a re-INVITE is under way.
  * Media inactivity is the MediaSession's watchdog (onMediaTimeout); the call table wires it.
  */
 import { type Core, type Session, SessionState, type UserAgent } from "sip.js";
 import type { EndReason } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
-import { checkDialog } from "./dialog-check.js";
+import { checkDialog, type DialogCheck } from "./dialog-check.js";
 import { answerTimerRequest, SessionTimer, type TimerAnswer, type TimerClock } from "./session-timer.js";
 
 export interface CallGuardDeps {
@@ -27,14 +29,13 @@ export interface CallGuardDeps {
 
 export class CallGuard {
   private readonly timer: SessionTimer;
-  private timerRunning = false;
   private checking = false;
 
   constructor(private readonly deps: CallGuardDeps) {
     this.timer = new SessionTimer(
       {
         log: deps.log,
-        refresh: (headers) => this.sendRefresh(headers),
+        refresh: (headers) => this.sendReinvite(headers),
         expire: (detail) => {
           deps.log.warn({ callId: deps.callId, detail }, "session expired: ending the call");
           deps.end("session_expired", detail);
@@ -45,15 +46,13 @@ export class CallGuard {
         },
       },
       deps.clock,
+      deps.minSe,
     );
   }
 
   /** The call is established; `initial` is what we answered to its INVITE's Session-Expires (inbound). */
   start(initial: TimerAnswer | null): void {
-    if (initial?.kind === "accept") {
-      this.timerRunning = true;
-      this.timer.refreshed(initial.seconds, initial.refresher);
-    }
+    if (initial?.kind === "accept") this.timer.refreshed(initial.seconds, initial.refresher);
     this.hookReinvites();
   }
 
@@ -61,13 +60,17 @@ export class CallGuard {
     this.timer.stop();
   }
 
-  /** In-dialog OPTIONS; a dead dialog ends the call with `dialog_lost`. */
+  /**
+   * Is the dialog alive? A re-INVITE (same media; a session refresh too when a session timer runs)
+   * or, when one is already under way, an OPTIONS. 481, 408 or no answer within `timeoutMs` ends
+   * the call with `dialog_lost`; any other answer proves the dialog.
+   */
   async check(timeoutMs: number): Promise<void> {
     const s = this.deps.session;
     if (this.checking || s.state !== SessionState.Established) return;
     this.checking = true;
     try {
-      const result = await checkDialog(this.deps.ua, s, timeoutMs);
+      const result = await this.probe(timeoutMs);
       if (s.state !== SessionState.Established) return;
       if (result.alive) {
         this.deps.log.info(
@@ -84,6 +87,28 @@ export class CallGuard {
     } finally {
       this.checking = false;
     }
+  }
+
+  private async probe(timeoutMs: number): Promise<DialogCheck> {
+    const headers = this.timer.running ? this.timer.requestHeaders() : [];
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      this.sendReinvite(headers).catch((error: unknown) => ({ error })),
+      new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    if (outcome === "timeout")
+      return { alive: false, detail: `dialog check: no answer to re-INVITE within ${timeoutMs} ms` };
+    // sip.js sends one re-INVITE at a time (hold, a session refresh): ask with an OPTIONS instead
+    if ("error" in outcome) return checkDialog(this.deps.ua, this.deps.session, timeoutMs);
+    const { status, reason } = outcome;
+    if (status === 481 || status === 408)
+      return { alive: false, detail: `dialog check: ${status} ${reason} to re-INVITE`.trim() };
+    if (status >= 200 && status < 300) this.timer.accepted(outcome.sessionExpires);
+    return { alive: true, status };
   }
 
   /**
@@ -125,11 +150,9 @@ export class CallGuard {
 
   private onRefreshAccepted(answer: TimerAnswer): void {
     if (answer.kind === "accept") {
-      this.timerRunning = true;
       this.timer.refreshed(answer.seconds, answer.refresher);
-    } else if (this.timerRunning) {
+    } else if (this.timer.running) {
       // RFC 4028 §9: a re-INVITE without Session-Expires turns the session timer off.
-      this.timerRunning = false;
       this.timer.off();
       this.deps.log.info(
         { callId: this.deps.callId },
@@ -138,13 +161,16 @@ export class CallGuard {
     }
   }
 
-  private sendRefresh(headers: readonly string[]): Promise<{ status: number; sessionExpires?: string }> {
+  private sendReinvite(
+    headers: readonly string[],
+  ): Promise<{ status: number; reason: string; sessionExpires?: string }> {
     const s = this.deps.session;
     if (s.state !== SessionState.Established) return Promise.reject(new Error("call not established"));
     return new Promise((resolve, reject) => {
       const done = (r: Core.IncomingResponse) =>
         resolve({
           status: r.message.statusCode ?? 500,
+          reason: r.message.reasonPhrase ?? "",
           ...(r.message.getHeader("session-expires") !== undefined
             ? { sessionExpires: r.message.getHeader("session-expires") as string }
             : {}),

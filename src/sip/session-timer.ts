@@ -131,18 +131,41 @@ export class SessionTimer {
   private refreshHandle: unknown = null;
   private expiryHandle: unknown = null;
   private stopped = false;
+  /** Whether a session interval is agreed (false before the first, after stop() or off()). */
+  running = false;
   seconds = 0;
   refresher: "us" | "them" = "us";
 
   constructor(
     private readonly host: TimerHost,
     private readonly clock: TimerClock = realClock,
+    private readonly minSe = MIN_SE_SECONDS,
   ) {}
+
+  /**
+   * Headers for a re-INVITE of ours, which is a refresh (RFC 4028 §7.4): the same interval, and
+   * the refresher stays who it is (refresher=uac is us as the sender of this request).
+   */
+  requestHeaders(): string[] {
+    return [
+      `Session-Expires: ${this.seconds};refresher=${this.refresher === "us" ? "uac" : "uas"}`,
+      `Min-SE: ${this.minSe}`,
+      "Supported: timer",
+    ];
+  }
+
+  /** A 2xx to a re-INVITE of ours carrying requestHeaders(): the session is refreshed (§7.2). */
+  accepted(sessionExpires: string | undefined): void {
+    if (this.stopped || !this.running) return;
+    const next = readRefreshAnswer(sessionExpires, this.seconds);
+    this.refreshed(next.seconds, next.refresher);
+  }
 
   /** Starts (or restarts after a refresh) with the interval and refresher just agreed. */
   refreshed(seconds: number, refresher: "us" | "them"): void {
     if (this.stopped) return;
     this.clear();
+    this.running = true;
     this.seconds = seconds;
     this.refresher = refresher;
     this.host.log.debug({ seconds, refresher }, "session timer");
@@ -160,11 +183,13 @@ export class SessionTimer {
 
   stop(): void {
     this.stopped = true;
+    this.running = false;
     this.clear();
   }
 
   /** The far end turned the timer off (a refresh without Session-Expires); a later one may turn it on. */
   off(): void {
+    this.running = false;
     this.clear();
   }
 
@@ -178,14 +203,9 @@ export class SessionTimer {
   private async sendRefresh(): Promise<void> {
     this.refreshHandle = null;
     if (this.stopped) return;
-    const asked = this.seconds;
     let result: { status: number; sessionExpires?: string };
     try {
-      result = await this.host.refresh([
-        `Session-Expires: ${asked};refresher=uac`,
-        `Min-SE: ${MIN_SE_SECONDS}`,
-        "Supported: timer",
-      ]);
+      result = await this.host.refresh(this.requestHeaders());
     } catch (error) {
       this.host.log.info({ error: String(error) }, "session refresh not sent; retrying");
       this.retrySoon();
@@ -193,8 +213,7 @@ export class SessionTimer {
     }
     if (this.stopped) return;
     if (result.status >= 200 && result.status < 300) {
-      const next = readRefreshAnswer(result.sessionExpires, asked);
-      this.refreshed(next.seconds, next.refresher);
+      this.accepted(result.sessionExpires);
     } else if (result.status === 481 || result.status === 408) {
       // RFC 3261 §12.2.1.2: 481/408 to an in-dialog request ends the dialog.
       this.host.lost(`session refresh: ${result.status}`);

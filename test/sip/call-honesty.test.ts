@@ -6,7 +6,8 @@
  *   Require: timer; no refresh from the far end (refresher=uac) → BYE, session_expired; we refresh
  *   (refresher=uas) with a re-INVITE before half the interval; a 481 to it → dialog_lost;
  *   the far end's refresh re-INVITE gets its Session-Expires back and restarts the timer;
- * - after a re-registration on a new connection: in-dialog OPTIONS; 481 → dialog_lost, 200 → call goes on.
+ * - after a re-registration on a new connection: an in-dialog re-INVITE (OPTIONS while another
+ *   re-INVITE is under way); 481 or no answer → dialog_lost, 200 → the call goes on.
  * The Min-SE is shortened to 2 s here so the timers run in seconds (90 s in the daemon).
  */
 import { randomBytes } from "node:crypto";
@@ -213,23 +214,36 @@ describe("RFC 4028 session timers", () => {
 });
 
 describe("dialog check after a re-registration on a new connection", () => {
-  it("481 to the in-dialog OPTIONS ends the call with dialog_lost; a 200 leaves it up", async () => {
-    const alive = await establish();
+  it("re-INVITEs each call (a target refresh): 481 ends it with dialog_lost, a 200 leaves it up", async () => {
+    // the live call has a session timer: the check is a refresh too, the far end still refreshing
+    const alive = await establish(["Supported: timer", "Session-Expires: 30;refresher=uac"]);
     const dead = await establish();
-    pbx.answerOptions = (m) =>
-      m.header("call-id") === dead.callId ? "481 Call/Transaction Does Not Exist" : "200 OK";
     const connections = pbx.connections;
     const mark = pbx.received.length;
     agent.reconnect("test: PBX restart");
     await expect.poll(() => pbx.connections, { timeout: 5000 }).toBe(connections + 1);
-    const check = await pbx.waitFor(fromAgent(dead.callId, "OPTIONS "), 5000, mark);
-    expect(check.header("to")).toMatch(/;tag=/); // in the dialog, not out of it
+    const deadCheck = await pbx.waitFor(fromAgent(dead.callId, "INVITE "), 5000, mark);
+    expect(deadCheck.header("to")).toMatch(/;tag=/); // in the dialog, not out of it
+    expect(deadCheck.header("session-expires")).toBeUndefined();
+    pbx.send(response(deadCheck, "481 Call/Transaction Does Not Exist"));
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === dead.callId);
     expect(ended).toMatchObject({
       reason: "dialog_lost",
-      detail: "dialog check: 481 Call/Transaction Does Not Exist",
+      detail: "dialog check: 481 Call/Transaction Does Not Exist to re-INVITE",
     });
-    await pbx.waitFor(fromAgent(alive.callId, "OPTIONS "), 5000, mark);
+    const aliveCheck = await pbx.waitFor(fromAgent(alive.callId, "INVITE "), 5000, mark);
+    expect(aliveCheck.header("session-expires")).toBe("30;refresher=uas");
+    // our new connection's Contact is what the far end's next requests (its BYE) will follow
+    expect(aliveCheck.header("contact")).toBeTruthy();
+    pbx.send(
+      response(
+        aliveCheck,
+        "200 OK",
+        ["Session-Expires: 30;refresher=uas", "Content-Type: application/sdp"],
+        SDP,
+      ),
+    );
+    await pbx.waitFor(fromAgent(alive.callId, "ACK "), 3000, mark);
     await new Promise((r) => setTimeout(r, 300));
     expect(agent.liveCalls()).toContain(alive.callId);
     expect(agent.liveCalls()).not.toContain(dead.callId);
@@ -237,13 +251,30 @@ describe("dialog check after a re-registration on a new connection", () => {
     await inputs.waitFor("call_ended", (i) => i.callId === alive.callId);
   });
 
-  it("no answer to the OPTIONS ends the call with dialog_lost", async () => {
+  it("no answer to the re-INVITE ends the call with dialog_lost", async () => {
     const { callId } = await establish();
-    pbx.answerOptions = (m) => (m.header("call-id") === callId ? null : "200 OK");
     agent.reconnect("test: PBX restart");
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === callId, 8000);
     expect(ended.reason).toBe("dialog_lost");
-    expect(ended.detail).toMatch(/no answer to OPTIONS/);
+    expect(ended.detail).toMatch(/no answer to re-INVITE within 1500 ms/);
+  });
+
+  it("with a re-INVITE already under way (a hold), it asks with an OPTIONS; 481 → dialog_lost", async () => {
+    const { callId } = await establish();
+    const mark = pbx.received.length;
+    // the far end never answers our hold re-INVITE
+    void agent.execute({ type: "sip", action: "hold", callId, on: true });
+    await pbx.waitFor(fromAgent(callId, "INVITE "), 3000, mark);
+    pbx.answerOptions = (m) =>
+      m.header("call-id") === callId ? "481 Call/Transaction Does Not Exist" : "200 OK";
+    agent.reconnect("test: PBX restart");
+    const options = await pbx.waitFor(fromAgent(callId, "OPTIONS "), 5000, mark);
+    expect(options.header("to")).toMatch(/;tag=/);
+    const ended = await inputs.waitFor("call_ended", (i) => i.callId === callId);
+    expect(ended).toMatchObject({
+      reason: "dialog_lost",
+      detail: "dialog check: 481 Call/Transaction Does Not Exist",
+    });
   });
 });
 
