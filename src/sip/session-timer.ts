@@ -17,6 +17,11 @@
 
 /** The smallest session interval we accept; RFC 4028 §4 says it MUST NOT be below 90 s. */
 export const MIN_SE_SECONDS = 90;
+/**
+ * The largest session interval we agree to (§9 lets the UAS reduce it): a day. Also keeps the
+ * timers below Node's 2^31 ms limit, past which a timeout fires at once.
+ */
+export const MAX_SE_SECONDS = 86_400;
 
 export type Refresher = "uac" | "uas";
 
@@ -74,16 +79,22 @@ export function answerTimerRequest(request: TimerRequest, minSe = MIN_SE_SECONDS
   const se = parseSessionExpires(request.sessionExpires);
   if (!se) return { kind: "none" };
   const floor = Math.max(minSe, parseMinSe(request.minSe) ?? 0);
-  if (se.seconds < floor) {
-    return { kind: "too_small", minSe: floor, headers: [`Min-SE: ${floor}`] };
-  }
   const uacSupports = hasOptionTag(request.supported, "timer");
+  let seconds = Math.min(se.seconds, Math.max(MAX_SE_SECONDS, floor));
+  if (seconds < floor) {
+    // §9: a UAC that supports timers retries after a 422 with a larger value.
+    if (uacSupports) return { kind: "too_small", minSe: floor, headers: [`Min-SE: ${floor}`] };
+    // One that does not (a proxy inserted the header) cannot: as it is us who refresh then,
+    // refresh at our floor rather than flood the dialog with re-INVITEs (§8.1 has the proxy raise
+    // a too-small value the same way).
+    seconds = floor;
+  }
   // §9: without the UAC's support only the UAS can refresh.
   const refresher: Refresher = uacSupports && se.refresher === "uac" ? "uac" : "uas";
-  const headers = [`Session-Expires: ${se.seconds};refresher=${refresher}`];
+  const headers = [`Session-Expires: ${seconds};refresher=${refresher}`];
   // §9: Require: timer when the UAC refreshes; harmless (it supports it) when we do.
   if (uacSupports) headers.push("Require: timer");
-  return { kind: "accept", seconds: se.seconds, refresher: refresher === "uac" ? "them" : "us", headers };
+  return { kind: "accept", seconds, refresher: refresher === "uac" ? "them" : "us", headers };
 }
 
 /** What the 2xx to our refresh says (RFC 4028 §7.2): refresher=uac is still us. */
@@ -94,7 +105,10 @@ export function readRefreshAnswer(
   const se = parseSessionExpires(sessionExpires);
   // §7.2: a 2xx without Session-Expires comes from a UAS without timer support: we keep refreshing.
   if (!se) return { seconds: asked, refresher: "us" };
-  return { seconds: se.seconds, refresher: se.refresher === "uas" ? "them" : "us" };
+  return {
+    seconds: Math.max(1, Math.min(se.seconds, MAX_SE_SECONDS)),
+    refresher: se.refresher === "uas" ? "them" : "us",
+  };
 }
 
 /** When the side that does not refresh gives up: interval − min(32 s, interval/3) (RFC 4028 §10). */

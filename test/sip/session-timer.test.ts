@@ -43,6 +43,25 @@ describe("RFC 4028 session timers (UAS rules, §9)", () => {
       [],
       { kind: "accept", seconds: 1800, refresher: "us", headers: ["Session-Expires: 1800;refresher=uas"] },
     ],
+    // too small, but the UAC cannot handle a 422: we refresh, at our floor
+    [
+      "0",
+      undefined,
+      [],
+      { kind: "accept", seconds: 90, refresher: "us", headers: ["Session-Expires: 90;refresher=uas"] },
+    ],
+    // a week is reduced to a day (§9 allows it; Node's timers stop at 2^31 ms)
+    [
+      "604800;refresher=uac",
+      undefined,
+      ["timer"],
+      {
+        kind: "accept",
+        seconds: 86400,
+        refresher: "them",
+        headers: ["Session-Expires: 86400;refresher=uac", "Require: timer"],
+      },
+    ],
     [
       "600 ; REFRESHER=UAS",
       undefined,
