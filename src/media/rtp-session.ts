@@ -496,6 +496,7 @@ export class RtpMediaSession implements MediaSession {
     if (n >= this.watchAt) {
       this.watchAt = n + WATCH_TICKS;
       this.watch(a);
+      if (this.closed) return; // a media-timeout listener ended the call
     }
     // Receive side: the sink always gets a frame, so the device never starves.
     const out = a.frame;
