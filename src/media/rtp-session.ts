@@ -184,7 +184,7 @@ export class RtpMediaSession implements MediaSession {
         this.log.error({ err: (e as Error).message }, "media handler failed");
       }
     });
-    o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address)));
+    o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address, rinfo.port)));
     o.ports.rtp.on("error", (e: NodeJS.ErrnoException) => {
       // A connected UDP socket reports the far end's ICMP port-unreachable (its port closed,
       // typically just before its BYE, or its host or process gone): one per packet we send,
@@ -268,7 +268,7 @@ export class RtpMediaSession implements MediaSession {
       this.active.n.remoteAddress !== n.remoteAddress ||
       this.active.n.remotePort !== n.remotePort;
     this.remoteDir = n.remoteDirection;
-    this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort });
+    this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort }, n.remoteRtcpPort);
     this.syncConnection(); // a moved stream unlatched: disconnect until the new source latches
     const prev = this.active;
     const f = flow(n);
@@ -407,6 +407,8 @@ export class RtpMediaSession implements MediaSession {
       (!w.isUnreachable(now) || now - this.unreachableLoggedAt >= UNREACHABLE_LOG_MS)
     )
       this.flushUnreachableLog();
+    // The latched source fell silent (another may take over) or is back: (dis)connect.
+    if (this.filter.latched !== null) this.syncConnection();
     const detail = w.check(now, this.isHeld(a, this.remoteDir));
     if (detail === null) return;
     this.flushUnreachableLog();
@@ -494,6 +496,7 @@ export class RtpMediaSession implements MediaSession {
     if (n >= this.watchAt) {
       this.watchAt = n + WATCH_TICKS;
       this.watch(a);
+      if (this.closed) return; // a media-timeout listener ended the call
     }
     // Receive side: the sink always gets a frame, so the device never starves.
     const out = a.frame;
@@ -560,7 +563,8 @@ export class RtpMediaSession implements MediaSession {
   private sendTarget(): { address: string; port: number } | null {
     const a = this.active;
     if (!a) return null;
-    return this.filter.latched ?? { address: a.n.remoteAddress, port: a.n.remotePort };
+    // Only the latched source, or the SDP's address before one is: never a stranger.
+    return this.filter.latched ?? this.filter.expectedEndpoint;
   }
 
   private send(pt: number, marker: boolean, ts: number, payload: Uint8Array): void {
@@ -609,7 +613,7 @@ export class RtpMediaSession implements MediaSession {
    */
   private syncConnection(): void {
     if (this.conn === "connecting") return; // re-evaluated when connect() completes
-    const want = this.closed ? null : this.filter.latched;
+    const want = this.closed ? null : this.connectTarget();
     const sock = this.o.ports.rtp;
     if (this.conn === "connected") {
       if (want === this.connTo) return;
@@ -647,27 +651,52 @@ export class RtpMediaSession implements MediaSession {
     }
   }
 
+  /**
+   * Where the RTP socket should be connected: the latched source while it is alive. Once it has
+   * been silent long enough for another source to take over (SourceFilter), the socket is
+   * disconnected so that source's packets reach the filter at all; except while our sends to it
+   * draw ICMP port unreachable, which only a connected socket reports (the watchdog needs them).
+   */
+  private connectTarget(): Endpoint | null {
+    const l = this.filter.latched;
+    if (l === null) return null;
+    const now = this.timers.now();
+    if (this.filter.isLearning(now) && !this.watchdog.isUnreachable(now)) return null;
+    return l;
+  }
+
   /** Takes one RTP datagram; true if it was a packet of the far end's stream. */
   private onRtp(msg: Buffer, address: string, port: number): boolean {
     const a = this.active;
     if (!a || this.closed) return false;
-    if (this.filter.latched === null) {
-      const verdict = this.filter.check(address, port);
-      if (this.filter.latched !== null) this.syncConnection(); // just latched
-      if (verdict === "reject") {
-        this.counters.rejected++;
-        return false;
-      }
-    } else if (this.filter.check(address, port) === "reject") {
-      this.counters.rejected++;
-      return false;
-    }
+    // Only RTP with a payload type negotiated for this call counts (and may latch): the far
+    // end's own garbage or comfort noise is counted as such, anything of a stranger's rejected.
     const p = parseRtp(msg);
-    if (!p) {
-      this.counters.garbage++;
+    const te = a.n.telephoneEvent;
+    if (
+      p === null ||
+      (p.payloadType !== a.n.payloadType && (te === null || p.payloadType !== te.payloadType))
+    ) {
+      if (!this.filter.isKnown(address, port)) this.counters.rejected++;
+      else if (p === null) this.counters.garbage++;
+      else this.counters.unknownPayload++;
       return false;
     }
     const now = this.timers.now();
+    const before = this.filter.latched;
+    if (this.filter.check(address, port, p.ssrc, p.sequence, now) === "reject") {
+      this.counters.rejected++;
+      return false;
+    }
+    if (this.filter.latched !== before) {
+      this.log.debug(
+        { source: `${address}:${port}`, previous: before ? `${before.address}:${before.port}` : null },
+        "RTP source latched",
+      );
+      this.syncConnection();
+    } else if (this.conn === "none") {
+      this.syncConnection(); // the source is back after a silence: connect again
+    }
     if (this.rtcp.remoteSsrc !== p.ssrc || !this.rtcp.receiver) {
       this.rtcp.resetSource(p.ssrc, a.n.codec.clockRate);
       a.jb.reset();
@@ -682,17 +711,15 @@ export class RtpMediaSession implements MediaSession {
       const pcm = a.codec.decode(p.payload, this.decoded.subarray(0, need));
       const r = a.jb.push(p.timestamp, pcm, now);
       if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
-    } else if (a.n.telephoneEvent && p.payloadType === a.n.telephoneEvent.payloadType) {
-      this.dtmfRx.receive(p.timestamp, p.payload);
     } else {
-      this.counters.unknownPayload++; // comfort noise (RFC 3389) and anything not negotiated
+      this.dtmfRx.receive(p.timestamp, p.payload); // telephone-event (checked above)
     }
     return true;
   }
 
-  private onRtcp(msg: Buffer, address: string): void {
+  private onRtcp(msg: Buffer, address: string, port: number): void {
     if (this.closed) return;
-    if (this.filter.checkControl(address) === "reject") {
+    if (this.filter.checkControl(address, port) === "reject") {
       this.counters.rejected++;
       return;
     }

@@ -244,6 +244,33 @@ describe.concurrent("media inactivity watchdog", () => {
     }
   }, 15_000);
 
+  it("a listener that ends the call at once (as the SIP side does) closes the media cleanly", async () => {
+    const { log, lines } = memoryLogger("debug");
+    const a = await session("bye", 33380, { mediaTimeoutMs: 1000 }, log);
+    const p = await peer(33390);
+    const rtcpTypes: number[] = [];
+    p.rtcp.on("message", (m) => {
+      for (let at = 0; at + 4 <= m.length; at += (m.readUInt16BE(at + 2) + 1) * 4)
+        rtcpTypes.push(m[at + 1] ?? 0);
+    });
+    try {
+      let closing: Promise<unknown> | null = null;
+      a.onMediaTimeout(() => {
+        closing = a.close();
+      });
+      a.answer(sdp(p.port, 1), { hold: false });
+      for (let i = 0; i < 30 && closing === null; i++) await sleep(100);
+      expect(closing).not.toBeNull();
+      await closing;
+      await sleep(100);
+      expect(rtcpTypes).toContain(203); // our RTCP BYE reached the far end
+      expect(lines.filter((l) => l["level"] === "error")).toEqual([]);
+    } finally {
+      await a.close();
+      p.close();
+    }
+  });
+
   it("closing the session stops the watchdog", async () => {
     const a = await session("close", 33340, { mediaTimeoutMs: 1000 });
     const fired = watch(a);
