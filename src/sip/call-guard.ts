@@ -91,6 +91,11 @@ export class CallGuard {
 
   private async probe(timeoutMs: number): Promise<DialogCheck> {
     const headers = this.timer.running ? this.timer.requestHeaders() : [];
+    // A target refresh must name where we are now: over tcp:// and tls:// the agent moved the UA's
+    // Contact to the new connection's local address (sip-agent.ts onLink), but sip.js keeps the
+    // one of the session's start in `_contact` (internal) for every in-dialog request.
+    const session = this.deps.session as unknown as { _contact?: unknown };
+    if (typeof session._contact === "string") session._contact = this.deps.ua.contact.toString();
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       this.sendReinvite(headers).catch((error: unknown) => ({ error })),

@@ -67,9 +67,10 @@ afterAll(async () => {
 });
 
 /** A desk (real core + SIP side with real media) registered as `user` on our Kamailio. */
-async function startDesk(user: "1017" | "1018", mediaTimeoutMs: number) {
+async function startDesk(user: "1017" | "1018", mediaTimeoutMs: number, transport: "ws" | "tcp" = "ws") {
+  const server = transport === "ws" ? `ws://127.0.0.1:${kam.wsPort}` : `tcp://127.0.0.1:${kam.tcpPort}`;
   const agent = new SipAgent({
-    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`, {
+    options: testSipOptions(server, {
       aor: `sip:${user}@127.0.0.1`,
       username: user,
       password: `pw${user}`,
@@ -136,44 +137,48 @@ async function callDesk(desk: Awaited<ReturnType<typeof startDesk>>, far: Baresi
 }
 
 describe("calls that outlive reality end by themselves", () => {
-  it("ghost call after a PBX restart over ws://: the dialog check moves the dialog, the caller's BYE arrives, next call answered", async () => {
-    const desk = await startDesk("1017", 3000);
-    const far = await caller("2001", 3);
-    const callId = await callDesk(desk, far, "1017");
-    await sleep(2000);
-    // PBX restart: stopped mid-call, back 5 s later (usrloc forgotten: both ends re-register)
-    const regMark = desk.inputs.mark;
-    await kam.stop();
-    await sleep(5000);
-    await kam.restart();
-    await desk.inputs.waitFor("registration_changed", (i) => i.sip === "registered", 20_000, regMark);
-    // the desk re-INVITEs over the new connection: the far end still has the call, and now
-    // routes its requests to the desk's new Contact (RFC 3261 §12.2: a target refresh)
-    await expect
-      .poll(() => lines.some((l) => l["msg"] === "dialog check: the far end still has the call"), {
-        timeout: 15_000,
-      })
-      .toBe(true);
-    expect(desk.runner.state.activity).toBe("on_call");
-    await expect.poll(() => far.isRegistered(), { timeout: 10_000 }).toBe(true);
-    // the caller hangs up: before the check, Kamailio could not route this BYE (the old WebSocket)
-    const linesBefore = lines.length;
-    await far.hangup();
-    const ended = await desk.inputs.waitFor("call_ended", (i) => i.callId === callId, 10_000);
-    expect(ended.reason).toBe("remote_hangup");
-    expect(desk.ended(callId)).toMatchObject({ type: "call.ended", end_reason: "remote_hangup" });
-    expect(desk.runner.state.activity).toBe("idle");
-    const unreachable = lines.slice(linesBefore).filter((l) => /unreachable/i.test(String(l["msg"])));
-    expect(unreachable.length).toBeLessThan(10);
-    // and the next citizen gets through
-    await far.waitFor("CALL_CLOSED");
-    const next = await callDesk(desk, far, "1017");
-    expect(desk.runner.state.activity).toBe("on_call");
-    await far.hangup();
-    const nextEnded = await desk.inputs.waitFor("call_ended", (i) => i.callId === next, 10_000);
-    expect(nextEnded.reason).toBe("remote_hangup");
-    await desk.runner.stop();
-  }, 120_000);
+  it.each(["ws", "tcp"] as const)(
+    "ghost call after a PBX restart over %s://: the dialog check moves the dialog, the caller's BYE arrives, next call answered",
+    async (transport) => {
+      const desk = await startDesk("1017", 3000, transport);
+      const far = await caller("2001", 3);
+      const callId = await callDesk(desk, far, "1017");
+      await sleep(2000);
+      // PBX restart: stopped mid-call, back 5 s later (usrloc forgotten: both ends re-register)
+      const regMark = desk.inputs.mark;
+      await kam.stop();
+      await sleep(5000);
+      await kam.restart();
+      await desk.inputs.waitFor("registration_changed", (i) => i.sip === "registered", 20_000, regMark);
+      // the desk re-INVITEs over the new connection: the far end still has the call, and now
+      // routes its requests to the desk's new Contact (RFC 3261 §12.2: a target refresh)
+      await expect
+        .poll(() => lines.some((l) => l["msg"] === "dialog check: the far end still has the call"), {
+          timeout: 15_000,
+        })
+        .toBe(true);
+      expect(desk.runner.state.activity).toBe("on_call");
+      await expect.poll(() => far.isRegistered(), { timeout: 10_000 }).toBe(true);
+      // the caller hangs up: before the check, Kamailio could not route this BYE (the old WebSocket)
+      const linesBefore = lines.length;
+      await far.hangup();
+      const ended = await desk.inputs.waitFor("call_ended", (i) => i.callId === callId, 10_000);
+      expect(ended.reason).toBe("remote_hangup");
+      expect(desk.ended(callId)).toMatchObject({ type: "call.ended", end_reason: "remote_hangup" });
+      expect(desk.runner.state.activity).toBe("idle");
+      const unreachable = lines.slice(linesBefore).filter((l) => /unreachable/i.test(String(l["msg"])));
+      expect(unreachable.length).toBeLessThan(10);
+      // and the next citizen gets through
+      await far.waitFor("CALL_CLOSED");
+      const next = await callDesk(desk, far, "1017");
+      expect(desk.runner.state.activity).toBe("on_call");
+      await far.hangup();
+      const nextEnded = await desk.inputs.waitFor("call_ended", (i) => i.callId === next, 10_000);
+      expect(nextEnded.reason).toBe("remote_hangup");
+      await desk.runner.stop();
+    },
+    120_000,
+  );
 
   it("the caller hangs up while the PBX is down (its BYE lost): media_timeout, no log flood, next call answered", async () => {
     const desk = await startDesk("1017", 3000);
