@@ -60,6 +60,16 @@ export class CallGuard {
     this.timer.stop();
   }
 
+  /** Headers for any re-INVITE of ours (a hold): it refreshes a running session timer (RFC 4028 §7.4). */
+  reinviteHeaders(): string[] {
+    return this.timer.running ? this.timer.requestHeaders() : [];
+  }
+
+  /** The 2xx to a re-INVITE that carried reinviteHeaders(). */
+  reinviteAccepted(sessionExpires: string | undefined): void {
+    this.timer.accepted(sessionExpires);
+  }
+
   /**
    * Is the dialog alive? A re-INVITE (same media; a session refresh too when a session timer runs)
    * or, when one is already under way, an OPTIONS. 481, 408 or no answer within `timeoutMs` ends
@@ -90,7 +100,7 @@ export class CallGuard {
   }
 
   private async probe(timeoutMs: number): Promise<DialogCheck> {
-    const headers = this.timer.running ? this.timer.requestHeaders() : [];
+    const headers = this.reinviteHeaders();
     // A target refresh must name where we are now: over tcp:// and tls:// the agent moved the UA's
     // Contact to the new connection's local address (sip-agent.ts onLink), but sip.js keeps the
     // one of the session's start in `_contact` (internal) for every in-dialog request.

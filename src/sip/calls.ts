@@ -285,11 +285,17 @@ export class CallTable {
     sdh.hold = on;
     // RFC 3264 §8.4: hold by re-INVITE offering sendonly (inactive if the far end holds us).
     const options: HoldOptions = { hold: on };
+    const guard = this.guards.get(entry.id);
     try {
       await s.invite({
         sessionDescriptionHandlerOptions: options,
+        // RFC 4028: a re-INVITE without Session-Expires would turn the far end's session timer off
+        requestOptions: { extraHeaders: guard?.reinviteHeaders() ?? [] },
         requestDelegate: {
-          onAccept: () => emitHeld(on),
+          onAccept: (response) => {
+            guard?.reinviteAccepted(response.message.getHeader("session-expires"));
+            emitHeld(on);
+          },
           onReject: (response) => {
             sdh.hold = before;
             this.deps.log.warn({ callId: entry.id, status: response.message.statusCode }, "hold refused");

@@ -193,6 +193,27 @@ describe("RFC 4028 session timers", () => {
     expect(ended.reason).toBe("local_hangup");
   });
 
+  it("our hold re-INVITE carries Session-Expires (else it would turn the far end's timer off) and its 2xx refreshes", async () => {
+    const { callId } = await establish(["Supported: timer", "Session-Expires: 3;refresher=uac"]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const mark = pbx.received.length;
+    const heldAt = Date.now();
+    void agent.execute({ type: "sip", action: "hold", callId, on: true });
+    const hold = await pbx.waitFor(fromAgent(callId, "INVITE "), 3000, mark);
+    // the far end stays the refresher: it is the UAS of this request
+    expect(hold.header("session-expires")).toBe("3;refresher=uas");
+    pbx.send(
+      response(hold, "200 OK", ["Session-Expires: 3;refresher=uas", "Content-Type: application/sdp"], SDP),
+    );
+    await inputs.waitFor("call_held", (i) => i.callId === callId && i.held);
+    // past the first expiry (2 s after the answer), not past the refreshed one (2 s after the hold)
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(agent.liveCalls()).toContain(callId);
+    const ended = await inputs.waitFor("call_ended", (i) => i.callId === callId, 3000);
+    expect(ended.reason).toBe("session_expired");
+    expect(Date.now() - heldAt).toBeGreaterThanOrEqual(1900);
+  });
+
   it("refreshes with a re-INVITE before half the interval when we are the refresher; 481 → dialog_lost", async () => {
     const t0 = Date.now();
     const { callId, ok } = await establish(["Supported: timer", "Session-Expires: 4"]);
