@@ -214,6 +214,8 @@ sideFactories.sip = async (config, log, _options, desk) => {
       portMin: config.rtp.port_min,
       portMax: config.rtp.port_max,
       codecs: config.rtp.codecs,
+      mediaTimeoutMs: config.rtp.media_timeout * 1000,
+      holdMediaTimeoutMs: config.rtp.hold_media_timeout * 1000,
     },
     log: log.child("media"),
     onAudioFault: (callId, fault) => {

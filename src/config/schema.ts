@@ -150,6 +150,22 @@ const rtp = z
       .min(1)
       .default(["g722", "pcma", "pcmu"])
       .describe("Preference order."),
+    media_timeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        "Seconds without RTP or RTCP from the far end after which the call is ended (BYE, end_reason media_timeout); 0 = never.",
+      ),
+    hold_media_timeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(86400)
+      .default(300)
+      .describe("The same while either side holds (RTCP normally keeps flowing on hold); 0 = never."),
   })
   .refine((r) => r.port_max > r.port_min, { message: "port_max must be above port_min", path: ["port_max"] })
   .prefault({})

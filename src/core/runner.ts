@@ -7,6 +7,13 @@
  * Re-entrancy: a side may emit while it executes an effect or projects. The input is stepped at
  * once (so `emit` answers synchronously), its effects are queued behind the current ones, and
  * projections run once the queue is drained: effects never interleave, views see settled state.
+ *
+ * Reconciliation: the desk's call and the calls the sides hold (`liveCalls`, the SIP side) are
+ * compared every `reconcileEveryMs` and after every call_ended / registration change. A mismatch
+ * that lasts `reconcileGraceMs` (longer than any hand-over between the two, such as a second
+ * INVITE being refused 486) is ended: a desk call without a session gets call_ended
+ * (`dialog_lost` if answered, `failed` otherwise), a session the desk does not know is ended by
+ * its side. Both are logged at warn.
  */
 import type { Logger } from "../log/logger.js";
 import { step } from "./desk.js";
@@ -41,7 +48,14 @@ export interface RunnerOptions {
   readonly clock?: () => number;
   readonly timers?: Timers;
   readonly statusStore?: StatusStore;
+  /** Period of the reconciliation between the desk's call and the SIP side's sessions; 0 = off. */
+  readonly reconcileEveryMs?: number;
+  /** How long a mismatch must last before it is ended. */
+  readonly reconcileGraceMs?: number;
 }
+
+const RECONCILE_EVERY_MS = 10_000;
+const RECONCILE_GRACE_MS = 5_000;
 
 export class Runner {
   #state: DeskState;
@@ -57,6 +71,12 @@ export class Runner {
   #dirty = false;
   #started: Side[] = [];
   #stopping = false;
+  readonly #reconcileEveryMs: number;
+  readonly #reconcileGraceMs: number;
+  /** Mismatches seen by reconcile(): "desk:<id>" or "side:<id>" → first seen (ms). */
+  readonly #mismatches = new Map<string, number>();
+  #reconcileTick: unknown = null;
+  #reconcileSoon: unknown = null;
 
   constructor(o: RunnerOptions) {
     this.#state = o.initial;
@@ -64,6 +84,8 @@ export class Runner {
     this.#clock = o.clock ?? Date.now;
     this.#timers = o.timers ?? realTimers;
     this.#statusStore = o.statusStore;
+    this.#reconcileEveryMs = o.reconcileEveryMs ?? RECONCILE_EVERY_MS;
+    this.#reconcileGraceMs = o.reconcileGraceMs ?? RECONCILE_GRACE_MS;
   }
 
   get state(): DeskState {
@@ -103,8 +125,87 @@ export class Runner {
     }
     this.#queue.push(...result.effects);
     this.#drain();
+    if (input.type === "call_ended" || input.type === "registration_changed") this.#reconcileAfterChange();
     return { ok: true };
   };
+
+  /**
+   * Compares the desk's call with the calls the sides hold and ends a mismatch that has lasted
+   * the grace period (see the module comment). Called on a timer and after changes; tests call it.
+   */
+  reconcile(): void {
+    if (this.#stopping) return;
+    const holders = this.#sides.filter((s) => this.#started.includes(s) && s.liveCalls);
+    if (holders.length === 0) return;
+    const now = this.#clock();
+    const seen = new Set<string>();
+    const live = new Map<string, Side>();
+    for (const side of holders) {
+      try {
+        for (const id of side.liveCalls?.() ?? []) live.set(id, side);
+      } catch (e) {
+        this.#fault(side, `liveCalls: ${errorText(e)}`);
+        return;
+      }
+    }
+    const due = (key: string): boolean => {
+      seen.add(key);
+      const first = this.#mismatches.get(key);
+      if (first === undefined) this.#mismatches.set(key, now);
+      return first !== undefined && now - first >= this.#reconcileGraceMs;
+    };
+    const call = this.#state.call;
+    if (call && !live.has(call.id) && due(`desk:${call.id}`)) {
+      const answered = call.answeredAt !== null;
+      const detail = "reconciliation: no SIP session holds this call";
+      this.#log.warn({ callId: call.id, activity: this.#state.activity }, detail);
+      this.#mismatches.delete(`desk:${call.id}`);
+      this.dispatch({
+        type: "call_ended",
+        callId: call.id,
+        reason: answered ? "dialog_lost" : "failed",
+        stats: null,
+        detail,
+      });
+    }
+    for (const [id, side] of live) {
+      if (id === call?.id || !due(`side:${id}`)) continue;
+      const detail = "reconciliation: the desk does not know this call";
+      this.#log.warn({ callId: id, side: side.name }, detail);
+      this.#mismatches.delete(`side:${id}`);
+      try {
+        const p = side.endUnknownCall?.(id, detail);
+        if (p && typeof (p as Promise<void>).catch === "function")
+          (p as Promise<void>).catch((err: unknown) =>
+            this.#fault(side, `endUnknownCall: ${errorText(err)}`),
+          );
+      } catch (e) {
+        this.#fault(side, `endUnknownCall: ${errorText(e)}`);
+      }
+    }
+    for (const key of [...this.#mismatches.keys()]) if (!seen.has(key)) this.#mismatches.delete(key);
+  }
+
+  /** A call ended or the registration changed: look now, and again once a mismatch is due. */
+  #reconcileAfterChange(): void {
+    if (this.#stopping || this.#reconcileEveryMs <= 0) return;
+    queueMicrotask(() => this.reconcile());
+    if (this.#reconcileSoon !== null) this.#timers.clear(this.#reconcileSoon);
+    this.#reconcileSoon = this.#timers.set(() => {
+      this.#reconcileSoon = null;
+      this.reconcile();
+    }, this.#reconcileGraceMs + 100);
+  }
+
+  #startReconcileTicks(): void {
+    if (this.#reconcileEveryMs <= 0) return;
+    this.#reconcileTick = this.#timers.set(() => {
+      this.#reconcileTick = null;
+      if (this.#stopping) return;
+      this.reconcile();
+      this.#startReconcileTicks();
+    }, this.#reconcileEveryMs);
+  }
 
   subscribe(listener: (c: DeskChange) => void): () => void {
     this.#listeners.add(listener);
@@ -124,6 +225,7 @@ export class Runner {
     }
     this.#dirty = true;
     this.#project();
+    this.#startReconcileTicks();
   }
 
   /** Stops the sides in reverse order, each within `timeoutMs`. Idempotent. */
@@ -132,6 +234,9 @@ export class Runner {
     this.#stopping = true;
     for (const h of this.#timerHandles.values()) this.#timers.clear(h);
     this.#timerHandles.clear();
+    for (const h of [this.#reconcileTick, this.#reconcileSoon]) if (h !== null) this.#timers.clear(h);
+    this.#reconcileTick = null;
+    this.#reconcileSoon = null;
     // Reverse start order: control first, the call's side next, devices last.
     const order = this.#sides.filter((s) => this.#started.includes(s)).reverse();
     for (const side of order) await this.#stopOne(side, timeoutMs);

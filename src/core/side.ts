@@ -28,4 +28,8 @@ export interface Side {
   stop(): Promise<void>;
   project?(state: DeskState, now: number): void;
   execute?(effect: Effect): void | Promise<void>;
+  /** The calls this side holds (the SIP side's sessions): the runner reconciles them with the desk's call. */
+  liveCalls?(): readonly string[];
+  /** Ends a call this side holds that the desk does not know (BYE, CANCEL or reject). */
+  endUnknownCall?(callId: string, detail: string): void | Promise<void>;
 }

@@ -23,6 +23,10 @@ export interface MediaFactoryOptions {
     readonly portMax: number;
     /** Preference order, e.g. ["G722", "PCMU", "PCMA"]; unknown names are ignored (and logged). */
     readonly codecs: readonly string[];
+    /** Nothing heard from the far end this long ends the call's media, ms; 0 = off (default 30 s). */
+    readonly mediaTimeoutMs?: number;
+    /** The same while either side holds, ms; 0 = off (default 300 s). */
+    readonly holdMediaTimeoutMs?: number;
   };
   readonly log: Logger;
   /** A call's audio device died or could not be opened (the call goes on). */
@@ -71,6 +75,10 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
         pcmCache,
         ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
+        ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
+        ...(options.rtp.holdMediaTimeoutMs !== undefined
+          ? { holdMediaTimeoutMs: options.rtp.holdMediaTimeoutMs }
+          : {}),
       });
     },
   };

@@ -16,6 +16,7 @@ import {
 } from "./dtmf.js";
 import { JitterBuffer } from "./jitter-buffer.js";
 import { type MediaDirection, MediaError, type MediaSession } from "./media.js";
+import { MediaWatchdog } from "./media-watchdog.js";
 import type { PortPair } from "./port-allocator.js";
 import { RtcpReporter } from "./rtcp-reporter.js";
 import { parseRtp, RTP_HEADER_BYTES, writeRtpHeader } from "./rtp-packet.js";
@@ -41,7 +42,21 @@ export interface RtpSessionOptions {
   readonly dtmfDurationMs?: number;
   /** Decoded audio files shared between calls (the factory's). */
   readonly pcmCache?: PcmCache;
+  /** Nothing heard from the far end this long ends its media (onMediaTimeout), ms; 0 = off. Default 30 s. */
+  readonly mediaTimeoutMs?: number;
+  /** The same while either side holds, ms; 0 = off. Default 300 s. */
+  readonly holdMediaTimeoutMs?: number;
+  /** ICMP port-unreachable on our sends this long, nothing heard meanwhile, ends it sooner. Default 5 s. */
+  readonly unreachableTimeoutMs?: number;
 }
+
+export const DEFAULT_MEDIA_TIMEOUT_MS = 30_000;
+export const DEFAULT_HOLD_MEDIA_TIMEOUT_MS = 300_000;
+export const DEFAULT_UNREACHABLE_TIMEOUT_MS = 5_000;
+/** The watchdog is consulted every this many ticks of the packet clock (no timer of its own). */
+const WATCH_TICKS = 25;
+/** During a long run of ICMP unreachable errors, their count is logged this often. */
+const UNREACHABLE_LOG_MS = 60_000;
 
 /** Counters beyond MediaStats, for logs, tests and the benchmark. */
 export interface MediaCounters extends MediaStats {
@@ -141,12 +156,24 @@ export class RtpMediaSession implements MediaSession {
   private connFailed: Endpoint | null = null;
   /** Packets sent while connect() was under way, sent once it completes. */
   private readonly connQueue: Buffer[] = [];
+  private readonly watchdog: MediaWatchdog;
+  private readonly mediaTimeoutListeners: ((detail: string) => void)[] = [];
+  /** The tick at which the watchdog is next consulted. */
+  private watchAt = 0;
+  /** Unreachable errors after the first of the current run (logged as a count), and since when. */
+  private unreachableRepeats = 0;
+  private unreachableLoggedAt = 0;
 
   constructor(private readonly o: RtpSessionOptions) {
     this.log = o.log;
     this.timers = o.timers ?? realTimers;
     this.rtcp = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
     this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
+    this.watchdog = new MediaWatchdog({
+      mediaMs: o.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS,
+      holdMs: o.holdMediaTimeoutMs ?? DEFAULT_HOLD_MEDIA_TIMEOUT_MS,
+      unreachableMs: o.unreachableTimeoutMs ?? DEFAULT_UNREACHABLE_TIMEOUT_MS,
+    });
     // No closure per packet: the handler itself catches (50 packets a second, every call).
     o.ports.rtp.on("message", (msg, rinfo) => {
       try {
@@ -157,11 +184,12 @@ export class RtpMediaSession implements MediaSession {
         this.log.error({ err: (e as Error).message }, "media handler failed");
       }
     });
-    o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address)));
+    o.ports.rtcp.on("message", (msg, rinfo) => this.guard(() => this.onRtcp(msg, rinfo.address, rinfo.port)));
     o.ports.rtp.on("error", (e: NodeJS.ErrnoException) => {
       // A connected UDP socket reports the far end's ICMP port-unreachable (its port closed,
-      // typically just before its BYE): expected, not worth a warning on every packet.
-      if (e.code === "ECONNREFUSED") this.log.debug({ err: e.message }, "RTP far end unreachable");
+      // typically just before its BYE, or its host or process gone): one per packet we send,
+      // 50 a second, so logged once per run and then counted; a long run ends the media.
+      if (e.code === "ECONNREFUSED") this.guard(() => this.onUnreachable(e.message));
       else this.log.warn({ err: e.message }, "RTP socket error");
     });
     o.ports.rtcp.on("error", (e) => this.log.warn({ err: e.message }, "RTCP socket error"));
@@ -234,8 +262,13 @@ export class RtpMediaSession implements MediaSession {
   }
 
   private apply(n: Negotiated): void {
+    const wasHeld = this.active ? this.isHeld(this.active, this.remoteDir) : true;
+    const moved =
+      !this.active ||
+      this.active.n.remoteAddress !== n.remoteAddress ||
+      this.active.n.remotePort !== n.remotePort;
     this.remoteDir = n.remoteDirection;
-    this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort });
+    this.filter.setExpected({ address: n.remoteAddress, port: n.remotePort }, n.remoteRtcpPort);
     this.syncConnection(); // a moved stream unlatched: disconnect until the new source latches
     const prev = this.active;
     const f = flow(n);
@@ -263,6 +296,14 @@ export class RtpMediaSession implements MediaSession {
       this.setupResamplers();
     } else {
       this.active = { ...prev, n, send: f.send, receive: f.receive };
+    }
+    // The watchdog's clock starts with the media, and starts over when the stream moves (a new
+    // far end gets the whole timeout) or comes back from hold (RTP resumes after a silence the
+    // hold limit allowed).
+    const active = this.active;
+    if (active && (moved || (wasHeld && !this.isHeld(active, this.remoteDir)))) {
+      this.watchdog.start(this.timers.now());
+      this.flushUnreachableLog();
     }
     this.log.debug(
       {
@@ -346,10 +387,66 @@ export class RtpMediaSession implements MediaSession {
     this.dtmfListeners.push(listener);
   }
 
-  // TODO(issue 11, media): the inactivity watchdog that fires these listeners.
-  private readonly mediaTimeoutListeners: ((detail: string) => void)[] = [];
   onMediaTimeout(listener: (detail: string) => void): void {
     this.mediaTimeoutListeners.push(listener);
+  }
+
+  /** Either side holds (or the far end sends nothing by its description): the hold limit applies. */
+  private isHeld(a: Active, remoteDir: MediaDirection): boolean {
+    return (
+      !a.receive || remoteDir === "sendonly" || remoteDir === "inactive" || a.n.remoteAddress === "0.0.0.0"
+    );
+  }
+
+  /** Consulted from the packet clock every WATCH_TICKS ticks. */
+  private watch(a: Active): void {
+    const now = this.timers.now();
+    const w = this.watchdog;
+    if (
+      this.unreachableRepeats > 0 &&
+      (!w.isUnreachable(now) || now - this.unreachableLoggedAt >= UNREACHABLE_LOG_MS)
+    )
+      this.flushUnreachableLog();
+    // The latched source fell silent (another may take over) or is back: (dis)connect.
+    if (this.filter.latched !== null) this.syncConnection();
+    const detail = w.check(now, this.isHeld(a, this.remoteDir));
+    if (detail === null) return;
+    this.flushUnreachableLog();
+    this.log.warn(
+      { detail, silent_ms: Math.round(w.silentFor(now)), remote_direction: this.remoteDir },
+      "far end media gone",
+    );
+    for (const l of this.mediaTimeoutListeners) {
+      try {
+        l(detail);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "media timeout listener threw");
+      }
+    }
+  }
+
+  private onUnreachable(err: string): void {
+    if (this.closed) return;
+    const now = this.timers.now();
+    if (this.watchdog.unreachable(now)) {
+      this.flushUnreachableLog();
+      this.unreachableLoggedAt = now;
+      this.log.info({ err }, "RTP far end unreachable (ICMP port unreachable); repeats are counted");
+    } else {
+      this.unreachableRepeats++;
+    }
+  }
+
+  /** Logs how many unreachable errors followed the run's first line, if any. */
+  private flushUnreachableLog(): void {
+    if (this.unreachableRepeats === 0) return;
+    const now = this.timers.now();
+    this.log.info(
+      { repeats: this.unreachableRepeats, over_ms: Math.round(now - this.unreachableLoggedAt) },
+      "RTP far end unreachable, repeated",
+    );
+    this.unreachableRepeats = 0;
+    this.unreachableLoggedAt = now;
   }
 
   private emitDigit(d: string): void {
@@ -396,6 +493,11 @@ export class RtpMediaSession implements MediaSession {
     this.tick = n;
     const a = this.active;
     if (!a) return;
+    if (n >= this.watchAt) {
+      this.watchAt = n + WATCH_TICKS;
+      this.watch(a);
+      if (this.closed) return; // a media-timeout listener ended the call
+    }
     // Receive side: the sink always gets a frame, so the device never starves.
     const out = a.frame;
     if (a.receive) a.jb.pull(out, this.timers.now());
@@ -461,7 +563,8 @@ export class RtpMediaSession implements MediaSession {
   private sendTarget(): { address: string; port: number } | null {
     const a = this.active;
     if (!a) return null;
-    return this.filter.latched ?? { address: a.n.remoteAddress, port: a.n.remotePort };
+    // Only the latched source, or the SDP's address before one is: never a stranger.
+    return this.filter.latched ?? this.filter.expectedEndpoint;
   }
 
   private send(pt: number, marker: boolean, ts: number, payload: Uint8Array): void {
@@ -510,7 +613,7 @@ export class RtpMediaSession implements MediaSession {
    */
   private syncConnection(): void {
     if (this.conn === "connecting") return; // re-evaluated when connect() completes
-    const want = this.closed ? null : this.filter.latched;
+    const want = this.closed ? null : this.connectTarget();
     const sock = this.o.ports.rtp;
     if (this.conn === "connected") {
       if (want === this.connTo) return;
@@ -548,33 +651,59 @@ export class RtpMediaSession implements MediaSession {
     }
   }
 
+  /**
+   * Where the RTP socket should be connected: the latched source while it is alive. Once it has
+   * been silent long enough for another source to take over (SourceFilter), the socket is
+   * disconnected so that source's packets reach the filter at all; except while our sends to it
+   * draw ICMP port unreachable, which only a connected socket reports (the watchdog needs them).
+   */
+  private connectTarget(): Endpoint | null {
+    const l = this.filter.latched;
+    if (l === null) return null;
+    const now = this.timers.now();
+    if (this.filter.isLearning(now) && !this.watchdog.isUnreachable(now)) return null;
+    return l;
+  }
+
   /** Takes one RTP datagram; true if it was a packet of the far end's stream. */
   private onRtp(msg: Buffer, address: string, port: number): boolean {
     const a = this.active;
     if (!a || this.closed) return false;
-    if (this.filter.latched === null) {
-      const verdict = this.filter.check(address, port);
-      if (this.filter.latched !== null) this.syncConnection(); // just latched
-      if (verdict === "reject") {
-        this.counters.rejected++;
-        return false;
-      }
-    } else if (this.filter.check(address, port) === "reject") {
-      this.counters.rejected++;
-      return false;
-    }
+    // Only RTP with a payload type negotiated for this call counts (and may latch): the far
+    // end's own garbage or comfort noise is counted as such, anything of a stranger's rejected.
     const p = parseRtp(msg);
-    if (!p) {
-      this.counters.garbage++;
+    const te = a.n.telephoneEvent;
+    if (
+      p === null ||
+      (p.payloadType !== a.n.payloadType && (te === null || p.payloadType !== te.payloadType))
+    ) {
+      if (!this.filter.isKnown(address, port)) this.counters.rejected++;
+      else if (p === null) this.counters.garbage++;
+      else this.counters.unknownPayload++;
       return false;
     }
     const now = this.timers.now();
+    const before = this.filter.latched;
+    if (this.filter.check(address, port, p.ssrc, p.sequence, now) === "reject") {
+      this.counters.rejected++;
+      return false;
+    }
+    if (this.filter.latched !== before) {
+      this.log.debug(
+        { source: `${address}:${port}`, previous: before ? `${before.address}:${before.port}` : null },
+        "RTP source latched",
+      );
+      this.syncConnection();
+    } else if (this.conn === "none") {
+      this.syncConnection(); // the source is back after a silence: connect again
+    }
     if (this.rtcp.remoteSsrc !== p.ssrc || !this.rtcp.receiver) {
       this.rtcp.resetSource(p.ssrc, a.n.codec.clockRate);
       a.jb.reset();
     }
     this.rtcp.receiver?.update(p.sequence, p.timestamp, now);
     this.counters.received++;
+    this.watchdog.heard(now);
     if (p.payloadType === a.n.payloadType) {
       if (a.n.localDirection === "sendonly" || a.n.localDirection === "inactive") return true;
       const need = p.payload.length * a.samplesPerByte;
@@ -582,17 +711,15 @@ export class RtpMediaSession implements MediaSession {
       const pcm = a.codec.decode(p.payload, this.decoded.subarray(0, need));
       const r = a.jb.push(p.timestamp, pcm, now);
       if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
-    } else if (a.n.telephoneEvent && p.payloadType === a.n.telephoneEvent.payloadType) {
-      this.dtmfRx.receive(p.timestamp, p.payload);
     } else {
-      this.counters.unknownPayload++; // comfort noise (RFC 3389) and anything not negotiated
+      this.dtmfRx.receive(p.timestamp, p.payload); // telephone-event (checked above)
     }
     return true;
   }
 
-  private onRtcp(msg: Buffer, address: string): void {
+  private onRtcp(msg: Buffer, address: string, port: number): void {
     if (this.closed) return;
-    if (this.filter.checkControl(address) === "reject") {
+    if (this.filter.checkControl(address, port) === "reject") {
       this.counters.rejected++;
       return;
     }
@@ -602,6 +729,7 @@ export class RtpMediaSession implements MediaSession {
       return;
     }
     this.counters.rtcpReceived++;
+    this.watchdog.heard(this.timers.now());
     if (r === "bye") this.counters.remoteBye = true;
   }
 
@@ -678,6 +806,7 @@ export class RtpMediaSession implements MediaSession {
       this.clock.stop();
       if (this.rtcpTimer !== null) this.timers.clearTimeout(this.rtcpTimer);
       this.abortDtmf();
+      this.flushUnreachableLog();
       // RFC 3550 §6.6: BYE in a compound packet when leaving.
       this.guard(() => this.sendRtcp(true));
       const final = this.stats();

@@ -29,10 +29,12 @@ import type { Logger } from "../log/logger.js";
 import { type MediaDirection, MediaError, type MediaSessionFactory } from "../media/media.js";
 import { tuneForCalls } from "../v8-tuning.js";
 import { callFacts, type IdentityLike, resolveTarget, sipfragStatus } from "./call-facts.js";
+import { CallGuard } from "./call-guard.js";
 import { answerInDialog } from "./in-dialog.js";
 import { checkOffer, warning } from "./offer-check.js";
 import { Referral, type ReferralHost } from "./refer.js";
 import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
+import { answerTimerRequest, MIN_SE_SECONDS, type TimerAnswer } from "./session-timer.js";
 
 export interface CallTableDeps {
   readonly ua: UserAgent;
@@ -45,6 +47,8 @@ export interface CallTableDeps {
   readonly attach: (session: Session, sdh: SessionDescriptionHandler) => void;
   /** sip.accept_refer: follow the far end's transfers (incoming REFER); false answers 603. */
   readonly acceptRefer?: boolean;
+  /** RFC 4028 Min-SE we accept, seconds (90, the RFC's floor, unless a test shortens it). */
+  readonly sessionTimerMinSe?: number;
 }
 
 interface CallEntry {
@@ -105,6 +109,12 @@ const TRANSFER_TIMEOUT_MS = 32_000;
 export class CallTable {
   private readonly calls = new Map<string, CallEntry>();
   private desiredMute: { id: string; muted: boolean } | null = null;
+  /** Session timer, dialog check: one per established call (call-guard.ts). */
+  private readonly guards = new Map<string, CallGuard>();
+  /** Calls placed to follow the far end's REFER → the call that was transferred. */
+  private readonly referralLegs = new Map<string, CallEntry>();
+  /** What we answered to each offered INVITE's Session-Expires (RFC 4028 §9). */
+  private readonly timerAnswers = new Map<string, TimerAnswer>();
 
   constructor(private readonly deps: CallTableDeps) {}
 
@@ -123,6 +133,7 @@ export class CallTable {
       return;
     }
     if (this.refuseUnanswerable(invitation)) return;
+    if (this.refusesSessionTimer(invitation)) return;
     const entry = newEntry(id, "inbound", invitation);
     this.calls.set(id, entry);
     invitation.delegate = {
@@ -282,7 +293,7 @@ export class CallTable {
       }
     }
     try {
-      await invitation.accept();
+      await invitation.accept({ extraHeaders: this.acceptHeaders(entry) });
     } catch (error) {
       entry.ending ??= "failed";
       entry.detail ??= error instanceof Error ? error.message : String(error);
@@ -384,11 +395,17 @@ export class CallTable {
     sdh.hold = on;
     // RFC 3264 §8.4: hold by re-INVITE offering sendonly (inactive if the far end holds us).
     const options: HoldOptions = { hold: on };
+    const guard = this.guards.get(entry.id);
     try {
       await s.invite({
         sessionDescriptionHandlerOptions: options,
+        // RFC 4028: a re-INVITE without Session-Expires would turn the far end's session timer off
+        requestOptions: { extraHeaders: guard?.reinviteHeaders() ?? [] },
         requestDelegate: {
-          onAccept: () => emitHeld(on),
+          onAccept: (response) => {
+            guard?.reinviteAccepted(response.message.getHeader("session-expires"));
+            emitHeld(on);
+          },
           onReject: (response) => {
             sdh.hold = before;
             this.deps.log.warn({ callId: entry.id, status: response.message.statusCode }, "hold refused");
@@ -568,7 +585,11 @@ export class CallTable {
     return {
       log: this.deps.log.child("refer"),
       acceptRefer: this.deps.acceptRefer ?? true,
-      place: (uri, extraHeaders, onFinal) => this.place(uri, uri.toString(), { extraHeaders, onFinal }).id,
+      place: (uri, extraHeaders, onFinal) => {
+        const id = this.place(uri, uri.toString(), { extraHeaders, onFinal }).id;
+        this.referralLegs.set(id, entry);
+        return id;
+      },
       drop: (callId) => {
         const call = this.calls.get(callId);
         if (call && !call.ended) void this.hangup(call);
@@ -586,6 +607,87 @@ export class CallTable {
     };
   }
 
+  // ── keeping calls honest (issue 11): media timeout, session timers, dialog check ──────────────
+
+  /** Call-IDs of the calls the SIP side holds and has not finished (the runner reconciles with them). */
+  sessionIds(): string[] {
+    // A call placed for the far end's transfer is not the desk's until it hands over (the old call
+    // ends with followedBy): until then the desk rightly knows only the old call.
+    const pendingLeg = (e: CallEntry) => {
+      const origin = this.referralLegs.get(e.id);
+      return origin !== undefined && !origin.ended;
+    };
+    return [...this.calls.values()].filter((e) => !e.ended && !pendingLeg(e)).map((e) => e.id);
+  }
+
+  /** Ends a call the desk does not know (reconciliation): BYE, CANCEL or reject by its state. */
+  terminate(callId: string, detail: string): Promise<void> {
+    const entry = this.calls.get(callId);
+    if (!entry || entry.ended) return Promise.resolve();
+    return this.endFor(entry, "failed", detail);
+  }
+
+  /** In-dialog OPTIONS on every established call (after a re-registration on a new connection). */
+  async checkDialogs(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.guards.values()].map((g) => g.check(timeoutMs).catch(() => {})));
+  }
+
+  /** Ends a call for a reason of ours: BYE where it can still be sent, then call_ended. */
+  private endFor(entry: CallEntry, reason: EndReason, detail: string): Promise<void> {
+    if (entry.ended) return Promise.resolve();
+    if (!entry.ending) {
+      entry.ending = reason;
+      entry.detail = detail;
+    }
+    this.deps.log.warn({ callId: entry.id, reason, detail }, "ending the call");
+    return this.hangup(entry);
+  }
+
+  /** RFC 4028 §9: a Session-Expires below our Min-SE gets 422 before the desk sees the offer. */
+  private refusesSessionTimer(invitation: Invitation): boolean {
+    const m = invitation.request;
+    const answer = answerTimerRequest(
+      {
+        sessionExpires: m.getHeader("session-expires") ?? m.getHeader("x"),
+        minSe: m.getHeader("min-se"),
+        supported: m.getHeaders("supported"),
+      },
+      this.deps.sessionTimerMinSe ?? MIN_SE_SECONDS,
+    );
+    if (answer.kind === "too_small") {
+      this.deps.log.info({ callId: m.callId, minSe: answer.minSe }, "session interval too small: 422");
+      safe(this.deps.log, () => invitation.reject({ statusCode: 422, extraHeaders: [...answer.headers] }));
+      return true;
+    }
+    if (answer.kind === "accept") this.timerAnswers.set(m.callId, answer);
+    return false;
+  }
+
+  private acceptHeaders(entry: CallEntry): string[] {
+    const answer = this.timerAnswers.get(entry.id);
+    return answer?.kind === "accept" ? [...answer.headers] : [];
+  }
+
+  private startGuard(entry: CallEntry): void {
+    if (this.guards.has(entry.id)) return;
+    const guard = new CallGuard({
+      ua: this.deps.ua,
+      session: entry.session,
+      callId: entry.id,
+      log: this.deps.log,
+      end: (reason, detail) => void this.endFor(entry, reason, detail),
+      minSe: this.deps.sessionTimerMinSe ?? MIN_SE_SECONDS,
+    });
+    this.guards.set(entry.id, guard);
+    guard.start(this.timerAnswers.get(entry.id) ?? null);
+  }
+
+  private stopGuard(entry: CallEntry): void {
+    this.guards.get(entry.id)?.stop();
+    this.guards.delete(entry.id);
+    this.timerAnswers.delete(entry.id);
+  }
+
   // ── plumbing ──────────────────────────────────────────────────────────────────────────────
 
   private createMedia(entry: CallEntry): Promise<MediaSdh | null> {
@@ -596,6 +698,7 @@ export class CallTable {
         entry.sdh = sdh;
         safe(this.deps.log, () => media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp")));
         this.deps.attach(entry.session, sdh);
+        media.onMediaTimeout((detail) => this.endFor(entry, "media_timeout", detail));
         if (this.desiredMute?.id === entry.id && this.desiredMute.muted) {
           entry.muted = true;
           media.setMuted(true);
@@ -628,6 +731,7 @@ export class CallTable {
           if (entry.direction === "outbound") entry.confirm();
           this.deps.log.info({ callId: entry.id }, "call answered");
           this.deps.emit({ type: "call_answered", callId: entry.id });
+          this.startGuard(entry);
           // A far end that answered with sendonly already holds us.
           if (entry.remoteHeld)
             this.deps.emit({ type: "call_held", callId: entry.id, by: "remote", held: true });
@@ -641,12 +745,14 @@ export class CallTable {
   private async finish(entry: CallEntry): Promise<void> {
     if (entry.ended) return;
     entry.ended = true;
+    this.stopGuard(entry);
     let stats: MediaStats | null = null;
     const sdh = entry.sdh ?? (entry.mediaPending ? await entry.mediaPending : null);
     if (sdh) stats = await sdh.closeMedia().catch(() => null);
     // The far end hung up while the call it transferred us to rings: its outcome decides the reason.
     if (entry.referral) await entry.referral.settled;
     this.calls.delete(entry.id);
+    this.referralLegs.delete(entry.id);
     const reason: EndReason = entry.ending ?? this.endedBySipJs(entry);
     this.deps.log.info({ callId: entry.id, reason, detail: entry.detail }, "call ended");
     const next = entry.followedBy ? this.calls.get(entry.followedBy.callId) : undefined;

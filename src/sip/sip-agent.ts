@@ -45,7 +45,13 @@ export interface SipAgentDeps {
   readonly clock?: () => number;
   /** Reconnect backoff; tests shorten it. */
   readonly backoff?: { readonly baseMs: number; readonly capMs: number };
+  /** RFC 4028 Min-SE, seconds (default 90, the RFC's floor); tests shorten it. */
+  readonly sessionTimerMinSe?: number;
+  /** How long the in-dialog OPTIONS after a re-registration may wait for its answer. */
+  readonly dialogCheckTimeoutMs?: number;
 }
+
+const DIALOG_CHECK_TIMEOUT_MS = 10_000;
 
 const DEFAULT_BACKOFF = { baseMs: 1000, capMs: 60_000 };
 /** After 401/403 the credentials are wrong: retry slowly (a fixed config rarely fixes itself). */
@@ -79,6 +85,9 @@ export class SipAgent implements Side {
   /** Why the connection is being moved to the next server (reported instead of "connection closed"). */
   private failoverWhy: string | null = null;
   private readonly sdhBySession = new WeakMap<Session, SessionDescriptionHandler>();
+  /** Connections made so far, and the one whose registration last checked the calls' dialogs. */
+  private connections = 0;
+  private checkedConnection = 0;
 
   constructor(private readonly deps: SipAgentDeps) {
     // the plain headers of every call parsed by hand, not by sip.js's PEG interpreter (same results)
@@ -162,6 +171,9 @@ export class SipAgent implements Side {
       callInfoHeaders: this.options.callInfoHeaders,
       attach: (session, sdh) => this.sdhBySession.set(session, sdh),
       acceptRefer: this.options.acceptRefer ?? true,
+      ...(this.deps.sessionTimerMinSe !== undefined
+        ? { sessionTimerMinSe: this.deps.sessionTimerMinSe }
+        : {}),
     });
     this.registerer = new Registerer(ua, { expires: this.options.registerExpires, logConfiguration: false });
     this.registerer.stateChange.addListener((state) =>
@@ -207,6 +219,14 @@ export class SipAgent implements Side {
     return this.calls?.execute(action as SipAction);
   }
 
+  liveCalls(): readonly string[] {
+    return this.calls?.sessionIds() ?? [];
+  }
+
+  endUnknownCall(callId: string, detail: string): Promise<void> {
+    return this.calls?.terminate(callId, detail) ?? Promise.resolve();
+  }
+
   project(state: DeskState): void {
     this.calls?.project(state.call ? { id: state.call.id, muted: state.call.muted } : null);
   }
@@ -235,6 +255,7 @@ export class SipAgent implements Side {
 
   private onConnected(): void {
     if (this.stopping) return;
+    this.connections++;
     this.livenessBaseline = null;
     this.void(this.register());
   }
@@ -360,6 +381,21 @@ export class SipAgent implements Side {
     this.refusedBy.clear();
     this.report("registered", null);
     if (!this.livenessTimer) this.startLiveness();
+    this.checkDialogsAfterReconnect();
+  }
+
+  /**
+   * Registered again on a new connection while calls are up (a PBX restart): over ws:// the proxy
+   * routed each dialog by the old connection, so the far end's BYE may never reach us. Ask each
+   * dialog with an in-dialog OPTIONS; a 481/408/no answer ends the call (`dialog_lost`).
+   */
+  private checkDialogsAfterReconnect(): void {
+    const connection = this.connections;
+    if (connection <= 1 || this.checkedConnection === connection) return;
+    this.checkedConnection = connection;
+    if (!this.calls || this.calls.size === 0) return;
+    this.log.info({ calls: this.calls.size }, "registered on a new connection: checking the calls' dialogs");
+    this.void(this.calls.checkDialogs(this.deps.dialogCheckTimeoutMs ?? DIALOG_CHECK_TIMEOUT_MS));
   }
 
   // ── liveness ──────────────────────────────────────────────────────────────────────────────

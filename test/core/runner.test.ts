@@ -158,3 +158,111 @@ describe("runner", () => {
     });
   });
 });
+
+/** The SIP side as reconciliation sees it: the calls it holds, and the ones it was told to end. */
+class CallHoldingSide extends FakeSide {
+  live: string[] = [];
+  readonly endedUnknown: Array<{ callId: string; detail: string }> = [];
+  constructor() {
+    super("sip", ["sip"]);
+  }
+  liveCalls(): readonly string[] {
+    return this.live;
+  }
+  endUnknownCall(callId: string, detail: string): void {
+    this.endedUnknown.push({ callId, detail });
+    this.live = this.live.filter((id) => id !== callId);
+  }
+}
+
+describe("reconciliation between the desk's call and the SIP sessions (issue 11)", () => {
+  function reconciling() {
+    const timers = new ManualTimers();
+    const sip = new CallHoldingSide();
+    const { log, lines } = memoryLogger("warn");
+    const runner = new Runner({
+      initial: initialState(policy, 0),
+      log,
+      timers,
+      clock: () => timers.now,
+      reconcileEveryMs: 10_000,
+      reconcileGraceMs: 5_000,
+    });
+    runner.add(sip);
+    const events: string[] = [];
+    runner.subscribe((c) => {
+      if (c.kind === "event" && c.event.type === "call.ended")
+        events.push(`${c.event.call_id} ${c.event.end_reason}`);
+    });
+    return { runner, sip, timers, lines, events };
+  }
+
+  it("a desk call no SIP session holds is ended (dialog_lost once answered), after the grace, logged at warn", async () => {
+    const { runner, sip, timers, lines, events } = reconciling();
+    await runner.start();
+    runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" });
+    sip.live = ["c1"];
+    sip.emit?.(OFFER);
+    sip.emit?.({ type: "call_answered", callId: "c1" });
+    timers.advance(30_000); // three periodic checks: all consistent
+    expect(runner.state.activity).toBe("on_call");
+    sip.live = []; // the session vanished without a call_ended (the ghost call)
+    timers.advance(10_000); // seen once: within the grace, nothing happens
+    expect(runner.state.activity).toBe("on_call");
+    timers.advance(10_000);
+    expect(runner.state.call).toBeNull();
+    expect(runner.state.activity).toBe("wrap_up");
+    expect(events).toEqual(["c1 dialog_lost"]);
+    expect(lines.some((l) => l["level"] === "warn" && l["callId"] === "c1")).toBe(true);
+  });
+
+  it("a ringing desk call without a session ends as failed", async () => {
+    const { runner, sip, timers, events } = reconciling();
+    await runner.start();
+    runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" });
+    sip.emit?.(OFFER); // the SIP side never held it
+    runner.reconcile();
+    timers.advance(5_000); // before the ring timeout (20 s) could end it
+    runner.reconcile();
+    expect(events).toEqual(["c1 failed"]);
+    expect(runner.state.activity).toBe("idle");
+  });
+
+  it("a SIP session the desk does not know is ended by its side; a hand-over shorter than the grace is not", async () => {
+    const { runner, sip, timers, lines } = reconciling();
+    await runner.start();
+    runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" });
+    sip.live = ["c1"];
+    sip.emit?.(OFFER);
+    sip.emit?.({ type: "call_answered", callId: "c1" });
+    // a second INVITE while on the call: held a moment by the SIP side while the desk refuses it
+    sip.live = ["c1", "c2"];
+    timers.advance(10_000);
+    sip.live = ["c1"];
+    timers.advance(10_000);
+    expect(sip.endedUnknown).toEqual([]);
+    // a session left behind (e.g. the desk ended the call while the SIP library was stuck)
+    sip.live = ["c1", "stale"];
+    timers.advance(10_000);
+    timers.advance(10_000);
+    expect(sip.endedUnknown).toEqual([
+      { callId: "stale", detail: "reconciliation: the desk does not know this call" },
+    ]);
+    expect(runner.state.call?.id).toBe("c1");
+    expect(lines.some((l) => l["level"] === "warn" && l["callId"] === "stale")).toBe(true);
+  });
+
+  it("a call_ended also triggers a check, so a session left behind goes within the grace, not the period", async () => {
+    const { runner, sip, timers } = reconciling();
+    await runner.start();
+    runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" });
+    sip.live = ["c1"];
+    sip.emit?.(OFFER);
+    sip.emit?.({ type: "call_answered", callId: "c1" });
+    timers.advance(9_000);
+    sip.emit?.({ type: "call_ended", callId: "c1", reason: "remote_hangup", stats: null, detail: null });
+    await Promise.resolve(); // the immediate check (a microtask) sees the session still held
+    timers.advance(5_100);
+    expect(sip.endedUnknown.map((e) => e.callId)).toEqual(["c1"]);
+  });
+});

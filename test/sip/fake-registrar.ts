@@ -18,6 +18,8 @@ export class FakeRegistrar {
   connections = 0;
   /** Status line REGISTER gets (e.g. "403 Forbidden" for a registrar that refuses us). */
   registerStatus = "200 OK";
+  /** The status line an OPTIONS gets (null: no answer at all); 200 OK unless a test changes it. */
+  answerOptions: (m: Received) => string | null = () => "200 OK";
   private socket: WebSocket | null = null;
   private waiters: Array<{ pred: (m: Received) => boolean; resolve: (m: Received) => void }> = [];
 
@@ -87,7 +89,8 @@ export class FakeRegistrar {
       if (this.registerStatus !== "200 OK") ws.send(response(m, this.registerStatus));
       else ws.send(response(m, "200 OK", [`Contact: ${contact};expires=300`]));
     } else if (m.firstLine.startsWith("OPTIONS ")) {
-      ws.send(response(m, "200 OK"));
+      const status = this.answerOptions(m);
+      if (status !== null) ws.send(response(m, status));
     }
   }
 }
