@@ -29,17 +29,21 @@ interface Limits {
   readonly holdMediaTimeoutMs?: number;
 }
 
-function session(name: string, portMin: number, limits: Limits, log: Logger = silentLogger) {
+/**
+ * A session on a pair from a wide range in the ephemeral band: the allocator skips ports in use,
+ * and the system never hands out a port we hold, so parallel test runs do not collide.
+ */
+function session(name: string, limits: Limits, log: Logger = silentLogger) {
   return createMediaFactory({
     audio: { source: { type: "file", path: join(dir, "440.wav"), loop: true }, sink: { type: "none" } },
-    rtp: { address: "127.0.0.1", portMin, portMax: portMin + 10, codecs: ["PCMU"], ...limits },
+    rtp: { address: "127.0.0.1", portMin: 40000, portMax: 59999, codecs: ["PCMU"], ...limits },
     log,
     rtcpIntervalMs: 60_000,
   }).create({ callId: name });
 }
 
-const sdp = (port: number, version: number, direction = "sendrecv") =>
-  `v=0\r\no=- 1 ${version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=${direction}\r\n`;
+const sdp = (p: Peer, version: number, direction = "sendrecv") =>
+  `v=0\r\no=- 1 ${version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${p.port} RTP/AVP 0\r\na=rtcp:${p.rtcpPort}\r\na=${direction}\r\n`;
 
 /** Records when (and with what) the session's media timeout fired. */
 function watch(s: RtpMediaSession) {
@@ -52,6 +56,7 @@ interface Peer {
   readonly rtp: Socket;
   readonly rtcp: Socket;
   readonly port: number;
+  readonly rtcpPort: number;
   /** 20 ms PCMU packets to `to` until stopped. */
   talk(to: number): () => void;
   /** An RTCP receiver report to `to` (our RTCP port) every `everyMs` until stopped. */
@@ -59,20 +64,21 @@ interface Peer {
   close(): void;
 }
 
-async function peer(port: number): Promise<Peer> {
+/** A far end on two ports the system picks (its SDP names the RTCP one with a=rtcp). */
+async function peer(): Promise<Peer> {
   const bind = async () => {
     const s = createSocket("udp4");
-    await new Promise<void>((r) => s.bind(port + (bind.n++ > 0 ? 1 : 0), "127.0.0.1", () => r()));
+    await new Promise<void>((resolve) => s.bind(0, "127.0.0.1", () => resolve()));
     return s;
   };
-  bind.n = 0;
   const rtp = await bind();
   const rtcp = await bind();
   let closed = false;
   return {
     rtp,
     rtcp,
-    port,
+    port: rtp.address().port,
+    rtcpPort: rtcp.address().port,
     talk(to) {
       let n = 0;
       const payload = encodeMulaw(new Int16Array(160));
@@ -101,13 +107,13 @@ async function peer(port: number): Promise<Peer> {
 
 describe.concurrent("media inactivity watchdog", () => {
   it("a far end that stops sending: fires once, about the timeout after its last packet", async () => {
-    const a = await session("stop", 33000, { mediaTimeoutMs: 1000 });
+    const a = await session("stop", { mediaTimeoutMs: 1000 });
     const fired = watch(a);
-    const p = await peer(33020);
+    const p = await peer();
     try {
       // The clock starts with the media, not with the session.
       await sleep(1300);
-      a.answer(sdp(p.port, 1), { hold: false });
+      a.answer(sdp(p, 1), { hold: false });
       const stop = p.talk(a.localPort);
       await sleep(1500); // talking: longer than the timeout, nothing fires
       expect(fired).toEqual([]);
@@ -128,15 +134,15 @@ describe.concurrent("media inactivity watchdog", () => {
   }, 15_000);
 
   it("a re-INVITE moving the stream restarts the clock", async () => {
-    const a = await session("move", 33040, { mediaTimeoutMs: 1000 });
+    const a = await session("move", { mediaTimeoutMs: 1000 });
     const fired = watch(a);
-    const p1 = await peer(33060);
-    const p2 = await peer(33062);
+    const p1 = await peer();
+    const p2 = await peer();
     try {
-      a.answer(sdp(p1.port, 1), { hold: false });
+      a.answer(sdp(p1, 1), { hold: false });
       const started = performance.now();
       await sleep(700);
-      a.answer(sdp(p2.port, 2), { hold: false });
+      a.answer(sdp(p2, 2), { hold: false });
       const moved = performance.now();
       await sleep(650); // 1.35 s after the start, 0.65 s after the move
       expect(fired).toEqual([]);
@@ -157,12 +163,11 @@ describe.concurrent("media inactivity watchdog", () => {
     ["the far end holds us (inactive)", false, "inactive"],
   ])("on hold: %s", (_name, weHold, theirDirection) => {
     it("RTCP alone keeps the call; silence ends it after the hold timeout, not the media timeout", async () => {
-      const base = weHold ? 33100 : theirDirection === "sendonly" ? 33140 : 33180;
-      const a = await session("hold", base, { mediaTimeoutMs: 1000, holdMediaTimeoutMs: 2000 });
+      const a = await session("hold", { mediaTimeoutMs: 1000, holdMediaTimeoutMs: 2000 });
       const fired = watch(a);
-      const p = await peer(base + 20);
+      const p = await peer();
       try {
-        a.answer(sdp(p.port, 1, theirDirection), { hold: weHold });
+        a.answer(sdp(p, 1, theirDirection), { hold: weHold });
         const stopReports = p.report(a.localPort + 1, 300); // RTCP only, no RTP
         await sleep(2800); // longer than both limits
         expect(fired).toEqual([]);
@@ -184,13 +189,13 @@ describe.concurrent("media inactivity watchdog", () => {
   });
 
   it("resuming from hold gives the far end the whole media timeout again", async () => {
-    const a = await session("resume", 33220, { mediaTimeoutMs: 1000, holdMediaTimeoutMs: 10_000 });
+    const a = await session("resume", { mediaTimeoutMs: 1000, holdMediaTimeoutMs: 10_000 });
     const fired = watch(a);
-    const p = await peer(33240);
+    const p = await peer();
     try {
-      a.answer(sdp(p.port, 1, "sendonly"), { hold: false });
+      a.answer(sdp(p, 1, "sendonly"), { hold: false });
       await sleep(1600); // held and silent, within the hold limit
-      a.answer(sdp(p.port, 2, "sendrecv"), { hold: false }); // resumed
+      a.answer(sdp(p, 2, "sendrecv"), { hold: false }); // resumed
       await sleep(600);
       expect(fired).toEqual([]);
       await sleep(1200);
@@ -202,11 +207,11 @@ describe.concurrent("media inactivity watchdog", () => {
   }, 15_000);
 
   it("0 turns the timeout off", async () => {
-    const a = await session("off", 33260, { mediaTimeoutMs: 0 });
+    const a = await session("off", { mediaTimeoutMs: 0 });
     const fired = watch(a);
-    const p = await peer(33280);
+    const p = await peer();
     try {
-      a.answer(sdp(p.port, 1), { hold: false });
+      a.answer(sdp(p, 1), { hold: false });
       await sleep(1500);
       expect(fired).toEqual([]);
     } finally {
@@ -217,11 +222,11 @@ describe.concurrent("media inactivity watchdog", () => {
 
   it("ICMP port unreachable: a far end whose port closed ends the media in seconds, logged once then counted", async () => {
     const { log, lines } = memoryLogger("debug");
-    const a = await session("icmp", 33300, {}, log); // default limits: 30 s, ICMP after 5 s
+    const a = await session("icmp", {}, log); // default limits: 30 s, ICMP after 5 s
     const fired = watch(a);
-    const p = await peer(33320);
+    const p = await peer();
     try {
-      a.answer(sdp(p.port, 1), { hold: false });
+      a.answer(sdp(p, 1), { hold: false });
       const stop = p.talk(a.localPort);
       await sleep(400); // latched, and the socket connected to the far end
       stop();
@@ -246,8 +251,8 @@ describe.concurrent("media inactivity watchdog", () => {
 
   it("a listener that ends the call at once (as the SIP side does) closes the media cleanly", async () => {
     const { log, lines } = memoryLogger("debug");
-    const a = await session("bye", 33380, { mediaTimeoutMs: 1000 }, log);
-    const p = await peer(33390);
+    const a = await session("bye", { mediaTimeoutMs: 1000 }, log);
+    const p = await peer();
     const rtcpTypes: number[] = [];
     p.rtcp.on("message", (m) => {
       for (let at = 0; at + 4 <= m.length; at += (m.readUInt16BE(at + 2) + 1) * 4)
@@ -258,7 +263,7 @@ describe.concurrent("media inactivity watchdog", () => {
       a.onMediaTimeout(() => {
         closing = a.close();
       });
-      a.answer(sdp(p.port, 1), { hold: false });
+      a.answer(sdp(p, 1), { hold: false });
       for (let i = 0; i < 30 && closing === null; i++) await sleep(100);
       expect(closing).not.toBeNull();
       await closing;
@@ -272,11 +277,11 @@ describe.concurrent("media inactivity watchdog", () => {
   });
 
   it("closing the session stops the watchdog", async () => {
-    const a = await session("close", 33340, { mediaTimeoutMs: 1000 });
+    const a = await session("close", { mediaTimeoutMs: 1000 });
     const fired = watch(a);
-    const p = await peer(33360);
+    const p = await peer();
     try {
-      a.answer(sdp(p.port, 1), { hold: false });
+      a.answer(sdp(p, 1), { hold: false });
       await sleep(400);
       await a.close();
       await sleep(1600);

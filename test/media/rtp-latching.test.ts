@@ -25,13 +25,14 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function session(name: string, portMin: number) {
+/** A pair from a wide range in the ephemeral band (the allocator skips ports in use; see media-timeout.test.ts). */
+function session(name: string) {
   return createMediaFactory({
     audio: {
       source: { type: "file", path: join(dir, "440.wav"), loop: true },
       sink: { type: "file", path: join(dir, `${name}-{call}.wav`) },
     },
-    rtp: { address: "127.0.0.1", portMin, portMax: portMin + 10, codecs: ["PCMU"] },
+    rtp: { address: "127.0.0.1", portMin: 40000, portMax: 59999, codecs: ["PCMU"] },
     log: silentLogger,
     rtcpIntervalMs: 60_000,
   }).create({ callId: name });
@@ -49,9 +50,10 @@ interface Peer {
   talk(to: number, opts: { freq?: number; ssrc: number; pt?: number }): () => void;
 }
 
-async function peer(port = 0): Promise<Peer> {
+/** A UDP peer on a port the system picks. */
+async function peer(): Promise<Peer> {
   const sock = createSocket("udp4");
-  await new Promise<void>((r) => sock.bind(port, "127.0.0.1", () => r()));
+  await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", () => resolve()));
   let got = 0;
   sock.on("message", () => got++);
   return {
@@ -92,8 +94,8 @@ function toneRatio(file: string, fromS: number, toS: number, freq: number, other
 
 describe.concurrent("RTP latching (no hijack)", () => {
   it("a 1-byte datagram from another port before latching: nothing latched, our audio still goes to the SDP address", async () => {
-    const a = await session("byte", 33400);
-    const far = await peer(33420); // the SDP's address: listens, has not spoken yet
+    const a = await session("byte");
+    const far = await peer(); // the SDP's address: listens, has not spoken yet
     const stranger = await peer();
     try {
       a.answer(sdp(far.port), { hold: false });
@@ -113,8 +115,8 @@ describe.concurrent("RTP latching (no hijack)", () => {
   });
 
   it("a stranger sending valid-looking RTP with a payload type not negotiated: rejected, never latched", async () => {
-    const a = await session("wrongpt", 33440);
-    const far = await peer(33460);
+    const a = await session("wrongpt");
+    const far = await peer();
     const stranger = await peer();
     try {
       a.answer(sdp(far.port), { hold: false });
@@ -135,8 +137,8 @@ describe.concurrent("RTP latching (no hijack)", () => {
   });
 
   it("a stranger with the right payload type while the SDP's source talks: rejected, gets no audio, is not heard", async () => {
-    const a = await session("race", 33480);
-    const far = await peer(33500);
+    const a = await session("race");
+    const far = await peer();
     const stranger = await peer();
     try {
       a.answer(sdp(far.port), { hold: false });
@@ -168,10 +170,13 @@ describe.concurrent("RTP latching (no hijack)", () => {
   });
 
   it("NAT: the SDP's address is unreachable, the real peer on another port is latched after a few valid packets", async () => {
-    const a = await session("nat", 33520);
-    const real = await peer(); // sends from an ephemeral port, as a NAT would map it
+    const a = await session("nat");
+    const real = await peer(); // sends from another port, as a NAT would map it
+    const gone = await peer();
+    const unreachable = gone.port; // the SDP's port: nothing listens there
+    gone.sock.close();
     try {
-      a.answer(sdp(33540), { hold: false }); // nothing listens there
+      a.answer(sdp(unreachable), { hold: false });
       const stop = real.talk(a.localPort, { ssrc: 9 });
       await sleep(800);
       stop();
@@ -189,8 +194,8 @@ describe.concurrent("RTP latching (no hijack)", () => {
   });
 
   it("re-latches to a new source once the old one has been silent for a second, not before", async () => {
-    const a = await session("relatch", 33560);
-    const old = await peer(33580);
+    const a = await session("relatch");
+    const old = await peer();
     const moved = await peer(); // e.g. the far end's NAT binding moved to another port
     try {
       a.answer(sdp(old.port), { hold: false });
