@@ -19,6 +19,7 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from "n
 import WebSocket, { WebSocketServer } from "ws";
 import { StreamFramer } from "../../src/sip/framing.js";
 import { parse, type Received } from "../sip/fake-registrar.js";
+import { headerValues } from "./ws-sip-peer.js";
 
 export type RelayKind = "ws" | "tcp";
 
@@ -75,8 +76,13 @@ export async function startSipRelay(
     const id = callId(m);
     const isResponse = m.firstLine.startsWith("SIP/2.0 ");
     if (isResponse ? pbxCalls.has(id) : !keptCalls.has(id)) {
-      if (m.firstLine.startsWith("REGISTER "))
-        contact = /<([^>]+)>/.exec(m.header("contact") ?? "")?.[1] ?? null;
+      if (m.firstLine.startsWith("REGISTER ")) {
+        // the binding it asks for (not one it removes with expires=0, RFC 3261 §10.2.2)
+        const asked = headerValues(text.split("\r\n\r\n")[0] ?? "", "Contact").find(
+          (c) => !/;\s*expires\s*=\s*0(?!\d)/i.test(c),
+        );
+        contact = /<([^>]+)>/.exec(asked ?? "")?.[1] ?? null;
+      }
       return true;
     }
     keep(m);
