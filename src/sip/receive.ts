@@ -58,6 +58,12 @@ export function makeReceiver(
         if (message.method !== "ACK") ua.userAgentCore.replyStateless(message, { statusCode: 400 });
         return;
       }
+      // RFC 3261 §17.2.3: sip.js keys server transactions by the top Via's branch alone, so
+      // requests without one (RFC 2543 style, RFC 4475 §3.4.1 inv2543, or a mangled Via) would
+      // all share the key `undefined`, and a second INVITE be absorbed as a retransmission of the
+      // first and never answered. They get the RFC 2543 matching key instead (Request-URI, From
+      // tag, Call-ID, CSeq number, top Via: the same for the INVITE, its CANCEL and its ACK).
+      if (!message.viaBranch) message.viaBranch = rfc2543Key(message);
       ua.userAgentCore.receiveIncomingRequestFromTransport(message);
       return;
     }
@@ -73,4 +79,16 @@ export function makeReceiver(
       ua.userAgentCore.receiveIncomingResponseFromTransport(message);
     }
   };
+}
+
+/** The transaction key of a request without a Via branch (RFC 3261 §17.2.3, RFC 2543 rules). */
+export function rfc2543Key(message: Core.IncomingRequestMessage): string {
+  return [
+    "rfc2543",
+    String(message.ruri),
+    message.fromTag ?? "",
+    message.callId,
+    message.cseq,
+    message.getHeaders("via")[0] ?? "",
+  ].join("|");
 }

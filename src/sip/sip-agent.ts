@@ -106,6 +106,11 @@ export class SipAgent implements Side {
     return this.health?.sip ?? "unregistered";
   }
 
+  /** Calls in flight: our call table and sip.js's sessions, both 0 when the line is idle. */
+  get callsInFlight(): { readonly table: number; readonly sessions: number } {
+    return { table: this.calls?.size ?? 0, sessions: Object.keys(this.ua?._sessions ?? {}).length };
+  }
+
   async start(emit: Emit): Promise<void> {
     if (this.started) return;
     this.started = true;

@@ -275,7 +275,11 @@ function firstLine(text: string): string {
 
 /** A response's transaction: its top Via branch and CSeq (RFC 3261 §17.2.3), or null. */
 export function transactionKey(response: string): string | null {
-  const branch = /\r\n(?:Via|v)\s*:[^\r]*?;\s*branch\s*=\s*([^;,\s]+)/i.exec(response)?.[1];
-  const cseq = /\r\nCSeq\s*:\s*([^\r]+)/i.exec(response)?.[1];
+  // sip.js echoes the request's header lines as they came, folded ones too (RFC 3261 §7.3.1)
+  const end = response.indexOf("\r\n\r\n");
+  const head = end < 0 ? response : response.slice(0, end);
+  const text = /\r\n[ \t]/.test(head) ? head.replace(/\r\n[ \t]+/g, " ") : head;
+  const branch = /\r\n(?:Via|v)\s*:[^\r]*?;\s*branch\s*=\s*([^;,\s]+)/i.exec(text)?.[1];
+  const cseq = /\r\nCSeq\s*:\s*([^\r]+)/i.exec(text)?.[1];
   return branch && cseq ? `${branch} ${cseq.trim()}` : null;
 }

@@ -128,14 +128,23 @@ export function response(req: Received, status: string, extra: string[] = [], bo
   ].join("\r\n");
 }
 
-/** An INVITE from the fake PBX to the daemon's contact, with `sdp` as its body. */
-export function invite(contact: string, callId: string, sdp: string, extraHeaders: string[] = []): string {
-  const branch = `z9hG4bK${randomBytes(6).toString("hex")}`;
+/**
+ * An INVITE from the fake PBX to the daemon's contact, with `sdp` as its body. `ids` fixes the
+ * branch and From tag (random otherwise), for tests that need the same bytes every run.
+ */
+export function invite(
+  contact: string,
+  callId: string,
+  sdp: string,
+  extraHeaders: string[] = [],
+  ids: { readonly branch?: string; readonly tag?: string } = {},
+): string {
+  const branch = ids.branch ?? `z9hG4bK${randomBytes(6).toString("hex")}`;
   return [
     `INVITE ${contact} SIP/2.0`,
     `Via: SIP/2.0/WS pbx.invalid;branch=${branch}`,
     "Max-Forwards: 70",
-    `From: "Caller" <sip:5551234@127.0.0.1>;tag=${randomBytes(4).toString("hex")}`,
+    `From: "Caller" <sip:5551234@127.0.0.1>;tag=${ids.tag ?? randomBytes(4).toString("hex")}`,
     `To: <${contact}>`,
     `Call-ID: ${callId}`,
     "CSeq: 1 INVITE",

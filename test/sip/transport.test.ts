@@ -71,4 +71,14 @@ describe("100 Trying (RFC 3261 §17.2.1)", () => {
     expect(transactionKey(response("200 OK", "z9hG4bK-x", "2 CANCEL"))).toBe("z9hG4bK-x 2 CANCEL");
     expect(transactionKey("SIP/2.0 100 Trying\r\nCSeq: 1 INVITE\r\n\r\n")).toBeNull();
   });
+
+  // Found by the SIP fuzz test (seed 20261205): with a folded Via the 100 Trying had no key, went
+  // out at once and came before the 180 it should have given way to.
+  it("keys a response whose Via and CSeq are folded (RFC 3261 §7.3.1)", () => {
+    const folded = response("100 Trying", "z9hG4bK-f")
+      .replace("Via: SIP/2.0/WS", "Via: SIP/2.0/WS\r\n   ")
+      .replace("CSeq: 1", "CSeq:\r\n\t1");
+    expect(folded).toMatch(/Via: SIP\/2\.0\/WS\r\n {3}/);
+    expect(transactionKey(folded)).toBe("z9hG4bK-f 1 INVITE");
+  });
 });
