@@ -80,6 +80,9 @@ export class SipAgent implements Side {
   private livenessBaseline: number | null = null;
   private livenessInFlight = false;
   private lastFailure: string | null = null;
+  /** The Contact of our last accepted REGISTER, and older ones still to remove at the registrar. */
+  private registeredContact: string | null = null;
+  private readonly staleContacts = new Set<string>();
   /** Servers whose registrar refused our credentials since the last success (failover round). */
   private readonly refusedBy = new Set<string>();
   /** Why the connection is being moved to the next server (reported instead of "connection closed"). */
@@ -315,11 +318,29 @@ export class SipAgent implements Side {
     if (this.stopping || !this.transport?.isConnected()) return;
     if (this.health?.sip !== "registered") this.report("registering", this.health?.reason ?? null);
     this.lastFailure = null;
+    // Over TCP/TLS our Contact names our end of the connection (onLink), so a new connection is a
+    // new binding. The old one would stay at the registrar until it expires: a few quick
+    // reconnects leave a dozen dead bindings, each a fork branch (Kamailio gives up with 477).
+    // The REGISTER that adds the new binding removes the old ones (RFC 3261 §10.2.2).
+    const contact = this.ua?.contact.uri.toString() ?? "";
+    if (this.registeredContact !== null && this.registeredContact !== contact) {
+      this.staleContacts.add(this.registeredContact);
+    }
+    this.staleContacts.delete(contact);
+    const removing = [...this.staleContacts];
     await registerer.register({
+      // Always given (sip.js keeps the last options for its refreshes): no removal once done.
+      requestOptions: { extraHeaders: removing.map((c) => `Contact: <${c}>;expires=0`) },
       requestDelegate: {
         // A refresh on a new connection leaves the Registerer "Registered" (no state change):
         // the 2xx itself says the registrar has our binding again.
-        onAccept: () => this.fenced("registered", () => this.onRegistered()),
+        onAccept: () =>
+          this.fenced("registered", () => {
+            this.registeredContact = contact;
+            for (const c of removing) this.staleContacts.delete(c);
+            if (removing.length > 0) this.log.info({ removed: removing }, "stale bindings removed");
+            this.onRegistered();
+          }),
         onReject: (response) => {
           const m = response.message;
           this.lastFailure = `${m.statusCode} ${m.reasonPhrase}`;
