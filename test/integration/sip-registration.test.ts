@@ -86,6 +86,24 @@ describe("registration", () => {
     await a.stop();
   });
 
+  it("over tcp, each reconnect replaces its binding instead of adding one", async () => {
+    const inputs = new Inputs();
+    const a = agent(`tcp://127.0.0.1:${kam.tcpPort}`, "2001");
+    await a.start(inputs.emit);
+    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    for (let n = 0; n < 3; n++) {
+      const mark = inputs.mark;
+      a.reconnect("test");
+      await inputs.waitFor("registration_changed", (i) => i.sip !== "registered", 10_000, mark);
+      await inputs.waitFor("registration_changed", (i) => i.sip === "registered", 10_000, mark);
+    }
+    // the port of our end changed four times; the registrar holds one binding, the current one
+    const bindings = (await kam.registrations()).filter((r) => r.aor.includes("2001"));
+    expect(bindings).toHaveLength(1);
+    await a.stop();
+    expect(await registeredAs("2001")).toBe(false);
+  });
+
   it("is registered again within seconds after Kamailio restarts", async () => {
     const inputs = new Inputs();
     const a = agent(`ws://127.0.0.1:${kam.wsPort}`, "1018");
