@@ -46,6 +46,8 @@ export class ConnectionTransport implements Transport {
   private firstServer = 0;
   /** Transactions whose 100 Trying waits to see whether another response makes it moot. */
   private readonly pendingTrying = new Set<string>();
+  /** Messages that came right after an ACK, waiting for sip.js to settle it (releaseAfterAck). */
+  private afterAck: string[] | null = null;
 
   /** sip.js calls `new transportConstructor(logger, transportOptions)`; we ignore its logger. */
   constructor(_sipLogger: unknown, options: ConnectionTransportOptions) {
@@ -202,6 +204,34 @@ export class ConnectionTransport implements Transport {
 
   private receive(link: Link, text: string): void {
     if (link !== this.link) return;
+    if (this.afterAck) {
+      this.afterAck.push(text);
+      return;
+    }
+    this.deliver(link, text);
+  }
+
+  /**
+   * sip.js settles an ACK in a promise (its dialog is "processing the ACK" until then) and answers
+   * a re-INVITE that comes meanwhile with 500 and a random Retry-After of up to 10 s. A far end
+   * that sends its ACK and a re-INVITE back to back (baresip holding at once) puts both in one
+   * read: the messages after an ACK wait for the next turn of the event loop, in order.
+   */
+  private releaseAfterAck(link: Link): void {
+    const queue = this.afterAck ?? [];
+    this.afterAck = null;
+    for (let i = 0; i < queue.length; i++) {
+      if (link !== this.link) return;
+      if (this.afterAck !== null) {
+        // another ACK in the queue: the rest wait again
+        (this.afterAck as string[]).push(...queue.slice(i));
+        return;
+      }
+      this.deliver(link, queue[i] as string);
+    }
+  }
+
+  private deliver(link: Link, text: string): void {
     const verdict = screen(text);
     if (verdict.kind === "drop") {
       this.log.warn({ why: verdict.why, head: firstLine(text) }, "dropped an incoming message");
@@ -217,11 +247,16 @@ export class ConnectionTransport implements Transport {
     }
     const receiver = this.receiver ?? this.onMessage;
     this.guarded("message", () => receiver?.(text), text);
+    if (text.startsWith("ACK ") && this.afterAck === null) {
+      this.afterAck = [];
+      setImmediate(() => this.releaseAfterAck(link));
+    }
   }
 
   private lost(link: Link, error?: Error): void {
     if (link !== this.link) return;
     this.link = null;
+    this.afterAck = null;
     this.stopKeepAlive();
     if (error) this.log.warn({ server: link.server.url, error: error.message }, "connection lost");
     else this.log.info({ server: link.server.url }, "disconnected");

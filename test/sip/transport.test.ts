@@ -82,3 +82,35 @@ describe("100 Trying (RFC 3261 §17.2.1)", () => {
     expect(transactionKey(folded)).toBe("z9hG4bK-f 1 INVITE");
   });
 });
+
+describe("a request right after an ACK", () => {
+  const request = (method: string, cseq: number) =>
+    [
+      `${method} sip:1017@127.0.0.1 SIP/2.0`,
+      `Via: SIP/2.0/WS 127.0.0.1:5080;branch=z9hG4bK-${method}${cseq}`,
+      "From: <sip:2001@x>;tag=1",
+      "To: <sip:1017@x>;tag=2",
+      "Call-ID: ack-race",
+      `CSeq: ${cseq} ${method}`,
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+
+  it("waits until what the ACK started has settled (sip.js answers 500 to a re-INVITE meanwhile)", async () => {
+    const order: string[] = [];
+    transport.setReceiver((text) => {
+      const method = text.slice(0, text.indexOf(" "));
+      order.push(method);
+      // sip.js marks the dialog "processing the ACK" until a promise settles, i.e. after microtasks
+      if (method === "ACK") void Promise.resolve().then(() => order.push("ack settled"));
+    });
+    // two frames written at once: the client reads them in one turn
+    server.send(request("ACK", 1));
+    server.send(request("INVITE", 2));
+    server.send(request("ACK", 2));
+    server.send(request("BYE", 3));
+    for (let i = 0; i < 50 && order.length < 6; i++) await sleep(10);
+    expect(order).toEqual(["ACK", "ack settled", "INVITE", "ACK", "ack settled", "BYE"]);
+  });
+});
