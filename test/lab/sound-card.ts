@@ -62,12 +62,11 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
     PULSE_STATE_PATH: join(dir, "state"),
     PULSE_SERVER: server,
   };
-  const sink = (name: string) => `module-null-sink sink_name=${name} rate=${rate} channels=1 format=s16le`;
+  const sink = (name: string) => `module-null-sink sink_name=${name} rate=${rate} channels=1`;
   const args = [
     "-n", // no default.pa: only the modules below
     "--daemonize=no",
     "--use-pid-file=no",
-    "--system=no",
     "--exit-idle-time=-1",
     "--disable-shm=yes",
     "--log-target=stderr",
@@ -109,12 +108,72 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
       "",
     ].join("\n"),
   );
+  // A null sink with no stream asking for low latency sleeps up to 2 s between renders, and a
+  // new stream's request does not cut that sleep short: aplay then blocks for up to ~1.8 s
+  // (seen every time here). A silent stream at 5 ms latency on each sink keeps them rendering
+  // every few ms, like a card's interrupts. Zeros mixed in change nothing.
+  const keepAlive: Spawned[] = [];
+  try {
+    for (const sinkName of ["speaker", "mic"]) {
+      keepAlive.push(
+        spawnLogged(
+          "pacat",
+          [
+            `--server=${server}`,
+            "--playback",
+            `--device=${sinkName}`,
+            "--latency-msec=5",
+            "--raw",
+            "--format=s16le",
+            "--rate=8000",
+            "--channels=1",
+            "--client-name=cuffia-lab-keepalive",
+            "/dev/zero",
+          ],
+          join(dir, `keepalive-${sinkName}.log`),
+          { env },
+        ),
+      );
+    }
+    await waitUntil(
+      "the keep-alive streams",
+      async () => (await pactl("list", "short", "sink-inputs")).trim().split("\n").length >= 2,
+      10_000,
+      50,
+    );
+    // The sinks may still be in their long sleep: wait until a 0.1 s sound plays promptly.
+    const blip = join(dir, "blip.raw");
+    await writeFile(blip, Buffer.alloc(1600));
+    const env2 = { ...process.env, ALSA_CONFIG_PATH: `${SYSTEM_ALSA_CONF}:${alsaConfig}` };
+    await waitUntil(
+      "the virtual card to play in real time",
+      async () => {
+        const t0 = performance.now();
+        await Promise.all(
+          ["cuffia_lab_speaker", "cuffia_lab_mic_feed"].map((pcm) =>
+            execFileAsync("aplay", ["-q", "-t", "raw", "-f", "S16_LE", "-r", "8000", "-D", pcm, blip], {
+              env: env2,
+              timeout: 5000,
+            }),
+          ),
+        );
+        return performance.now() - t0 < 500;
+      },
+      15_000,
+      0,
+    );
+  } catch (e) {
+    for (const k of keepAlive) await stopProcess(k, 1000);
+    await stopProcess(proc, 2000);
+    throw e;
+  }
+  const alsaEnv = { ALSA_CONFIG_PATH: `${SYSTEM_ALSA_CONF}:${alsaConfig}` };
   return {
     dir,
     pid: proc.pid,
     server,
     alsaConfig,
-    alsaEnv: { ALSA_CONFIG_PATH: `${SYSTEM_ALSA_CONF}:${alsaConfig}` },
+    alsaEnv,
     pcm: {
       mic: "cuffia_lab_mic",
       micFeed: "cuffia_lab_mic_feed",
@@ -124,6 +183,7 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
     rate,
     pactl,
     async stop() {
+      for (const k of keepAlive) await stopProcess(k, 1000);
       await stopProcess(proc, 3000);
       await rm(dir, { recursive: true, force: true });
     },
