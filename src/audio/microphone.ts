@@ -15,7 +15,7 @@ import type { AudioFaultListener, AudioSource } from "./audio.js";
 import { type AlsaParams, alsaLatencyArgs, DEFAULT_LATENCY, type DeviceLatency } from "./latency.js";
 import { Resampler } from "./resample.js";
 import { S16leAssembler, SampleRing } from "./sample-ring.js";
-import { AlsaStderr } from "./speaker.js";
+import { AlsaStderr, stopChild } from "./speaker.js";
 import { type Running, Supervisor } from "./supervisor.js";
 
 /** A running capture process, as the microphone sees it (the test fake implements this). */
@@ -82,7 +82,7 @@ export const arecordSpawner: CaptureSpawner = (options, onData, onEnd, reports) 
   return {
     stop: () => {
       ended = true;
-      child.kill();
+      stopChild(child);
     },
   };
 };

@@ -11,7 +11,7 @@
  * until the depth is back at its target. Dropped samples and the underruns aplay reports are
  * counted. A dead aplay is restarted with backoff (Supervisor); frames meanwhile are dropped.
  */
-import { spawn as spawnChild } from "node:child_process";
+import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSink } from "./audio.js";
 import {
@@ -99,6 +99,18 @@ export class AlsaStderr {
   }
 }
 
+/**
+ * SIGTERM, then SIGKILL after a second: an aplay blocked inside an ALSA plugin (seen with the
+ * pulse plugin) can sit on SIGTERM, and a stuck process must not hold the card.
+ */
+export function stopChild(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill();
+  const t = setTimeout(() => child.kill("SIGKILL"), 1000);
+  t.unref();
+  child.once("close", () => clearTimeout(t));
+}
+
 export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd, reports) => {
   const child = spawnChild(
     "aplay",
@@ -149,7 +161,7 @@ export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd, reports) 
     stop: () => {
       ended = true;
       child.stdin?.destroy();
-      child.kill();
+      stopChild(child);
     },
   };
 };
