@@ -78,6 +78,55 @@ describe("the ALSA parameters in force", () => {
   );
 });
 
+describe("a card opened at 48 kHz for an 8 kHz call", () => {
+  /** Reads the microphone for `ms` on the send clock's 20 ms pace; returns what it gave. */
+  async function capture(mic: Microphone, ms: number): Promise<Int16Array> {
+    const out = new Int16Array((ms / 20) * 160);
+    const t0 = performance.now();
+    for (let i = 0; i < ms / 20; i++) {
+      const due = t0 + (i + 1) * 20;
+      await sleep(Math.max(0, due - performance.now()));
+      mic.read(out.subarray(i * 160, (i + 1) * 160));
+    }
+    return out;
+  }
+  const power = (x: Int16Array, rate: number, hz: number) => {
+    const w = (2 * Math.PI * hz) / rate;
+    let re = 0;
+    let im = 0;
+    for (let i = 0; i < x.length; i++) {
+      re += (x[i] ?? 0) * Math.cos(w * i);
+      im += (x[i] ?? 0) * Math.sin(w * i);
+    }
+    return (re * re + im * im) / x.length;
+  };
+
+  it("captures at 48 kHz, keeps a 1 kHz tone and lets no 5 kHz tone fold to 3 kHz", async () => {
+    const env = { ...process.env, ...card.alsaEnv };
+    const results: Record<number, { p: number; alias: number }> = {};
+    for (const hz of [1000, 5000]) {
+      const tone = await makeTone(join(card.dir, `t${hz}.wav`), { freq: hz, seconds: 3, rate: 48000 });
+      const player = spawnLogged("aplay", ["-q", "-D", card.pcm.micFeed, tone], join(card.dir, "t.log"), {
+        env,
+      });
+      const mic = new Microphone({ device: card.pcm.mic, rate: 8000, deviceRate: 48000, log: silentLogger });
+      try {
+        await sleep(500);
+        const x = await capture(mic, 1500);
+        expect(mic.params?.rate).toBe(48000);
+        results[hz] = { p: power(x, 8000, hz === 1000 ? 1000 : 3000), alias: power(x, 8000, 3000) };
+      } finally {
+        await mic.close();
+        await stopProcess(player, 1000);
+      }
+    }
+    const kept = results[1000]?.p ?? 0;
+    expect(kept).toBeGreaterThan(1e6); // the 1 kHz tone came through the 48 → 8 kHz path
+    // 5 kHz at 48 kHz, decimated without a low-pass, would be a 3 kHz tone about as strong.
+    expect(results[5000]?.alias ?? Infinity).toBeLessThan(kept * 1e-4);
+  });
+});
+
 describe("a call through the card", () => {
   let agent: SipAgent;
   let inputs: Inputs;
