@@ -103,7 +103,8 @@ export interface MicrophoneOptions {
 
 export class Microphone implements AudioSource {
   readonly rate: number;
-  readonly deviceRate: number;
+  /** The rate the card runs at: asked for, or what the card gave instead. */
+  deviceRate: number;
   readonly latency: DeviceLatency;
   /** Overruns arecord reported. */
   overruns = 0;
@@ -126,7 +127,7 @@ export class Microphone implements AudioSource {
       onFault: o.onFault,
       start: (died) => {
         const asm = new S16leAssembler();
-        const resampler = this.deviceRate !== this.rate ? new Resampler(this.deviceRate, this.rate) : null;
+        let resampler = this.deviceRate !== this.rate ? new Resampler(this.deviceRate, this.rate) : null;
         this.params = null;
         const c: Capture = spawn(
           { device: o.device, rate: this.deviceRate, latency: this.latency },
@@ -139,6 +140,16 @@ export class Microphone implements AudioSource {
           {
             onParams: (p) => {
               this.params = p;
+              // A hw: device that cannot do the rate asked for records at its own (arecord warns
+              // "rate is not accurate" and goes on): resample from what it really gives.
+              if (Math.abs(p.rate - this.deviceRate) > this.deviceRate * 0.01) {
+                o.log.warn(
+                  { asked: this.deviceRate, got: p.rate },
+                  "the microphone records at another rate; resampling",
+                );
+                this.deviceRate = p.rate;
+                resampler = p.rate !== this.rate ? new Resampler(p.rate, this.rate) : null;
+              }
             },
             onOverrun: () => {
               this.overruns++;

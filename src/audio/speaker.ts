@@ -223,7 +223,8 @@ export class CardModel {
 
 export class Speaker implements AudioSink {
   readonly rate: number;
-  readonly deviceRate: number;
+  /** The rate the card runs at: asked for, or what the card gave instead (see onParams). */
+  deviceRate: number;
   readonly latency: DeviceLatency;
   /** Samples (at the device rate) dropped: excess depth, a full pipe, or no aplay running. */
   dropped = 0;
@@ -238,7 +239,7 @@ export class Speaker implements AudioSink {
   private current: object | null = null;
   private blocked = false;
   private readonly supervisor: Supervisor;
-  private readonly resampler: Resampler | null;
+  private resampler: Resampler | null;
   /** Samples given to the running aplay, and how many it reported handed to ALSA. */
   private written = 0;
   private played = 0;
@@ -285,7 +286,9 @@ export class Speaker implements AudioSink {
           },
           {
             onParams: (params) => {
-              if (mine()) this.params = params;
+              if (!mine()) return;
+              this.params = params;
+              this.followCardRate(params.rate, o.log);
             },
             onPlayed: (frames) => {
               if (!mine()) return;
@@ -308,6 +311,18 @@ export class Speaker implements AudioSink {
 
   get xruns(): number {
     return this.underruns;
+  }
+
+  /**
+   * A hw: device that cannot do the rate asked for plays at its own (aplay warns "rate is not
+   * accurate" and goes on): resample to what the card really runs at, or the caller would sound
+   * like a chipmunk.
+   */
+  private followCardRate(rate: number, log: Logger): void {
+    if (Math.abs(rate - this.deviceRate) <= this.deviceRate * 0.01) return;
+    log.warn({ asked: this.deviceRate, got: rate }, "the sound card plays at another rate; resampling to it");
+    this.deviceRate = rate;
+    this.resampler = rate !== this.rate ? new Resampler(this.rate, rate) : null;
   }
 
   get queued(): number {

@@ -249,6 +249,40 @@ describe("Speaker with a fake playback", () => {
   });
 });
 
+describe("a card that runs at another rate than asked (hw: devices)", () => {
+  it("the speaker resamples to the rate the card reports", () => {
+    const sizes: number[] = [];
+    const spawn: PlaybackSpawner = (o, _d, _e, reports) => {
+      expect(o.rate).toBe(8000);
+      reports?.onParams?.({ rate: 48000, periodSize: 960, bufferSize: 3840, startThreshold: 1920 });
+      return { write: (b) => sizes.push(b.length / 2) > 0, stop: () => undefined };
+    };
+    const sp = new Speaker({ device: "hw:1,0", rate: 8000, log: silentLogger, spawn });
+    sp.write(new Int16Array(160));
+    expect(sp.deviceRate).toBe(48000);
+    expect(sizes).toEqual([960, 960]); // silence up to the start threshold (40 ms), then the frame
+    void sp.close();
+  });
+
+  it("the microphone resamples from the rate the card reports", async () => {
+    let feed: ((c: Uint8Array) => void) | null = null;
+    const spawn: CaptureSpawner = (o, onData, _e, reports) => {
+      expect(o.rate).toBe(16000);
+      reports?.onParams?.({ rate: 48000, periodSize: 960, bufferSize: 3840, startThreshold: 1 });
+      feed = onData;
+      return { stop: () => undefined };
+    };
+    const mic = new Microphone({ device: "hw:1,0", rate: 16000, log: silentLogger, spawn });
+    expect(mic.deviceRate).toBe(48000);
+    const chunk = new Int16Array(960).fill(1000); // 20 ms at 48 kHz
+    (feed as ((c: Uint8Array) => void) | null)?.(new Uint8Array(chunk.buffer));
+    (feed as ((c: Uint8Array) => void) | null)?.(new Uint8Array(chunk.buffer));
+    expect(mic.buffered).toBeGreaterThanOrEqual(2 * 320 - 2); // 40 ms at 16 kHz, not 40 ms × 3
+    expect(mic.buffered).toBeLessThanOrEqual(2 * 320 + 2);
+    await mic.close();
+  });
+});
+
 describe("reading aplay's and arecord's stderr", () => {
   it("takes the parameters from the setup dump, one period per meter line, and counts xruns", () => {
     const seen: { params: unknown[]; meters: number; xruns: number } = { params: [], meters: 0, xruns: 0 };
