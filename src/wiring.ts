@@ -8,6 +8,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
+import { deviceLatency } from "./audio/latency.js";
 import type { AudioOptions } from "./audio/options.js";
 import type { Config } from "./config/schema.js";
 import type { Side } from "./core/side.js";
@@ -180,9 +181,14 @@ async function audioOptions(config: Config, log: Logger): Promise<AudioOptions> 
       log.warn('audio device "headset": no headset sound card found now, using the ALSA default device');
   }
   const dev = (d: string) => (d === "headset" ? (card ?? "default") : d);
+  const driving = {
+    latency: deviceLatency(config.audio.latency),
+    ...(config.audio.device_rate !== undefined ? { deviceRate: config.audio.device_rate } : {}),
+  };
   return {
-    source: source.type === "microphone" ? { type: "microphone", device: dev(source.device) } : source,
-    sink: sink.type === "speaker" ? { type: "speaker", device: dev(sink.device) } : sink,
+    source:
+      source.type === "microphone" ? { type: "microphone", device: dev(source.device), ...driving } : source,
+    sink: sink.type === "speaker" ? { type: "speaker", device: dev(sink.device), ...driving } : sink,
   };
 }
 

@@ -12,6 +12,8 @@ export interface AudioSource {
   read(frame: Int16Array): void;
   /** Samples dropped because the producer ran ahead of the clock. */
   readonly dropped: number;
+  /** Overruns the sound card reported (absent for files). */
+  readonly xruns?: number;
   close(): Promise<void>;
 }
 
@@ -20,6 +22,8 @@ export interface AudioSink {
   /** Takes one frame; the sink copies what it keeps. Never blocks. */
   write(frame: Int16Array): void;
   readonly dropped: number;
+  /** Underruns the sound card reported (absent for files). */
+  readonly xruns?: number;
   close(): Promise<void>;
 }
 

@@ -25,7 +25,14 @@ export interface OpenContext {
 export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promise<AudioSource> {
   switch (o.type) {
     case "microphone":
-      return new Microphone({ device: o.device, rate: ctx.rate, log: ctx.log, onFault: ctx.onFault });
+      return new Microphone({
+        device: o.device,
+        rate: ctx.rate,
+        log: ctx.log,
+        onFault: ctx.onFault,
+        ...(o.latency ? { latency: o.latency } : {}),
+        ...(o.deviceRate ? { deviceRate: o.deviceRate } : {}),
+      });
     case "file":
       return FileSource.open(o.path, ctx.rate, o.loop, ctx.pcmCache);
     case "none":
@@ -36,7 +43,14 @@ export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promi
 export async function openSink(o: AudioSinkOptions, ctx: OpenContext): Promise<AudioSink> {
   switch (o.type) {
     case "speaker":
-      return new Speaker({ device: o.device, rate: ctx.rate, log: ctx.log, onFault: ctx.onFault });
+      return new Speaker({
+        device: o.device,
+        rate: ctx.rate,
+        log: ctx.log,
+        onFault: ctx.onFault,
+        ...(o.latency ? { latency: o.latency } : {}),
+        ...(o.deviceRate ? { deviceRate: o.deviceRate } : {}),
+      });
     case "file":
       return FileSink.open(sinkPath(o.path, ctx.callId), ctx.rate);
     case "none":

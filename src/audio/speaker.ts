@@ -1,11 +1,27 @@
 /**
- * The headset speaker through `aplay -t raw -f S16_LE -r RATE -c 1 -D DEVICE`, fed from a
- * bounded queue (~200 ms): when aplay does not keep up, the oldest frames are dropped and
+ * The headset speaker through `aplay -t raw -f S16_LE -r RATE -c 1 -D DEVICE` with explicit ALSA
+ * period, buffer and start threshold (latency.ts): playback starts once two periods are queued
+ * instead of aplay's default half second.
+ *
+ * The delay must not creep. aplay also prints a VU meter line (`-V mono`) after each period it
+ * hands to ALSA, so the speaker knows how much it has written that aplay has not yet taken
+ * (the pipe, plus aplay's own partial period). aplay stops taking only when ALSA's buffer is
+ * full: then everything queued beyond the start threshold is excess (a burst from the clock,
+ * aplay starved of CPU, a card slower than the host's clock) and the next frames are dropped
+ * until the depth is back at its target. Dropped samples and the underruns aplay reports are
  * counted. A dead aplay is restarted with backoff (Supervisor); frames meanwhile are dropped.
  */
-import { spawn as spawnChild } from "node:child_process";
+import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSink } from "./audio.js";
+import {
+  type AlsaParams,
+  alsaLatencyArgs,
+  DEFAULT_LATENCY,
+  type DeviceLatency,
+  parseAlsaSetup,
+} from "./latency.js";
+import { Resampler } from "./resample.js";
 import { type Running, Supervisor } from "./supervisor.js";
 import { pcmToBytes } from "./wav.js";
 
@@ -14,32 +30,129 @@ export interface Playback extends Running {
   write(bytes: Uint8Array): boolean;
 }
 
+/** What a running aplay tells about itself (all optional: fakes may report nothing). */
+export interface PlaybackReports {
+  /** The hw/sw parameters in force, once aplay printed them. */
+  readonly onParams?: (params: AlsaParams) => void;
+  /** aplay handed `frames` more to ALSA. */
+  readonly onPlayed?: (frames: number) => void;
+  /** ALSA reported an underrun (the card ran dry). */
+  readonly onUnderrun?: () => void;
+}
+
 export type PlaybackSpawner = (
-  options: { readonly device: string; readonly rate: number },
+  options: { readonly device: string; readonly rate: number; readonly latency: DeviceLatency },
   onDrain: () => void,
   onEnd: (message: string) => void,
+  reports?: PlaybackReports,
 ) => Playback;
 
-export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd) => {
+/** Reads aplay's/arecord's stderr: the setup dump, meter ticks, xrun lines, and error text. */
+export class AlsaStderr {
+  private setup = "";
+  private params: AlsaParams | null = null;
+  private line = "";
+  /** The last non-meter lines, for the exit message. */
+  tail = "";
+
+  constructor(
+    private readonly on: {
+      params?: (p: AlsaParams) => void;
+      meter?: () => void;
+      xrun?: () => void;
+    },
+  ) {}
+
+  push(text: string): void {
+    for (const ch of text) {
+      if (ch === "\r") {
+        // A VU meter line is "\r####...| NN%": each one is one period written.
+        if (this.params) this.on.meter?.();
+        this.line = "";
+      } else if (ch === "\n") {
+        this.endLine(this.line);
+        this.line = "";
+      } else if (this.line.length < 400) {
+        this.line += ch;
+      }
+    }
+  }
+
+  private endLine(line: string): void {
+    // "underrun!!! (at least N ms long)" follows a meter line on the same line.
+    if (/(underrun|overrun)!!!/.test(line)) {
+      this.on.xrun?.();
+      return;
+    }
+    if (!this.params) {
+      this.setup += `${line}\n`;
+      const p = parseAlsaSetup(this.setup);
+      if (p && /^\s*boundary\s*:/.test(line)) {
+        this.params = p;
+        this.on.params?.(p);
+      }
+      if (this.setup.length > 16_384) this.setup = this.setup.slice(-8192);
+    }
+    if (!/^\s|^Playing|^Recording|^#/.test(line) && line.trim() !== "") {
+      this.tail = `${this.tail}\n${line}`.slice(-300).trim();
+    }
+  }
+}
+
+/**
+ * SIGTERM, then SIGKILL after a second: an aplay blocked inside an ALSA plugin (seen with the
+ * pulse plugin) can sit on SIGTERM, and a stuck process must not hold the card.
+ */
+export function stopChild(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill();
+  const t = setTimeout(() => child.kill("SIGKILL"), 1000);
+  t.unref();
+  child.once("close", () => clearTimeout(t));
+}
+
+export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd, reports) => {
   const child = spawnChild(
     "aplay",
-    ["-q", "-t", "raw", "-f", "S16_LE", "-r", String(options.rate), "-c", "1", "-D", options.device],
+    [
+      "-t",
+      "raw",
+      "-f",
+      "S16_LE",
+      "-r",
+      String(options.rate),
+      "-c",
+      "1",
+      "-D",
+      options.device,
+      ...alsaLatencyArgs(options.latency, true),
+      "-v", // the setup dump: the parameters in force
+      "-V",
+      "mono", // one meter line per period handed to ALSA: how far aplay has got
+    ],
     { stdio: ["pipe", "ignore", "pipe"] },
   );
   let ended = false;
-  let stderr = "";
+  let periodSize = 0;
+  const err = new AlsaStderr({
+    params: (p) => {
+      periodSize = p.periodSize;
+      reports?.onParams?.(p);
+    },
+    meter: () => reports?.onPlayed?.(periodSize),
+    xrun: () => reports?.onUnderrun?.(),
+  });
   const end = (message: string): void => {
     if (!ended) {
       ended = true;
       onEnd(message);
     }
   };
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-300);
-  });
+  child.stderr?.setEncoding("latin1");
+  child.stderr?.on("data", (d: string) => err.push(d));
   child.on("error", (e) => end(`aplay: ${e.message}`));
   child.on("close", (code, signal) =>
-    end(`aplay exited (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim()}` : ""}`),
+    end(`aplay exited (code ${code}, signal ${signal})${err.tail ? `: ${err.tail}` : ""}`),
   );
   child.stdin?.on("error", () => undefined); // EPIPE when aplay dies: reported through close
   child.stdin?.on("drain", onDrain);
@@ -48,33 +161,99 @@ export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd) => {
     stop: () => {
       ended = true;
       child.stdin?.destroy();
-      child.kill();
+      stopChild(child);
     },
   };
 };
 
 export interface SpeakerOptions {
   readonly device: string;
+  /** The call's rate: what `write` is given. */
   readonly rate: number;
+  /** The rate the card is opened at (default `rate`); resampled with a low-pass in between. */
+  readonly deviceRate?: number;
+  readonly latency?: DeviceLatency;
   readonly log: Logger;
   readonly onFault?: AudioFaultListener | undefined;
-  /** Queue capacity in frames (default 10 = 200 ms). */
+  /** Queue capacity in frames while the pipe itself is full (default 10 = 200 ms). */
   readonly queueFrames?: number;
   readonly spawn?: PlaybackSpawner;
+  /** Milliseconds, monotonic (tests drive it). */
+  readonly now?: () => number;
+}
+
+/**
+ * ALSA's playback buffer as seen from outside: aplay's meter says what goes in, the clock says
+ * what the card has played since it started (at the start threshold), an underrun empties it.
+ * The card's clock drifts from the host's; the estimate is pulled back whenever aplay shows the
+ * buffer full (it cannot hand a period over) or ALSA reports an underrun.
+ */
+export class CardModel {
+  fill = 0;
+  running = false;
+  private at = 0;
+
+  reset(now: number): void {
+    this.fill = 0;
+    this.running = false;
+    this.at = now;
+  }
+
+  advance(now: number, rate: number): void {
+    if (this.running) {
+      this.fill -= ((now - this.at) * rate) / 1000;
+      if (this.fill <= 0) {
+        this.fill = 0;
+        this.running = false; // ran dry: a real card stops until the threshold is reached again
+      }
+    }
+    this.at = now;
+  }
+
+  handed(now: number, rate: number, frames: number, startThreshold: number): void {
+    this.advance(now, rate);
+    this.fill += frames;
+    if (!this.running && this.fill >= startThreshold) this.running = true;
+  }
+
+  atLeast(frames: number): void {
+    if (this.fill < frames) this.fill = frames;
+  }
 }
 
 export class Speaker implements AudioSink {
   readonly rate: number;
+  /** The rate the card runs at: asked for, or what the card gave instead (see onParams). */
+  deviceRate: number;
+  readonly latency: DeviceLatency;
+  /** Samples (at the device rate) dropped: excess depth, a full pipe, or no aplay running. */
   dropped = 0;
+  /** Underruns aplay reported. */
+  underruns = 0;
+  /** The ALSA parameters of the running aplay (null until it printed them). */
+  params: AlsaParams | null = null;
   private readonly queue: Buffer[] = [];
   private readonly capacity: number;
   private playback: Playback | null = null;
+  /** Identifies the running aplay's callbacks. */
+  private current: object | null = null;
   private blocked = false;
   private readonly supervisor: Supervisor;
+  private resampler: Resampler | null;
+  /** Samples given to the running aplay, and how many it reported handed to ALSA. */
+  private written = 0;
+  private played = 0;
+  /** What ALSA's buffer holds, estimated. */
+  private readonly card = new CardModel();
+  private readonly now: () => number;
 
   constructor(o: SpeakerOptions) {
     this.rate = o.rate;
+    this.deviceRate = o.deviceRate ?? o.rate;
+    this.latency = o.latency ?? DEFAULT_LATENCY;
+    this.resampler = this.deviceRate !== this.rate ? new Resampler(this.rate, this.deviceRate) : null;
     this.capacity = o.queueFrames ?? 10;
+    this.now = o.now ?? (() => performance.now());
     const spawn = o.spawn ?? aplaySpawner;
     this.supervisor = new Supervisor({
       device: "speaker",
@@ -82,35 +261,129 @@ export class Speaker implements AudioSink {
       onFault: o.onFault,
       start: (died) => {
         this.blocked = false;
+        this.queue.length = 0;
+        this.written = 0;
+        this.played = 0;
+        this.card.reset(this.now());
+        this.params = null;
+        // Reports may come while spawn() runs (fakes): they are matched by this token, not by p.
+        const token = {};
+        this.current = token;
+        const mine = () => this.current === token;
         const p = spawn(
-          { device: o.device, rate: o.rate },
+          { device: o.device, rate: this.deviceRate, latency: this.latency },
           () => {
+            if (!mine()) return;
             this.blocked = false;
             this.flush();
           },
           (message) => {
-            if (this.playback === p) this.playback = null;
+            if (mine()) {
+              this.current = null;
+              this.playback = null;
+            }
             died(message);
           },
+          {
+            onParams: (params) => {
+              if (!mine()) return;
+              this.params = params;
+              this.followCardRate(params.rate, o.log);
+            },
+            onPlayed: (frames) => {
+              if (!mine()) return;
+              this.played += frames;
+              this.card.handed(this.now(), this.deviceRate, frames, this.params?.startThreshold ?? 0);
+            },
+            onUnderrun: () => {
+              if (!mine()) return;
+              this.underruns++;
+              this.card.reset(this.now()); // ALSA ran dry and restarts at the threshold
+            },
+          },
         );
-        this.playback = p;
+        if (mine()) this.playback = p;
         return p;
       },
     });
     this.supervisor.start();
   }
 
+  get xruns(): number {
+    return this.underruns;
+  }
+
+  /**
+   * A hw: device that cannot do the rate asked for plays at its own (aplay warns "rate is not
+   * accurate" and goes on): resample to what the card really runs at, or the caller would sound
+   * like a chipmunk.
+   */
+  private followCardRate(rate: number, log: Logger): void {
+    if (Math.abs(rate - this.deviceRate) <= this.deviceRate * 0.01) return;
+    log.warn({ asked: this.deviceRate, got: rate }, "the sound card plays at another rate; resampling to it");
+    this.deviceRate = rate;
+    this.resampler = rate !== this.rate ? new Resampler(this.rate, rate) : null;
+  }
+
   get queued(): number {
     return this.queue.length;
   }
 
+  /** Samples written that aplay has not yet handed to ALSA (pipe, queue, aplay's partial period). */
+  get pending(): number {
+    return this.written - this.played;
+  }
+
+  /** Samples per ms at the device rate. */
+  private samples(us: number): number {
+    return Math.round((us * this.deviceRate) / 1_000_000);
+  }
+
   write(frame: Int16Array): void {
+    const data = this.resampler ? this.resampler.process(frame) : frame;
+    const pad = this.playback ? this.keepDepth(data.length) : -1;
+    if (pad < 0) {
+      this.dropped += data.length;
+      return;
+    }
+    if (pad > 0) this.push(new Int16Array(pad));
+    this.push(data);
+    this.flush();
+  }
+
+  private push(data: Int16Array): void {
     if (this.queue.length >= this.capacity) {
       const old = this.queue.shift();
       this.dropped += (old?.length ?? 0) / 2;
+      this.written -= (old?.length ?? 0) / 2;
     }
-    this.queue.push(pcmToBytes(frame));
-    this.flush();
+    this.queue.push(pcmToBytes(data));
+    this.written += data.length;
+  }
+
+  /**
+   * What to do with a frame of n samples to keep the depth at its target: -1 drop it, else
+   * the number of silent samples to queue before it (a card starting or restarting after an
+   * underrun begins at the start threshold, which for the `low` profile is less than a frame
+   * plus a period: without that much it would run dry before the next frame arrives).
+   */
+  private keepDepth(n: number): number {
+    const p = this.params;
+    const period = p?.periodSize ?? this.samples(this.latency.periodUs);
+    const start = p?.startThreshold ?? period * this.latency.startPeriods;
+    const now = this.now();
+    this.card.advance(now, this.deviceRate);
+    // More than a period waiting while the card plays means aplay cannot hand it over: ALSA's
+    // buffer is full. (If aplay was stalled instead, its underrun report resets the estimate.)
+    if (p && this.card.running && this.pending >= period + n) this.card.atLeast(p.bufferSize - period);
+    // Queued with this frame: what aplay has not taken, what ALSA still holds, the frame. The
+    // target is the start threshold, and at least a period more than the frame (frames come
+    // every 20 ms: the card must not run dry in between). Half a frame more (the clock ticks
+    // late, never early) is excess: this frame goes.
+    const target = Math.max(start, period + n);
+    const queued = this.pending + this.card.fill + n;
+    if (queued > target + n / 2) return -1;
+    return p && !this.card.running && queued < target ? target - queued : 0;
   }
 
   private flush(): void {
@@ -124,6 +397,7 @@ export class Speaker implements AudioSink {
   async close(): Promise<void> {
     this.queue.length = 0;
     this.playback = null;
+    this.current = null;
     this.supervisor.close();
   }
 }

@@ -193,6 +193,27 @@ const audio = z
       .describe(
         "Where the caller's voice goes: the speaker, a WAV file ({call} in the path: one file per call) or nowhere.",
       ),
+    latency: z
+      .union([
+        z.enum(["low", "normal", "safe"]),
+        z.strictObject({
+          period_ms: z.number().min(2).max(100),
+          periods: z.number().int().min(3).max(16),
+        }),
+      ])
+      .default("normal")
+      .describe(
+        "Sound card buffering: low = 10 ms periods, normal = 20 ms, safe = 40 ms (a busy Pi), 4 periods of buffer, playback starting after 2; or { period_ms, periods }.",
+      ),
+    device_rate: z
+      .number()
+      .int()
+      .min(8000)
+      .max(192000)
+      .optional()
+      .describe(
+        "Open the sound card at this rate (e.g. 48000 for a headset that does only 16/48 kHz) and resample with a low-pass; default: the call's rate.",
+      ),
   })
   .prefault({})
   .describe('Call audio. device "headset" means the ALSA card of the matched headset.');

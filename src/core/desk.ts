@@ -561,6 +561,8 @@ function endedEvent(
     packets_lost: stats?.packetsLost ?? null,
     jitter_ms: stats?.jitterMs ?? null,
     round_trip_ms: stats?.roundTripMs ?? null,
+    audio_underruns: stats?.audioUnderruns ?? null,
+    audio_overruns: stats?.audioOverruns ?? null,
   };
 }
 

@@ -169,6 +169,10 @@ export interface MediaStats {
   readonly roundTripMs: number | null;
   /** Packets dropped because they came from an unexpected address. */
   readonly packetsRejected: number;
+  /** Sound card underruns during the call (the speaker ran dry); 0 without a sound card. */
+  readonly audioUnderruns?: number;
+  /** Sound card overruns (the microphone's samples were not read in time); 0 without one. */
+  readonly audioOverruns?: number;
 }
 
 /** Who asked: answers go back to the asker; events say where a change came from. */
@@ -304,6 +308,8 @@ export type DeskEvent =
       readonly packets_lost: number | null;
       readonly jitter_ms: number | null;
       readonly round_trip_ms: number | null;
+      readonly audio_underruns: number | null;
+      readonly audio_overruns: number | null;
     }
   | {
       readonly type: "call.transferred";

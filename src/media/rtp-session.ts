@@ -780,6 +780,8 @@ export class RtpMediaSession implements MediaSession {
       jitterMs: r ? Math.round(r.jitterMs * 100) / 100 : 0,
       roundTripMs: this.rtcp.roundTrip === null ? null : Math.round(this.rtcp.roundTrip * 100) / 100,
       packetsRejected: this.counters.rejected,
+      audioUnderruns: this.sink?.xruns ?? 0,
+      audioOverruns: this.source?.xruns ?? 0,
     };
   }
 

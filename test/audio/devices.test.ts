@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AudioFault } from "../../src/audio/audio.js";
 import { Backoff } from "../../src/audio/backoff.js";
 import { type CaptureSpawner, Microphone } from "../../src/audio/microphone.js";
-import { type PlaybackSpawner, Speaker } from "../../src/audio/speaker.js";
+import { AlsaStderr, type PlaybackReports, type PlaybackSpawner, Speaker } from "../../src/audio/speaker.js";
 import { silentLogger } from "../../src/log/logger.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,31 +69,166 @@ describe("Microphone with a fake capture", () => {
     await sleep(300);
     expect(mic.bytesReceived).toBeGreaterThan(50_000_000);
     expect(mic.buffered).toBeLessThanOrEqual(mic.capacity);
-    expect(mic.capacity).toBe(1600);
+    expect(mic.capacity).toBe(480); // a 20 ms frame plus two 20 ms periods at 8 kHz
     expect(mic.dropped).toBeGreaterThan(20_000_000);
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
     await mic.close();
   });
 });
 
+/**
+ * A fake aplay with a modelled card: a pipe, ALSA's buffer (4 periods of 160, starting at 2),
+ * and a device that takes one period every tick. aplay moves whole periods from the pipe to
+ * ALSA while there is room and reports each (the VU meter line), like the real one.
+ */
+class FakeCard {
+  pipe = 0;
+  alsa = 0;
+  running = false;
+  underruns = 0;
+  private xrun = false;
+  stalled = false;
+  /** Samples the card plays per 20 ms tick (160 at 8 kHz; less: a card slower than the host). */
+  perTick = 160;
+  /** The host's clock, ms. */
+  time = 0;
+  readonly now = () => this.time;
+  reports: PlaybackReports | undefined;
+  readonly spawn: PlaybackSpawner = (_o, _drain, _end, reports) => {
+    this.reports = reports;
+    reports?.onParams?.({ rate: 8000, periodSize: 160, bufferSize: 640, startThreshold: 320 });
+    return {
+      write: (b) => {
+        this.pipe += b.length / 2;
+        this.pump();
+        return true;
+      },
+      stop: () => undefined,
+    };
+  };
+  pump(): void {
+    if (this.xrun && !this.stalled && this.pipe >= 160) {
+      // like aplay: the underrun shows when it next writes (EPIPE), then it prepares again
+      this.xrun = false;
+      this.reports?.onUnderrun?.();
+    }
+    while (!this.stalled && this.pipe >= 160 && this.alsa + 160 <= 640) {
+      this.pipe -= 160;
+      this.alsa += 160;
+      this.reports?.onPlayed?.(160);
+    }
+    if (this.alsa >= 320) this.running = true;
+  }
+  /** The device plays one period (20 ms). */
+  tick(): void {
+    this.time += 20;
+    if (!this.running) return;
+    this.alsa -= this.perTick;
+    if (this.alsa <= 0) {
+      this.alsa = 0;
+      this.running = false;
+      this.underruns++;
+      this.xrun = true;
+    }
+    this.pump();
+  }
+  get depth(): number {
+    return this.pipe + this.alsa;
+  }
+}
+
 describe("Speaker with a fake playback", () => {
-  it("queues at most 10 frames while the pipe is full, dropping the oldest, and restarts", async () => {
-    const written: number[] = [];
-    let full = true;
-    let drain: (() => void) | null = null;
-    let end: ((m: string) => void) | null = null;
+  const frame = (v = 1000) => new Int16Array(160).fill(v);
+
+  it("starts after two periods and stays at that depth, with no drop and no underrun", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    const depths: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      card.tick();
+      sp.write(frame());
+      depths.push(card.depth);
+    }
+    expect(sp.dropped).toBe(0);
+    expect(sp.underruns).toBe(0);
+    expect(Math.max(...depths.slice(10))).toBeLessThanOrEqual(320);
+    expect(Math.min(...depths.slice(10))).toBeGreaterThanOrEqual(160);
+    void sp.close();
+  });
+
+  it("after a burst from the clock, drops back to the target depth instead of keeping it", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    for (let i = 0; i < 50; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+    const before = card.depth;
+    for (let i = 0; i < 8; i++) sp.write(frame()); // 160 ms at once
+    expect(card.depth).toBeLessThanOrEqual(before + 160); // at most a frame of it is kept
+    const depths: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      card.tick();
+      sp.write(frame());
+      depths.push(card.depth);
+    }
+    expect(Math.max(...depths.slice(-40))).toBeLessThanOrEqual(320);
+    expect(sp.dropped).toBeGreaterThanOrEqual(7 * 160);
+    expect(card.underruns).toBe(0);
+    void sp.close();
+  });
+
+  it("with a card slower than the host's clock, the depth stays bounded instead of creeping", () => {
+    const card = new FakeCard();
+    card.perTick = 158; // 1.25 % slow: a minute's drift of a bad card every 5 s
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    const depths: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      card.tick();
+      sp.write(frame());
+      depths.push(card.depth);
+    }
+    // Unchecked, 3000 ticks would add 6000 samples (750 ms); the pipe would hold them.
+    expect(Math.max(...depths)).toBeLessThanOrEqual(640 + 320);
+    expect(card.pipe).toBeLessThanOrEqual(320);
+    expect(sp.dropped).toBeGreaterThan(5000);
+    void sp.close();
+  });
+
+  it("after aplay stalls (the card underruns, the pipe fills), returns to the target and counts the underrun", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    for (let i = 0; i < 50; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+    card.stalled = true; // aplay gets no CPU for 300 ms
+    for (let i = 0; i < 15; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+    card.stalled = false;
+    card.pump();
+    const depths: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      card.tick();
+      sp.write(frame());
+      depths.push(card.depth);
+    }
+    expect(sp.underruns).toBe(1);
+    expect(Math.max(...depths.slice(-50))).toBeLessThanOrEqual(320);
+    expect(Math.min(...depths.slice(-50))).toBeGreaterThanOrEqual(160);
+    void sp.close();
+  });
+
+  it("while aplay starts, keeps no more than it needs to start; restarts a dead aplay", async () => {
     let spawned = 0;
-    const spawn: PlaybackSpawner = (_o, onDrain, onEnd) => {
+    let end: ((m: string) => void) | null = null;
+    const written: number[] = [];
+    const spawn: PlaybackSpawner = (_o, _drain, onEnd) => {
       spawned++;
-      drain = onDrain;
       end = onEnd;
-      return {
-        write: (b) => {
-          written.push(new DataView(b.buffer, b.byteOffset).getInt16(0, true));
-          return !full;
-        },
-        stop: () => undefined,
-      };
+      return { write: (b) => written.push(b.length / 2) > 0, stop: () => undefined };
     };
     const faults: AudioFault[] = [];
     const sp = new Speaker({
@@ -103,18 +238,83 @@ describe("Speaker with a fake playback", () => {
       spawn,
       onFault: (f) => faults.push(f),
     });
-    for (let i = 1; i <= 30; i++) sp.write(new Int16Array(160).fill(i));
-    expect(written).toEqual([1]); // first write filled the pipe
-    expect(sp.queued).toBe(10);
-    expect(sp.dropped).toBe(19 * 160);
-    full = false;
-    (drain as (() => void) | null)?.();
-    expect(written).toEqual([1, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    for (let i = 0; i < 30; i++) sp.write(frame());
+    expect(written.reduce((a, b) => a + b, 0)).toBe(320); // the start threshold
+    expect(sp.dropped).toBe(28 * 160);
     (end as ((m: string) => void) | null)?.("aplay exited (code 1)");
     expect(faults[0]?.device).toBe("speaker");
     await sleep((faults[0]?.retryInMs ?? 0) + 50);
     expect(spawned).toBe(2);
     await sp.close();
+  });
+});
+
+describe("a card that runs at another rate than asked (hw: devices)", () => {
+  it("the speaker resamples to the rate the card reports", () => {
+    const sizes: number[] = [];
+    const spawn: PlaybackSpawner = (o, _d, _e, reports) => {
+      expect(o.rate).toBe(8000);
+      reports?.onParams?.({ rate: 48000, periodSize: 960, bufferSize: 3840, startThreshold: 1920 });
+      return { write: (b) => sizes.push(b.length / 2) > 0, stop: () => undefined };
+    };
+    const sp = new Speaker({ device: "hw:1,0", rate: 8000, log: silentLogger, spawn });
+    sp.write(new Int16Array(160));
+    expect(sp.deviceRate).toBe(48000);
+    expect(sizes).toEqual([960, 960]); // silence up to the start threshold (40 ms), then the frame
+    void sp.close();
+  });
+
+  it("the microphone resamples from the rate the card reports", async () => {
+    let feed: ((c: Uint8Array) => void) | null = null;
+    const spawn: CaptureSpawner = (o, onData, _e, reports) => {
+      expect(o.rate).toBe(16000);
+      reports?.onParams?.({ rate: 48000, periodSize: 960, bufferSize: 3840, startThreshold: 1 });
+      feed = onData;
+      return { stop: () => undefined };
+    };
+    const mic = new Microphone({ device: "hw:1,0", rate: 16000, log: silentLogger, spawn });
+    expect(mic.deviceRate).toBe(48000);
+    const chunk = new Int16Array(960).fill(1000); // 20 ms at 48 kHz
+    (feed as ((c: Uint8Array) => void) | null)?.(new Uint8Array(chunk.buffer));
+    (feed as ((c: Uint8Array) => void) | null)?.(new Uint8Array(chunk.buffer));
+    expect(mic.buffered).toBeGreaterThanOrEqual(2 * 320 - 2); // 40 ms at 16 kHz, not 40 ms × 3
+    expect(mic.buffered).toBeLessThanOrEqual(2 * 320 + 2);
+    await mic.close();
+  });
+});
+
+describe("reading aplay's and arecord's stderr", () => {
+  it("takes the parameters from the setup dump, one period per meter line, and counts xruns", () => {
+    const seen: { params: unknown[]; meters: number; xruns: number } = { params: [], meters: 0, xruns: 0 };
+    const err = new AlsaStderr({
+      params: (p) => seen.params.push(p),
+      meter: () => seen.meters++,
+      xrun: () => seen.xruns++,
+    });
+    const dump = [
+      "Playing raw data 'stdin' : Signed 16 bit Little Endian, Rate 8000 Hz, Mono",
+      "Plug PCM: Rate conversion PCM (48000, sformat=S16_LE)",
+      "Its setup is:",
+      "  stream       : PLAYBACK",
+      "  rate         : 8000",
+      "  exact rate   : 8000 (8000/1)",
+      "  buffer_size  : 640",
+      "  period_size  : 160",
+      "  period_time  : 20000",
+      "  start_threshold  : 320",
+      "  stop_threshold   : 640",
+      "  boundary     : 5764607523034234880",
+      "Slave: Hardware PCM card 1 'USB Audio' device 0 subdevice 0",
+      "  rate         : 48000",
+      "  buffer_size  : 3840",
+      "",
+    ].join("\n");
+    err.push(dump.slice(0, 100));
+    err.push(dump.slice(100));
+    err.push("\r####    | 50%\r####   | 40%underrun!!! (at least 12.3 ms long)\n\r### | 30%");
+    expect(seen.params).toEqual([{ rate: 8000, periodSize: 160, bufferSize: 640, startThreshold: 320 }]);
+    expect(seen.meters).toBe(3);
+    expect(seen.xruns).toBe(1);
   });
 });
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { AudioError } from "../../src/audio/audio.js";
 import { FileSink, sinkPath } from "../../src/audio/file-sink.js";
 import { FileSource } from "../../src/audio/file-source.js";
-import { Resampler } from "../../src/audio/resample.js";
+import { Resampler, resampleAll } from "../../src/audio/resample.js";
 import { downmix, parseWav, wavHeader } from "../../src/audio/wav.js";
 import { goertzel, makeTone } from "../media/tone.js";
 
@@ -53,6 +53,54 @@ describe("Resampler", () => {
     const y = Int16Array.from(parts.flatMap((p) => Array.from(p)));
     expect(Math.abs(y.length - to)).toBeLessThanOrEqual(2);
     expect(goertzel(y, to, 400)).toBeGreaterThan(100 * goertzel(y, to, 1200));
+  });
+});
+
+describe("Resampler low-pass", () => {
+  const tone = (hz: number, rate: number, seconds: number) =>
+    Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) =>
+      Math.round(10000 * Math.sin((2 * Math.PI * hz * i) / rate)),
+    );
+  const inFrames = (r: Resampler, x: Int16Array, frame: number) => {
+    const parts: number[] = [];
+    for (let i = 0; i < x.length; i += frame) parts.push(...r.process(x.subarray(i, i + frame)));
+    return Int16Array.from(parts);
+  };
+  const rms = (y: Int16Array) => Math.sqrt(y.reduce((s, v) => s + v * v, 0) / Math.max(1, y.length));
+
+  it.each([
+    [48000, 8000],
+    [16000, 8000],
+    [44100, 8000],
+  ])("%i → %i: a 5 kHz tone does not alias to the band (no 3 kHz tone comes out)", (from, to) => {
+    const y = inFrames(new Resampler(from, to), tone(5000, from, 1), from / 50);
+    const alias = to - 5000; // where 5 kHz folds to at an 8 kHz rate
+    // 10000 peak in: an unfiltered alias would come out near 7000 rms; -60 dB is 7.
+    expect(rms(y.subarray(100))).toBeLessThan(10);
+    expect(goertzel(y, to, alias)).toBeLessThan(1e-5 * goertzel(tone(alias, to, 1), to, alias));
+  });
+
+  it("48000 → 8000 keeps a 3 kHz tone at its level and frequency", () => {
+    const y = inFrames(new Resampler(48000, 8000), tone(3000, 48000, 1), 960);
+    expect(y.length).toBe(8000);
+    expect(rms(y.subarray(100)) / (10000 / Math.SQRT2)).toBeGreaterThan(0.9);
+    expect(goertzel(y, 8000, 3000)).toBeGreaterThan(1000 * goertzel(y, 8000, 1000));
+  });
+
+  it("8000 → 48000 leaves no image of a 1 kHz tone at 7 kHz", () => {
+    const y = inFrames(new Resampler(8000, 48000), tone(1000, 8000, 1), 160);
+    expect(y.length).toBe(48000);
+    expect(goertzel(y, 48000, 1000)).toBeGreaterThan(1e5 * goertzel(y, 48000, 7000));
+  });
+
+  it("resampleAll lines the output up with the input (no filter delay)", () => {
+    const x = new Int16Array(16000);
+    x[8000] = 20000; // an impulse at 0.5 s
+    const y = resampleAll(x, 16000, 8000);
+    expect(y.length).toBe(8000);
+    let peak = 0;
+    for (let i = 1; i < y.length; i++) if (Math.abs(y[i] ?? 0) > Math.abs(y[peak] ?? 0)) peak = i;
+    expect(peak).toBe(4000);
   });
 });
 

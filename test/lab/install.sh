@@ -9,6 +9,7 @@ PACKAGES=(
   kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-extra-modules
   mosquitto baresip-core sip-tester socat alsa-utils sox espeak-ng tshark
   libusb-1.0-0 udev openssl tmux
+  pulseaudio pulseaudio-utils libasound2-plugins
 )
 
 if [[ $(id -u) -eq 0 ]]; then
@@ -66,7 +67,7 @@ for service in kamailio mosquitto; do
   fi
 done
 
-for cmd in kamailio kamcmd baresip sipp mosquitto sox espeak-ng openssl socat tshark; do
+for cmd in kamailio kamcmd baresip sipp mosquitto sox espeak-ng openssl socat tshark pulseaudio pactl; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install.sh: $cmd still missing" >&2; exit 1; }
 done
 echo "install.sh: lab tools present"
