@@ -205,8 +205,6 @@ export function buildChild(): Promise<string> {
         files: [
           join(ROOT, "test/presence/fixtures/desk-child.ts"),
           join(ROOT, "test/presence/fixtures/app-child.ts"),
-          // Ambient declarations the daemon's sides need (app-child loads the whole wiring).
-          join(ROOT, "src/audio/node-record-lpcm16.d.ts"),
         ],
       }),
     );
