@@ -6,8 +6,6 @@
  * closes first, the call is ended and the account unregistered, the LCD shows the desk offline,
  * presence publishes offline and closes, the headset is released last.
  */
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { policyFromConfig } from "./config/policy.js";
 import type { Config } from "./config/schema.js";
@@ -17,8 +15,8 @@ import { Runner } from "./core/runner.js";
 import type { Emit, Side } from "./core/side.js";
 import type { HidBackend } from "./headset/hid-device.js";
 import type { Logger, LogLevel } from "./log/logger.js";
-import { HighWaterFile } from "./store/high-water.js";
 import { OpenCallFile } from "./store/open-call-file.js";
+import { SeqReserve } from "./store/seq-reserve.js";
 import { StatusFile } from "./store/status-file.js";
 
 export interface AppOptions {
@@ -43,31 +41,6 @@ export interface App {
 }
 
 type SideKey = "headset" | "mqtt" | "lcd" | "sip";
-
-/**
- * The desk's `seq` (and so the presence document's) starts each run at boot count × 10^9: it
- * keeps growing across restarts and crashes, whatever the clock says (a Pi has no RTC).
- */
-export const SEQ_PER_BOOT = 1_000_000_000;
-
-/** Counts this start in state_dir/boot.count (store/high-water.ts); on a disk that refuses, logs and goes on. */
-async function countBoot(dir: string, log: Logger): Promise<number> {
-  try {
-    await mkdir(dir, { recursive: true });
-    const file = await HighWaterFile.open(join(dir, "boot.count"));
-    const boot = file.value + 1;
-    await file.set(boot).catch((err: unknown) => {
-      log.warn(
-        { err: String(err) },
-        "could not record the boot count: the presence seq may repeat after the next restart",
-      );
-    });
-    return boot;
-  } catch (err) {
-    log.warn({ err: String(err) }, "could not read the boot count: the presence seq starts from 10^9");
-    return 1;
-  }
-}
 
 /** Builds one side from the config, or none when its section is absent. */
 export type SideFactory = (
@@ -118,9 +91,9 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const persisted = statusFile.load();
   const openCalls = new OpenCallFile(config.state_dir, log.child("store"));
   const leftOpen = openCalls.load();
-  const boot = await countBoot(config.state_dir, log);
+  const seqs = await SeqReserve.open(config.state_dir, log.child("store"));
   const runner = new Runner({
-    initial: initialState(policyFromConfig(config), clock(), persisted, boot * SEQ_PER_BOOT),
+    initial: initialState(policyFromConfig(config), clock(), persisted, seqs.start),
     log: log.child("desk"),
     clock,
     statusStore: statusFile,
@@ -129,7 +102,9 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   if (leftOpen)
     log.warn({ call: leftOpen.id }, "a call was open when the daemon stopped: ending it (desk_restart)");
   runner.subscribe((change) => {
-    if (change.kind === "state") openCalls.track(change.state.call, clock());
+    if (change.kind !== "state") return;
+    openCalls.track(change.state.call, clock());
+    seqs.follow(change.state.seq);
   });
 
   const built = new Map<SideKey | "control", Side>();
@@ -207,6 +182,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
       clearInterval(ticker);
       await runner.stop(timeoutMs);
       await openCalls.flush();
+      await seqs.close(runner.state.seq);
     },
     async reload(next) {
       const prev = current;

@@ -47,8 +47,8 @@ export function initialState(
   now: number,
   persisted: PersistedStatus | null = null,
   /**
-   * Where `seq` starts: the boot count × 10^9 (app.ts), so the presence document's seq keeps
-   * growing across restarts. 0 for tests and tools.
+   * Where `seq` starts: above every seq an earlier run used (store/seq-reserve.ts, app.ts), so
+   * the presence document's seq keeps growing across restarts. 0 for tests and tools.
    */
   seqBase = 0,
 ): DeskState {

@@ -272,7 +272,7 @@ export async function spawnDesk(args: {
 
 export interface AppChild {
   readonly pid: number;
-  /** The desk's seq when it had started (boot count × 10^9). */
+  /** The desk's seq when it had started (above every seq of the earlier runs: desk.seq). */
   readonly startSeq: number;
   /** Feeds a desk input (as the SIP side would); resolves once its effects are on disk. */
   input(input: import("../../src/core/types.js").DeskInput): Promise<{ ok: boolean; seq: number }>;
