@@ -424,6 +424,11 @@ function dialling(s: Step, callId: string, target: string): void {
   const call = newCall(callId, "outbound", s.now, { number: target });
   if (st.activity === "wrap_up") s.effect({ type: "cancel_timer", timer: "wrap_up" });
   s.set({ call, activity: "outbound", activitySince: s.now, wrapUpUntil: null }); // 13
+  outboundOffered(s, callId, target);
+}
+
+/** The `call.offered` of a call the desk places (dialled, or the far end's transfer followed). */
+function outboundOffered(s: Step, callId: string, target: string): void {
   s.event({
     type: "call.offered",
     call_id: callId,
@@ -528,16 +533,7 @@ function ended(
 function takeOver(s: Step, callId: string, target: string): void {
   const call = { ...newCall(callId, "outbound", s.now, { number: target }), answeredAt: s.now };
   s.set({ call, activity: "on_call", activitySince: s.now, wrapUpUntil: null });
-  s.event({
-    type: "call.offered",
-    call_id: callId,
-    direction: "outbound",
-    number: target,
-    name: null,
-    queue: null,
-    language: null,
-    service: null,
-  });
+  outboundOffered(s, callId, target);
   s.event({ type: "call.answered", call_id: callId, direction: "outbound", ring_time: 0 });
 }
 

@@ -19,7 +19,7 @@ import { createMediaFactory } from "../../src/media/factory.js";
 import type { MediaSession, MediaSessionFactory } from "../../src/media/media.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { freePorts } from "../lab/ports.js";
-import { FakeRegistrar, type Received, sdpOffer } from "../sip/fake-registrar.js";
+import { FakeRegistrar, inDialogRequest, type Received, sdpOffer } from "../sip/fake-registrar.js";
 import { testSipOptions } from "../sip/harness.js";
 
 const log = process.env.SIP_DEBUG
@@ -124,9 +124,9 @@ class Desk {
     const ok = await this.final(callId, mark);
     expect(ok.firstLine).toBe("SIP/2.0 200 OK");
     expect(ok.text).toMatch(/\r\nm=audio [1-9]\d* RTP\/AVP 0/);
-    this.pbx.send(inDialog("ACK", ok, 1));
+    this.pbx.send(inDialogRequest(ok, "ACK", 1));
     await this.until(() => this.activity === "on_call", "on_call");
-    this.pbx.send(inDialog("BYE", ok, 2));
+    this.pbx.send(inDialogRequest(ok, "BYE", 2));
     await this.until(() => this.activity === "idle", "idle after the valid call");
     const ended = this.events.find((e) => e.type === "call.ended" && e.call_id === callId);
     expect(ended).toMatchObject({ end_reason: "remote_hangup" });
@@ -164,23 +164,6 @@ function rawInvite(p: InviteParts): string {
     return p.tripled?.includes(name) ? [h, h, h] : [h];
   });
   return [`INVITE ${p.contact} SIP/2.0`, ...lines, "", body].join("\r\n");
-}
-
-/** ACK or BYE in the dialog a 200 OK set up. */
-function inDialog(method: "ACK" | "BYE", ok: Received, cseq: number): string {
-  const remote = /<([^>]+)>/.exec(ok.header("contact") ?? "")?.[1] ?? "";
-  return [
-    `${method} ${remote} SIP/2.0`,
-    `Via: SIP/2.0/WS pbx.invalid;branch=z9hG4bK${randomBytes(6).toString("hex")}`,
-    "Max-Forwards: 70",
-    `From: ${ok.header("from")}`,
-    `To: ${ok.header("to")}`,
-    `Call-ID: ${ok.header("call-id")}`,
-    `CSeq: ${cseq} ${method}`,
-    "Content-Length: 0",
-    "",
-    "",
-  ].join("\r\n");
 }
 
 const sdp = (m: string, rtpmaps: string[] = []) =>
@@ -322,7 +305,7 @@ describe("INVITEs the desk can never take are refused at once, before it rings",
     const ended = desk.events.find((e) => e.type === "call.ended" && e.call_id === callId);
     expect(ended).toMatchObject({ end_reason: "local_hangup" });
     const byeMark = desk.pbx.received.length;
-    desk.pbx.send(inDialog("ACK", ok, 1));
+    desk.pbx.send(inDialogRequest(ok, "ACK", 1));
     const bye = await desk.pbx.waitFor(
       (m) => m.firstLine.startsWith("BYE ") && m.header("call-id") === callId,
       3000,

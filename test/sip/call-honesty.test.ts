@@ -16,7 +16,14 @@ import type { MediaStats } from "../../src/core/types.js";
 import { createLogger, silentLogger } from "../../src/log/logger.js";
 import type { MediaSession, MediaSessionFactory } from "../../src/media/media.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
-import { FakeRegistrar, invite, type Received, response, sdpOffer } from "./fake-registrar.js";
+import {
+  FakeRegistrar,
+  inDialogRequest,
+  invite,
+  type Received,
+  response,
+  sdpOffer,
+} from "./fake-registrar.js";
 import { Inputs, testSipOptions } from "./harness.js";
 
 const STATS: MediaStats = {
@@ -93,24 +100,8 @@ afterAll(async () => {
 });
 
 /** A request from the PBX inside the dialog our 200 OK set up. */
-function inDialog(ok: Received, method: string, cseq: number, extra: string[] = [], body = ""): string {
-  const remote = /<([^>]+)>/.exec(ok.header("contact") ?? "")?.[1] ?? contact;
-  return [
-    `${method} ${remote} SIP/2.0`,
-    `Via: SIP/2.0/WS pbx.invalid;branch=z9hG4bK${randomBytes(6).toString("hex")}`,
-    "Max-Forwards: 70",
-    `From: ${ok.header("from")}`,
-    `To: ${ok.header("to")}`,
-    `Call-ID: ${ok.header("call-id")}`,
-    `CSeq: ${cseq} ${method}`,
-    "Contact: <sip:pbx@pbx.invalid;transport=ws>",
-    ...extra,
-    ...(body ? ["Content-Type: application/sdp"] : []),
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    "",
-    body,
-  ].join("\r\n");
-}
+const inDialog = (ok: Received, method: string, cseq: number, extra: string[] = [], body = "") =>
+  inDialogRequest(ok, method, cseq, { extra, body, contact: true, fallbackTarget: contact });
 
 const fromAgent = (callId: string, start: string) => (m: Received) =>
   m.header("call-id") === callId && m.firstLine.startsWith(start);

@@ -171,3 +171,32 @@ export function sdpOffer(port: number): string {
     "",
   ].join("\r\n");
 }
+
+/**
+ * A request from the PBX inside the dialog our 200 OK `ok` set up (ACK, BYE, re-INVITE...), to
+ * the Contact the 200 named (`fallbackTarget` when it named none). A body is sent as SDP.
+ */
+export function inDialogRequest(
+  ok: Received,
+  method: string,
+  cseq: number,
+  options: { extra?: string[]; body?: string; contact?: boolean; fallbackTarget?: string } = {},
+): string {
+  const body = options.body ?? "";
+  const remote = /<([^>]+)>/.exec(ok.header("contact") ?? "")?.[1] ?? options.fallbackTarget ?? "";
+  return [
+    `${method} ${remote} SIP/2.0`,
+    `Via: SIP/2.0/WS pbx.invalid;branch=z9hG4bK${randomBytes(6).toString("hex")}`,
+    "Max-Forwards: 70",
+    `From: ${ok.header("from")}`,
+    `To: ${ok.header("to")}`,
+    `Call-ID: ${ok.header("call-id")}`,
+    `CSeq: ${cseq} ${method}`,
+    ...(options.contact ? ["Contact: <sip:pbx@pbx.invalid;transport=ws>"] : []),
+    ...(options.extra ?? []),
+    ...(body ? ["Content-Type: application/sdp"] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "",
+    body,
+  ].join("\r\n");
+}
