@@ -129,7 +129,17 @@ export class CallTable {
     const id = request.callId;
     const log = this.deps.log;
     if (this.calls.has(id)) {
-      log.warn({ callId: id }, "INVITE for a call we already track");
+      // Another INVITE of a call we hold (RFC 3261 §8.2.2.2, a merged request: it forked and came
+      // back another way): refused at once, or sip.js would keep it pending for a day.
+      log.warn({ callId: id }, "INVITE for a call we already track: 482");
+      safe(log, () =>
+        invitation
+          .reject({
+            statusCode: 482,
+            extraHeaders: [warning(399, "Merged request: this call is already here")],
+          })
+          .catch(() => {}),
+      );
       return;
     }
     if (this.refuseUnanswerable(invitation)) return;
@@ -181,7 +191,9 @@ export class CallTable {
     const refusal = checkOffer(
       { body: request.body ?? "", headers: (name) => request.getHeaders(name) },
       {
-        supported: this.deps.ua.userAgentCore.configuration.supportedOptionTags,
+        // sip.js's own tags, and RFC 4028 session timers, which the call guard implements (not in
+        // sip.js's Supported header: our outbound calls never run a timer a 2xx could ask for)
+        supported: [...this.deps.ua.userAgentCore.configuration.supportedOptionTags, "timer"],
         checkSdp: media.checkOffer
           ? (sdp) => media.checkOffer?.(sdp)
           : (sdp) => {
@@ -599,6 +611,11 @@ export class CallTable {
       handOver: (callId, target) => {
         const next = this.calls.get(callId);
         if (!next || next.ended) return;
+        if (entry.ending === "local_hangup") {
+          // the operator hung up while the transferor heard the outcome: the new call goes too
+          void this.hangup(next);
+          return;
+        }
         entry.ending = "transferred";
         entry.detail = `by the far end to ${target}`;
         entry.followedBy = { callId, target };
@@ -611,13 +628,15 @@ export class CallTable {
 
   /** Call-IDs of the calls the SIP side holds and has not finished (the runner reconciles with them). */
   sessionIds(): string[] {
-    // A call placed for the far end's transfer is not the desk's until it hands over (the old call
-    // ends with followedBy): until then the desk rightly knows only the old call.
+    // A call whose end waits for the outcome of the far end's transfer (finish) is still the desk's
+    // (bounded: the transfer settles within its ring limit); the call placed for that transfer is
+    // not the desk's until the old one hands over (call_ended with followedBy).
+    const live = (e: CallEntry) => !e.ended || e.referral !== null;
     const pendingLeg = (e: CallEntry) => {
       const origin = this.referralLegs.get(e.id);
-      return origin !== undefined && !origin.ended;
+      return origin !== undefined && this.calls.has(origin.id);
     };
-    return [...this.calls.values()].filter((e) => !e.ended && !pendingLeg(e)).map((e) => e.id);
+    return [...this.calls.values()].filter((e) => live(e) && !pendingLeg(e)).map((e) => e.id);
   }
 
   /** Ends a call the desk does not know (reconciliation): BYE, CANCEL or reject by its state. */

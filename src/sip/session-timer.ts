@@ -79,6 +79,9 @@ export function answerTimerRequest(request: TimerRequest, minSe = MIN_SE_SECONDS
   const se = parseSessionExpires(request.sessionExpires);
   if (!se) return { kind: "none" };
   const floor = Math.max(minSe, parseMinSe(request.minSe) ?? 0);
+  // A far end whose own minimum is over a day asks for no timer we could keep (Node's timers stop
+  // at 2^31 ms and would fire at once): no Session-Expires in our 2xx, so no session timer (§9).
+  if (floor > MAX_SE_SECONDS) return { kind: "none" };
   const uacSupports = hasOptionTag(request.supported, "timer");
   let seconds = Math.min(se.seconds, Math.max(MAX_SE_SECONDS, floor));
   if (seconds < floor) {

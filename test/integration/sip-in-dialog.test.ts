@@ -339,6 +339,9 @@ describe("a transferor that leaves before the target answers", () => {
         desk.inputs.all.slice(mark).some((i) => i.type === "call_ended" && i.callId === old.callId),
       ).toBe(false);
       expect(desk.state.call?.id).toBe(old.callId);
+      // What reconciliation compares with the desk: the old call, not the leg still ringing (else
+      // the runner would end one and CANCEL the other after its grace period)
+      expect(desk.agent.liveCalls()).toEqual([old.callId]);
       await late.accept();
       const ended = await desk.inputs.waitFor("call_ended", (i) => i.callId === old.callId, 10_000, mark);
       expect(ended.reason).toBe("transferred");
@@ -347,6 +350,7 @@ describe("a transferor that leaves before the target answers", () => {
       expect(t).toMatchObject({ by: "remote", ok: true });
       expect(desk.state.call).toMatchObject({ id: ended.followedBy?.callId, direction: "outbound" });
       expect(desk.state.activity).toBe("on_call");
+      expect(desk.agent.liveCalls()).toEqual([ended.followedBy?.callId]);
       await late.hangup();
       await desk.inputs.waitFor("call_ended", (i) => i.callId === ended.followedBy?.callId, 10_000, mark);
       desk.command({ cmd: "ready" });

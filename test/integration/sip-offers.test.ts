@@ -275,6 +275,41 @@ describe("INVITEs the desk can never take are refused at once, before it rings",
     });
   }
 
+  it("an INVITE that requires session timers (Require: timer, RFC 4028) rings and is answered", async () => {
+    const callId = `timer-${randomBytes(5).toString("hex")}`;
+    const mark = desk.pbx.received.length;
+    desk.pbx.send(
+      rawInvite({
+        contact: desk.contact,
+        callId,
+        body: sdpOffer(await freePorts(2)),
+        extra: ["Supported: timer", "Require: timer", "Session-Expires: 1800;refresher=uac"],
+      }),
+    );
+    await desk.until(() => desk.activity === "ringing", "ringing");
+    desk.ctl("answer");
+    const ok = await desk.final(callId, mark);
+    expect(ok.firstLine).toBe("SIP/2.0 200 OK");
+    expect(ok.header("session-expires")).toBe("1800;refresher=uac");
+    desk.ctl("hangup");
+    await desk.until(() => desk.activity === "idle", "idle");
+  });
+
+  it("a second INVITE with the Call-ID of a ringing call (merged request) gets 482 at once", async () => {
+    const callId = `merged-${randomBytes(5).toString("hex")}`;
+    desk.pbx.send(rawInvite({ contact: desk.contact, callId, body: sdpOffer(await freePorts(2)) }));
+    await desk.until(() => desk.activity === "ringing", "ringing");
+    const mark = desk.pbx.received.length;
+    desk.pbx.send(rawInvite({ contact: desk.contact, callId, body: sdpOffer(await freePorts(2)) }));
+    const refused = await desk.final(callId, mark);
+    expect(refused.firstLine).toBe("SIP/2.0 482 Loop Detected");
+    expect(refused.header("warning")).toMatch(/^399 \S+ ".+"$/);
+    expect(desk.activity).toBe("ringing");
+    desk.ctl("reject");
+    await desk.until(() => desk.activity === "idle", "idle");
+    await desk.validCall();
+  });
+
   it("an offerless INVITE is still offered and answered (our offer in the 200 OK)", async () => {
     const callId = `nosdp-${randomBytes(5).toString("hex")}`;
     const mark = desk.pbx.received.length;
