@@ -55,10 +55,13 @@ export interface LoadOptions {
   /** Files and addresses of this box; injectable for tests. */
   readonly host?: HostAccess;
   /**
-   * false: skip the checks against this box (named files, rtp.address). Only for readers that
-   * want one key of a config the daemon already runs with (`ctl` finding the socket).
+   * The checks against this box (named files, rtp.address): errors by default (`check`,
+   * `doctor`); "warn" turns them into warnings (`run` and reload: at boot a late mount or an
+   * interface still without its address must not stop the desk for good with exit 78 — the side
+   * that needs the file or address reports it in health and retries); false skips them (`ctl`
+   * finding the socket).
    */
-  readonly hostChecks?: boolean;
+  readonly hostChecks?: boolean | "warn";
 }
 
 /**
@@ -200,8 +203,14 @@ function parseChecked(text: string, file: string, options: LoadOptions): LoadedC
   crossChecks(config, index, at);
   const host = options.host ?? realHost;
   if (options.hostChecks !== false)
-    for (const f of [...fileProblems(config, host), ...addressProblems(config, host)])
-      at(offsetOf(index, f.path), formatPath(f.path), f.message);
+    for (const f of [...fileProblems(config, host), ...addressProblems(config, host)]) {
+      const offset = offsetOf(index, f.path);
+      if (options.hostChecks !== "warn") at(offset, formatPath(f.path), f.message);
+      else {
+        const { line, col } = lines.linePos(offset);
+        warnings.push(`${file}:${line}:${col} ${formatPath(f.path)}: ${f.message}`);
+      }
+    }
   if (problems.length > 0) throw new ConfigError(sorted(problems));
   for (const w of [...securityWarnings(raw as Record<string, unknown>), ...relativePathWarnings(config)]) {
     const { line, col } = lines.linePos(offsetOf(index, w.path));

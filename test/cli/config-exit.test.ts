@@ -126,6 +126,52 @@ describe("tls_verify: false", () => {
   });
 });
 
+describe("run does not stop for good on what the box lacks at boot", () => {
+  it("a CA on a mount not there yet and an rtp.address not up yet: check says 78, run starts and warns", async () => {
+    const work = mkdtempSync(join(tmpdir(), "cuffia-boot-"));
+    const socket = join(work, "control.sock");
+    const f = join(work, "config.yaml");
+    writeFileSync(
+      f,
+      [
+        "agent: { id: desk-boot }",
+        "sip: { server: tls://127.0.0.1:9, aor: sip:1@pbx, password: x, ca_file: /mnt/not-yet/ca.pem }",
+        "rtp: { address: 203.0.113.77 }",
+        "audio: { source: { type: none }, sink: { type: none } }",
+        `control: { socket: ${socket} }`,
+        `state_dir: ${work}/state`,
+        "log: { level: warn }",
+        "",
+      ].join("\n"),
+    );
+    expect((await cli("check", "-c", f)).code).toBe(78);
+    const child = spawn(process.execPath, [BIN, "run", "-c", f], { stdio: ["ignore", "pipe", "pipe"] });
+    let logged = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      logged += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      logged += d.toString();
+    });
+    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    try {
+      await expect.poll(() => existsSync(socket), { timeout: 10_000 }).toBe(true);
+      expect(logged).toMatch(/sip\.ca_file: \/mnt\/not-yet\/ca\.pem .*does not exist/);
+      expect(logged).toMatch(/rtp\.address: 203\.0\.113\.77 is not an address of this box/);
+      // the SIP side says why it is down (health, LCD, presence: not routable)
+      const status = JSON.parse((await cli("ctl", "status", "--socket", socket)).stdout);
+      expect(status.health).toMatchObject({
+        sip: "failed",
+        sip_reason: "sip.ca_file /mnt/not-yet/ca.pem cannot be read (ENOENT)",
+      });
+      expect(status.routable).toBe(false);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
+});
+
 describe("ctl finds the socket in a config that no longer passes check", () => {
   const children: ChildProcess[] = [];
   afterEach(() => {
