@@ -30,7 +30,16 @@ export interface ControlOptions {
   readonly clock?: () => number;
   /** Concurrent clients served; one more is refused. Default DEFAULT_MAX_CLIENTS. */
   readonly maxClients?: number;
+  /**
+   * A client that is not subscribed and sends nothing for this long is closed (one error line),
+   * so connections left open cannot hold the `max_clients` places for good. Default
+   * DEFAULT_IDLE_MS.
+   */
+  readonly idleMs?: number;
 }
+
+/** An idle client (not subscribed) is closed after a minute: `ctl` answers in milliseconds. */
+export const DEFAULT_IDLE_MS = 60_000;
 
 export class ControlServer implements Side {
   readonly name = "control";
@@ -135,6 +144,11 @@ export class ControlServer implements Side {
       return;
     }
     this.#clients.add(sock);
+    sock.setTimeout(this.#o.idleMs ?? DEFAULT_IDLE_MS);
+    sock.on("timeout", () => {
+      if (this.#subscribers.has(sock)) return;
+      this.#refuse(sock, errorAnswer(null, "idle", "nothing asked for too long: closing"));
+    });
     sock.on("close", () => {
       this.#clients.delete(sock);
       this.#subscribers.delete(sock);
@@ -195,6 +209,7 @@ export class ControlServer implements Side {
       }
       case "subscribe": {
         this.#subscribers.add(sock);
+        sock.setTimeout(0); // a subscriber listens for as long as it likes
         this.#send(sock, { id: req.id, ok: true });
         if (this.#state)
           this.#send(sock, { event: "state", presence: presenceDocument(this.#state, this.#o.agent, now) });

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
 import { request } from "../../src/control/control-client.js";
-import { ControlServer, DEFAULT_MAX_CLIENTS } from "../../src/control/control-server.js";
+import { ControlServer, DEFAULT_IDLE_MS, DEFAULT_MAX_CLIENTS } from "../../src/control/control-server.js";
 import { MAX_LINE } from "../../src/control/protocol.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
@@ -32,7 +32,7 @@ afterEach(async () => {
   runner = undefined;
 });
 
-async function daemon(o: { maxClients?: number; socket?: string } = {}) {
+async function daemon(o: { maxClients?: number; socket?: string; idleMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "cuffia-ctl-limits-"));
   const socket = o.socket ?? join(dir, "control.sock");
   runner = new Runner({
@@ -48,6 +48,7 @@ async function daemon(o: { maxClients?: number; socket?: string } = {}) {
       agent: { id: "desk-17", name: null },
       log: silentLogger,
       ...(o.maxClients !== undefined ? { maxClients: o.maxClients } : {}),
+      ...(o.idleMs !== undefined ? { idleMs: o.idleMs } : {}),
     }),
   );
   await runner.start();
@@ -136,6 +137,30 @@ describe("control.max_clients", () => {
     await expect.poll(async () => (await request(socket, { cmd: "status" }))["ok"]).toBe(true);
     const r = await run(process.execPath, [BIN, "ctl", "status", "--socket", socket], { timeout: 20_000 });
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, agent: "desk-17" });
+  });
+});
+
+describe("idle clients", () => {
+  it("clients that hold the places and say nothing are closed; subscribers stay; ctl gets in", async () => {
+    const { socket } = await daemon({ maxClients: 3, idleMs: 300 });
+    const subscriber = client(socket, '{"id":"sub","cmd":"subscribe"}\n');
+    const idle = [client(socket), client(socket)];
+    await Promise.all([subscriber.connected, ...idle.map((c) => c.connected)]);
+    await expect.poll(() => subscriber.lines.length).toBeGreaterThanOrEqual(1);
+    // the cap is reached: a newcomer is refused while the idle ones hold their places
+    expect(await request(socket, { cmd: "status" })).toMatchObject({ error: { code: "too_many_clients" } });
+    await Promise.all(idle.map((c) => c.closed));
+    for (const c of idle)
+      expect(c.lines.map((l) => JSON.parse(l))).toEqual([
+        { id: null, ok: false, error: { code: "idle", message: expect.stringContaining("closing") } },
+      ]);
+    expect(await request(socket, { cmd: "status" })).toMatchObject({ ok: true });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(subscriber.sock.destroyed).toBe(false);
+  });
+
+  it("defaults to a minute", () => {
+    expect(DEFAULT_IDLE_MS).toBe(60_000);
   });
 });
 
