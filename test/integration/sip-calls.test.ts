@@ -53,7 +53,7 @@ beforeAll(async () => {
   });
   inputs = new Inputs();
   await agent.start(inputs.emit);
-  await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+  await inputs.waitForSip((i) => i.sip === "registered");
   far = await startBaresip({
     kamailio: kam,
     user: "2001",
