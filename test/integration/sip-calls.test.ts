@@ -136,8 +136,9 @@ describe("inbound calls", () => {
         .filter((m) => new RegExp(`\\nCall-ID: *${callId}\\s`, "i").test(m))
         .map((m) => Number(m.slice(8, 11)));
     };
-    // ringing: the desk takes its time
+    // ringing: the desk decides to ring (the core's `ring` action), then takes its time
     const ringing = await offered();
+    await sip({ action: "ring", callId: ringing.callId });
     await far.waitFor("CALL_RINGING");
     await sip({ action: "answer", callId: ringing.callId });
     await far.waitFor("CALL_ESTABLISHED");
