@@ -138,6 +138,8 @@ describe("inbound calls", () => {
     };
     // ringing: the desk decides to ring (the core's `ring` action), then takes its time
     const ringing = await offered();
+    await sleep(300);
+    expect(await responses(ringing.callId)).not.toContain(180); // not before the desk says so
     await sip({ action: "ring", callId: ringing.callId });
     await far.waitFor("CALL_RINGING");
     await sip({ action: "answer", callId: ringing.callId });
