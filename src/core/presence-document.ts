@@ -3,15 +3,7 @@
  * and answered by `ctl status`: it never carries the caller's number (retained data outlives
  * the call).
  */
-import {
-  activity,
-  activitySince,
-  callHold,
-  currentCall,
-  heldLocally,
-  routable,
-  wrapUpUntil,
-} from "./derive.js";
+import { activity, activitySince, currentCall, held, remoteHeld, routable, wrapUpUntil } from "./derive.js";
 import type { Activity, AgentStatus, CallDirection, DeskState, Pending, SipHealth } from "./types.js";
 
 export interface PresenceDocument {
@@ -58,7 +50,6 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 export function presenceDocument(state: DeskState, agent: AgentIdentity, now: number): PresenceDocument {
   const c = currentCall(state);
-  const hold = callHold(state);
   const until = wrapUpUntil(state);
   return {
     v: 1,
@@ -84,8 +75,8 @@ export function presenceDocument(state: DeskState, agent: AgentIdentity, now: nu
           since: iso(c.offeredAt),
           answered: c.answeredAt === null ? null : iso(c.answeredAt),
           muted: c.muted,
-          held: hold !== null && heldLocally(hold),
-          remote_held: hold?.remote ?? false,
+          held: held(state),
+          remote_held: remoteHeld(state),
         }
       : null,
     health: {
