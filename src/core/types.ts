@@ -84,7 +84,7 @@ export interface Hold {
 /**
  * What the line is doing, with what only that state has: a call exists exactly while ringing,
  * outbound or on a call; a hold only on an answered call; an end only in wrap-up. `since` is when
- * the line (or, on a call, its hold) last changed.
+ * the activity the views show began (on a call, a confirmed hold or resume starts it again).
  */
 export type Line =
   | { readonly kind: "idle"; readonly since: number }
