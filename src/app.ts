@@ -10,6 +10,7 @@ import type { Readable, Writable } from "node:stream";
 import { policyFromConfig } from "./config/policy.js";
 import type { Config } from "./config/schema.js";
 import { ControlServer } from "./control/control-server.js";
+import { currentCall } from "./core/derive.js";
 import { initialState } from "./core/desk.js";
 import { Runner } from "./core/runner.js";
 import type { Emit, Side } from "./core/side.js";
@@ -103,7 +104,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
     log.warn({ call: leftOpen.id }, "a call was open when the daemon stopped: ending it (desk_restart)");
   runner.subscribe((change) => {
     if (change.kind !== "state") return;
-    openCalls.track(change.state.call, clock());
+    openCalls.track(currentCall(change.state), clock());
     seqs.follow(change.state.seq);
   });
 
@@ -155,7 +156,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   };
 
   runner.subscribe((change) => {
-    if (change.kind !== "state" || !deferredSip || change.state.call) return;
+    if (change.kind !== "state" || !deferredSip || currentCall(change.state)) return;
     const c = deferredSip;
     deferredSip = undefined;
     log.info("the call ended: applying the SIP changes of the last reload");
@@ -171,7 +172,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
       await runner.start();
       // The previous run's leftovers, now that the outbox is open: its call ends, its pause shows.
       runner.dispatch({ type: "desk_restarted", previous: persisted, openCall: leftOpen });
-      if (leftOpen && !runner.state.call) openCalls.clear();
+      if (leftOpen && !currentCall(runner.state)) openCalls.clear();
       ticker = setInterval(() => {
         runner.refresh();
         openCalls.touch(clock());
@@ -191,7 +192,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
       runner.dispatch({ type: "policy_changed", policy: policyFromConfig(next) });
       for (const key of KEYS) {
         if (!dependsChanged(key, prev, next)) continue;
-        if (key === "sip" && runner.state.call) {
+        if (key === "sip" && currentCall(runner.state)) {
           deferredSip = next;
           log.info("SIP, RTP or audio settings changed during a call: they apply when the call ends");
           continue;

@@ -228,7 +228,7 @@ sideFactories.sip = async (config, log, _options, desk) => {
       log
         .child("audio")
         .warn({ call: callId, device: fault.device, retry_ms: fault.retryInMs }, fault.message);
-      desk.dispatch({ type: "side_fault", side: "audio", message: `${fault.device}: ${fault.message}` });
+      desk.dispatch({ type: "health", side: "audio", fault: `${fault.device}: ${fault.message}` });
     },
   });
   const agent = new SipAgent({
@@ -271,7 +271,7 @@ function withStartReason<S extends Side>(side: S, caFile: string | undefined): S
           reason = `sip.ca_file ${caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`;
         }
       }
-      emit({ type: "registration_changed", sip: "failed", reason });
+      emit({ type: "health", side: "sip", sip: "failed", reason });
       throw e;
     }
   };

@@ -35,7 +35,8 @@ describe("SIP side start", () => {
       }),
     ).rejects.toThrow(/ENOENT/);
     expect(inputs).toContainEqual({
-      type: "registration_changed",
+      type: "health",
+      side: "sip",
       sip: "failed",
       reason: `sip.ca_file ${ca} cannot be read (ENOENT)`,
     });

@@ -110,7 +110,7 @@ export async function probeSip(config: Config, make: SideFactory, budgetMs: numb
     }
   });
   const dispatch: Emit = (input) => {
-    if (input.type === "registration_changed") {
+    if (input.type === "health" && "sip" in input) {
       if (input.sip === "registered") settle({ kind: "registered", server: server ?? primary });
       else if (input.sip === "failed") settle({ kind: "refused", reason: input.reason ?? "refused" });
       // Other final answers (5xx...) leave the agent "unregistered" with the status line.

@@ -8,9 +8,10 @@
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname, relative, resolve, sep } from "node:path";
+import { currentCall } from "../core/derive.js";
 import { type AgentIdentity, presenceDocument } from "../core/presence-document.js";
 import type { Emit, Side } from "../core/side.js";
-import type { DeskState, Effect } from "../core/types.js";
+import type { Call, DeskState, Effect } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { errorAnswer, MAX_LINE, parseRequest } from "./protocol.js";
 
@@ -233,7 +234,7 @@ export class ControlServer implements Side {
       missed_in_a_row: state.missed,
       queues: state.queues,
       faults: state.health.faults,
-      caller: state.call ? { number: state.call.number, name: state.call.displayName } : null,
+      caller: callerOf(currentCall(state)),
     };
   }
 
@@ -277,4 +278,8 @@ async function removeStaleSocket(path: string): Promise<void> {
   } catch {
     // nothing there
   }
+}
+
+function callerOf(call: Call | null): { number: string | null; name: string | null } | null {
+  return call ? { number: call.number, name: call.displayName } : null;
 }

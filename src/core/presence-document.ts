@@ -3,7 +3,7 @@
  * and answered by `ctl status`: it never carries the caller's number (retained data outlives
  * the call).
  */
-import { routable } from "./derive.js";
+import { activity, activitySince, currentCall, held, remoteHeld, routable, wrapUpUntil } from "./derive.js";
 import type { Activity, AgentStatus, CallDirection, DeskState, Pending, SipHealth } from "./types.js";
 
 export interface PresenceDocument {
@@ -49,7 +49,8 @@ export interface AgentIdentity {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 export function presenceDocument(state: DeskState, agent: AgentIdentity, now: number): PresenceDocument {
-  const c = state.call;
+  const c = currentCall(state);
+  const until = wrapUpUntil(state);
   return {
     v: 1,
     agent: agent.id,
@@ -59,9 +60,9 @@ export function presenceDocument(state: DeskState, agent: AgentIdentity, now: nu
     status: state.status,
     reason: state.reason,
     status_since: iso(state.statusSince),
-    activity: state.activity,
-    since: iso(state.activitySince),
-    wrap_up_until: state.wrapUpUntil === null ? null : iso(state.wrapUpUntil),
+    activity: activity(state),
+    since: iso(activitySince(state)),
+    wrap_up_until: until === null ? null : iso(until),
     routable: routable(state),
     pending: state.pending,
     call: c
@@ -74,8 +75,8 @@ export function presenceDocument(state: DeskState, agent: AgentIdentity, now: nu
           since: iso(c.offeredAt),
           answered: c.answeredAt === null ? null : iso(c.answeredAt),
           muted: c.muted,
-          held: c.held,
-          remote_held: c.remoteHeld,
+          held: held(state),
+          remote_held: remoteHeld(state),
         }
       : null,
     health: {

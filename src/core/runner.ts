@@ -16,6 +16,7 @@
  * its side. Both are logged at warn.
  */
 import type { Logger } from "../log/logger.js";
+import { activity, currentCall } from "./derive.js";
 import { step } from "./desk.js";
 import type { Emit, Outcome, Side } from "./side.js";
 import type { AgentStatus, DeskEvent, DeskInput, DeskState, Effect, TimerName } from "./types.js";
@@ -125,7 +126,8 @@ export class Runner {
     }
     this.#queue.push(...result.effects);
     this.#drain();
-    if (input.type === "call_ended" || input.type === "registration_changed") this.#reconcileAfterChange();
+    if (input.type === "call_ended" || (input.type === "health" && "sip" in input))
+      this.#reconcileAfterChange();
     return { ok: true };
   };
 
@@ -154,11 +156,11 @@ export class Runner {
       if (first === undefined) this.#mismatches.set(key, now);
       return first !== undefined && now - first >= this.#reconcileGraceMs;
     };
-    const call = this.#state.call;
+    const call = currentCall(this.#state);
     if (call && !live.has(call.id) && due(`desk:${call.id}`)) {
       const answered = call.answeredAt !== null;
       const detail = "reconciliation: no SIP session holds this call";
-      this.#log.warn({ callId: call.id, activity: this.#state.activity }, detail);
+      this.#log.warn({ callId: call.id, activity: activity(this.#state) }, detail);
       this.#mismatches.delete(`desk:${call.id}`);
       this.dispatch({
         type: "call_ended",
@@ -385,7 +387,7 @@ export class Runner {
   #fault(side: Side, message: string): void {
     this.#log.child(side.name).error({ err: message }, "side failed");
     // Dispatched later: a fault raised while projecting must not re-enter the projection loop.
-    queueMicrotask(() => this.dispatch({ type: "side_fault", side: side.name, message }));
+    queueMicrotask(() => this.dispatch({ type: "health", side: side.name, fault: message }));
   }
 }
 
@@ -399,7 +401,8 @@ function describeChange(prev: DeskState, next: DeskState, input: DeskInput): Rec
   if (input.type === "button") out["button"] = input.button;
   if (prev.status !== next.status || prev.reason !== next.reason)
     out["status"] = `${prev.status}→${next.status}`;
-  if (prev.activity !== next.activity) out["activity"] = `${prev.activity}→${next.activity}`;
+  const [was, is] = [activity(prev), activity(next)];
+  if (was !== is) out["activity"] = `${was}→${is}`;
   if (prev.pending !== next.pending) out["pending"] = next.pending;
   return out;
 }

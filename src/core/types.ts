@@ -1,8 +1,9 @@
 /**
  * The desk: one plain object that every view (headset LEDs, LCD, presence) is drawn from.
  *
- * Status (intent) and activity (what the line is doing) are independent axes; health says which
- * sides work. `routable` is never stored: it is derived (see `routable()` in desk.ts).
+ * Status (intent) and the line (what the telephone is doing) are independent axes; health says
+ * which sides work. `routable` and the activity the views show are never stored: they are derived
+ * (derive.ts), so they cannot disagree with the state.
  *
  * ```
  *  status:   logged_out ──login──▶ available ──pause──▶ paused(reason)
@@ -10,13 +11,14 @@
  *                └──────logout────────┘  └────unpause──────┘
  *            (pause/logout asked during a call become `pending`, applied at hang-up)
  *
- *  activity: idle ──offer──▶ ringing ──answer──▶ on_call ◀──hold/resume──▶ on_hold
+ *  line:     idle ──offer──▶ ringing ──answer──▶ on_call(hold: off ⇄ holding ⇄ held ⇄ resuming)
  *              ▲  ╲             │ ╲ cancel/timeout       │ bye / hangup
  *              │   ╲ dial       │  ╲──▶ not_responding ──┼──(timer)──▶ idle
  *              │    ▼           │ reject                 ▼
- *              │  outbound ─────┴──▶ idle           wrap_up ──timer/ready──▶ idle
+ *              │  outbound ─────┴──▶ idle           wrap_up(until) ──timer/ready──▶ idle
  *              │      └──answered──▶ on_call
  * ```
+ * The activity of presence/LCD/headset (`on_hold` included) is `activity(state)` in derive.ts.
  *
  * Times are milliseconds since the epoch; the clock is an argument of `step`, never read here.
  */
@@ -63,15 +65,36 @@ export interface Call {
   /** When it was answered (either side); null while ringing. */
   readonly answeredAt: number | null;
   readonly muted: boolean;
-  /** Held by us (re-INVITE sendonly acknowledged). */
-  readonly held: boolean;
-  /** Held by the far end (it sent sendonly/inactive). */
-  readonly remoteHeld: boolean;
-  /** A hold or resume we asked for and the far end has not confirmed yet. */
-  readonly holdRequested: boolean | null;
   /** A transfer under way (REFER sent, NOTIFY outcome not yet known). */
   readonly transferTarget: string | null;
 }
+
+/**
+ * Our hold, one value: `holding` and `resuming` are a re-INVITE we sent that the far end has not
+ * confirmed yet (`held` and `resuming` are held for the views: activity `on_hold`).
+ */
+export type LocalHold = "off" | "holding" | "held" | "resuming";
+
+export interface Hold {
+  readonly local: LocalHold;
+  /** Held by the far end (it sent sendonly/inactive). */
+  readonly remote: boolean;
+}
+
+/**
+ * What the line is doing, with what only that state has: a call exists exactly while ringing,
+ * outbound or on a call; a hold only on an answered call; an end only in wrap-up. `since` is when
+ * the activity the views show began (on a call, a confirmed hold or resume starts it again).
+ */
+export type Line =
+  | { readonly kind: "idle"; readonly since: number }
+  | { readonly kind: "ringing"; readonly since: number; readonly call: Call }
+  | { readonly kind: "outbound"; readonly since: number; readonly call: Call }
+  | { readonly kind: "on_call"; readonly since: number; readonly call: Call; readonly hold: Hold }
+  | { readonly kind: "wrap_up"; readonly since: number; readonly until: number }
+  | { readonly kind: "not_responding"; readonly since: number };
+
+export type LineKind = Line["kind"];
 
 /** The facts of an open call kept in state_dir (store/open-call-file.ts) so a restart can end it. */
 export interface OpenCallRecord {
@@ -144,11 +167,7 @@ export interface DeskState {
   /** Pause reason when paused, else null. */
   readonly reason: string | null;
   readonly statusSince: number;
-  readonly activity: Activity;
-  readonly activitySince: number;
-  /** End of wrap-up (ms) while activity is wrap_up. */
-  readonly wrapUpUntil: number | null;
-  readonly call: Call | null;
+  readonly line: Line;
   readonly pending: Pending | null;
   /** Offers missed in a row (reset by an answered call). */
   readonly missed: number;
@@ -193,8 +212,6 @@ export type Command =
   | { readonly cmd: "dial"; readonly target: string }
   | { readonly cmd: "dtmf"; readonly digits: string };
 
-export type CommandName = Command["cmd"];
-
 /** Buttons as the headset side reports them: edges, already debounced and de-echoed. */
 export type HeadsetButton =
   | "hook_off"
@@ -209,6 +226,18 @@ export type HeadsetButton =
   | "programmable";
 
 export type TimerName = "wrap_up" | "ring" | "not_responding";
+
+/**
+ * What a side reports about itself, one kind of input for all: SIP registration, a device or a
+ * connection up or down, or an adapter fault (message; null when the side works again).
+ * Narrow with `"fault" in input`, then `input.side`.
+ */
+export type HealthInput =
+  | { readonly type: "health"; readonly side: "sip"; readonly sip: SipHealth; readonly reason: string | null }
+  /** headset and LCD: the device is present; mqtt: the broker connection is up. */
+  | { readonly type: "health"; readonly side: "headset" | "lcd" | "mqtt"; readonly up: boolean }
+  /** Any side, by its name (`Side.name`, "audio"...). */
+  | { readonly type: "health"; readonly side: string; readonly fault: string | null };
 
 export type DeskInput =
   | { readonly type: "command"; readonly command: Command; readonly origin: Origin }
@@ -256,12 +285,9 @@ export type DeskInput =
        */
       readonly followedBy?: { readonly callId: string; readonly target: string };
     }
-  | { readonly type: "registration_changed"; readonly sip: SipHealth; readonly reason: string | null }
-  // other sides
-  | { readonly type: "headset_changed"; readonly present: boolean }
-  | { readonly type: "lcd_changed"; readonly present: boolean }
-  | { readonly type: "mqtt_changed"; readonly connected: boolean }
-  | { readonly type: "side_fault"; readonly side: string; readonly message: string | null }
+  // every side
+  | HealthInput
+  // presence
   | { readonly type: "queue_stats"; readonly stats: Omit<QueueSummary, "receivedAt"> | null }
   // the runner
   | { readonly type: "timer_fired"; readonly timer: TimerName }
@@ -274,8 +300,6 @@ export type DeskInput =
       /** A call that was open when the previous run died: it gets its `call.ended` (desk_restart). */
       readonly openCall: OpenCallRecord | null;
     };
-
-export type DeskInputType = DeskInput["type"];
 
 /** Events for the durable outbox (contracts/mqtt.md § Events): the outbox adds v, id, seq, ts. */
 export type DeskEvent =
@@ -330,6 +354,8 @@ export type DeskEvent =
     };
 
 export type SipAction =
+  /** 180 Ringing: the desk rings for this offer (not sent when it answers or refuses at once). */
+  | { readonly action: "ring"; readonly callId: string }
   | { readonly action: "answer"; readonly callId: string }
   | { readonly action: "reject"; readonly callId: string; readonly code: 480 | 486 | 603 }
   | { readonly action: "hangup"; readonly callId: string }

@@ -4,6 +4,7 @@
  * addressing. Only lines that changed are rewritten, each ending with "erase to end of line":
  * no full clears per frame, so nothing flickers, and the LCD box above is never touched.
  */
+import { currentCall, held, remoteHeld } from "../core/derive.js";
 import type { PresenceDocument } from "../core/presence-document.js";
 import type { DeskState } from "../core/types.js";
 
@@ -70,7 +71,7 @@ function presenceLine(p: PresenceDocument | null): string {
 }
 
 function callLine(d: DeskState, now: number): string {
-  const c = d.call;
+  const c = currentCall(d);
   if (!c) return "Call       -";
   const who = c.direction === "inbound" ? `from ${c.number ?? "?"}` : `to ${c.number ?? "?"}`;
   const time =
@@ -80,7 +81,7 @@ function callLine(d: DeskState, now: number): string {
   const transfer = c.transferTarget ? ` · transferring to ${c.transferTarget}` : "";
   return (
     `Call       ${who} · language ${c.language ?? "-"} · service ${c.service ?? "-"} · queue ${c.queue ?? "-"}` +
-    ` · ${time} · muted ${yesNo(c.muted)} · held ${yesNo(c.held)}${c.remoteHeld ? " (by caller)" : ""}${transfer}`
+    ` · ${time} · muted ${yesNo(c.muted)} · held ${yesNo(held(d))}${remoteHeld(d) ? " (by caller)" : ""}${transfer}`
   );
 }
 

@@ -89,11 +89,6 @@ export class HidHeadset implements Side {
     this.profiles = deps.profiles ?? null;
   }
 
-  /** Whether a headset is open now. */
-  get present(): boolean {
-    return this.conn !== null;
-  }
-
   async start(emit: Emit): Promise<void> {
     if (this.running) return;
     this.running = true;
@@ -360,7 +355,7 @@ export class HidHeadset implements Side {
   private report(present: boolean): void {
     if (this.lastPresent === present) return;
     this.lastPresent = present;
-    this.send({ type: "headset_changed", present });
+    this.send({ type: "health", side: "headset", up: present });
   }
 
   private send(input: DeskInput): void {

@@ -3,6 +3,7 @@
  * desk state. Rules: reference/hid-telephony.md §4.3–§4.6 and the table of §5 — mute only
  * while off-hook, hold keeps Off-Hook set, Ringer only when configured.
  */
+import { activity, currentCall, held } from "../core/derive.js";
 import type { DeskState } from "../core/types.js";
 
 export interface Indicators {
@@ -35,17 +36,16 @@ export const ALL_OFF: Indicators = Object.freeze({
 });
 
 export function indicators(state: DeskState, options: IndicatorOptions = {}): Indicators {
-  const call = state.call;
   let offHook = false;
   let ring = false;
   let hold = false;
-  switch (state.activity) {
+  switch (activity(state)) {
     case "ringing":
       ring = true;
       break;
     case "on_call":
       offHook = true;
-      hold = call?.held ?? false;
+      hold = held(state);
       break;
     case "on_hold":
       offHook = true;
@@ -59,7 +59,7 @@ export function indicators(state: DeskState, options: IndicatorOptions = {}): In
       break;
   }
   // Headsets ignore the Mute LED while on-hook (§4.3): never show mute without Off-Hook.
-  const mute = offHook && (call?.muted ?? false);
+  const mute = offHook && (currentCall(state)?.muted ?? false);
   return {
     offHook,
     mute,

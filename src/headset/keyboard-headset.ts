@@ -53,7 +53,7 @@ export class KeyboardHeadset implements Side {
     if (this.emitFn) return;
     this.emitFn = emit;
     this.deps.input.on("data", this.onData);
-    emit({ type: "headset_changed", present: true });
+    emit({ type: "health", side: "headset", up: true });
   }
 
   async stop(): Promise<void> {

@@ -4,10 +4,10 @@
  * free glyph shows "e" for "é").
  */
 
-import { SAMPLE_NOW, SITUATIONS, type Situation, sampleState } from "../core/samples.js";
 import { createCharset } from "./charset.js";
 import { LCD_CHARSETS, LCD_LANGUAGES, type LcdCharset, type LcdLanguage, parseSize } from "./options.js";
 import { screen } from "./screens.js";
+import { SAMPLE_NOW, SITUATIONS, type Situation, sampleState } from "./situations.js";
 
 /** A framed box of the lines, as a person reads them on the panel. */
 export function box(lines: readonly string[], cols: number): string {

@@ -4,7 +4,15 @@
  * priority order, so a 2-row display shows the most important one and a 4-row display three.
  * A broken side (SIP, headset, switchboard) outranks queue figures: the operator must know.
  */
-import { secondsBetween, wrapUpLeft } from "../core/derive.js";
+import {
+  activity,
+  activitySince,
+  currentCall,
+  held,
+  remoteHeld,
+  secondsBetween,
+  wrapUpLeft,
+} from "../core/derive.js";
 import type { DeskState } from "../core/types.js";
 import { languageTag, type Strings, strings } from "./i18n.js";
 import { cells, clean, clock, fitLine, num, txt, type Vars } from "./layout.js";
@@ -39,7 +47,8 @@ export function screen(state: DeskState, ctx: ScreenContext): string[] {
 
 /** Whether the screen changes with time alone (a timer or an ageing wait is visible). */
 export function hasVisibleTimer(state: DeskState): boolean {
-  if (state.activity !== "idle") return state.activity !== "ringing" && state.activity !== "not_responding";
+  const kind = state.line.kind;
+  if (kind !== "idle") return kind !== "ringing" && kind !== "not_responding";
   if (state.status === "paused") return true;
   return state.queues !== null && state.queues.waiting > 0;
 }
@@ -54,7 +63,7 @@ function layout(state: DeskState, S: Strings, ctx: ScreenContext): { head: Line;
   const health = problems(state, S);
   const queue = queueLines(state, S, ctx.now);
   const name = ctx.agentName ? [{ t: ["{name}"], v: { name: txt(ctx.agentName) } }] : [];
-  const call = state.call;
+  const call = currentCall(state);
   const tag = languageTag(call?.language ?? null);
   const callVars: Record<string, ReturnType<typeof txt>> = {};
   if (call) {
@@ -66,7 +75,8 @@ function layout(state: DeskState, S: Strings, ctx: ScreenContext): { head: Line;
   }
   const pending = pendingLine(state, S);
 
-  switch (state.activity) {
+  const act = activity(state);
+  switch (act) {
     case "ringing": {
       if (!tall) {
         return {
@@ -90,14 +100,14 @@ function layout(state: DeskState, S: Strings, ctx: ScreenContext): { head: Line;
     }
     case "on_call":
     case "on_hold": {
-      const t = num(clock(secondsBetween(call?.answeredAt ?? state.activitySince, ctx.now)));
+      const t = num(clock(secondsBetween(call?.answeredAt ?? activitySince(state), ctx.now)));
       const marks = [
         call?.muted ? S.muted : null,
         // On hold the headline already says so; the mark is for a hold the activity does not show.
-        call?.held && state.activity !== "on_hold" ? S.held : null,
-        call?.remoteHeld ? S.remoteHeld : null,
+        held(state) && act !== "on_hold" ? S.held : null,
+        remoteHeld(state) ? S.remoteHeld : null,
       ].filter((m): m is string => m !== null);
-      const word = state.activity === "on_hold" ? S.onHold : S.onCall;
+      const word = act === "on_hold" ? S.onHold : S.onCall;
       const m = marks.join(" ");
       // Marks outrank the word "on call": the timer already says a call is up.
       const headT = marks.length
@@ -117,7 +127,7 @@ function layout(state: DeskState, S: Strings, ctx: ScreenContext): { head: Line;
       };
     }
     case "outbound": {
-      const t = num(clock(secondsBetween(call?.offeredAt ?? state.activitySince, ctx.now)));
+      const t = num(clock(secondsBetween(call?.offeredAt ?? activitySince(state), ctx.now)));
       return {
         head: { t: S.outbound, v: { t } },
         more: [{ t: tall ? S.numberTo : ["{number}"], v: callVars }, ...health, ...pending, ...queue],

@@ -8,8 +8,9 @@
  * `project()` renders and diffs; one write queue (the pump) sends chunks in order, so two screens'
  * bytes never interleave, and always paints the latest screen (intermediate ones are dropped).
  * While a timer is visible it re-renders by itself at each second boundary. On every (re)open it
- * sends init and the full screen. Presence is reported as `lcd_changed`.
+ * sends init and the full screen. Presence is reported as a `health` input.
  */
+import { activitySince, currentCall, wrapUpUntil } from "../core/derive.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
@@ -156,10 +157,10 @@ export class SerialLcd implements Side {
     const s = this.#state;
     if (!s || this.#link === "stopped" || !hasVisibleTimer(s)) return;
     const anchor =
-      s.activity === "wrap_up"
-        ? (s.wrapUpUntil ?? now)
-        : s.activity !== "idle"
-          ? (s.call?.answeredAt ?? s.call?.offeredAt ?? s.activitySince)
+      s.line.kind === "wrap_up"
+        ? (wrapUpUntil(s) ?? now)
+        : s.line.kind !== "idle"
+          ? (currentCall(s)?.answeredAt ?? currentCall(s)?.offeredAt ?? activitySince(s))
           : s.status === "paused"
             ? s.statusSince
             : (s.queues?.receivedAt ?? now);
@@ -234,9 +235,9 @@ export class SerialLcd implements Side {
     if (this.#present === present) return;
     this.#present = present;
     try {
-      this.#emit?.({ type: "lcd_changed", present });
+      this.#emit?.({ type: "health", side: "lcd", up: present });
     } catch (err) {
-      this.#log.error({ err: String(err) }, "lcd_changed listener threw");
+      this.#log.error({ err: String(err) }, "health listener threw");
     }
   }
 

@@ -140,9 +140,9 @@ export class MqttPresence implements Side {
       refused: (reason) => {
         this.faulted = true;
         this.feed({
-          type: "side_fault",
+          type: "health",
           side: this.name,
-          message: `MQTT broker refused the connection: ${reason}`,
+          fault: `MQTT broker refused the connection: ${reason}`,
         });
       },
     });
@@ -234,7 +234,7 @@ export class MqttPresence implements Side {
           });
           if (attempt > 0) {
             this.log.warn({ dir: this.stateDir }, "event outbox open again: waiting events are written");
-            this.feed({ type: "side_fault", side: this.name, message: null });
+            this.feed({ type: "health", side: this.name, fault: null });
           }
           this.outbox = box;
           firstDone();
@@ -246,9 +246,9 @@ export class MqttPresence implements Side {
               "event outbox unavailable: events wait in memory; check the state dir's permissions and free space",
             );
             this.feed({
-              type: "side_fault",
+              type: "health",
               side: this.name,
-              message: `event outbox unavailable: ${String(err)}`,
+              fault: `event outbox unavailable: ${String(err)}`,
             });
             firstDone();
           }
@@ -275,10 +275,10 @@ export class MqttPresence implements Side {
       .catch((e) => this.publishFailed("online", e));
     // The runner steps synchronously and calls project(), which republishes presence; if it did
     // not (no change of state, or no runner yet), republish the snapshot we hold.
-    this.feed({ type: "mqtt_changed", connected: true });
+    this.feed({ type: "health", side: "mqtt", up: true });
     if (this.faulted) {
       this.faulted = false;
-      this.feed({ type: "side_fault", side: this.name, message: null });
+      this.feed({ type: "health", side: this.name, fault: null });
     }
     if (this.republish) this.publishPresence(this.clock());
     const subs = [
@@ -296,7 +296,7 @@ export class MqttPresence implements Side {
   private onDisconnected(): void {
     this.generation++;
     this.inflight.clear();
-    if (!this.stopped) this.feed({ type: "mqtt_changed", connected: false });
+    if (!this.stopped) this.feed({ type: "health", side: "mqtt", up: false });
   }
 
   private onMessage(topic: string, payload: Buffer, meta: MessageMeta): void {

@@ -170,14 +170,9 @@ export class CallTable {
       callInfoHeaders: this.deps.callInfoHeaders,
     });
     log.info({ callId: id, queue: facts.queue, autoAnswer: facts.autoAnswer }, "call offered");
+    // The desk decides: it rings (the `ring` action: 180 Ringing), answers at once (auto-answer)
+    // or refuses (486). sip.js's automatic 180 is off, see sip-agent.ts.
     this.deps.emit({ type: "call_offered", callId: id, ...facts });
-    // 180 Ringing only when the desk rings: an answered (auto-answer) or refused (486) call gets
-    // its final response straight away (sip.js's automatic 180 is off, see sip-agent.ts).
-    if (!entry.mediaPending && !entry.ending && invitation.state === SessionState.Initial) {
-      invitation
-        .progress()
-        .catch((error: unknown) => log.warn({ callId: id, error: String(error) }, "180 failed"));
-    }
   }
 
   /**
@@ -235,6 +230,8 @@ export class CallTable {
       return;
     }
     switch (action.action) {
+      case "ring":
+        return this.ring(entry);
       case "answer":
         return this.answer(entry);
       case "reject":
@@ -269,6 +266,17 @@ export class CallTable {
   }
 
   // ── actions ───────────────────────────────────────────────────────────────────────────────
+
+  /** The desk rings for this offer: 180 Ringing, while the INVITE still waits for an answer. */
+  private ring(entry: CallEntry): void {
+    const invitation = entry.session as Invitation;
+    if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial) return;
+    invitation
+      .progress()
+      .catch((error: unknown) =>
+        this.deps.log.warn({ callId: entry.id, error: String(error) }, "180 failed"),
+      );
+  }
 
   private async answer(entry: CallEntry): Promise<void> {
     const invitation = entry.session as Invitation;

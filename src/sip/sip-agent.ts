@@ -2,7 +2,7 @@
  * The SIP side: registers the agent's extension, turns INVITEs into desk inputs and executes the
  * desk's SIP actions. sip.js objects stay in this folder.
  *
- * Link and registration (what `registration_changed` reports):
+ * Link and registration (what the `health` input of side "sip" reports):
  * ```
  *   start ─▶ connecting ──link up──▶ REGISTER sent (registering) ──200──▶ registered
  *               ▲  │ all servers down                 │ 401/403...: failed     │ link lost, refresh
@@ -25,6 +25,7 @@ import {
   UserAgent,
   type UserAgentOptions,
 } from "sip.js";
+import { currentCall } from "../core/derive.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect, SipAction, SipHealth } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
@@ -236,7 +237,8 @@ export class SipAgent implements Side {
   }
 
   project(state: DeskState): void {
-    this.calls?.project(state.call ? { id: state.call.id, muted: state.call.muted } : null);
+    const call = currentCall(state);
+    this.calls?.project(call ? { id: call.id, muted: call.muted } : null);
   }
 
   /** Forces a reconnect now (tests, and the control socket's debugging commands). */
@@ -503,7 +505,7 @@ export class SipAgent implements Side {
     if (this.health && this.health.sip === sip && sip === "registering") return;
     this.health = { sip, reason };
     this.log.info({ sip, reason }, "registration");
-    this.emit({ type: "registration_changed", sip, reason });
+    this.emit({ type: "health", side: "sip", sip, reason });
   }
 
   private clearTimers(): void {

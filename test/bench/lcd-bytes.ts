@@ -4,13 +4,14 @@
  * against a naive full redraw of the screen. Target: ≤ 8 bytes for a queue-count change.
  */
 
-import { baseState, SAMPLE_NOW, sampleQueues, sampleState } from "../../src/core/samples.js";
 import type { DeskState } from "../../src/core/types.js";
 import { createCharset } from "../../src/lcd/charset.js";
 import type { LcdCharset, LcdDriver } from "../../src/lcd/options.js";
 import { Painter } from "../../src/lcd/painter.js";
 import { createProtocol } from "../../src/lcd/protocols/index.js";
 import { screen } from "../../src/lcd/screens.js";
+import { SAMPLE_NOW, sampleState } from "../../src/lcd/situations.js";
+import { baseState, sampleQueues } from "../samples.js";
 
 export interface Figure {
   readonly driver: LcdDriver;

@@ -8,9 +8,9 @@ import { ControlServer } from "../../src/control/control-server.js";
 import { parseRequest, requestFromArgs } from "../../src/control/protocol.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { Policy } from "../../src/core/types.js";
 import { silentLogger } from "../../src/log/logger.js";
+import { samplePolicy } from "../samples.js";
 
 const policy: Policy = {
   ...samplePolicy,

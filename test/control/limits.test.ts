@@ -16,8 +16,8 @@ import { ControlServer, DEFAULT_IDLE_MS, DEFAULT_MAX_CLIENTS } from "../../src/c
 import { MAX_LINE } from "../../src/control/protocol.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import { silentLogger } from "../../src/log/logger.js";
+import { samplePolicy } from "../samples.js";
 
 const BIN = resolve("dist/cli.js");
 const run = promisify(execFile);

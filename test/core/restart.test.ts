@@ -1,8 +1,9 @@
 /** Transition 1's events (issue 11): the call a killed run left open, and the restart's pause. */
 import { describe, expect, it } from "vitest";
+import { currentCall } from "../../src/core/derive.js";
 import { initialState, step } from "../../src/core/desk.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { OpenCallRecord } from "../../src/core/types.js";
+import { samplePolicy } from "../samples.js";
 
 const t0 = Date.parse("2026-12-05T10:00:00Z");
 const open: OpenCallRecord = {
@@ -43,7 +44,7 @@ describe("desk_restarted", () => {
       origin: "policy",
     });
     expect(r.effects).toContainEqual({ type: "persist_status", status: "paused", reason: "restart" });
-    expect(r.state.call).toBeNull();
+    expect(currentCall(r.state)).toBeNull();
   });
 
   it("says nothing when the status did not change and no call was open", () => {

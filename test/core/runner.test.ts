@@ -2,13 +2,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { activity, currentCall } from "../../src/core/derive.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner, type Timers } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { DeskInput, Policy } from "../../src/core/types.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
 import { StatusFile } from "../../src/store/status-file.js";
 import { FakeSide } from "../fakes/fake-side.js";
+import { samplePolicy } from "../samples.js";
 
 const policy: Policy = {
   ...samplePolicy,
@@ -77,12 +78,15 @@ describe("runner", () => {
       ok: true,
     });
     sip.emit?.(OFFER);
-    expect(runner.state.activity).toBe("ringing");
+    expect(activity(runner.state)).toBe("ringing");
     expect(runner.dispatch({ type: "command", command: { cmd: "answer" }, origin: "control" })).toEqual({
       ok: true,
     });
-    expect(sip.executed).toEqual([{ type: "sip", action: "answer", callId: "c1" }]);
-    expect(lcd.projected.at(-1)?.activity).toBe("ringing");
+    expect(sip.executed).toEqual([
+      { type: "sip", action: "ring", callId: "c1" },
+      { type: "sip", action: "answer", callId: "c1" },
+    ]);
+    expect(lcd.projected.at(-1)?.line.kind).toBe("ringing");
     await runner.stop();
     expect(order).toEqual(["start sip", "start lcd", "stop lcd", "stop sip"]);
   });
@@ -94,13 +98,13 @@ describe("runner", () => {
     timers.advance(5000);
     sip.emit?.({ type: "call_answered", callId: "c1" });
     timers.advance(30_000); // the ring timer (20 s) was cancelled at answer
-    expect(runner.state.activity).toBe("on_call");
+    expect(activity(runner.state)).toBe("on_call");
     sip.emit?.({ type: "call_ended", callId: "c1", reason: "remote_hangup", stats: null, detail: null });
-    expect(runner.state.activity).toBe("wrap_up");
+    expect(activity(runner.state)).toBe("wrap_up");
     timers.advance(29_999);
-    expect(runner.state.activity).toBe("wrap_up");
+    expect(activity(runner.state)).toBe("wrap_up");
     timers.advance(1);
-    expect(runner.state.activity).toBe("idle");
+    expect(activity(runner.state)).toBe("idle");
   });
 
   it("answers refused commands without changing anything", async () => {
@@ -126,7 +130,7 @@ describe("runner", () => {
     await r.start();
     sip.emit?.(OFFER);
     await new Promise((res) => setTimeout(res, 0));
-    expect(r.state.activity).toBe("ringing");
+    expect(activity(r.state)).toBe("ringing");
     expect(r.state.health.faults["lcd"]).toBe("project: display on fire");
     expect(lines.some((l) => l["ns"] === "lcd" && l["msg"] === "side failed")).toBe(true);
     void runner;
@@ -142,7 +146,7 @@ describe("runner", () => {
       if (e.type === "sip" && e.action === "answer") sip.emit?.({ type: "call_answered", callId: "c1" });
     };
     runner.dispatch({ type: "command", command: { cmd: "answer" }, origin: "headset" });
-    expect(runner.state.activity).toBe("on_call");
+    expect(activity(runner.state)).toBe("on_call");
   });
 
   it("persists the agent status, and a restart comes back paused", async () => {
@@ -205,13 +209,13 @@ describe("reconciliation between the desk's call and the SIP sessions (issue 11)
     sip.emit?.(OFFER);
     sip.emit?.({ type: "call_answered", callId: "c1" });
     timers.advance(30_000); // three periodic checks: all consistent
-    expect(runner.state.activity).toBe("on_call");
+    expect(activity(runner.state)).toBe("on_call");
     sip.live = []; // the session vanished without a call_ended (the ghost call)
     timers.advance(10_000); // seen once: within the grace, nothing happens
-    expect(runner.state.activity).toBe("on_call");
+    expect(activity(runner.state)).toBe("on_call");
     timers.advance(10_000);
-    expect(runner.state.call).toBeNull();
-    expect(runner.state.activity).toBe("wrap_up");
+    expect(currentCall(runner.state)).toBeNull();
+    expect(activity(runner.state)).toBe("wrap_up");
     expect(events).toEqual(["c1 dialog_lost"]);
     expect(lines.some((l) => l["level"] === "warn" && l["callId"] === "c1")).toBe(true);
   });
@@ -225,7 +229,7 @@ describe("reconciliation between the desk's call and the SIP sessions (issue 11)
     timers.advance(5_000); // before the ring timeout (20 s) could end it
     runner.reconcile();
     expect(events).toEqual(["c1 failed"]);
-    expect(runner.state.activity).toBe("idle");
+    expect(activity(runner.state)).toBe("idle");
   });
 
   it("a SIP session the desk does not know is ended by its side; a hand-over shorter than the grace is not", async () => {
@@ -248,7 +252,7 @@ describe("reconciliation between the desk's call and the SIP sessions (issue 11)
     expect(sip.endedUnknown).toEqual([
       { callId: "stale", detail: "reconciliation: the desk does not know this call" },
     ]);
-    expect(runner.state.call?.id).toBe("c1");
+    expect(currentCall(runner.state)?.id).toBe("c1");
     expect(lines.some((l) => l["level"] === "warn" && l["callId"] === "stale")).toBe(true);
   });
 

@@ -10,12 +10,8 @@ describe("indicators(state)", () => {
     ["ringing", desk("ringing"), { ring: true }],
     ["on call", desk("on_call", { answeredAt: 2 }), { offHook: true }],
     ["muted", desk("on_call", { muted: true }), { offHook: true, mute: true }],
-    ["held (Off-Hook kept)", desk("on_hold", { held: true }), { offHook: true, hold: true }],
-    [
-      "held and muted",
-      desk("on_hold", { held: true, muted: true }),
-      { offHook: true, hold: true, mute: true },
-    ],
+    ["held (Off-Hook kept)", desk("on_hold"), { offHook: true, hold: true }],
+    ["held and muted", desk("on_hold", { muted: true }), { offHook: true, hold: true, mute: true }],
     ["outbound", desk("outbound", { direction: "outbound" }), { offHook: true }],
     ["wrap-up", desk("wrap_up"), {}],
     ["not responding", desk("not_responding"), {}],
@@ -55,9 +51,7 @@ describe("IndicatorEncoder, shared report (Jabra report 0x02, 2 payload bytes)",
     expect(enc.encode(indicators(desk("on_call"), opts)).map(hex)).toEqual(["02 01 00"]);
     // Mute keeps Off-Hook in the same report (writing Mute alone would drop the call).
     expect(enc.encode(indicators(desk("on_call", { muted: true }), opts)).map(hex)).toEqual(["02 13 00"]);
-    expect(enc.encode(indicators(desk("on_hold", { held: true, muted: true }), opts)).map(hex)).toEqual([
-      "02 1b 00",
-    ]);
+    expect(enc.encode(indicators(desk("on_hold", { muted: true }), opts)).map(hex)).toEqual(["02 1b 00"]);
     expect(enc.encode(indicators(desk("idle"), opts)).map(hex)).toEqual(["02 00 00"]);
     enc.reset();
     expect(enc.encode(ALL_OFF).map(hex)).toEqual(["02 00 00"]);
@@ -67,7 +61,7 @@ describe("IndicatorEncoder, shared report (Jabra report 0x02, 2 payload bytes)",
     const enc = new IndicatorEncoder(fixtureMap("epos-impact-d1"));
     expect(enc.encode(indicators(desk("ringing"))).map(hex)).toEqual(["03 04"]);
     expect(enc.encode(indicators(desk("on_call", { muted: true }))).map(hex)).toEqual(["03 09"]);
-    expect(enc.encode(indicators(desk("on_hold", { held: true }))).map(hex)).toEqual(["03 21"]);
+    expect(enc.encode(indicators(desk("on_hold"))).map(hex)).toEqual(["03 21"]);
   });
 });
 
@@ -78,7 +72,7 @@ describe("IndicatorEncoder, one report per LED (Poly BT700: Ring 0x21, Speaker 0
     expect(enc.encode(indicators(desk("ringing"))).map(hex)).toEqual(["21 01"]);
     expect(enc.encode(indicators(desk("on_call"))).map(hex)).toEqual(["24 01", "21 00"]);
     expect(enc.encode(indicators(desk("on_call", { muted: true }))).map(hex)).toEqual(["23 01"]);
-    expect(enc.encode(indicators(desk("on_hold", { held: true, muted: true }))).map(hex)).toEqual(["25 01"]);
+    expect(enc.encode(indicators(desk("on_hold", { muted: true }))).map(hex)).toEqual(["25 01"]);
     expect(enc.encode(indicators(desk("wrap_up"))).map(hex)).toEqual(["23 00", "24 00", "25 00"]);
   });
 

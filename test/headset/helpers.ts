@@ -1,11 +1,11 @@
 /** Shared helpers for the headset tests: fixtures, desk states and a manual clock. */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { baseState, sampleCall, sampleHealth, samplePolicy } from "../../src/core/samples.js";
-import type { Call, DeskState } from "../../src/core/types.js";
+import type { Activity, Call, DeskState, Line } from "../../src/core/types.js";
 import { parseHexBytes } from "../../src/headset/descriptor.js";
 import type { HeadsetClock } from "../../src/headset/options.js";
 import { type TelephonyMap, telephonyMapFromBytes } from "../../src/headset/telephony-map.js";
+import { baseState, sampleCall, sampleHealth, samplePolicy } from "../samples.js";
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/hid/", import.meta.url));
 
@@ -19,21 +19,26 @@ export function fixtureMap(name: string, mirrorPage?: number): TelephonyMap {
   return r.map;
 }
 
-export function desk(activity: DeskState["activity"], call: Partial<Call> | null = null): DeskState {
-  const noCall = call === null && (activity === "idle" || activity === "wrap_up");
+export function desk(activity: Activity, call: Partial<Call> | null = null): DeskState {
+  const c = sampleCall(1000, {
+    number: "+390612345",
+    language: "it",
+    service: null,
+    offeredAt: 1000,
+    ...(call ?? {}),
+  });
+  const lines: Record<Activity, Line> = {
+    idle: { kind: "idle", since: 0 },
+    ringing: { kind: "ringing", since: 0, call: c },
+    outbound: { kind: "outbound", since: 0, call: c },
+    on_call: { kind: "on_call", since: 0, call: c, hold: { local: "off", remote: false } },
+    on_hold: { kind: "on_call", since: 0, call: c, hold: { local: "held", remote: false } },
+    wrap_up: { kind: "wrap_up", since: 0, until: 30_000 },
+    not_responding: { kind: "not_responding", since: 0 },
+  };
   return baseState(1000, {
     statusSince: 0,
-    activity,
-    activitySince: 0,
-    call: noCall
-      ? null
-      : sampleCall(1000, {
-          number: "+390612345",
-          language: "it",
-          service: null,
-          offeredAt: 1000,
-          ...(call ?? {}),
-        }),
+    line: lines[activity],
     queues: null,
     health: { ...sampleHealth, lcd: null, mqtt: null },
     policy: {

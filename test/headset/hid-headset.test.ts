@@ -52,7 +52,7 @@ function rig(options: Partial<HeadsetOptions> = {}, profiles: Profile[] = []) {
     profiles,
   });
   const buttons = () => inputs.flatMap((i) => (i.type === "button" ? [i.button] : []));
-  const presence = () => inputs.flatMap((i) => (i.type === "headset_changed" ? [i.present] : []));
+  const presence = () => inputs.flatMap((i) => (i.type === "health" && "up" in i ? [i.up] : []));
   return { backend, clock, side, emit, inputs, lines, buttons, presence };
 }
 
@@ -102,7 +102,7 @@ describe("HidHeadset (shared report: Jabra)", () => {
     expect(r.presence()).toEqual([true, false]);
     expect(r.buttons()).toEqual([]); // no hook_on: unplugging never hangs up
     expect(first.closed).toBe(true);
-    r.side.project(desk("on_hold", { held: true, muted: true })); // state moves on while absent
+    r.side.project(desk("on_hold", { muted: true })); // state moves on while absent
     await settle();
 
     // Plugged back under a new hidraw number; seen on two polls before opening (debounce).

@@ -17,7 +17,7 @@ describe("KeyboardHeadset", () => {
       got.push(i);
       return { ok: true };
     });
-    expect(got).toEqual([{ type: "headset_changed", present: true }]);
+    expect(got).toEqual([{ type: "health", side: "headset", up: true }]);
     const shown: Indicators[] = [];
     kb.onChange = (ind) => shown.push(ind);
     const press = async (keys: string) => {

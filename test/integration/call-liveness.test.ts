@@ -15,9 +15,9 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { activity } from "../../src/core/derive.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { DeskEvent, Policy } from "../../src/core/types.js";
 import { createLogger, type Logger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
@@ -27,6 +27,7 @@ import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { runSippUac } from "../lab/sipp.js";
+import { samplePolicy } from "../samples.js";
 import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -115,7 +116,7 @@ async function startDesk(user: "1017" | "1018", mediaTimeoutMs: number, transpor
   await runner.start();
   cleanup.push(() => runner.stop());
   runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" });
-  await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+  await inputs.waitForSip((i) => i.sip === "registered");
   const ended = (callId: string) => events.find((e) => e.type === "call.ended" && e.call_id === callId);
   return { agent, inputs, runner, events, ended };
 }
@@ -149,7 +150,7 @@ describe("calls that outlive reality end by themselves", () => {
       await kam.stop();
       await sleep(5000);
       await kam.restart();
-      await desk.inputs.waitFor("registration_changed", (i) => i.sip === "registered", 20_000, regMark);
+      await desk.inputs.waitForSip((i) => i.sip === "registered", 20_000, regMark);
       // the desk re-INVITEs over the new connection: the far end still has the call, and now
       // routes its requests to the desk's new Contact (RFC 3261 §12.2: a target refresh)
       await expect
@@ -157,7 +158,7 @@ describe("calls that outlive reality end by themselves", () => {
           timeout: 15_000,
         })
         .toBe(true);
-      expect(desk.runner.state.activity).toBe("on_call");
+      expect(activity(desk.runner.state)).toBe("on_call");
       await expect.poll(() => far.isRegistered(), { timeout: 10_000 }).toBe(true);
       // the caller hangs up: before the check, Kamailio could not route this BYE (the old WebSocket)
       const linesBefore = lines.length;
@@ -165,13 +166,13 @@ describe("calls that outlive reality end by themselves", () => {
       const ended = await desk.inputs.waitFor("call_ended", (i) => i.callId === callId, 10_000);
       expect(ended.reason).toBe("remote_hangup");
       expect(desk.ended(callId)).toMatchObject({ type: "call.ended", end_reason: "remote_hangup" });
-      expect(desk.runner.state.activity).toBe("idle");
+      expect(activity(desk.runner.state)).toBe("idle");
       const unreachable = lines.slice(linesBefore).filter((l) => /unreachable/i.test(String(l["msg"])));
       expect(unreachable.length).toBeLessThan(10);
       // and the next citizen gets through
       await far.waitFor("CALL_CLOSED");
       const next = await callDesk(desk, far, "1017");
-      expect(desk.runner.state.activity).toBe("on_call");
+      expect(activity(desk.runner.state)).toBe("on_call");
       await far.hangup();
       const nextEnded = await desk.inputs.waitFor("call_ended", (i) => i.callId === next, 10_000);
       expect(nextEnded.reason).toBe("remote_hangup");
@@ -194,10 +195,10 @@ describe("calls that outlive reality end by themselves", () => {
     expect(ended.reason).toBe("media_timeout");
     expect(Date.now() - hungUpAt).toBeLessThan(8000);
     expect(desk.ended(callId)).toMatchObject({ end_reason: "media_timeout" });
-    expect(desk.runner.state.activity).toBe("idle");
+    expect(activity(desk.runner.state)).toBe("idle");
     await sleep(5000 - (Date.now() - hungUpAt));
     await kam.restart();
-    await desk.inputs.waitFor("registration_changed", (i) => i.sip === "registered", 20_000, regMark);
+    await desk.inputs.waitForSip((i) => i.sip === "registered", 20_000, regMark);
     await expect.poll(() => far.isRegistered(), { timeout: 10_000 }).toBe(true);
     // RTP toward a closed port: logged once and counted, not a line per packet
     const unreachable = lines.slice(linesBefore).filter((l) => /unreachable/i.test(String(l["msg"])));
@@ -221,7 +222,7 @@ describe("calls that outlive reality end by themselves", () => {
     expect(ended.detail).toBeTruthy();
     expect(Date.now() - killedAt).toBeLessThan(8000);
     expect(desk.ended(callId)).toMatchObject({ end_reason: "media_timeout" });
-    expect(desk.runner.state.activity).toBe("idle");
+    expect(activity(desk.runner.state)).toBe("idle");
     // the BYE went out (through Kamailio, to a far end that is gone)
     expect(lines.some((l) => l["msg"] === "ending the call" && l["callId"] === callId)).toBe(true);
     const other = await caller("2001");
@@ -258,7 +259,7 @@ describe("RFC 4028 session timer with a real UAC", () => {
     expect(result.errors).toBe("");
     expect(result.ok).toBe(true); // it saw Session-Expires + Require: timer in our 200, and our BYE
     expect(desk.ended(answered.callId)).toMatchObject({ end_reason: "session_expired" });
-    expect(desk.runner.state.activity).toBe("idle");
+    expect(activity(desk.runner.state)).toBe("idle");
     expect(Date.now() - started).toBeLessThan(100_000);
     await desk.runner.stop();
   }, 110_000);

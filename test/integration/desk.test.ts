@@ -22,6 +22,7 @@ import { labKamailio } from "../../src/lab/kamailio.js";
 import { baresipPort, freePorts } from "../../src/lab/ports.js";
 import { memoryLogger } from "../../src/log/logger.js";
 import "../../src/wiring.js";
+import { activity, currentCall } from "../../src/core/derive.js";
 import { FakeHidBackend } from "../fakes/fake-hid-device.js";
 import { VirtualDisplay } from "../lcd/virtual-display.js";
 
@@ -203,8 +204,13 @@ state_dir: ${dir}/state
       "X-Service": "casa",
       "X-Queue": "sociale",
     });
-    await until(() => desk().activity === "ringing", 10_000, "ringing");
-    expect(desk().call).toMatchObject({ language: "ar", service: "casa", queue: "sociale", number: "2001" });
+    await until(() => activity(desk()) === "ringing", 10_000, "ringing");
+    expect(currentCall(desk())).toMatchObject({
+      language: "ar",
+      service: "casa",
+      queue: "sociale",
+      number: "2001",
+    });
     await until(() => leds().ring, 3000, "Ring LED on");
     await until(() => /AR/.test(screen()) && /2001/.test(screen()), 3000, "ringing screen");
     await until(() => presence()?.["activity"] === "ringing", 3000, "presence ringing");
@@ -215,18 +221,18 @@ state_dir: ${dir}/state
   it("lifting the boom answers: Ring off, Off-Hook on, audio both ways", async () => {
     press(0x01); // hook off
     await caller?.waitFor("CALL_ESTABLISHED", 10_000);
-    await until(() => desk().activity === "on_call", 5000, "on call");
+    await until(() => activity(desk()) === "on_call", 5000, "on call");
     await until(() => !leds().ring && leds().offHook, 3000, "Ring off, Off-Hook on");
     press(0x03); // the headset echoes our Off-Hook with Line Busy: not a new press
     await until(() => presence()?.["activity"] === "on_call", 3000, "presence on_call");
     await new Promise((r) => setTimeout(r, 2500)); // two-way audio for a while
-    expect(desk().activity).toBe("on_call");
+    expect(activity(desk())).toBe("on_call");
   });
 
   it("the mute button mutes the RTP (the caller hears silence) and lights Mute", async () => {
     press(0x07); // mute pulse (relative: the 1 counts)
     press(0x03);
-    await until(() => desk().call?.muted === true, 3000, "muted");
+    await until(() => currentCall(desk())?.muted === true, 3000, "muted");
     await until(() => leds().mute, 3000, "Mute LED");
     await until(() => /MUET|Muet|muet/.test(screen()), 3000, "muted mark on the LCD");
     await new Promise((r) => setTimeout(r, 2000)); // muted audio for a while
@@ -235,7 +241,7 @@ state_dir: ${dir}/state
   it("hook on hangs up: wrap-up everywhere, events delivered, the recordings prove the audio", async () => {
     press(0x00); // boom down
     await caller?.waitFor("CALL_CLOSED", 10_000);
-    await until(() => desk().activity === "wrap_up", 5000, "wrap-up");
+    await until(() => activity(desk()) === "wrap_up", 5000, "wrap-up");
     await until(() => !leds().offHook && !leds().mute, 3000, "LEDs off");
     await until(() => presence()?.["activity"] === "wrap_up", 3000, "presence wrap_up");
     await until(() => events().some((e) => e["type"] === "call.ended"), 5000, "call.ended event");

@@ -158,7 +158,8 @@ describe("the broker dies", () => {
     );
     const health: boolean[] = [];
     desk.runner.subscribe((c) => {
-      if (c.kind === "state" && c.input.type === "mqtt_changed") health.push(c.input.connected);
+      if (c.kind === "state" && c.input.type === "health" && c.input.side === "mqtt" && "up" in c.input)
+        health.push(c.input.up);
     });
     const session = desk.presence.session;
     await broker.restart();

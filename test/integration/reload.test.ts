@@ -16,6 +16,7 @@ import { labKamailio } from "../../src/lab/kamailio.js";
 import { baresipPort, freePorts } from "../../src/lab/ports.js";
 import { memoryLogger } from "../../src/log/logger.js";
 import "../../src/wiring.js";
+import { activity, activitySince, wrapUpUntil } from "../../src/core/derive.js";
 
 const lab = inject("lab");
 const dir = mkdtempSync(join(tmpdir(), "cuffia-reload-"));
@@ -81,10 +82,10 @@ describe("reload during a call", () => {
       port: await baresipPort(),
     });
     await caller.dial("sip:1017@127.0.0.1");
-    await until(() => desk().activity === "ringing", 10_000, "ringing");
+    await until(() => activity(desk()) === "ringing", 10_000, "ringing");
     expect(await request(socket, { cmd: "answer" })).toMatchObject({ ok: true });
     await caller.waitFor("CALL_ESTABLISHED", 10_000);
-    await until(() => desk().activity === "on_call", 5000, "on call");
+    await until(() => activity(desk()) === "on_call", 5000, "on call");
 
     const sipBefore = app.runner.sides.find((s) => s.name === "sip");
     drawn = "";
@@ -99,7 +100,7 @@ describe("reload during a call", () => {
     await until(() => drawn.includes(`┌${"─".repeat(16)}┐`), 3000, "the 16x2 LCD");
     // ...the call is untouched and the SIP side is still the old one.
     await new Promise((r) => setTimeout(r, 1000));
-    expect(desk().activity).toBe("on_call");
+    expect(activity(desk())).toBe("on_call");
     expect(caller.events.some((e) => e["type"] === "CALL_CLOSED")).toBe(false);
     expect(app.runner.sides.find((s) => s.name === "sip")).toBe(sipBefore);
     expect(lines.some((l) => String(l["msg"]).includes("they apply when the call ends"))).toBe(true);
@@ -108,8 +109,8 @@ describe("reload during a call", () => {
     expect(await request(socket, { cmd: "hangup" })).toMatchObject({ ok: true });
     await caller.waitFor("CALL_CLOSED", 10_000);
     await until(() => app!.runner.sides.find((s) => s.name === "sip") !== sipBefore, 5000, "SIP rebuilt");
-    expect(desk().activity).toBe("wrap_up");
-    expect((desk().wrapUpUntil ?? 0) - desk().activitySince).toBe(5000);
+    expect(activity(desk())).toBe("wrap_up");
+    expect((wrapUpUntil(desk()) ?? 0) - activitySince(desk())).toBe(5000);
     await until(() => desk().health.sip === "registered", 15_000, "registered again");
     const regs = await labKamailio(lab.kamailio).registrations();
     expect(regs.filter((r) => r.aor.includes("1017"))).toHaveLength(1);

@@ -53,7 +53,7 @@ beforeAll(async () => {
   });
   inputs = new Inputs();
   await agent.start(inputs.emit);
-  await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+  await inputs.waitForSip((i) => i.sip === "registered");
   far = await startBaresip({
     kamailio: kam,
     user: "2001",
@@ -136,8 +136,11 @@ describe("inbound calls", () => {
         .filter((m) => new RegExp(`\\nCall-ID: *${callId}\\s`, "i").test(m))
         .map((m) => Number(m.slice(8, 11)));
     };
-    // ringing: the desk takes its time
+    // ringing: the desk decides to ring (the core's `ring` action), then takes its time
     const ringing = await offered();
+    await sleep(300);
+    expect(await responses(ringing.callId)).not.toContain(180); // not before the desk says so
+    await sip({ action: "ring", callId: ringing.callId });
     await far.waitFor("CALL_RINGING");
     await sip({ action: "answer", callId: ringing.callId });
     await far.waitFor("CALL_ESTABLISHED");

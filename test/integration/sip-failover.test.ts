@@ -43,9 +43,9 @@ describe("a registrar that refuses us", () => {
       backoff: { baseMs: 200, capMs: 1000 },
     });
     await agent.start(inputs.emit);
-    const refused = await inputs.waitFor("registration_changed", (i) => /403/.test(i.reason ?? ""), 5000);
+    const refused = await inputs.waitForSip((i) => /403/.test(i.reason ?? ""), 5000);
     expect(refused.reason).toMatch(/^403 Forbidden from ws:\/\/127\.0\.0\.1:\d+\/?; trying the next server$/);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered", 5000);
+    await inputs.waitForSip((i) => i.sip === "registered", 5000);
     expect(primary.registers).toBe(1);
     expect(fallback.registers).toBe(1);
     expect(agent.registration).toBe("registered");
@@ -67,13 +67,9 @@ describe("a registrar that refuses us", () => {
       backoff: { baseMs: 200, capMs: 1000 },
     });
     await agent.start(inputs.emit);
-    const refused = await inputs.waitFor(
-      "registration_changed",
-      (i) => /trying the next/.test(i.reason ?? ""),
-      5000,
-    );
+    const refused = await inputs.waitForSip((i) => /trying the next/.test(i.reason ?? ""), 5000);
     expect(refused.reason).toMatch(/^40[13] [^;]+ from ws:\/\/127\.0\.0\.1:\d+\/?; trying the next server$/);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered", 5000);
+    await inputs.waitForSip((i) => i.sip === "registered", 5000);
     expect(fallback.registers - before).toBe(1);
     expect((await kamailio.registrations()).some((r) => r.aor.includes("1017"))).toBe(false);
   });
@@ -90,7 +86,7 @@ describe("a registrar that refuses us", () => {
       backoff: { baseMs: 200, capMs: 1000 },
     });
     await agent.start(inputs.emit);
-    const failed = await inputs.waitFor("registration_changed", (i) => i.sip === "failed", 5000);
+    const failed = await inputs.waitForSip((i) => i.sip === "failed", 5000);
     expect(failed.reason).toBe("403 Forbidden");
     expect(primary.registers - before.p).toBe(1);
     expect(fallback.registers - before.f).toBe(1);

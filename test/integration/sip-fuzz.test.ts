@@ -26,7 +26,6 @@ import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { DeskInput } from "../../src/core/types.js";
 import { labKamailio } from "../../src/lab/kamailio.js";
 import { freePorts } from "../../src/lab/ports.js";
@@ -34,7 +33,9 @@ import { createLogger, type Logger, memoryLogger } from "../../src/log/logger.js
 import { createMediaFactory } from "../../src/media/factory.js";
 import { contentLength, StreamFramer } from "../../src/sip/framing.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
+import { samplePolicy } from "../samples.js";
 import "../lab/context.js";
+import { activity, currentCall } from "../../src/core/derive.js";
 import { type RelayKind, type SipRelay, startSipRelay } from "../lab/sip-relay.js";
 import { runSippUac } from "../lab/sipp.js";
 import { headerValues } from "../lab/ws-sip-peer.js";
@@ -122,7 +123,9 @@ async function startDesk(server: string, log: Logger) {
   await runner.start();
   runner.dispatch({ type: "command", command: { cmd: "login" }, origin: "control" });
   const idle = () =>
-    runner.state.call === null && agent.callsInFlight.table === 0 && agent.callsInFlight.sessions === 0;
+    currentCall(runner.state) === null &&
+    agent.callsInFlight.table === 0 &&
+    agent.callsInFlight.sessions === 0;
   return { agent, runner, inputs, idle };
 }
 
@@ -361,7 +364,7 @@ async function fuzz(kind: RelayKind): Promise<void> {
       if (!settled) {
         found(
           !desk.idle()
-            ? `desk not idle 2 s later (${desk.runner.state.activity}, table ${desk.agent.callsInFlight.table}, sessions ${desk.agent.callsInFlight.sessions})`
+            ? `desk not idle 2 s later (${activity(desk.runner.state)}, table ${desk.agent.callsInFlight.table}, sessions ${desk.agent.callsInFlight.sessions})`
             : owed && !final
               ? "no final response to a request the desk owes an answer"
               : "its call was not torn down (BYE unanswered)",

@@ -7,15 +7,16 @@
  */
 import { Core } from "sip.js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { activity } from "../../src/core/derive.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { DeskEvent } from "../../src/core/types.js";
 import { createLogger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { type Kamailio, labKamailio } from "../lab/kamailio.js";
 import { runSippUac, xmlAttr } from "../lab/sipp.js";
+import { samplePolicy } from "../samples.js";
 import { testSipOptions } from "../sip/harness.js";
 
 const lab = inject("lab");
@@ -33,7 +34,7 @@ const events: DeskEvent[] = [];
 async function until(what: () => boolean, label: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!what()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${label}; ${runner.state.activity}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${label}; ${activity(runner.state)}`);
     await sleep(20);
   }
 }
@@ -85,7 +86,7 @@ afterAll(async () => {
 
 /** A valid SIPp call through Kamailio: auto-answered, 1 s of audio, BYE; the desk is idle after. */
 async function validCall(): Promise<void> {
-  expect(runner.state.activity).toBe("idle");
+  expect(activity(runner.state)).toBe("idle");
   const before = ended().length;
   const result = await runSippUac({
     kamailio,
@@ -97,7 +98,7 @@ async function validCall(): Promise<void> {
   expect(result.ok).toBe(true);
   await until(() => ended().length > before, "call.ended");
   expect(ended().at(-1)).toMatchObject({ end_reason: "remote_hangup" });
-  await until(() => runner.state.activity === "idle", "idle");
+  await until(() => activity(runner.state) === "idle", "idle");
 }
 
 describe("bad offers through the real PBX", () => {
@@ -119,7 +120,7 @@ describe("bad offers through the real PBX", () => {
     expect(result.errors).toBe("");
     expect(result.ok).toBe(true);
     expect(events.filter((e) => e.type === "call.offered").length).toBe(offered);
-    expect(runner.state.activity).toBe("idle");
+    expect(activity(runner.state)).toBe("idle");
     await validCall();
   });
 
@@ -137,7 +138,7 @@ describe("bad offers through the real PBX", () => {
     expect(result.ok).toBe(true);
     await until(() => ended().length > before, "call.ended");
     expect(ended().at(-1)).toMatchObject({ end_reason: "no_ack" });
-    await until(() => runner.state.activity === "idle", "idle");
+    await until(() => activity(runner.state) === "idle", "idle");
     await validCall();
   });
 });

@@ -10,15 +10,16 @@ import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { Core } from "sip.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { activity, currentCall } from "../../src/core/derive.js";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { DeskEvent, DeskInput, Policy } from "../../src/core/types.js";
 import { createLogger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
 import type { MediaSession, MediaSessionFactory } from "../../src/media/media.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { freePorts } from "../lab/ports.js";
+import { samplePolicy } from "../samples.js";
 import { FakeRegistrar, inDialogRequest, type Received, sdpOffer } from "../sip/fake-registrar.js";
 import { testSipOptions } from "../sip/harness.js";
 
@@ -92,7 +93,7 @@ class Desk {
   }
 
   get activity(): string {
-    return this.runner.state.activity;
+    return activity(this.runner.state);
   }
 
   /** The final response (2xx-6xx) to `callId`, sent after `mark`. */
@@ -270,7 +271,7 @@ describe("INVITEs the desk can never take are refused at once, before it rings",
       expect(desk.offered(callId)).toBe(false);
       expect(desk.inputs.slice(inputMark).some((i) => "callId" in i && i.callId === callId)).toBe(false);
       expect(desk.activity).toBe("idle");
-      expect(desk.runner.state.call).toBeNull();
+      expect(currentCall(desk.runner.state)).toBeNull();
       await desk.validCall();
     });
   }

@@ -56,11 +56,11 @@ describe("registration", () => {
       const inputs = new Inputs();
       const a = agent(url, "2003");
       await a.start(inputs.emit);
-      await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+      await inputs.waitForSip((i) => i.sip === "registered");
       expect(await registeredAs("2003")).toBe(true);
       // the liveness OPTIONS must not knock the registration down
       await new Promise((r) => setTimeout(r, 3000));
-      expect(inputs.all.filter((i) => i.type === "registration_changed").at(-1)).toMatchObject({
+      expect(inputs.all.filter((i) => i.type === "health" && "sip" in i).at(-1)).toMatchObject({
         sip: "registered",
       });
       await a.stop();
@@ -72,7 +72,7 @@ describe("registration", () => {
     const inputs = new Inputs();
     const a = agent(`tcp://127.0.0.1:${kam.tcpPort}`, "2002", "wrong");
     await a.start(inputs.emit);
-    const failed = await inputs.waitFor("registration_changed", (i) => i.sip === "failed");
+    const failed = await inputs.waitForSip((i) => i.sip === "failed");
     expect(failed.reason).toMatch(/^40[13] /);
     await a.stop();
   });
@@ -81,7 +81,7 @@ describe("registration", () => {
     const inputs = new Inputs();
     const a = agent([`tcp://127.0.0.1:1`, `ws://127.0.0.1:${kam.wsPort}`], "2002");
     await a.start(inputs.emit);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    await inputs.waitForSip((i) => i.sip === "registered");
     expect(await registeredAs("2002")).toBe(true);
     await a.stop();
   });
@@ -90,12 +90,12 @@ describe("registration", () => {
     const inputs = new Inputs();
     const a = agent(`tcp://127.0.0.1:${kam.tcpPort}`, "2001");
     await a.start(inputs.emit);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    await inputs.waitForSip((i) => i.sip === "registered");
     for (let n = 0; n < 3; n++) {
       const mark = inputs.mark;
       a.reconnect("test");
-      await inputs.waitFor("registration_changed", (i) => i.sip !== "registered", 10_000, mark);
-      await inputs.waitFor("registration_changed", (i) => i.sip === "registered", 10_000, mark);
+      await inputs.waitForSip((i) => i.sip !== "registered", 10_000, mark);
+      await inputs.waitForSip((i) => i.sip === "registered", 10_000, mark);
     }
     // the port of our end changed four times; the registrar holds one binding, the current one
     const bindings = (await kam.registrations()).filter((r) => r.aor.includes("2001"));
@@ -108,12 +108,12 @@ describe("registration", () => {
     const inputs = new Inputs();
     const a = agent(`ws://127.0.0.1:${kam.wsPort}`, "1018");
     await a.start(inputs.emit);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    await inputs.waitForSip((i) => i.sip === "registered");
     const mark = inputs.mark;
     const t0 = Date.now();
     await kam.restart();
-    await inputs.waitFor("registration_changed", (i) => i.sip !== "registered", 10_000, mark);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered", 15_000, mark);
+    await inputs.waitForSip((i) => i.sip !== "registered", 10_000, mark);
+    await inputs.waitForSip((i) => i.sip === "registered", 15_000, mark);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(await registeredAs("1018")).toBe(true);
     await a.stop();

@@ -35,7 +35,7 @@ beforeAll(async () => {
     log,
   });
   await agent.start(inputs.emit);
-  await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+  await inputs.waitForSip((i) => i.sip === "registered");
   far = await startBaresip({ kamailio: kam, user: "2001", port: await baresipPort() });
 }, 120_000);
 
@@ -65,7 +65,7 @@ it(
     await agent.execute({ type: "sip", action: "hangup", callId: offer.callId });
     await inputs.waitFor("call_ended", (i) => i.callId === offer.callId);
     // record how it went: straight through, or after a detected loss
-    const changes = inputs.all.filter((i) => i.type === "registration_changed").map((i) => i.sip);
+    const changes = inputs.all.flatMap((i) => (i.type === "health" && "sip" in i ? [i.sip] : []));
     expect(changes.at(-1)).toBe("registered");
   },
   IDLE_MS + 90_000,

@@ -154,7 +154,7 @@ describe("a call through the card", () => {
     });
     inputs = new Inputs();
     await agent.start(inputs.emit);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    await inputs.waitForSip((i) => i.sip === "registered");
     const farTone = await makeTone(join(card.dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
     far = await startBaresip({
       kamailio,

@@ -1,12 +1,13 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
-import { baseState, SAMPLE_NOW, SITUATIONS } from "../../src/core/samples.js";
-import type { DeskState } from "../../src/core/types.js";
+import type { Call, DeskState, Line } from "../../src/core/types.js";
 import { createCharset } from "../../src/lcd/charset.js";
 import { lcdModelSchema, loadLcdModels } from "../../src/lcd/models.js";
 import { LCD_LANGUAGES, type LcdLanguage } from "../../src/lcd/options.js";
 import { lcdPreview } from "../../src/lcd/preview.js";
 import { screen } from "../../src/lcd/screens.js";
+import { SAMPLE_NOW, SITUATIONS } from "../../src/lcd/situations.js";
+import { baseState } from "../samples.js";
 
 const DIR = fileURLToPath(new URL("../../device/lcds/", import.meta.url));
 
@@ -73,9 +74,10 @@ describe("lcd preview", () => {
 
 describe("malformed inputs never crash", () => {
   const weird: Array<Partial<DeskState>> = [
-    { activity: "on_call", call: null },
-    { activity: "wrap_up", wrapUpUntil: null },
-    { activity: "ringing", call: null },
+    // Lines the type does not allow (a call without its call, a wrap-up without its end).
+    { line: { kind: "on_call", since: 0, call: null } as unknown as Line },
+    { line: { kind: "wrap_up", since: 0, until: null } as unknown as Line },
+    { line: { kind: "ringing", since: 0, call: null } as unknown as Line },
     { status: "paused", reason: null, statusSince: Number.NaN },
     {
       queues: {
@@ -97,7 +99,7 @@ describe("malformed inputs never crash", () => {
     },
     {
       status: "bogus" as unknown as DeskState["status"],
-      activity: "nonsense" as unknown as DeskState["activity"],
+      line: { kind: "nonsense", since: 0 } as unknown as Line,
     },
     {
       health: {
@@ -142,21 +144,20 @@ describe("malformed inputs never crash", () => {
             for (const l of lines) expect(l).not.toMatch(/[\u0000-\u001f\u202e]/);
             const s2 = baseState(SAMPLE_NOW, {
               ...w,
-              activity: "ringing",
-              call: {
-                ...baseState().call,
-                id: "c",
-                direction: "inbound",
-                displayName: null,
-                offeredAt: 0,
-                answeredAt: null,
-                muted: false,
-                held: false,
-                remoteHeld: false,
-                holdRequested: null,
-                transferTarget: null,
-                ...c,
-              } as DeskState["call"],
+              line: {
+                kind: "ringing",
+                since: 0,
+                call: {
+                  id: "c",
+                  direction: "inbound",
+                  displayName: null,
+                  offeredAt: 0,
+                  answeredAt: null,
+                  muted: false,
+                  transferTarget: null,
+                  ...c,
+                } as Call,
+              },
             });
             for (const l of screen(s2, {
               language: language as LcdLanguage,

@@ -1,5 +1,4 @@
 import { describe, expect, test } from "vitest";
-import { SAMPLE_NOW, SITUATIONS, sampleState } from "../../src/core/samples.js";
 import { createCharset } from "../../src/lcd/charset.js";
 import { diffRuns } from "../../src/lcd/framebuffer.js";
 import type { LcdCharset, LcdDriver, LcdLanguage } from "../../src/lcd/options.js";
@@ -8,6 +7,7 @@ import { CfaReader } from "../../src/lcd/protocols/cfa-reader.js";
 import { cfaCrc, cfaPacket } from "../../src/lcd/protocols/crystalfontz.js";
 import { createProtocol } from "../../src/lcd/protocols/index.js";
 import { screen } from "../../src/lcd/screens.js";
+import { SAMPLE_NOW, SITUATIONS, sampleState } from "../../src/lcd/situations.js";
 import { type Rom, VirtualDisplay, x25 } from "./virtual-display.js";
 
 const hex = (b: Buffer) => b.toString("hex").replace(/(..)/g, "$1 ").trim().toUpperCase();

@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SerialPort } from "serialport";
 import { afterAll, describe, expect, test } from "vitest";
-import { baseState, sampleQueues } from "../../src/core/samples.js";
 import type { DeskInput } from "../../src/core/types.js";
 import { SerialLcd } from "../../src/lcd/serial-lcd.js";
 import { silentLogger } from "../../src/log/logger.js";
+import { baseState, sampleQueues } from "../samples.js";
 import { VirtualDisplay } from "./virtual-display.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cuffia-lcd-"));
@@ -86,7 +86,7 @@ describe("LCD over a socat pty pair", () => {
       events.push(i);
       return { ok: true };
     });
-    expect(events).toEqual([{ type: "lcd_changed", present: true }]);
+    expect(events).toEqual([{ type: "health", side: "lcd", up: true }]);
 
     // An empty queue: no timer runs, so only state changes write.
     const now = Date.now();
@@ -119,7 +119,7 @@ describe("LCD over a socat pty pair", () => {
     // Unplug: the pty pair disappears.
     await far1.close();
     await stopSocat(socat1);
-    await until(() => events.some((e) => e.type === "lcd_changed" && !e.present), 5000);
+    await until(() => events.some((e) => e.type === "health" && "up" in e && !e.up), 5000);
     lcd.project(
       baseState(now, { queues: q(5), status: "paused", reason: "break", statusSince: now }),
       Date.now(),
@@ -128,8 +128,8 @@ describe("LCD over a socat pty pair", () => {
     // Replug on the same path: init again, and the whole current screen.
     const socat2 = await startSocat();
     const far2 = await panel();
-    await until(() => events.filter((e) => e.type === "lcd_changed").length === 3, 15_000);
-    expect(events.at(-1)).toEqual({ type: "lcd_changed", present: true });
+    await until(() => events.filter((e) => e.type === "health").length === 3, 15_000);
+    expect(events.at(-1)).toEqual({ type: "health", side: "lcd", up: true });
     await until(() => far2.vd.read()[1] === "Pausa breve         ", 5000);
     expect(far2.vd.read()[0]).toMatch(/^In pausa +0:0\d$/);
     expect(far2.vd.read()[2]).toMatch(/^In coda: 5 {2}max 0:4\d$/);

@@ -1,14 +1,8 @@
 import { describe, expect, test } from "vitest";
-import {
-  baseState,
-  SAMPLE_NOW,
-  SITUATIONS,
-  sampleCall,
-  sampleQueues,
-  sampleState,
-} from "../../src/core/samples.js";
 import { LCD_LANGUAGES, type LcdLanguage } from "../../src/lcd/options.js";
 import { hasVisibleTimer, screen } from "../../src/lcd/screens.js";
+import { SAMPLE_NOW, SITUATIONS, sampleState } from "../../src/lcd/situations.js";
+import { baseState, sampleCall, sampleQueues } from "../samples.js";
 
 const SIZES = [
   { cols: 16, rows: 2 },
@@ -110,8 +104,11 @@ describe("time", () => {
 describe("truncation never cuts a number", () => {
   test("a long service shrinks, the tag stays", () => {
     const st = baseState(SAMPLE_NOW, {
-      activity: "ringing",
-      call: sampleCall(SAMPLE_NOW, { service: "Servizi demografici e stato civile", language: "ar" }),
+      line: {
+        kind: "ringing",
+        since: SAMPLE_NOW,
+        call: sampleCall(SAMPLE_NOW, { service: "Servizi demografici e stato civile", language: "ar" }),
+      },
     });
     const l = screen(st, ctx("it", 16, 2));
     expect(l[0]).toMatch(/^Servizi demo.* AR$/);
@@ -139,8 +136,11 @@ describe("truncation never cuts a number", () => {
   });
   test("a number longer than the row shows its tail, marked", () => {
     const st = baseState(SAMPLE_NOW, {
-      activity: "ringing",
-      call: sampleCall(SAMPLE_NOW, { number: "00393331234567891234" }),
+      line: {
+        kind: "ringing",
+        since: SAMPLE_NOW,
+        call: sampleCall(SAMPLE_NOW, { number: "00393331234567891234" }),
+      },
     });
     expect(screen(st, ctx("en", 16, 2))[1]).toBe("…331234567891234");
   });

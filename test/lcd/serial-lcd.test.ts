@@ -1,10 +1,11 @@
 import { describe, expect, test } from "vitest";
-import { baseState, SAMPLE_NOW, sampleState } from "../../src/core/samples.js";
 import type { DeskInput } from "../../src/core/types.js";
 import type { LcdOptions } from "../../src/lcd/options.js";
 import type { LcdPort, OpenPort } from "../../src/lcd/port.js";
 import { type LcdClock, SerialLcd } from "../../src/lcd/serial-lcd.js";
+import { SAMPLE_NOW, sampleState } from "../../src/lcd/situations.js";
 import { silentLogger } from "../../src/log/logger.js";
+import { baseState } from "../samples.js";
 import { VirtualDisplay } from "./virtual-display.js";
 
 /** A manual clock: timers fire only when the test advances time. */
@@ -140,7 +141,7 @@ describe("SerialLcd", () => {
     lcd.project(sampleState("available"), clock.t);
     await lcd.idle();
     state.unplug();
-    expect(events.at(-1)).toEqual({ type: "lcd_changed", present: false });
+    expect(events.at(-1)).toEqual({ type: "health", side: "lcd", up: false });
     state.fail = true;
     lcd.project(sampleState("paused"), clock.t);
     await clock.advance(600); // first retry (500 ms ± 25 %) fails
@@ -150,7 +151,7 @@ describe("SerialLcd", () => {
     await clock.advance(1100); // second retry, 1 s ± 25 %
     await lcd.idle();
     expect(state.opens).toBe(2);
-    expect(events.map((e) => (e.type === "lcd_changed" ? e.present : null))).toEqual([true, false, true]);
+    expect(events.map((e) => (e.type === "health" && "up" in e ? e.up : null))).toEqual([true, false, true]);
     expect(vd().clears).toBe(1);
     expect(vd().read()).toEqual(["Training   12:06", "Queue 3 max 1:26"]);
     await lcd.stop();
@@ -172,7 +173,7 @@ describe("SerialLcd", () => {
       events.push(i);
       return { ok: true };
     });
-    expect(events).toEqual([{ type: "lcd_changed", present: false }]);
+    expect(events).toEqual([{ type: "health", side: "lcd", up: false }]);
     expect(lcd.link).toBe("waiting");
     await lcd.stop();
     expect(clock.timers.size).toBe(0);

@@ -12,11 +12,11 @@ import { promisify } from "node:util";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { initialState } from "../../src/core/desk.js";
 import { Runner } from "../../src/core/runner.js";
-import { samplePolicy } from "../../src/core/samples.js";
 import type { Command, Policy } from "../../src/core/types.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
 import { MqttPresence } from "../../src/presence/mqtt-presence.js";
 import type { PresenceOptions } from "../../src/presence/options.js";
+import { samplePolicy } from "../samples.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 

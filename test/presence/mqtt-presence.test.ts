@@ -70,9 +70,9 @@ describe("MqttPresence", () => {
       return { ok: true };
     });
     expect(inputs).toContainEqual({
-      type: "side_fault",
+      type: "health",
       side: "presence",
-      message: expect.stringMatching(/^event outbox unavailable/),
+      fault: expect.stringMatching(/^event outbox unavailable/),
     });
     expect(
       lines.some((l) => String(l.msg).startsWith("event outbox unavailable: events wait in memory")),
@@ -84,6 +84,6 @@ describe("MqttPresence", () => {
     await side.flush();
     const stored = (await readFile(join(stateDir, "outbox.jsonl"), "utf8")).trim().split("\n");
     expect(stored.map((l) => JSON.parse(l).status)).toEqual(["available"]);
-    expect(inputs).toContainEqual({ type: "side_fault", side: "presence", message: null });
+    expect(inputs).toContainEqual({ type: "health", side: "presence", fault: null });
   });
 });

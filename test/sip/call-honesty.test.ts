@@ -85,7 +85,7 @@ beforeAll(async () => {
   });
   inputs = new Inputs();
   await agent.start(inputs.emit);
-  await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+  await inputs.waitForSip((i) => i.sip === "registered");
   const reg = await pbx.waitFor((m) => m.firstLine.startsWith("REGISTER "));
   contact = /<([^>]+)>/.exec(reg.header("contact") ?? "")?.[1] ?? "";
 });

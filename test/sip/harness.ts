@@ -2,8 +2,11 @@
  * Test helpers for the SIP side: a recorder of what the SipAgent emits, and a wait for an input.
  */
 import type { Emit } from "../../src/core/side.js";
-import type { DeskInput } from "../../src/core/types.js";
+import type { DeskInput, HealthInput } from "../../src/core/types.js";
 import { type SipOptions, sipDefaults } from "../../src/sip/options.js";
+
+/** A registration report of the SIP side. */
+export type SipReport = Extract<HealthInput, { side: "sip" }>;
 
 /** The SIP options the tests register with (lab user 1017), with what a test changes. */
 export function testSipOptions(
@@ -64,6 +67,16 @@ export class Inputs {
       };
       this.waiters.push({ pred: match, resolve: done });
     });
+  }
+
+  /** Like `waitFor`, for the SIP side's registration reports (health inputs of side "sip"). */
+  waitForSip(
+    pred: (i: SipReport) => boolean = () => true,
+    timeoutMs = 15_000,
+    since = 0,
+  ): Promise<SipReport> {
+    const isSip = (i: DeskInput): i is SipReport => i.type === "health" && "sip" in i;
+    return this.waitFor("health", (i) => isSip(i) && pred(i), timeoutMs, since) as Promise<SipReport>;
   }
 
   /** Index to pass as `since` to wait only for inputs from now on. */

@@ -62,7 +62,8 @@ describe("SIP side against a silent or absent registrar", () => {
     await a.stop();
     expect(Date.now() - t0).toBeLessThan(10_000); // the bug took 32 s (Timer F); the fix takes ~2 s
     expect(inputs.all.at(-1)).toMatchObject({
-      type: "registration_changed",
+      type: "health",
+      side: "sip",
       sip: "unregistered",
       reason: "stopped",
     });
@@ -74,11 +75,7 @@ describe("SIP side against a silent or absent registrar", () => {
     const inputs = new Inputs();
     const a = agent(port);
     await a.start(inputs.emit);
-    const down = await inputs.waitFor(
-      "registration_changed",
-      (i) => i.sip === "unregistered" && i.reason !== null,
-      5000,
-    );
+    const down = await inputs.waitForSip((i) => i.sip === "unregistered" && i.reason !== null, 5000);
     expect(down.reason).toMatch(/ECONNREFUSED|reachable/);
     await a.stop();
   });

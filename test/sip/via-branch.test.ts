@@ -29,7 +29,7 @@ beforeAll(async () => {
       void agent.execute({ type: "sip", action: "reject", callId: i.callId, code: 486 });
   };
   await agent.start(inputs.emit);
-  await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+  await inputs.waitForSip((i) => i.sip === "registered");
 });
 
 afterAll(async () => {

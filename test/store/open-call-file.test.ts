@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sampleCall } from "../../src/core/samples.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
 import { ALIVE_EVERY_MS, OpenCallFile } from "../../src/store/open-call-file.js";
+import { sampleCall } from "../samples.js";
 
 let dir: string;
 beforeEach(async () => {

@@ -1,5 +1,8 @@
-/** Sample desk states, one per situation the LCD distinguishes (preview, README, tests). */
-import type { Call, DeskState, Health, Policy, QueueSummary } from "./types.js";
+/**
+ * Sample desk states, one per situation the LCD distinguishes: what `cuffia lcd preview` and the
+ * README's gallery show (tests draw their own desks from test/samples.ts).
+ */
+import type { Call, DeskState, Health, Line, Policy, QueueSummary } from "../core/types.js";
 
 export const SITUATIONS = [
   "logged-out",
@@ -24,7 +27,7 @@ export type Situation = (typeof SITUATIONS)[number];
 /** A fixed instant so previews and goldens never depend on the wall clock. */
 export const SAMPLE_NOW = Date.UTC(2025, 2, 3, 9, 41, 30);
 
-export const samplePolicy: Policy = {
+const samplePolicy: Policy = {
   wrapUpSeconds: 30,
   pauseReasons: ["break", "training", "back_office"],
   autoPauseAfterMissed: 2,
@@ -36,7 +39,7 @@ export const samplePolicy: Policy = {
   sides: { sip: true, headset: true, lcd: true, mqtt: true },
 };
 
-export const sampleHealth: Health = {
+const sampleHealth: Health = {
   sip: "registered",
   sipReason: null,
   headset: true,
@@ -45,7 +48,7 @@ export const sampleHealth: Health = {
   faults: {},
 };
 
-export function sampleQueues(now = SAMPLE_NOW): QueueSummary {
+function sampleQueues(now = SAMPLE_NOW): QueueSummary {
   // 72 s when published, 13 s ago: the LCD shows 1:25.
   return {
     waiting: 3,
@@ -56,7 +59,7 @@ export function sampleQueues(now = SAMPLE_NOW): QueueSummary {
   };
 }
 
-export function sampleCall(now = SAMPLE_NOW, over: Partial<Call> = {}): Call {
+function sampleCall(now = SAMPLE_NOW, over: Partial<Call> = {}): Call {
   return {
     id: "c1",
     direction: "inbound",
@@ -68,23 +71,17 @@ export function sampleCall(now = SAMPLE_NOW, over: Partial<Call> = {}): Call {
     offeredAt: now - 4_000,
     answeredAt: null,
     muted: false,
-    held: false,
-    remoteHeld: false,
-    holdRequested: null,
     transferTarget: null,
     ...over,
   };
 }
 
-export function baseState(now = SAMPLE_NOW, over: Partial<DeskState> = {}): DeskState {
+function baseState(now = SAMPLE_NOW, over: Partial<DeskState> = {}): DeskState {
   return {
     status: "available",
     reason: null,
     statusSince: now - 3_600_000,
-    activity: "idle",
-    activitySince: now - 60_000,
-    wrapUpUntil: null,
-    call: null,
+    line: { kind: "idle", since: now - 60_000 },
     pending: null,
     missed: 0,
     queues: sampleQueues(now),
@@ -96,8 +93,11 @@ export function baseState(now = SAMPLE_NOW, over: Partial<DeskState> = {}): Desk
 }
 
 export function sampleState(situation: Situation, now = SAMPLE_NOW): DeskState {
-  const talking = (over: Partial<Call> = {}) =>
-    sampleCall(now, { answeredAt: now - 205_000, offeredAt: now - 210_000, ...over });
+  const talking = (over: Partial<Call> = {}, local: "off" | "held" = "off"): { line: Line } => {
+    const call = sampleCall(now, { answeredAt: now - 205_000, offeredAt: now - 210_000, ...over });
+    return { line: { kind: "on_call", since: now - 60_000, call, hold: { local, remote: false } } };
+  };
+  const ringing = (call: Call): { line: Line } => ({ line: { kind: "ringing", since: now - 60_000, call } });
   switch (situation) {
     case "logged-out":
       return baseState(now, { status: "logged_out" });
@@ -110,39 +110,40 @@ export function sampleState(situation: Situation, now = SAMPLE_NOW): DeskState {
     case "paused":
       return baseState(now, { status: "paused", reason: "training", statusSince: now - 725_000 });
     case "wrap-up":
-      return baseState(now, { activity: "wrap_up", wrapUpUntil: now + 24_200, activitySince: now - 5_800 });
+      return baseState(now, { line: { kind: "wrap_up", until: now + 24_200, since: now - 5_800 } });
     case "ringing":
-      return baseState(now, { activity: "ringing", call: sampleCall(now) });
+      return baseState(now, ringing(sampleCall(now)));
     case "ringing-arabic":
-      return baseState(now, {
-        activity: "ringing",
-        call: sampleCall(now, {
-          number: "0612345678",
-          language: "العربية",
-          service: "Servizi sociali",
-          queue: "casa",
-        }),
-      });
+      return baseState(
+        now,
+        ringing(
+          sampleCall(now, {
+            number: "0612345678",
+            language: "العربية",
+            service: "Servizi sociali",
+            queue: "casa",
+          }),
+        ),
+      );
     case "on-call":
-      return baseState(now, { activity: "on_call", call: talking() });
+      return baseState(now, talking());
     case "on-call-muted":
-      return baseState(now, { activity: "on_call", call: talking({ muted: true }) });
+      return baseState(now, talking({ muted: true }));
     case "on-hold":
-      return baseState(now, { activity: "on_hold", call: talking({ held: true }) });
-    case "outbound":
-      return baseState(now, {
-        activity: "outbound",
-        call: sampleCall(now, {
-          direction: "outbound",
-          number: "2001",
-          language: null,
-          service: null,
-          queue: null,
-          offeredAt: now - 7_000,
-        }),
+      return baseState(now, talking({}, "held"));
+    case "outbound": {
+      const call = sampleCall(now, {
+        direction: "outbound",
+        number: "2001",
+        language: null,
+        service: null,
+        queue: null,
+        offeredAt: now - 7_000,
       });
+      return baseState(now, { line: { kind: "outbound", since: now - 60_000, call } });
+    }
     case "not-responding":
-      return baseState(now, { activity: "not_responding", missed: 1 });
+      return baseState(now, { line: { kind: "not_responding", since: now - 60_000 }, missed: 1 });
     case "not-registered":
       return baseState(now, { health: { ...sampleHealth, sip: "failed", sipReason: "403 Forbidden" } });
     case "no-headset":
