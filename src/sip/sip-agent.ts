@@ -318,7 +318,7 @@ export class SipAgent implements Side {
         this.checkLiveness();
         return;
       case "reconnect":
-        this.log.warn({ why: a.why }, "liveness check failed: the registrar has lost us");
+        this.log.warn({ why: a.why }, "the registrar has lost us: reconnecting");
         this.reconnect(a.why);
         return;
       case "check_dialogs":
