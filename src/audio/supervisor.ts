@@ -1,11 +1,13 @@
 /**
  * Keeps one device process (arecord, aplay) alive for the length of a call: when it dies it is
- * restarted after a backoff, and the fault is reported to a listener rather than thrown: a dead
- * microphone must not end the call.
+ * restarted when the shared Reconnector says (POLICIES.audio: at least 200 ms, growing while it
+ * keeps dying, afresh after a 10 s run), and the fault is reported to a listener rather than
+ * thrown: a dead microphone must not end the call.
  */
 import type { Logger } from "../log/logger.js";
+import { POLICIES } from "../supervise/backoff.js";
+import { type ReconnectClock, Reconnector } from "../supervise/reconnector.js";
 import type { AudioFault, AudioFaultListener } from "./audio.js";
-import { Backoff } from "./backoff.js";
 
 export interface Running {
   stop(): void;
@@ -17,29 +19,32 @@ export interface SupervisorOptions {
   readonly start: (died: (message: string) => void) => Running;
   readonly onFault?: AudioFaultListener | undefined;
   readonly log: Logger;
-  readonly backoff?: Backoff;
-  readonly now?: () => number;
+  /** Timers and uptime (tests); default the system's. */
+  readonly clock?: ReconnectClock;
 }
 
 export class Supervisor {
   private current: Running | null = null;
   private generation = 0;
-  private startedAt = 0;
-  private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly backoff: Backoff;
-  private readonly now: () => number;
+  private readonly reconnector: Reconnector;
   restarts = 0;
 
   constructor(private readonly o: SupervisorOptions) {
-    this.backoff = o.backoff ?? new Backoff();
-    this.now = o.now ?? (() => performance.now());
+    this.reconnector = new Reconnector({
+      policy: POLICIES.audio,
+      retry: () => {
+        this.restarts++;
+        this.start();
+      },
+      ...(o.clock ? { clock: o.clock } : {}),
+    });
   }
 
   start(): void {
     if (this.closed) return;
     const gen = ++this.generation;
-    this.startedAt = this.now();
+    this.reconnector.up();
     try {
       this.current = this.o.start((message) => {
         if (gen === this.generation) this.died(message);
@@ -53,25 +58,20 @@ export class Supervisor {
     this.generation++;
     this.current = null;
     if (this.closed) return;
-    const retryInMs = this.backoff.next(this.now() - this.startedAt);
+    const retryInMs = this.reconnector.down(message);
+    if (retryInMs === null) return;
     this.o.log.warn({ device: this.o.device, message, retryInMs }, "audio device process ended; restarting");
     try {
       this.o.onFault?.({ device: this.o.device, message, retryInMs });
     } catch (e) {
       this.o.log.error({ err: (e as Error).message }, "audio fault listener threw");
     }
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.restarts++;
-      this.start();
-    }, retryInMs);
   }
 
   close(): void {
     this.closed = true;
     this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.reconnector.stop();
     const c = this.current;
     this.current = null;
     try {

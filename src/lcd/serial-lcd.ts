@@ -14,7 +14,8 @@ import { activitySince, currentCall, wrapUpUntil } from "../core/derive.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
-import { backoffMs } from "./backoff.js";
+import { POLICIES } from "../supervise/backoff.js";
+import { Reconnector } from "../supervise/reconnector.js";
 import { createCharset } from "./charset.js";
 import type { LcdOptions } from "./options.js";
 import { Painter } from "./painter.js";
@@ -59,7 +60,8 @@ export class SerialLcd implements Side {
   readonly #agentName: string | null;
   readonly #open: OpenPort;
   readonly #clock: LcdClock;
-  readonly #random: () => number;
+  /** When to reopen a lost port (the one policy, POLICIES.lcd). */
+  readonly #reconnector: Reconnector;
   readonly #painter: Painter;
   #link: LcdLink = "closed";
   #emit: Emit | null = null;
@@ -68,9 +70,7 @@ export class SerialLcd implements Side {
   #wanted: string[] | null = null;
   #needInit = true;
   #pumping: Promise<void> | null = null;
-  #attempt = 0;
   #present: boolean | null = null;
-  #retryTimer: unknown = null;
   #tickTimer: unknown = null;
   #refreshTimer: unknown = null;
   #reply: { type: number; resolve: (ok: boolean) => void } | null = null;
@@ -84,7 +84,12 @@ export class SerialLcd implements Side {
     this.#log = args.log;
     this.#agentName = args.agentName;
     this.#clock = args.clock ?? systemClock;
-    this.#random = args.random ?? Math.random;
+    this.#reconnector = new Reconnector({
+      policy: POLICIES.lcd,
+      retry: () => void this.#connect(),
+      clock: this.#clock,
+      ...(args.random ? { random: args.random } : {}),
+    });
     const toStream =
       args.options.driver === "terminal" && (args.options.port === "-" || args.options.port === "stdout");
     const stream = args.stream;
@@ -111,9 +116,9 @@ export class SerialLcd implements Side {
   async stop(): Promise<void> {
     if (this.#link === "stopped") return;
     this.#link = "stopped";
-    for (const t of [this.#retryTimer, this.#tickTimer, this.#refreshTimer])
-      if (t !== null) this.#clock.clearTimeout(t);
-    this.#retryTimer = this.#tickTimer = this.#refreshTimer = null;
+    this.#reconnector.stop();
+    for (const t of [this.#tickTimer, this.#refreshTimer]) if (t !== null) this.#clock.clearTimeout(t);
+    this.#tickTimer = this.#refreshTimer = null;
     this.#reply?.resolve(false);
     await this.#pumping;
     const port = this.#port;
@@ -197,7 +202,7 @@ export class SerialLcd implements Side {
     }
     this.#port = port;
     this.#link = "open";
-    this.#attempt = 0;
+    this.#reconnector.up();
     this.#needInit = true;
     port.onData((b) => this.#onData(b));
     port.onClose((info) => {
@@ -222,13 +227,8 @@ export class SerialLcd implements Side {
     this.#setPresent(false);
     if (this.#link === "stopped") return;
     this.#link = "waiting";
-    const delay = backoffMs(this.#attempt++, this.#random);
+    const delay = this.#reconnector.down(reason ?? "closed");
     this.#log.debug({ delay, reason }, "lcd reopen scheduled");
-    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = this.#clock.setTimeout(() => {
-      this.#retryTimer = null;
-      void this.#connect();
-    }, delay);
   }
 
   #setPresent(present: boolean): void {

@@ -1,6 +1,7 @@
 /**
- * The MQTT connection: one MqttClient per attempt, our own full-jitter reconnect schedule, a
- * fresh random `session` in each attempt's last will. The MqttClient never leaves this file.
+ * The MQTT connection: one MqttClient per attempt, reconnected by the shared Reconnector
+ * (full-jitter backoff, supervise/backoff.ts), a fresh random `session` in each attempt's last
+ * will. The MqttClient never leaves this file.
  *
  * ```
  *   idle ──start──▶ connecting ──CONNACK ok──▶ connected
@@ -16,7 +17,8 @@
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import type { Logger } from "../log/logger.js";
-import { type BackoffPolicy, backoffDelay, RECONNECT, REFUSED } from "./backoff.js";
+import { POLICIES } from "../supervise/backoff.js";
+import { Reconnector } from "../supervise/reconnector.js";
 
 export type LinkState = "idle" | "connecting" | "connected" | "waiting" | "stopped";
 
@@ -69,8 +71,6 @@ export interface Subscription {
   readonly retainAsPublished?: boolean;
 }
 
-/** A connection stable for this long resets the backoff (a flapping one keeps backing off). */
-const STABLE_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3); MQTT.js only names the v5 ones. */
@@ -89,9 +89,8 @@ export class LinkClosedError extends Error {
 export class MqttLink {
   private client: MqttClient | null = null;
   private handlers: LinkHandlers | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private attempt = 0;
-  private connectedAt = 0;
+  /** When to try again after a close: a connection stable for 10 s starts the backoff afresh. */
+  private readonly reconnector: Reconnector;
   private lastError = "";
   private _state: LinkState = "idle";
   /** Set by stop(): no reconnect from now on, while the farewell still publishes. */
@@ -101,6 +100,11 @@ export class MqttLink {
 
   constructor(private readonly cfg: LinkConfig) {
     this.random = cfg.random ?? Math.random;
+    this.reconnector = new Reconnector({
+      policy: POLICIES.mqtt,
+      retry: () => this.connect(),
+      random: this.random,
+    });
   }
 
   get state(): LinkState {
@@ -123,7 +127,6 @@ export class MqttLink {
   }
 
   private connect(): void {
-    this.timer = undefined;
     if (this.stopping) return;
     this._state = "connecting";
     const session = randomBytes(8).toString("hex");
@@ -167,7 +170,7 @@ export class MqttLink {
       if (this.client !== client || this.stopping) return;
       up = true;
       this._state = "connected";
-      this.connectedAt = Date.now();
+      this.reconnector.up();
       this.lastError = "";
       this.cfg.log.info(
         { url: redactUrl(this.cfg.url), session, clientId: this.cfg.clientId },
@@ -235,13 +238,13 @@ export class MqttLink {
       this._state = "waiting";
       if (wasUp) {
         this.cfg.log.warn({ session }, "mqtt connection lost");
-        if (Date.now() - this.connectedAt >= STABLE_MS) this.attempt = 0;
         this.guard("disconnected", () => this.handlers?.disconnected());
       }
-      const policy: BackoffPolicy = refused !== null ? REFUSED : RECONNECT;
-      const delay = backoffDelay(policy, this.attempt++, this.random);
-      this.cfg.log.debug({ delayMs: delay, attempt: this.attempt }, "mqtt reconnect scheduled");
-      this.timer = setTimeout(() => this.connect(), delay);
+      const delay =
+        refused !== null
+          ? this.reconnector.down(refused, POLICIES.mqttRefused)
+          : this.reconnector.down(wasUp ? "connection lost" : this.lastError || "connect failed");
+      this.cfg.log.debug({ delayMs: delay, attempt: this.reconnector.attempt }, "mqtt reconnect scheduled");
     });
   }
 
@@ -329,8 +332,7 @@ export class MqttLink {
     if (this.stopping) return;
     this.stopping = true;
     const wasConnected = this._state === "connected";
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.reconnector.stop();
     const client = this.client;
     if (client === null) {
       this._state = "stopped";

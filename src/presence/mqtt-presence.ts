@@ -8,7 +8,7 @@ import { presenceDocument } from "../core/presence-document.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskInput, DeskState, Effect } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
-import { backoffDelay, RECONNECT } from "./backoff.js";
+import { backoffDelay, POLICIES } from "../supervise/backoff.js";
 import { commandResult, DEFAULT_MAX_CLOCK_SKEW_MS, parseCommand } from "./commands.js";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./embedded-broker.js";
 import { LinkClosedError, type MessageMeta, MqttLink } from "./link.js";
@@ -83,7 +83,7 @@ export class MqttPresence implements Side {
     this.log = args.log;
     this.stateDir = args.stateDir;
     this.clock = args.clock ?? Date.now;
-    this.outboxRetryDelay = args.outboxRetryDelay ?? ((a) => backoffDelay(RECONNECT, a));
+    this.outboxRetryDelay = args.outboxRetryDelay ?? ((a) => backoffDelay(POLICIES.mqtt, a));
     this.topics = topics(this.opts.topicPrefix, this.agent.id);
     for (const q of this.opts.queues) {
       if (!isTopicLevel(q)) throw new Error(`queue name ${JSON.stringify(q)} cannot be an MQTT topic level`);

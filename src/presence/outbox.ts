@@ -43,6 +43,7 @@ import {
   type StoreFs,
   writeFully,
 } from "../store/high-water.js";
+import { backoffDelay, POLICIES } from "../supervise/backoff.js";
 
 export interface StoredEvent {
   readonly seq: number;
@@ -58,7 +59,7 @@ export interface OutboxOptions {
   readonly clock: () => number;
   /** The file system (tests inject failing writes); Node's by default. */
   readonly fs?: StoreFs;
-  /** Delay before retrying a failed write; attempt counts from 0 (default: 1 s doubling to 30 s, jittered). */
+  /** Delay before retrying a failed write; attempt counts from 0 (default: POLICIES.disk, up to 30 s). */
   readonly retryDelay?: (attempt: number) => number;
 }
 
@@ -79,10 +80,7 @@ interface Waiting {
   readonly resolve: (e: StoredEvent | null) => void;
 }
 
-const defaultRetry = (attempt: number): number => {
-  const cap = Math.min(30_000, 1_000 * 2 ** Math.min(attempt, 5));
-  return cap / 2 + Math.random() * (cap / 2);
-};
+const defaultRetry = (attempt: number): number => backoffDelay(POLICIES.disk, attempt);
 
 async function writeAtomically(fs: StoreFs, dir: string, name: string, data: string): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);

@@ -2,18 +2,15 @@
  * The SIP side: registers the agent's extension, turns INVITEs into desk inputs and executes the
  * desk's SIP actions. sip.js objects stay in this folder.
  *
- * Link and registration (what the `health` input of side "sip" reports):
- * ```
- *   start ─▶ connecting ──link up──▶ REGISTER sent (registering) ──200──▶ registered
- *               ▲  │ all servers down                 │ 401/403...: failed     │ link lost, refresh
- *               │  ▼                                  ▼                       │ failed, liveness
- *            backoff (capped, full jitter) ◀──────────┴───────────────────────┘ check failed
- * ```
- * sip.js does not reconnect, and its Registerer stays "Registered" after the server is gone
- * (sip-lab.md), so the agent reconnects itself, re-registers on every new connection, sends CRLF
- * keep-alives, and checks liveness at the SIP level with an OPTIONS to its own AOR through the
- * registrar: that request comes back to us over the registered connection, so it also catches a
- * registrar that has silently written the connection off (Kamailio's websocket ping trap).
+ * Link and registration (what the `health` input of side "sip" reports) are decided by a pure state
+ * machine (registration.ts, whose doc has the diagram); this class is its driver: it feeds the
+ * machine what sip.js and the connection do and carries out its actions. When to retry is the
+ * one Reconnector's decision (supervise/). sip.js does not reconnect, and its Registerer stays
+ * "Registered" after the server is gone (sip-lab.md), so the agent reconnects itself,
+ * re-registers on every new connection, sends CRLF keep-alives, and checks liveness at the SIP
+ * level with an OPTIONS to its own AOR through the registrar: that request comes back to us over
+ * the registered connection, so it also catches a registrar that has silently written the
+ * connection off (Kamailio's websocket ping trap).
  */
 import { readFile } from "node:fs/promises";
 import {
@@ -30,12 +27,20 @@ import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect, SipAction, SipHealth } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import type { MediaSessionFactory } from "../media/media.js";
-import { backoffDelay } from "./backoff.js";
+import { type BackoffPolicy, POLICIES } from "../supervise/backoff.js";
+import { Reconnector } from "../supervise/reconnector.js";
 import { CallTable } from "./calls.js";
 import { installFastGrammar } from "./fast-grammar.js";
 import type { Link } from "./links.js";
 import type { SipOptions } from "./options.js";
 import { makeReceiver } from "./receive.js";
+import {
+  initialRegistration,
+  next,
+  type RegistrationAction,
+  type RegistrationEvent,
+  type RegistrationState,
+} from "./registration.js";
 import { parseServer, type SipServer } from "./server-url.js";
 import { ConnectionTransport } from "./transport.js";
 
@@ -44,8 +49,8 @@ export interface SipAgentDeps {
   readonly media: MediaSessionFactory;
   readonly log: Logger;
   readonly clock?: () => number;
-  /** Reconnect backoff; tests shorten it. */
-  readonly backoff?: { readonly baseMs: number; readonly capMs: number };
+  /** Reconnect backoff (default POLICIES.sip); tests shorten it. */
+  readonly backoff?: BackoffPolicy;
   /** RFC 4028 Min-SE, seconds (default 90, the RFC's floor); tests shorten it. */
   readonly sessionTimerMinSe?: number;
   /** How long the in-dialog OPTIONS after a re-registration may wait for its answer. */
@@ -53,10 +58,6 @@ export interface SipAgentDeps {
 }
 
 const DIALOG_CHECK_TIMEOUT_MS = 10_000;
-
-const DEFAULT_BACKOFF = { baseMs: 1000, capMs: 60_000 };
-/** After 401/403 the credentials are wrong: retry slowly (a fixed config rarely fixes itself). */
-const FAILED_RETRY_MS = 5 * 60_000;
 
 export class SipAgent implements Side {
   readonly name = "sip";
@@ -71,27 +72,17 @@ export class SipAgent implements Side {
   private transport: ConnectionTransport | null = null;
   private registerer: Registerer | null = null;
   private calls: CallTable | null = null;
-  private health: { sip: SipHealth; reason: string | null } | null = null;
   private stopping = false;
   private started = false;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  /** When to reconnect or register again (the one policy); made anew by each start(). */
+  private reconnector: Reconnector | null = null;
+  /** Registration and liveness: the machine's state, and events that came while it stepped. */
+  private machine: RegistrationState;
+  private stepping = false;
+  private readonly queued: RegistrationEvent[] = [];
   private livenessTimer: NodeJS.Timeout | null = null;
-  /** Status the registrar gave to our first liveness OPTIONS on a fresh registration. */
-  private livenessBaseline: number | null = null;
-  private livenessInFlight = false;
-  private lastFailure: string | null = null;
-  /** The Contact of our last accepted REGISTER, and older ones still to remove at the registrar. */
-  private registeredContact: string | null = null;
-  private readonly staleContacts = new Set<string>();
-  /** Servers whose registrar refused our credentials since the last success (failover round). */
-  private readonly refusedBy = new Set<string>();
-  /** Why the connection is being moved to the next server (reported instead of "connection closed"). */
-  private failoverWhy: string | null = null;
+  private livenessFirst: NodeJS.Timeout | null = null;
   private readonly sdhBySession = new WeakMap<Session, SessionDescriptionHandler>();
-  /** Connections made so far, and the one whose registration last checked the calls' dialogs. */
-  private connections = 0;
-  private checkedConnection = 0;
 
   constructor(private readonly deps: SipAgentDeps) {
     // the plain headers of every call parsed by hand, not by sip.js's PEG interpreter (same results)
@@ -103,11 +94,12 @@ export class SipAgent implements Side {
     const aor = UserAgent.makeURI(deps.options.aor);
     if (!aor) throw new Error(`sip: bad aor "${deps.options.aor}"`);
     this.domain = aor.host;
+    this.machine = initialRegistration(this.servers.map((server) => server.url));
   }
 
   /** Whether the registrar has our binding (as far as we know). */
   get registration(): SipHealth {
-    return this.health?.sip ?? "unregistered";
+    return this.machine.health?.sip ?? "unregistered";
   }
 
   /** Calls in flight: our call table and sip.js's sessions, both 0 when the line is idle. */
@@ -120,6 +112,10 @@ export class SipAgent implements Side {
     this.started = true;
     this.stopping = false;
     this.emit = emit;
+    this.reconnector = new Reconnector({
+      policy: this.deps.backoff ?? POLICIES.sip,
+      retry: () => this.retry(),
+    });
     const ca = this.options.caFile !== undefined ? await readFile(this.options.caFile, "utf8") : undefined;
     const aor = UserAgent.makeURI(this.options.aor);
     if (!aor) throw new Error("unreachable: aor checked in the constructor");
@@ -188,11 +184,11 @@ export class SipAgent implements Side {
     this.registerer.stateChange.addListener((state) =>
       this.fenced("registerer", () => this.onRegistererState(state)),
     );
-    this.report("registering", null);
+    this.feed({ type: "started" });
     ua.start().catch((error: unknown) => {
       // ua.start() connects; an unreachable server is reported through onDisconnect/backoff.
       this.log.warn({ error: String(error) }, "first connect failed");
-      this.scheduleReconnect(String(error instanceof Error ? error.message : error));
+      this.feed({ type: "connect_failed", why: String(error instanceof Error ? error.message : error) });
     });
   }
 
@@ -218,7 +214,7 @@ export class SipAgent implements Side {
     await Promise.race([this.ua?.stop().catch(() => {}), sleep(2000)]);
     await this.transport?.disconnect().catch(() => {});
     this.ua = null;
-    this.report("unregistered", "stopped");
+    this.feed({ type: "stopped" });
     this.started = false;
   }
 
@@ -263,45 +259,99 @@ export class SipAgent implements Side {
     }
   }
 
+  // ── the registration machine ──────────────────────────────────────────────────────────────
+
+  /** One event into the machine; events that come while its actions run wait their turn. */
+  private feed(event: RegistrationEvent): void {
+    // While stopping, only the stop itself: sip.js's last callbacks change nothing.
+    if (this.stopping && event.type !== "stopped") return;
+    this.queued.push(event);
+    if (this.stepping) return;
+    this.stepping = true;
+    try {
+      for (let e = this.queued.shift(); e; e = this.queued.shift()) {
+        const { state, actions } = next(this.machine, e);
+        this.machine = state;
+        for (const action of actions) this.fenced(action.type, () => this.perform(action));
+      }
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  private perform(a: RegistrationAction): void {
+    switch (a.type) {
+      case "report":
+        this.log.info({ sip: a.sip, reason: a.reason }, "registration");
+        this.emit({ type: "health", side: "sip", sip: a.sip, reason: a.reason });
+        return;
+      case "connect":
+        this.transport?.connect().catch((error: unknown) => {
+          this.feed({ type: "connect_failed", why: error instanceof Error ? error.message : String(error) });
+        });
+        return;
+      case "register":
+        this.void(this.register(a.contact, a.remove));
+        return;
+      case "up":
+        this.reconnector?.up();
+        return;
+      case "retry": {
+        const policy = a.after === "every_server_refused" ? POLICIES.sipRefusedEverywhere : undefined;
+        const delay = this.reconnector?.down(a.why, policy);
+        this.log.info({ why: a.why, delayMs: delay, attempt: this.reconnector?.attempt }, "reconnecting");
+        return;
+      }
+      case "fail_over":
+        this.log.warn({ server: a.server, why: a.why }, "registrar refused us: trying the next server");
+        this.transport?.startWithNextServer();
+        this.reconnect("registrar failover");
+        return;
+      case "start_with_primary":
+        this.transport?.startWithPrimary();
+        return;
+      case "start_liveness":
+        this.startLiveness();
+        return;
+      case "stop_liveness":
+        this.stopLiveness();
+        return;
+      case "check_liveness":
+        this.checkLiveness();
+        return;
+      case "reconnect":
+        this.log.warn({ why: a.why }, "the registrar has lost us: reconnecting");
+        this.reconnect(a.why);
+        return;
+      case "check_dialogs":
+        this.checkDialogsAfterReconnect();
+        return;
+    }
+  }
+
+  // ── connection ────────────────────────────────────────────────────────────────────────────
+
   private onConnected(): void {
-    if (this.stopping) return;
-    this.connections++;
-    this.livenessBaseline = null;
-    this.void(this.register());
+    this.feed({ type: "connected", contact: this.contact() });
   }
 
   private onDisconnected(error?: Error): void {
-    this.stopLiveness();
-    if (this.stopping) return;
-    const failover = this.failoverWhy;
-    this.failoverWhy = null;
-    this.report(
-      "unregistered",
-      failover ?? (error ? `connection lost: ${error.message}` : "connection closed"),
-    );
-    this.scheduleReconnect(error?.message ?? "closed");
+    this.feed({ type: "disconnected", error: error ? error.message : null });
   }
 
-  private scheduleReconnect(why: string): void {
-    if (this.stopping || this.reconnectTimer) return;
-    // A connect attempt failed: say why (the LCD, presence and doctor show it), unless the
-    // registrar already refused our credentials, which stays the more useful reason.
-    if (this.health?.sip === "registering") this.report("unregistered", why);
-    const delay = backoffDelay(this.attempt++, this.deps.backoff ?? DEFAULT_BACKOFF);
-    this.log.info({ why, delayMs: delay, attempt: this.attempt }, "reconnecting");
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.stopping) return;
-      this.report("registering", this.health?.reason ?? null);
-      this.transport?.connect().catch((error: unknown) => {
-        this.scheduleReconnect(error instanceof Error ? error.message : String(error));
-      });
-    }, delay);
+  /** The Reconnector's turn. */
+  private retry(): void {
+    this.feed({ type: "retry_due", contact: this.contact() });
+  }
+
+  /** Our Contact on the current connection (onLink sets it). */
+  private contact(): string {
+    return this.ua?.contact.uri.toString() ?? "";
   }
 
   // ── registration ──────────────────────────────────────────────────────────────────────────
 
-  private async register(): Promise<void> {
+  private async register(contact: string, removing: readonly string[]): Promise<void> {
     const registerer = this.registerer;
     if (!registerer || this.stopping) return;
     // `waiting` is private in the typings but is the only way to know a REGISTER is outstanding.
@@ -318,98 +368,36 @@ export class SipAgent implements Side {
       });
     }
     if (this.stopping || !this.transport?.isConnected()) return;
-    if (this.health?.sip !== "registered") this.report("registering", this.health?.reason ?? null);
-    this.lastFailure = null;
-    // Over TCP/TLS our Contact names our end of the connection (onLink), so a new connection is a
-    // new binding. The old one would stay at the registrar until it expires: a few quick
-    // reconnects leave a dozen dead bindings, each a fork branch (Kamailio gives up with 477).
-    // The REGISTER that adds the new binding removes the old ones (RFC 3261 §10.2.2).
-    const contact = this.ua?.contact.uri.toString() ?? "";
-    if (this.registeredContact !== null && this.registeredContact !== contact) {
-      this.staleContacts.add(this.registeredContact);
-    }
-    this.staleContacts.delete(contact);
-    const removing = [...this.staleContacts];
     await registerer.register({
       // Always given (sip.js keeps the last options for its refreshes): no removal once done.
       requestOptions: { extraHeaders: removing.map((c) => `Contact: <${c}>;expires=0`) },
       requestDelegate: {
         // A refresh on a new connection leaves the Registerer "Registered" (no state change):
         // the 2xx itself says the registrar has our binding again.
-        onAccept: () =>
-          this.fenced("registered", () => {
-            this.registeredContact = contact;
-            for (const c of removing) this.staleContacts.delete(c);
-            if (removing.length > 0) this.log.info({ removed: removing }, "stale bindings removed");
-            this.onRegistered();
-          }),
+        onAccept: () => {
+          if (removing.length > 0) this.log.info({ removed: removing }, "stale bindings removed");
+          this.fenced("registered", () =>
+            this.feed({ type: "register_accepted", contact, removed: removing }),
+          );
+        },
         onReject: (response) => {
           const m = response.message;
-          this.lastFailure = `${m.statusCode} ${m.reasonPhrase}`;
           this.log.warn({ status: m.statusCode, reason: m.reasonPhrase }, "registration refused");
-          const failed =
-            m.statusCode === 401 || m.statusCode === 403 || m.statusCode === 407 || m.statusCode === 404;
-          if (failed && this.failOver(this.lastFailure)) return;
-          this.report(failed ? "failed" : "unregistered", this.lastFailure);
-          this.retryRegistration(failed ? FAILED_RETRY_MS : undefined);
+          this.feed({
+            type: "register_refused",
+            status: m.statusCode ?? 0,
+            reason: m.reasonPhrase ?? "",
+            server: this.transport?.server?.url ?? null,
+          });
         },
       },
     });
   }
 
-  /**
-   * A registrar refused our credentials (401/403/404/407): another server of the list may hold
-   * them (a fallback PBX, another realm), so try the next one now, round the list, before the
-   * slow retry. True when moving on; false once every server refused in this round.
-   */
-  private failOver(why: string): boolean {
-    const server = this.transport?.server;
-    if (server) this.refusedBy.add(server.url);
-    if (this.servers.every((s) => this.refusedBy.has(s.url))) {
-      // every registrar refused: the slow retry, from the primary, and a new round after it
-      this.refusedBy.clear();
-      this.transport?.startWithPrimary();
-      return false;
-    }
-    this.log.warn({ server: server?.url, why }, "registrar refused us: trying the next server");
-    this.failoverWhy = `${why} from ${server?.url ?? "the registrar"}; trying the next server`;
-    this.transport?.startWithNextServer();
-    this.reconnect("registrar failover");
-    return true;
-  }
-
-  private retryRegistration(delayMs?: number): void {
-    if (this.stopping || this.reconnectTimer) return;
-    const delay = delayMs ?? backoffDelay(this.attempt++, this.deps.backoff ?? DEFAULT_BACKOFF);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.stopping) return;
-      if (this.transport?.isConnected()) this.void(this.register());
-      else this.transport?.connect().catch((e: unknown) => this.scheduleReconnect(String(e)));
-    }, delay);
-  }
-
   private onRegistererState(state: RegistererState): void {
     this.log.debug({ state }, "registerer");
-    if (this.stopping) return;
-    if (state === RegistererState.Registered) {
-      this.onRegistered();
-    } else if (state === RegistererState.Unregistered) {
-      this.stopLiveness();
-      if (this.health?.sip === "failed") return;
-      this.report("unregistered", this.lastFailure ?? "registration lapsed");
-      // A lapsed refresh: register again on this connection, or reconnect if it is gone.
-      if (this.transport?.isConnected()) this.retryRegistration();
-    }
-  }
-
-  private onRegistered(): void {
-    if (this.stopping || this.registerer?.state !== RegistererState.Registered) return;
-    this.attempt = 0;
-    this.refusedBy.clear();
-    this.report("registered", null);
-    if (!this.livenessTimer) this.startLiveness();
-    this.checkDialogsAfterReconnect();
+    if (state === RegistererState.Registered) this.feed({ type: "registerer_registered" });
+    else if (state === RegistererState.Unregistered) this.feed({ type: "registerer_unregistered" });
   }
 
   /**
@@ -418,9 +406,6 @@ export class SipAgent implements Side {
    * dialog with an in-dialog OPTIONS; a 481/408/no answer ends the call (`dialog_lost`).
    */
   private checkDialogsAfterReconnect(): void {
-    const connection = this.connections;
-    if (connection <= 1 || this.checkedConnection === connection) return;
-    this.checkedConnection = connection;
     if (!this.calls || this.calls.size === 0) return;
     this.log.info({ calls: this.calls.size }, "registered on a new connection: checking the calls' dialogs");
     this.void(this.calls.checkDialogs(this.deps.dialogCheckTimeoutMs ?? DIALOG_CHECK_TIMEOUT_MS));
@@ -433,14 +418,12 @@ export class SipAgent implements Side {
     const seconds = this.options.livenessSeconds;
     if (seconds <= 0) return;
     // A first check soon after registering learns how the registrar answers (the baseline).
-    const first = setTimeout(() => this.checkLiveness(), Math.min(2000, seconds * 1000));
+    const first = setTimeout(() => this.feed({ type: "liveness_due" }), Math.min(2000, seconds * 1000));
     first.unref();
-    this.livenessTimer = setInterval(() => this.checkLiveness(), seconds * 1000);
+    this.livenessTimer = setInterval(() => this.feed({ type: "liveness_due" }), seconds * 1000);
     this.livenessTimer.unref();
     this.livenessFirst = first;
   }
-
-  private livenessFirst: NodeJS.Timeout | null = null;
 
   private stopLiveness(): void {
     if (this.livenessTimer) clearInterval(this.livenessTimer);
@@ -451,24 +434,20 @@ export class SipAgent implements Side {
 
   /**
    * OPTIONS to our own AOR (RFC 3261 §11): the registrar routes it to our binding, over our
-   * connection, and we answer it; any final response proves the path, but a status worse than the
-   * first one on this registration (404/480 "not registered", 408, 5xx) or no answer at all
-   * means the registrar has lost us: reconnect (which re-registers).
+   * connection, and we answer it; the machine judges the answer (registration.ts).
    */
   private checkLiveness(): void {
     const ua = this.ua;
-    if (!ua || this.stopping || this.livenessInFlight || !this.transport?.isConnected()) return;
     const target = UserAgent.makeURI(this.options.aor);
-    if (!target) return;
-    this.livenessInFlight = true;
+    if (!ua || !target) return; // stopped meanwhile
     const timeoutMs = Math.max(3000, Math.min(10_000, this.options.livenessSeconds * 500));
     let settled = false;
     const settle = (status: number | null, reason: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      this.livenessInFlight = false;
-      this.onLivenessResult(status, reason);
+      this.log.debug({ status, reason, baseline: this.machine.liveness.baseline }, "liveness");
+      this.feed({ type: "liveness_answered", status, reason });
     };
     const timer = setTimeout(() => settle(null, "no answer"), timeoutMs);
     try {
@@ -483,34 +462,10 @@ export class SipAgent implements Side {
     }
   }
 
-  private onLivenessResult(status: number | null, reason: string): void {
-    if (this.stopping) return;
-    this.log.debug({ status, reason, baseline: this.livenessBaseline }, "liveness");
-    const bad = status === null || (status !== this.livenessBaseline && (status === 408 || status >= 480));
-    if (status !== null && this.livenessBaseline === null) {
-      this.livenessBaseline = status;
-      if (status < 300) return;
-    }
-    if (bad && status !== this.livenessBaseline) {
-      this.log.warn({ status, reason }, "liveness check failed: the registrar has lost us");
-      this.report("unregistered", `liveness check: ${status ?? ""} ${reason}`.trim());
-      this.reconnect("liveness");
-    }
-  }
-
   // ── helpers ───────────────────────────────────────────────────────────────────────────────
 
-  private report(sip: SipHealth, reason: string | null): void {
-    if (this.health && this.health.sip === sip && this.health.reason === reason) return;
-    if (this.health && this.health.sip === sip && sip === "registering") return;
-    this.health = { sip, reason };
-    this.log.info({ sip, reason }, "registration");
-    this.emit({ type: "health", side: "sip", sip, reason });
-  }
-
   private clearTimers(): void {
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+    this.reconnector?.stop();
     this.stopLiveness();
   }
 

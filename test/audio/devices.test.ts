@@ -7,20 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AudioFault } from "../../src/audio/audio.js";
-import { Backoff } from "../../src/audio/backoff.js";
 import { type CaptureSpawner, Microphone } from "../../src/audio/microphone.js";
 import { AlsaStderr, type PlaybackReports, type PlaybackSpawner, Speaker } from "../../src/audio/speaker.js";
 import { silentLogger } from "../../src/log/logger.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-describe("Backoff", () => {
-  it("doubles up to the cap and resets after a healthy run", () => {
-    const b = new Backoff({ baseMs: 100, maxMs: 1000, healthyAfterMs: 5000, jitter: 0 });
-    expect([b.next(0), b.next(0), b.next(0), b.next(0), b.next(0)]).toEqual([100, 200, 400, 800, 1000]);
-    expect(b.next(6000)).toBe(100);
-  });
-});
 
 describe("Microphone with a fake capture", () => {
   it("restarts a dead capture with backoff and reports the fault", async () => {

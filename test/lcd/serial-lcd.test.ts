@@ -144,11 +144,11 @@ describe("SerialLcd", () => {
     expect(events.at(-1)).toEqual({ type: "health", side: "lcd", up: false });
     state.fail = true;
     lcd.project(sampleState("paused"), clock.t);
-    await clock.advance(600); // first retry (500 ms ± 25 %) fails
+    await clock.advance(600); // first retry (0.25–0.5 s, full jitter) fails
     expect(state.opens).toBe(1);
     state.fail = false;
     replug();
-    await clock.advance(1100); // second retry, 1 s ± 25 %
+    await clock.advance(1100); // second retry, 0.25–1 s later
     await lcd.idle();
     expect(state.opens).toBe(2);
     expect(events.map((e) => (e.type === "health" && "up" in e ? e.up : null))).toEqual([true, false, true]);

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay } from "../../src/sip/backoff.js";
 import { callFacts, resolveTarget, sipfragStatus } from "../../src/sip/call-facts.js";
 import { defaultCallInfoHeaders } from "../../src/sip/options.js";
 import { parseServer, SipServerError } from "../../src/sip/server-url.js";
@@ -20,20 +19,6 @@ describe("parseServer", () => {
     expect(() => parseServer("udp://pbx:5060")).toThrow(/retransmission timers/);
     expect(() => parseServer("http://pbx")).toThrow(SipServerError);
     expect(() => parseServer("pbx:5060")).toThrow(SipServerError);
-  });
-});
-
-describe("backoffDelay: capped, full jitter", () => {
-  const o = { baseMs: 1000, capMs: 30_000 };
-  it("grows then caps", () => {
-    expect(backoffDelay(0, o, () => 1)).toBe(1000);
-    expect(backoffDelay(3, o, () => 1)).toBe(8000);
-    expect(backoffDelay(10, o, () => 1)).toBe(30_000);
-    expect(backoffDelay(1000, o, () => 1)).toBe(30_000);
-  });
-  it("spreads over [min, ceiling]", () => {
-    expect(backoffDelay(3, o, () => 0)).toBe(0);
-    expect(backoffDelay(3, { ...o, minMs: 500 }, () => 0)).toBe(500);
   });
 });
 

@@ -1,20 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, RECONNECT, REFUSED } from "../../src/presence/backoff.js";
 import { topics } from "../../src/presence/topics.js";
-
-describe("backoffDelay (full jitter)", () => {
-  it("stays under min(cap, base·2^attempt)", () => {
-    expect(backoffDelay(RECONNECT, 0, () => 0.999)).toBe(999);
-    expect(backoffDelay(RECONNECT, 3, () => 0.5)).toBe(4_000);
-    expect(backoffDelay(RECONNECT, 50, () => 0.999)).toBe(59_940);
-    expect(backoffDelay(RECONNECT, 2, () => 0)).toBe(0);
-  });
-  it("retries refused connections slowly", () => {
-    expect(backoffDelay(REFUSED, 0, () => 0)).toBe(10_000);
-    expect(backoffDelay(REFUSED, 0, () => 0.999)).toBeLessThan(30_000);
-    expect(backoffDelay(REFUSED, 40, () => 0.999)).toBeLessThan(300_000);
-  });
-});
 
 describe("topics", () => {
   const t = topics("cuffia", "desk-17");
