@@ -42,9 +42,9 @@
  * desk's share; the anchor is therefore baresip tuned for low delay. CUFFIA_BENCH_AUDIO_LATENCY
  * picks the desk's `audio.latency` profile (default `normal`).
  *
- * Tried and dropped: two streams (pacat into the mic sink, parec from the far end's sink) with
- * the stream latencies PulseAudio reports subtracted: each stream's start and latency are known
- * to a few ms only, the single 4-channel recording needs no correction at all.
+ * Why one recording rather than two streams (pacat into one sink, parec from another) with the
+ * latencies PulseAudio reports subtracted: each stream's start and latency would be known to a
+ * few ms only; the single 4-channel recording needs no correction at all.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
