@@ -8,6 +8,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { sideFactories } from "./app.js";
+import { cardDevice } from "./audio/card.js";
 import { deviceLatency } from "./audio/latency.js";
 import type { AudioOptions } from "./audio/options.js";
 import type { Config } from "./config/schema.js";
@@ -162,7 +163,8 @@ async function headsetCard(config: Config, log: Logger): Promise<string | undefi
         ("path" in m ? h.path === m.path : h.vendorId === m.vendor_id && h.productId === m.product_id),
     );
     const card = found.find((h) => h.alsaCard)?.alsaCard;
-    if (card) return `plughw:${card.card},0`;
+    // By the card's id, not its number: a replugged headset may come back as another card.
+    if (card) return cardDevice(card.id);
   } catch (e) {
     log.warn({ err: e instanceof Error ? e.message : String(e) }, "cannot look for the headset's sound card");
   }

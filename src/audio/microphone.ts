@@ -12,6 +12,8 @@
 import { spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSource } from "./audio.js";
+import { Backoff } from "./backoff.js";
+import { DEVICE_BACKOFF, explainEnd } from "./card.js";
 import { type AlsaParams, alsaLatencyArgs, DEFAULT_LATENCY, type DeviceLatency } from "./latency.js";
 import { Resampler } from "./resample.js";
 import { S16leAssembler, SampleRing } from "./sample-ring.js";
@@ -125,6 +127,7 @@ export class Microphone implements AudioSource {
       device: "microphone",
       log: o.log,
       onFault: o.onFault,
+      backoff: new Backoff(DEVICE_BACKOFF),
       start: (died) => {
         const asm = new S16leAssembler();
         let resampler = this.deviceRate !== this.rate ? new Resampler(this.deviceRate, this.rate) : null;
@@ -136,10 +139,15 @@ export class Microphone implements AudioSource {
             const samples = asm.push(chunk);
             this.ring.write(resampler ? resampler.process(samples) : samples);
           },
-          died,
+          (message) => {
+            // Unplugged (or dead): silence from now on, not the last few ms again and again.
+            this.ring.clear();
+            explainEnd(o.device, message, died);
+          },
           {
             onParams: (p) => {
               this.params = p;
+              o.log.info({ device: o.device, ...p }, "microphone: ALSA parameters in force (frames)");
               // A hw: device that cannot do the rate asked for records at its own (arecord warns
               // "rate is not accurate" and goes on): resample from what it really gives.
               if (Math.abs(p.rate - this.deviceRate) > this.deviceRate * 0.01) {

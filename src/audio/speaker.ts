@@ -14,6 +14,8 @@
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSink } from "./audio.js";
+import { Backoff } from "./backoff.js";
+import { DEVICE_BACKOFF, explainEnd } from "./card.js";
 import {
   type AlsaParams,
   alsaLatencyArgs,
@@ -259,6 +261,7 @@ export class Speaker implements AudioSink {
       device: "speaker",
       log: o.log,
       onFault: o.onFault,
+      backoff: new Backoff(DEVICE_BACKOFF),
       start: (died) => {
         this.blocked = false;
         this.queue.length = 0;
@@ -282,12 +285,13 @@ export class Speaker implements AudioSink {
               this.current = null;
               this.playback = null;
             }
-            died(message);
+            explainEnd(o.device, message, died);
           },
           {
             onParams: (params) => {
               if (!mine()) return;
               this.params = params;
+              o.log.info({ device: o.device, ...params }, "speaker: ALSA parameters in force (frames)");
               this.followCardRate(params.rate, o.log);
             },
             onPlayed: (frames) => {

@@ -80,6 +80,15 @@ export interface BaresipOptions {
   dir?: string;
   /** Milliseconds to wait for the first REGISTER_OK (default 10 s). */
   registerTimeoutMs?: number;
+  /**
+   * A sound card instead of aufile/aubridge: baresip's `alsa` module on these ALSA PCMs (its own
+   * period = ptime, buffer = 4 periods), with `env` (e.g. the lab card's ALSA_CONFIG_PATH).
+   */
+  alsa?: { source: string; player: string; env?: Record<string, string> };
+  /** `jitter_buffer_delay` in frames, "min-max" (default "5-10", baresip's own default). */
+  jitterBuffer?: string;
+  /** `audio_buffer` in ms, "min-max" (default "20-160", baresip's own default). */
+  audioBuffer?: string;
 }
 
 /** Encodes one netstring frame. */
@@ -122,7 +131,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const aor = `sip:${user}@${kamailio.domain}`;
   const device = `cuffia-${port}`;
 
-  const modules = ["g711.so", "aufile.so", "aubridge.so", ...(opts.record ? ["sndfile.so"] : [])];
+  const modules = [
+    "g711.so",
+    ...(opts.alsa ? ["alsa.so"] : ["aufile.so", "aubridge.so"]),
+    ...(opts.record ? ["sndfile.so"] : []),
+  ];
   const config = [
     "poll_method epoll",
     `sip_listen ${kamailio.domain}:${port}`,
@@ -131,18 +144,26 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     "dns_server 127.0.0.1:53",
     "call_local_timeout 120",
     "call_max_calls 4",
-    `audio_player aubridge,${device}`,
-    `audio_alert aubridge,${device}-alert`,
-    `audio_source aufile,${audioFile}`,
+    ...(opts.alsa
+      ? [
+          `audio_player alsa,${opts.alsa.player}`,
+          `audio_alert alsa,${opts.alsa.player}`,
+          `audio_source alsa,${opts.alsa.source}`,
+        ]
+      : [
+          `audio_player aubridge,${device}`,
+          `audio_alert aubridge,${device}-alert`,
+          `audio_source aufile,${audioFile}`,
+        ]),
     "audio_path /usr/share/baresip",
     "ausrc_format s16",
     "auplay_format s16",
     "auenc_format s16",
     "audec_format s16",
-    "audio_buffer 20-160",
+    `audio_buffer ${opts.audioBuffer ?? "20-160"}`,
     "rtp_ports 10000-20000",
     "rtcp_mux no",
-    "jitter_buffer_delay 5-10",
+    `jitter_buffer_delay ${opts.jitterBuffer ?? "5-10"}`,
     "rtp_stats no",
     "module_path /usr/lib/baresip/modules",
     ...modules.map((m) => `module ${m}`),
@@ -171,6 +192,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const proc: Spawned = spawnLogged("baresip", ["-f", dir, ...(opts.sipTrace ? ["-s"] : [])], logFile, {
     cwd: dir,
     stdin: "ignore",
+    ...(opts.alsa?.env ? { env: { ...process.env, ...opts.alsa.env } } : {}),
   });
   let exitedWith: number | string | null = null;
   void proc.exited.then((code) => {

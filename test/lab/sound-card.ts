@@ -11,10 +11,16 @@
  *   the daemon's speaker     = `cuffia_lab_speaker`  plays into the "speaker" sink
  *   a test's ear on it       = `cuffia_lab_ear`      captures the "speaker" sink's monitor
  *
+ * and a pluggable "headset" in front of the same sinks, for hotplug tests: `cuffia_lab_headset_mic`
+ * and `cuffia_lab_headset_speaker` reach a remap source (of the mic sink's monitor) and a remap
+ * sink (into the speaker sink) that `unplugHeadset()` unloads and `plugHeadset()` loads again
+ * under the same names, while the test's feed and ear (on the sinks themselves) stay.
+ *
  * Processes that should see these names get `alsaEnv` (ALSA_CONFIG_PATH with the system
  * alsa.conf first). Started and stopped by pid, like the lab's Kamailio.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileAsync, type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
@@ -33,12 +39,33 @@ export interface VirtualCard {
     readonly micFeed: string;
     readonly speaker: string;
     readonly ear: string;
+    readonly headsetMic: string;
+    readonly headsetSpeaker: string;
   };
+  /** Removes the headset's source and sink (arecord/aplay on them fail, as on a real unplug). */
+  unplugHeadset(): Promise<void>;
+  /** Adds them back under the same names. */
+  plugHeadset(): Promise<void>;
   /** Rate of the null sinks (the "card's" native rate). */
   readonly rate: number;
   /** pactl against this server. */
   pactl(...args: string[]): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Runs one command on PulseAudio's CLI socket; resolves with what it answered. */
+function cli(path: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const s = createConnection(path);
+    s.setEncoding("utf8");
+    s.once("connect", () => s.end(`${command}\n`));
+    s.on("data", (d: string) => {
+      out += d;
+    });
+    s.once("error", reject);
+    s.once("close", () => resolve(out));
+  });
 }
 
 export const SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf";
@@ -72,8 +99,12 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
     "--log-target=stderr",
     "--log-level=notice",
     `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
+    // pactl cannot kill a stream; the CLI protocol can (unplugHeadset).
+    `--load=module-cli-protocol-unix socket=${join(runtime, "cli")}`,
     `--load=${sink("mic")}`,
     `--load=${sink("speaker")}`,
+    // Where PulseAudio moves the streams of an unplugged headset (see unplugHeadset).
+    `--load=${sink("limbo")}`,
   ];
   const proc: Spawned = spawnLogged("pulseaudio", args, join(dir, "pulseaudio.log"), { env });
   const pactl = async (...a: string[]): Promise<string> =>
@@ -84,11 +115,14 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
       async () => {
         if (proc.child.exitCode !== null) throw new Error(`pulseaudio exited (${proc.child.exitCode})`);
         const sinks = await pactl("list", "short", "sinks");
-        return sinks.includes("speaker") && sinks.includes("mic");
+        return sinks.includes("speaker") && sinks.includes("mic") && sinks.includes("limbo");
       },
       10_000,
       50,
     );
+    // Before any stream exists: a change of default moves the streams that named no device.
+    await pactl("set-default-sink", "limbo");
+    await pactl("set-default-source", "limbo.monitor");
   } catch (e) {
     await stopProcess(proc, 2000);
     throw e;
@@ -104,6 +138,8 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
       pcm("cuffia_lab_mic_feed", "mic", true),
       pcm("cuffia_lab_speaker", "speaker", true),
       pcm("cuffia_lab_ear", "speaker.monitor", false),
+      pcm("cuffia_lab_headset_mic", "headset_mic", false),
+      pcm("cuffia_lab_headset_speaker", "headset_speaker", true),
       `ctl.cuffia_lab { type pulse server "${server}" }`,
       "",
     ].join("\n"),
@@ -168,6 +204,57 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
     throw e;
   }
   const alsaEnv = { ALSA_CONFIG_PATH: `${SYSTEM_ALSA_CONF}:${alsaConfig}` };
+  let headsetModules: string[] = [];
+  const plugHeadset = async (): Promise<void> => {
+    if (headsetModules.length > 0) return;
+    const common = ["channels=1", "channel_map=mono", `rate=${rate}`];
+    headsetModules = [
+      (
+        await pactl(
+          "load-module",
+          "module-remap-source",
+          "source_name=headset_mic",
+          "master=mic.monitor",
+          ...common,
+        )
+      ).trim(),
+      (
+        await pactl(
+          "load-module",
+          "module-remap-sink",
+          "sink_name=headset_speaker",
+          "master=speaker",
+          ...common,
+        )
+      ).trim(),
+    ];
+  };
+  const unplugHeadset = async (): Promise<void> => {
+    // A real card's streams fail when it goes; PulseAudio moves them to the default sink and
+    // source instead (an empty "limbo" null sink here), so they are killed there by index.
+    const ids = (await pactl("list", "short", "sinks")) + (await pactl("list", "short", "sources"));
+    const idOf = (name: string) => new RegExp(`^(\\d+)\\s+${name}\\s`, "m").exec(ids)?.[1];
+    const doomed: string[] = [];
+    for (const [kind, kill, dev] of [
+      ["sink-inputs", "kill-sink-input", idOf("headset_speaker")],
+      ["source-outputs", "kill-source-output", idOf("headset_mic")],
+    ] as const) {
+      for (const line of (await pactl("list", "short", kind)).split("\n")) {
+        const [stream, on] = line.split("\t");
+        if (stream && on === dev) doomed.push(`${kill} ${stream}`);
+      }
+    }
+    for (const m of headsetModules) await pactl("unload-module", m);
+    headsetModules = [];
+    for (const command of doomed) await cli(join(runtime, "cli"), command);
+  };
+  try {
+    await plugHeadset();
+  } catch (e) {
+    for (const k of keepAlive) await stopProcess(k, 1000);
+    await stopProcess(proc, 2000);
+    throw e;
+  }
   return {
     dir,
     pid: proc.pid,
@@ -179,7 +266,11 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
       micFeed: "cuffia_lab_mic_feed",
       speaker: "cuffia_lab_speaker",
       ear: "cuffia_lab_ear",
+      headsetMic: "cuffia_lab_headset_mic",
+      headsetSpeaker: "cuffia_lab_headset_speaker",
     },
+    unplugHeadset,
+    plugHeadset,
     rate,
     pactl,
     async stop() {

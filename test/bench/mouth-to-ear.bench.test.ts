@@ -1,0 +1,21 @@
+/**
+ * Runner for the mouth-to-ear benchmark (`npm run bench`, or
+ * `CUFFIA_BENCH_AUDIO_SECONDS=20 npx vitest run --project bench test/bench/mouth-to-ear.bench.test.ts`).
+ * It prints figures; the target (≤ 60 ms added one way at p95, no more than baresip) is read
+ * from them, not asserted here.
+ */
+import { expect, test } from "vitest";
+import { main } from "./mouth-to-ear.js";
+
+test("mouth-to-ear, both directions, Cuffia and baresip at the desk", { timeout: 900_000 }, async () => {
+  let text = "";
+  const results = await main((s) => {
+    text += s;
+  });
+  process.stdout.write(text);
+  for (const r of results) {
+    // Every burst must have been measured: a lost one would make the percentiles lie.
+    expect(r.toCaller.delaysMs.length).toBeGreaterThan(r.toCaller.sent * 0.9);
+    expect(r.toOperator.delaysMs.length).toBeGreaterThan(r.toOperator.sent * 0.9);
+  }
+});
