@@ -7,7 +7,6 @@
  * time arecord/aplay open it. (Two cards of one model get ids `Headset` and `Headset_1`.)
  */
 import { readFile } from "node:fs/promises";
-import { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.js";
 
 export const ASOUND_CARDS = "/proc/asound/cards";
 
@@ -75,13 +74,6 @@ export async function cardPresent(device: string, file = ASOUND_CARDS): Promise<
     return null;
   }
 }
-
-/**
- * Restarts of arecord/aplay: at most a second apart, so a headset plugged back in is heard
- * again within about a second (an unplugged card makes them fail at once; the retries cost a
- * process start each).
- */
-export const DEVICE_BACKOFF: BackoffOptions = { ...DEFAULT_BACKOFF, maxMs: 1000 };
 
 /** Reports a device process's end, saying so when its card (named by id) is unplugged. */
 export function explainEnd(

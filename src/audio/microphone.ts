@@ -12,8 +12,7 @@
 import { spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSource } from "./audio.js";
-import { Backoff } from "./backoff.js";
-import { DEVICE_BACKOFF, explainEnd } from "./card.js";
+import { explainEnd } from "./card.js";
 import { type AlsaParams, alsaLatencyArgs, DEFAULT_LATENCY, type DeviceLatency } from "./latency.js";
 import { Resampler } from "./resample.js";
 import { S16leAssembler, SampleRing } from "./sample-ring.js";
@@ -127,7 +126,6 @@ export class Microphone implements AudioSource {
       device: "microphone",
       log: o.log,
       onFault: o.onFault,
-      backoff: new Backoff(DEVICE_BACKOFF),
       start: (died) => {
         const asm = new S16leAssembler();
         let resampler = this.deviceRate !== this.rate ? new Resampler(this.deviceRate, this.rate) : null;

@@ -14,8 +14,7 @@
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSink } from "./audio.js";
-import { Backoff } from "./backoff.js";
-import { DEVICE_BACKOFF, explainEnd } from "./card.js";
+import { explainEnd } from "./card.js";
 import {
   type AlsaParams,
   alsaLatencyArgs,
@@ -261,7 +260,6 @@ export class Speaker implements AudioSink {
       device: "speaker",
       log: o.log,
       onFault: o.onFault,
-      backoff: new Backoff(DEVICE_BACKOFF),
       start: (died) => {
         this.blocked = false;
         this.queue.length = 0;

@@ -68,9 +68,11 @@ export const POLICIES = {
   lcd: { minMs: 250, baseMs: 500, capMs: 10_000 },
   /**
    * An audio device process (arecord, aplay) died: restart after at least 200 ms (the device
-   * is usually still busy at once), up to 10 s; one that ran 10 s counts as healthy.
+   * is usually still busy at once), at most a second apart, so a headset plugged back in is heard
+   * again within about a second (an unplugged card makes them fail at once: the retries cost a
+   * process start a second); one that ran 10 s counts as healthy.
    */
-  audio: { minMs: 200, baseMs: 250, capMs: 10_000, stableMs: 10_000 },
+  audio: { minMs: 200, baseMs: 250, capMs: 1_000, stableMs: 10_000 },
   /** A write to disk failed (full, read-only): again after 0.5–1 s, then up to 30 s. */
   disk: { minMs: 500, baseMs: 1_000, capMs: 30_000 },
 } as const satisfies Record<string, BackoffPolicy>;

@@ -339,7 +339,7 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     });
     const inputs = new Inputs();
     await agent.start(inputs.emit);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    await inputs.waitForSip((i) => i.sip === "registered");
     let ended: unknown = null;
     let callId = "";
     const cuffia = await measure(

@@ -108,7 +108,7 @@ describe("the headset's sound card unplugged and plugged back during a call", ()
     });
     inputs = new Inputs();
     await agent.start(inputs.emit);
-    await inputs.waitFor("registration_changed", (i) => i.sip === "registered");
+    await inputs.waitForSip((i) => i.sip === "registered");
     far = await startBaresip({
       kamailio,
       user: "2002",
