@@ -16,13 +16,12 @@ import { type App, buildApp } from "../../src/app.js";
 import { parseConfig } from "../../src/config/load.js";
 import { request } from "../../src/control/control-client.js";
 import { parseHexBytes } from "../../src/headset/descriptor.js";
-import { dominantFrequency, makeTone, readWav } from "../../src/lab/audio.js";
-import { type Baresip, startBaresip } from "../../src/lab/baresip.js";
-import { labKamailio } from "../../src/lab/kamailio.js";
-import { baresipPort, freePorts } from "../../src/lab/ports.js";
 import { memoryLogger } from "../../src/log/logger.js";
-import "../../src/wiring.js";
 import { FakeHidBackend } from "../fakes/fake-hid-device.js";
+import { dominantFrequency, makeTone, readWav } from "../lab/audio.js";
+import { type Baresip, startBaresip } from "../lab/baresip.js";
+import { labKamailio } from "../lab/kamailio.js";
+import { baresipPort, freePorts } from "../lab/ports.js";
 import { VirtualDisplay } from "../lcd/virtual-display.js";
 
 const lab = inject("lab");

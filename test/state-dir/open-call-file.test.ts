@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleCall } from "../../src/core/samples.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
-import { ALIVE_EVERY_MS, OpenCallFile } from "../../src/store/open-call-file.js";
+import { ALIVE_EVERY_MS, OpenCallFile } from "../../src/state-dir/open-call-file.js";
 
 let dir: string;
 beforeEach(async () => {
