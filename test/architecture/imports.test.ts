@@ -30,6 +30,28 @@ describe("src/ imports", () => {
     expect(importCycles(edges).map((c) => c.join(" → "))).toEqual([]);
   });
 
+  it("keep the rooms' rules (README § Development and tests)", () => {
+    const room = (f: string) => (f.includes("/") ? f.split("/")[0]! : f);
+    const SIDES = ["sip", "media", "audio", "headset", "lcd", "presence", "control"];
+    /** The call path is one stack: SIP drives the media, the media drives the audio. */
+    const allowed = new Set(["sip → media", "media → audio"]);
+    const broken = edges
+      .filter((e) => room(e.from) !== room(e.to))
+      .map((e) => ({ ...e, rule: `${room(e.from)} → ${room(e.to)}` }))
+      .filter(
+        (e) =>
+          // The core is pure: it imports no other room.
+          room(e.from) === "core" ||
+          // Sides never import each other (but along the call path).
+          (SIDES.includes(room(e.from)) && SIDES.includes(room(e.to)) && !allowed.has(e.rule)) ||
+          // Only the command line reaches the composition root, and nothing reaches the command line.
+          (["app.ts", "wiring.ts"].includes(e.to) && !["main.ts", "cli", "app.ts"].includes(room(e.from))) ||
+          (room(e.to) === "cli" && room(e.from) !== "main.ts"),
+      )
+      .map((e) => `${e.from} → ${e.to}`);
+    expect(broken).toEqual([]);
+  });
+
   it("stay inside the product: nothing under src/ imports the tests, the lab or the demo", () => {
     expect(edges.filter((e) => e.to.startsWith("..")).map((e) => `${e.from} → ${e.to}`)).toEqual([]);
   });
