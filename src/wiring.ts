@@ -17,7 +17,7 @@ import type { HidBackend } from "./headset/hid-device.js";
 import { headsetOptionsFromConfig } from "./headset/options.js";
 import { lcdOptionsFromConfig } from "./lcd/options.js";
 import type { Logger } from "./log/logger.js";
-import { rtpAnnounceFromConfig, rtpOptionsFromConfig } from "./media/options.js";
+import { rtpNeedsLocalAddress, rtpOptionsFromConfig } from "./media/options.js";
 import { localAddressToward } from "./net/route.js";
 import { presenceOptionsFromConfig } from "./presence/options.js";
 import { sipOptionsFromConfig } from "./sip/options.js";
@@ -101,8 +101,9 @@ export async function buildSip(config: Config, log: Logger, env: SideEnv): Promi
   const options = sipOptionsFromConfig(config, version());
   if (!options) return undefined;
   const server = new URL(options.servers[0] ?? "");
-  const announce =
-    rtpAnnounceFromConfig(config) ?? (await localAddressToward(server.hostname, Number(server.port) || 5060));
+  const localAddress = rtpNeedsLocalAddress(config)
+    ? await localAddressToward(server.hostname, Number(server.port) || 5060)
+    : undefined;
   const { createMediaFactory } = await import("./media/factory.js");
   const { SipAgent } = await import("./sip/sip-agent.js");
   let card: string | undefined;
@@ -113,7 +114,7 @@ export async function buildSip(config: Config, log: Logger, env: SideEnv): Promi
   }
   const media = createMediaFactory({
     audio: audioOptionsFromConfig(config, card),
-    rtp: rtpOptionsFromConfig(config, announce),
+    rtp: rtpOptionsFromConfig(config, localAddress),
     log: log.child("media"),
     onAudioFault: (callId, fault) => {
       log

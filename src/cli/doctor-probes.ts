@@ -2,7 +2,7 @@
  * What `cuffia doctor` looks at on the box: each probe observes one thing within a time budget,
  * releases everything it opened, and returns an outcome for doctor-classify.ts to judge.
  *
- * SIP runs the daemon's own SipAgent, built by the daemon's factory (src/wiring.ts), so the
+ * SIP runs the daemon's own SipAgent, built by the daemon's own buildSip (src/wiring.ts), so the
  * doctor tests exactly what `cuffia run` would do; it unregisters at the end. MQTT is probed
  * with a bare connect under `<client id>-doctor` and no will: starting the presence side would
  * publish a retained presence document and `online`/`offline` for an agent nobody is at.

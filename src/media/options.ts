@@ -8,24 +8,18 @@ import type { MediaFactoryOptions } from "./factory.js";
 export type RtpOptions = MediaFactoryOptions["rtp"];
 
 /**
- * The `rtp:` section as the media factory takes it. `announce` is the address put in SDP: the
- * configured `advertise`, or one found by the caller (rtpAnnounceFromConfig says when it must).
+ * The `rtp:` section as the media factory takes it. The address put in SDP is `advertise`, else
+ * the bound address, else (bound to 0.0.0.0) `localAddress`: the one the caller found toward the
+ * registrar when rtpNeedsLocalAddress said so.
  */
-export function rtpOptionsFromConfig(config: Config, announce: string): RtpOptions {
-  const {
-    address,
-    advertise: _advertise,
-    port_min,
-    port_max,
-    codecs,
-    media_timeout,
-    hold_media_timeout,
-    ...rest
-  } = config.rtp;
+export function rtpOptionsFromConfig(config: Config, localAddress: string | undefined): RtpOptions {
+  const { address, advertise, port_min, port_max, codecs, media_timeout, hold_media_timeout, ...rest } =
+    config.rtp;
   everyKeyRead(rest);
+  const announce = advertise ?? (address !== "0.0.0.0" ? address : localAddress);
   return {
     address,
-    announce,
+    ...(announce !== undefined ? { announce } : {}),
     portMin: port_min,
     portMax: port_max,
     codecs,
@@ -34,7 +28,7 @@ export function rtpOptionsFromConfig(config: Config, announce: string): RtpOptio
   };
 }
 
-/** The address to announce when the config settles it (advertise, or a bound address); else undefined. */
-export function rtpAnnounceFromConfig(config: Config): string | undefined {
-  return config.rtp.advertise ?? (config.rtp.address !== "0.0.0.0" ? config.rtp.address : undefined);
+/** Whether the address to announce must be found on the network (no advertise, bound to 0.0.0.0). */
+export function rtpNeedsLocalAddress(config: Config): boolean {
+  return config.rtp.advertise === undefined && config.rtp.address === "0.0.0.0";
 }
