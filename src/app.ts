@@ -9,7 +9,7 @@
  */
 import { policyFromConfig } from "./config/policy.js";
 import type { Config } from "./config/schema.js";
-import { ControlServer } from "./control/control-server.js";
+import { ControlServer, controlOptionsFromConfig } from "./control/control-server.js";
 import { initialState } from "./core/desk.js";
 import { Runner } from "./core/runner.js";
 import type { Side } from "./core/side.js";
@@ -96,9 +96,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const built = new Map<SideKey | "control", Side>();
   const makeControl = (c: Config): Side =>
     new ControlServer({
-      socket: c.control.socket,
-      maxClients: c.control.max_clients,
-      agent: { id: c.agent.id, name: c.agent.name },
+      ...controlOptionsFromConfig(c),
       log: log.child("control"),
       clock,
       details: () => ({ sides: runner.sides.map((s) => s.name), config_sections: sectionsOf(c) }),

@@ -8,6 +8,8 @@
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname, relative, resolve, sep } from "node:path";
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
 import { type AgentIdentity, presenceDocument } from "../core/presence-document.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect } from "../core/types.js";
@@ -30,6 +32,15 @@ export interface ControlOptions {
   readonly clock?: () => number;
   /** Concurrent clients served; one more is refused. Default DEFAULT_MAX_CLIENTS. */
   readonly maxClients?: number;
+}
+
+/** The `control:` section (and the agent) as the control socket takes them. */
+export function controlOptionsFromConfig(
+  config: Config,
+): Pick<ControlOptions, "socket" | "maxClients" | "agent"> {
+  const { socket, max_clients, ...rest } = config.control;
+  everyKeyRead(rest);
+  return { socket, maxClients: max_clients, agent: { id: config.agent.id, name: config.agent.name } };
 }
 
 export class ControlServer implements Side {

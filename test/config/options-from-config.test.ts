@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { LATENCY_PROFILES } from "../../src/audio/latency.js";
 import { audioOptionsFromConfig, wantsHeadsetCard } from "../../src/audio/options.js";
 import { parseConfig } from "../../src/config/load.js";
+import { controlOptionsFromConfig } from "../../src/control/control-server.js";
 import { headsetOptionsFromConfig } from "../../src/headset/options.js";
 import { lcdOptionsFromConfig } from "../../src/lcd/options.js";
 import { rtpNeedsLocalAddress, rtpOptionsFromConfig } from "../../src/media/options.js";
@@ -161,5 +162,16 @@ describe("optionsFromConfig", () => {
     expect(headsetOptionsFromConfig(bare)).toBeUndefined();
     expect(lcdOptionsFromConfig(bare)).toBeUndefined();
     expect(presenceOptionsFromConfig(bare)).toBeUndefined();
+  });
+});
+
+describe("controlOptionsFromConfig", () => {
+  it("the socket, the client cap and the agent", () => {
+    const c = parse("agent: { id: desk-9, name: Ugo }\ncontrol: { socket: /tmp/c.sock, max_clients: 4 }\n");
+    expect(controlOptionsFromConfig(c)).toEqual({
+      socket: "/tmp/c.sock",
+      maxClients: 4,
+      agent: { id: "desk-9", name: "Ugo" },
+    });
   });
 });
