@@ -1,35 +1,27 @@
 /**
  * The composition root: builds the sides present in the config, wires them to the desk through
- * the runner, and applies a reloaded config. The only module that imports implementations.
+ * the runner, and applies a reloaded config. With src/wiring.ts (one build function per side), the
+ * only code that imports implementations.
  *
  * Start order: headset, presence, LCD, SIP, control. Stop runs in reverse: the control socket
  * closes first, the call is ended and the account unregistered, the LCD shows the desk offline,
  * presence publishes offline and closes, the headset is released last.
  */
-import type { Readable, Writable } from "node:stream";
 import { policyFromConfig } from "./config/policy.js";
 import type { Config } from "./config/schema.js";
-import { ControlServer } from "./control/control-server.js";
+import { ControlServer, controlOptionsFromConfig } from "./control/control-server.js";
 import { currentCall } from "./core/derive.js";
 import { initialState } from "./core/desk.js";
 import { Runner } from "./core/runner.js";
-import type { Emit, Side } from "./core/side.js";
-import type { HidBackend } from "./headset/hid-device.js";
+import type { Side } from "./core/side.js";
 import type { Logger, LogLevel } from "./log/logger.js";
-import { OpenCallFile } from "./store/open-call-file.js";
-import { SeqReserve } from "./store/seq-reserve.js";
-import { StatusFile } from "./store/status-file.js";
+import { OpenCallFile } from "./state-dir/open-call-file.js";
+import { SeqReserve } from "./state-dir/seq-reserve.js";
+import { StatusFile } from "./state-dir/status-file.js";
+import { type BuildSide, buildHeadset, buildLcd, buildPresence, buildSip, type SideEnv } from "./wiring.js";
 
-export interface AppOptions {
+export interface AppOptions extends Omit<SideEnv, "dispatch"> {
   readonly clock?: () => number;
-  /** The terminal the keyboard headset reads and the terminal LCD draws on (default stdin/stdout). */
-  readonly terminal?: {
-    readonly input: Readable;
-    readonly output: Writable;
-    readonly interrupt?: () => void;
-  };
-  /** The HID backend under the headset side (tests put a fake device with a real descriptor here). */
-  readonly hidBackend?: HidBackend;
 }
 
 export interface App {
@@ -43,19 +35,13 @@ export interface App {
 
 type SideKey = "headset" | "mqtt" | "lcd" | "sip";
 
-/** Builds one side from the config, or none when its section is absent. */
-export type SideFactory = (
-  config: Config,
-  log: Logger,
-  options: AppOptions,
-  desk: { readonly dispatch: Emit },
-) => Promise<Side | undefined>;
-
-/**
- * Factories of the optional sides, filled in by the side modules' wiring (src/wiring.ts).
- * Kept as a table so a side's construction lives in one place and the app stays small.
- */
-export const sideFactories: Partial<Record<SideKey, SideFactory>> = {};
+/** How each optional side is built (src/wiring.ts); a side whose section is absent is not built. */
+const BUILD: Readonly<Record<SideKey, BuildSide>> = {
+  headset: buildHeadset,
+  mqtt: buildPresence,
+  lcd: buildLcd,
+  sip: buildSip,
+};
 
 /** Start order; stop runs in reverse. */
 const KEYS: ReadonlyArray<SideKey | "control"> = ["headset", "mqtt", "lcd", "sip", "control"];
@@ -111,18 +97,15 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const built = new Map<SideKey | "control", Side>();
   const makeControl = (c: Config): Side =>
     new ControlServer({
-      socket: c.control.socket,
-      maxClients: c.control.max_clients,
-      agent: { id: c.agent.id, name: c.agent.name },
+      ...controlOptionsFromConfig(c),
       log: log.child("control"),
       clock,
       details: () => ({ sides: runner.sides.map((s) => s.name), config_sections: sectionsOf(c) }),
     });
   const make = async (key: SideKey | "control", c: Config): Promise<Side | undefined> => {
     if (key === "control") return makeControl(c);
-    const factory = sideFactories[key];
-    if (!factory || c[key] === undefined) return undefined;
-    return factory(c, log, options, { dispatch: runner.dispatch });
+    if (c[key] === undefined) return undefined;
+    return BUILD[key](c, log, { ...options, dispatch: runner.dispatch });
   };
   for (const key of KEYS) {
     const side = await make(key, config);

@@ -1,16 +1,15 @@
 /**
- * The SIP side as `run` builds it (src/wiring.ts). Regression (issue 11): a sip.ca_file missing
+ * The SIP side as `run` builds it (src/wiring.ts buildSip). Regression (issue 11): a sip.ca_file missing
  * at run time left SIP dead with sip_reason null; the reason must say which file and why.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sideFactories } from "../src/app.js";
 import { parseConfig } from "../src/config/load.js";
 import type { DeskInput } from "../src/core/types.js";
 import { silentLogger } from "../src/log/logger.js";
-import "../src/wiring.js";
+import { buildSip } from "../src/wiring.js";
 
 describe("SIP side start", () => {
   it("a ca_file that vanished after check: sip_reason names the key and the error", async () => {
@@ -24,9 +23,7 @@ describe("SIP side start", () => {
     );
     rmSync(ca); // gone between check (the load above) and the daemon's start
     const inputs: DeskInput[] = [];
-    const make = sideFactories.sip;
-    if (!make) throw new Error("wiring registers the SIP factory");
-    const side = await make(config, silentLogger, {}, { dispatch: () => ({ ok: true }) });
+    const side = await buildSip(config, silentLogger, { dispatch: () => ({ ok: true }) });
     if (!side) throw new Error("a sip section builds a SIP side");
     await expect(
       side.start((input) => {

@@ -1,4 +1,6 @@
-import type { DeviceLatency } from "./latency.js";
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
+import { type DeviceLatency, deviceLatency } from "./latency.js";
 
 /**
  * Where a call's audio comes from and goes to (config `audio:`).
@@ -28,4 +30,32 @@ export interface CardOptions {
   readonly latency?: DeviceLatency;
   /** Rate the sound card is opened at (default: the call's rate). */
   readonly deviceRate?: number;
+}
+
+/**
+ * The `audio:` section as a call's media takes it. `headsetCard` is the ALSA device of the
+ * headset's own sound card when one was found (`device: headset`); "default" otherwise.
+ */
+export function audioOptionsFromConfig(config: Config, headsetCard: string | undefined): AudioOptions {
+  const { source, sink, latency, device_rate, ...rest } = config.audio;
+  everyKeyRead(rest);
+  const dev = (d: string) => (d === "headset" ? (headsetCard ?? "default") : d);
+  const driving = {
+    latency: deviceLatency(latency),
+    ...(device_rate !== undefined ? { deviceRate: device_rate } : {}),
+  };
+  return {
+    source:
+      source.type === "microphone" ? { type: "microphone", device: dev(source.device), ...driving } : source,
+    sink: sink.type === "speaker" ? { type: "speaker", device: dev(sink.device), ...driving } : sink,
+  };
+}
+
+/** Whether the config names the headset's own sound card (`device: headset`). */
+export function wantsHeadsetCard(config: Config): boolean {
+  const { source, sink } = config.audio;
+  return (
+    (source.type === "microphone" && source.device === "headset") ||
+    (sink.type === "speaker" && sink.device === "headset")
+  );
 }

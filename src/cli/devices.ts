@@ -82,3 +82,8 @@ export async function devicesReport(procRoot = "/proc"): Promise<Record<string, 
     })),
   };
 }
+
+/** `cuffia devices`: the report as JSON. */
+export async function devicesCommand(): Promise<{ code: number; stdout: string }> {
+  return { code: 0, stdout: `${JSON.stringify(await devicesReport(), null, 2)}\n` };
+}

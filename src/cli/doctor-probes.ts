@@ -2,7 +2,7 @@
  * What `cuffia doctor` looks at on the box: each probe observes one thing within a time budget,
  * releases everything it opened, and returns an outcome for doctor-classify.ts to judge.
  *
- * SIP runs the daemon's own SipAgent, built by the daemon's factory (src/wiring.ts), so the
+ * SIP runs the daemon's own SipAgent, built by the daemon's own buildSip (src/wiring.ts), so the
  * doctor tests exactly what `cuffia run` would do; it unregisters at the end. MQTT is probed
  * with a bare connect under `<client id>-doctor` and no will: starting the presence side would
  * publish a retained presence document and `online`/`offline` for an agent nobody is at.
@@ -11,7 +11,6 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readFile, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { SideFactory } from "../app.js";
 import type { Config } from "../config/schema.js";
 import type { Emit, Side } from "../core/side.js";
 import { HeadsetError } from "../headset/hid-device.js";
@@ -21,6 +20,7 @@ import { type LcdPort, openSerialPort } from "../lcd/port.js";
 import { CfaReader } from "../lcd/protocols/cfa-reader.js";
 import { cfaPacket } from "../lcd/protocols/crystalfontz.js";
 import type { Logger, LogLevel } from "../log/logger.js";
+import type { BuildSide } from "../wiring.js";
 import { parseAlsaCards } from "./devices.js";
 import {
   type AlsaView,
@@ -87,7 +87,7 @@ export function watchingLogger(onEntry: (entry: Entry) => void, ns = ""): Logger
  * Starts the daemon's SIP side and waits for the registrar's verdict, an unreachable server, or
  * the budget; then stops the side (which unregisters a successful registration).
  */
-export async function probeSip(config: Config, make: SideFactory, budgetMs: number): Promise<SipOutcome> {
+export async function probeSip(config: Config, make: BuildSide, budgetMs: number): Promise<SipOutcome> {
   const primary = config.sip?.server ?? "";
   let settle: (o: SipOutcome) => void = () => undefined;
   let settled = false;
@@ -121,7 +121,7 @@ export async function probeSip(config: Config, make: SideFactory, budgetMs: numb
   };
   let side: Side | undefined;
   try {
-    side = await make(config, log, {}, { dispatch });
+    side = await make(config, log, { dispatch });
     if (!side) return { kind: "error", error: "no SIP side was built from the config" };
     await side.start(dispatch);
   } catch (e) {

@@ -6,12 +6,11 @@
  * Exit 0 when nothing failed (warnings do not fail), 1 otherwise.
  */
 import { parseArgs } from "node:util";
-import { sideFactories } from "../app.js";
 import { ConfigError, formatProblem, type LoadedConfig, loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { UDEV_GROUP, UDEV_RULES_FILE } from "../headset/udev-rules.js";
-// The side factories are registered by wiring.ts; the doctor builds SIP exactly as `run` does.
-import "../wiring.js";
+// The doctor builds SIP exactly as `run` does.
+import { buildSip } from "../wiring.js";
 import {
   audioFinding,
   clockFinding,
@@ -174,9 +173,7 @@ export async function runChecks(
     guard("sip", async () => {
       const sip = c.sip;
       if (!sip) return finding("sip", "skip", "not configured (no sip section)");
-      const make = sideFactories.sip;
-      if (!make) return finding("sip", "fail", "the SIP side is not built into this version", null);
-      return sipFinding(await probeSip(c, make, waitMs), {
+      return sipFinding(await probeSip(c, buildSip, waitMs), {
         aor: sip.aor,
         username: sip.username,
         server: sip.server,

@@ -8,6 +8,8 @@
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname, relative, resolve, sep } from "node:path";
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
 import { currentCall } from "../core/derive.js";
 import { type AgentIdentity, presenceDocument } from "../core/presence-document.js";
 import type { Emit, Side } from "../core/side.js";
@@ -41,6 +43,14 @@ export interface ControlOptions {
 
 /** An idle client (not subscribed) is closed after a minute: `ctl` answers in milliseconds. */
 export const DEFAULT_IDLE_MS = 60_000;
+/** The `control:` section (and the agent) as the control socket takes them. */
+export function controlOptionsFromConfig(
+  config: Config,
+): Pick<ControlOptions, "socket" | "maxClients" | "agent"> {
+  const { socket, max_clients, ...rest } = config.control;
+  everyKeyRead(rest);
+  return { socket, maxClients: max_clients, agent: { id: config.agent.id, name: config.agent.name } };
+}
 
 export class ControlServer implements Side {
   readonly name = "control";

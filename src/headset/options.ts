@@ -1,4 +1,6 @@
 /** Options of the HID headset side (config `headset:`; contracts/cli-config-control.md). */
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
 
 export type HeadsetMatch =
   /** The first telephony headset found (by hidraw number). */
@@ -37,4 +39,25 @@ export function describeMatch(match: HeadsetMatch): string {
   if ("path" in match) return match.path;
   const h = (n: number) => n.toString(16).padStart(4, "0");
   return `${h(match.vendorId)}:${h(match.productId)}`;
+}
+
+/**
+ * The `headset:` section as the HID headset side takes it; undefined without one or for
+ * `match: keyboard` (the keyboard headset takes only `ringer`).
+ */
+export function headsetOptionsFromConfig(config: Config): HeadsetOptions | undefined {
+  if (!config.headset) return undefined;
+  // idle_hook_off is core policy (config/policy.ts), not the headset side's.
+  const { match, ringer, idle_hook_off: _idleHookOff, ...rest } = config.headset;
+  everyKeyRead(rest);
+  if (match === "keyboard") return undefined;
+  return {
+    match:
+      match === "auto"
+        ? "auto"
+        : "path" in match
+          ? { path: match.path }
+          : { vendorId: match.vendor_id, productId: match.product_id },
+    ringer,
+  };
 }

@@ -2,6 +2,8 @@
  * What the LCD side needs from the config (`lcd:` in contracts/cli-config-control.md), already
  * validated by the config schema. `size: 20x4` arrives here as `cols`/`rows`.
  */
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
 
 export const LCD_DRIVERS = [
   "matrix-orbital",
@@ -55,4 +57,30 @@ export function parseSize(size: string): { cols: number; rows: number } | null {
   const rows = Number(m[2]);
   if (cols < 8 || cols > 40 || rows < 1 || rows > 4) return null;
   return { cols, rows };
+}
+
+/**
+ * The `lcd:` section as the LCD side takes it (with the agent's language); undefined without one.
+ * Throws on a size that is not a geometry (the schema already refuses one).
+ */
+export function lcdOptionsFromConfig(config: Config): LcdOptions | undefined {
+  if (!config.lcd) return undefined;
+  const { port, driver, model, baud, size, charset, backlight, contrast, refresh_seconds, ...rest } =
+    config.lcd;
+  everyKeyRead(rest);
+  const geometry = parseSize(size);
+  if (!geometry) throw new Error(`lcd.size ${size} is not a geometry`);
+  return {
+    port,
+    driver,
+    baud,
+    cols: geometry.cols,
+    rows: geometry.rows,
+    charset,
+    language: config.agent.language,
+    ...(backlight !== undefined ? { backlight: { level: backlight } } : {}),
+    ...(contrast !== undefined ? { contrast } : {}),
+    ...(refresh_seconds > 0 ? { refreshSeconds: refresh_seconds } : {}),
+    ...(model !== undefined ? { model } : {}),
+  };
 }

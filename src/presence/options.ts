@@ -2,6 +2,8 @@
  * What the presence side needs from the config (`mqtt:` section). The config schema lives in
  * src/config/; this is the already-validated, frozen shape it hands down.
  */
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
 export interface PresenceOptions {
   /** `mqtt://`, `mqtts://`, `ws://`, `wss://` broker URL, or `embedded` to run aedes in-process. */
   readonly url: string;
@@ -38,3 +40,46 @@ export interface PresenceOptions {
 
 export const EMBEDDED_URL = "embedded";
 export const DEFAULT_EMBEDDED_PORT = 1883;
+
+/** The `mqtt:` section as the presence side takes it; undefined without one. */
+export function presenceOptionsFromConfig(config: Config): PresenceOptions | undefined {
+  if (!config.mqtt) return undefined;
+  const {
+    url,
+    username,
+    password,
+    topic_prefix,
+    queues,
+    protocol_version,
+    client_id,
+    keepalive_seconds,
+    ca_file,
+    cert_file,
+    key_file,
+    stats_stale_seconds,
+    outbox_max_mb,
+    max_clock_skew_seconds,
+    response_topic_prefix,
+    embedded_port,
+    ...rest
+  } = config.mqtt;
+  everyKeyRead(rest);
+  return {
+    url,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    topicPrefix: topic_prefix,
+    queues,
+    protocolVersion: protocol_version,
+    ...(client_id !== undefined ? { clientId: client_id } : {}),
+    keepaliveSeconds: keepalive_seconds,
+    ...(ca_file !== undefined ? { caFile: ca_file } : {}),
+    ...(cert_file !== undefined ? { certFile: cert_file } : {}),
+    ...(key_file !== undefined ? { keyFile: key_file } : {}),
+    statsStaleSeconds: stats_stale_seconds,
+    outboxMaxBytes: Math.round(outbox_max_mb * 1024 * 1024),
+    maxClockSkewSeconds: max_clock_skew_seconds,
+    ...(response_topic_prefix !== undefined ? { responseTopicPrefix: response_topic_prefix } : {}),
+    embeddedPort: embedded_port,
+  };
+}

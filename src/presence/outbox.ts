@@ -12,7 +12,7 @@
  * - `outbox.acked`: `{"seq":N,"last":M}`, N the highest seq acknowledged with all before it,
  *   M the highest seq handed out when it was written; replaced by write-to-temp, fsync,
  *   rename, fsync(dir), so it is always the old or the new value.
- * - `outbox.seq`: the seq high-water mark (store/high-water.ts). Seqs are reserved in blocks of
+ * - `outbox.seq`: the seq high-water mark (state-dir/high-water.ts). Seqs are reserved in blocks of
  *   SEQ_BLOCK, durably, before any of them is published; after a crash the next seq starts above
  *   the reservation, so a crash skips numbers but never repeats one. A clean close records the
  *   exact last seq, so a normal restart skips none.
@@ -42,7 +42,7 @@ import {
   type StoreFile,
   type StoreFs,
   writeFully,
-} from "../store/high-water.js";
+} from "../state-dir/high-water.js";
 import { backoffDelay, POLICIES } from "../supervise/backoff.js";
 
 export interface StoredEvent {

@@ -27,7 +27,7 @@ import type { Emit } from "../core/side.js";
 import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type MediaDirection, MediaError, type MediaSessionFactory } from "../media/media.js";
-import { tuneForCalls } from "../v8-tuning.js";
+import { tuneForCalls } from "../process/v8-tuning.js";
 import { callFacts, type IdentityLike, resolveTarget, sipfragStatus } from "./call-facts.js";
 import { CallGuard } from "./call-guard.js";
 import { answerInDialog } from "./in-dialog.js";

@@ -2,6 +2,9 @@
  * What the SIP side needs from the config. Built by the config layer (sip.* keys); auto-answer and
  * transfer targets are core policy and do not appear here.
  */
+import { everyKeyRead } from "../config/every-key-read.js";
+import type { Config } from "../config/schema.js";
+
 export interface SipOptions {
   /** ws://, wss://, tcp://host:port or tls://host:port; the first is the primary, the rest are fallbacks tried in order. */
   readonly servers: readonly string[];
@@ -43,3 +46,47 @@ export const sipDefaults = {
   userAgent: "Cuffia",
   acceptRefer: true,
 } as const;
+
+/**
+ * The `sip:` section as the SIP side takes it; undefined without one. `version` goes after the
+ * configured User-Agent (`Cuffia/0.1.0`).
+ */
+export function sipOptionsFromConfig(config: Config, version: string): SipOptions | undefined {
+  if (!config.sip) return undefined;
+  const {
+    server,
+    fallback_servers,
+    aor,
+    username,
+    password,
+    display_name,
+    ca_file,
+    tls_verify,
+    register_expires,
+    keepalive_seconds,
+    liveness_seconds,
+    call_info_headers,
+    user_agent,
+    accept_refer,
+    // Core policy (config/policy.ts), not the SIP side's.
+    auto_answer: _autoAnswer,
+    transfer_targets: _transferTargets,
+    ...rest
+  } = config.sip;
+  everyKeyRead(rest);
+  return {
+    servers: [server, ...fallback_servers],
+    aor,
+    username,
+    password,
+    ...(display_name !== undefined ? { displayName: display_name } : {}),
+    ...(ca_file !== undefined ? { caFile: ca_file } : {}),
+    rejectUnauthorized: tls_verify,
+    registerExpires: register_expires,
+    keepAliveSeconds: keepalive_seconds,
+    livenessSeconds: liveness_seconds,
+    callInfoHeaders: call_info_headers,
+    userAgent: `${user_agent}/${version}`,
+    acceptRefer: accept_refer,
+  };
+}

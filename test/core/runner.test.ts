@@ -7,7 +7,7 @@ import { initialState } from "../../src/core/desk.js";
 import { Runner, type Timers } from "../../src/core/runner.js";
 import type { DeskInput, Policy } from "../../src/core/types.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
-import { StatusFile } from "../../src/store/status-file.js";
+import { StatusFile } from "../../src/state-dir/status-file.js";
 import { FakeSide } from "../fakes/fake-side.js";
 import { samplePolicy } from "../samples.js";
 

@@ -5,9 +5,9 @@
 import { describe, expect, it } from "vitest";
 import { initialState } from "../../src/core/desk.js";
 import type { Policy } from "../../src/core/types.js";
-import { languageFromEnv, parseDemoArgs } from "../../src/demo/main.js";
-import { ansi, clock, cut, LCD_ROWS, panelLines, Screen } from "../../src/demo/screen.js";
-import { describeEvent } from "../../src/demo/switchboard.js";
+import { languageFromEnv, parseDemoArgs } from "../demo-app/main.js";
+import { ansi, clock, cut, LCD_ROWS, panelLines, Screen } from "../demo-app/screen.js";
+import { describeEvent } from "../demo-app/switchboard.js";
 
 const policy: Policy = {
   wrapUpSeconds: 15,

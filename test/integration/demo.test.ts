@@ -6,14 +6,14 @@
  * visible cursor. Runs the compiled demo (npm test builds first).
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isAlive, waitUntil } from "../../src/lab/proc.js";
+import { isAlive, waitUntil } from "../lab/proc.js";
 
 const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -48,15 +48,21 @@ const seconds = (clock: string): number => {
   return (m ?? 0) * 60 + (s ?? 0);
 };
 
+/** What `npm run demo` runs (package.json), run here without npm in between. */
+const DEMO_SCRIPT = (
+  JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { demo: string } }
+).scripts.demo;
+/** The demo is built apart from the product (test/demo-app/tsconfig.json), by npm run build. */
+const DEMO_MAIN = "test/demo-app/dist/test/demo-app/main.js";
+
 let dir: string;
 let pids: { demo: number; kamailio: number; baresip: number[] } | null = null;
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, "dist", "demo", "main.js")))
-    throw new Error("dist/demo/main.js is missing: run npm run build first");
+  if (!existsSync(join(ROOT, DEMO_MAIN))) throw new Error(`${DEMO_MAIN} is missing: run npm run build first`);
   dir = await mkdtemp(join(tmpdir(), "cuffia-demo-test-"));
   const command = [
-    `node dist/demo/cli.js --no-install --language en --audio files --call-after 1 --call-every 600 --dir ${dir}`,
+    `${DEMO_SCRIPT} --no-install --language en --audio files --call-after 1 --call-every 600 --dir ${dir}`,
     'echo "DEMO-EXIT=$?"',
     "stty -a",
     "sleep 600",

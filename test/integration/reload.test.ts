@@ -10,13 +10,12 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { type App, buildApp } from "../../src/app.js";
 import { parseConfig } from "../../src/config/load.js";
 import { request } from "../../src/control/control-client.js";
-import { makeTone } from "../../src/lab/audio.js";
-import { type Baresip, startBaresip } from "../../src/lab/baresip.js";
-import { labKamailio } from "../../src/lab/kamailio.js";
-import { baresipPort, freePorts } from "../../src/lab/ports.js";
-import { memoryLogger } from "../../src/log/logger.js";
-import "../../src/wiring.js";
 import { activity, activitySince, wrapUpUntil } from "../../src/core/derive.js";
+import { memoryLogger } from "../../src/log/logger.js";
+import { makeTone } from "../lab/audio.js";
+import { type Baresip, startBaresip } from "../lab/baresip.js";
+import { labKamailio } from "../lab/kamailio.js";
+import { baresipPort, freePorts } from "../lab/ports.js";
 
 const lab = inject("lab");
 const dir = mkdtempSync(join(tmpdir(), "cuffia-reload-"));

@@ -6,7 +6,7 @@
  *   const lab = inject("lab");
  *   const kamailio = labKamailio(lab); // from ./kamailio.js — rpc, registrations, baresip peers
  */
-import type { LabKamailioInfo } from "../../src/lab/kamailio.js";
+import type { LabKamailioInfo } from "./kamailio.js";
 
 export type { LabKamailioInfo };
 

@@ -16,6 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LAB_OR_DEMO_PATH, labAndDemoNames, labOrDemoDefinitions } from "./lab-and-demo.js";
 
 const REPO = resolve(import.meta.dirname, "..", "..");
 const VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
@@ -182,6 +183,22 @@ describe("cuffia .deb", () => {
       for (const r of readdirSync(join(REPO, "udev")).filter((n) => n.endsWith(".rules"))) {
         same(`lib/udev/rules.d/${r}`, `udev/${r}`);
       }
+    });
+
+    it("contains neither lab nor demo code (the product is the daemon)", () => {
+      const lib = "/usr/lib/cuffia/";
+      const own = [...contents.keys()].filter(
+        (p) => p.startsWith(lib) && !p.startsWith(`${lib}node_modules/`),
+      );
+      expect(own.filter((p) => LAB_OR_DEMO_PATH.test(p.slice(lib.length)))).toEqual([]);
+      const names = labAndDemoNames();
+      expect(names).toEqual(expect.arrayContaining(["startKamailio", "startBaresip", "runDemo"]));
+      const found = own
+        .filter((p) => p.endsWith(".js"))
+        .flatMap((p) =>
+          labOrDemoDefinitions(readFileSync(join(root, p), "utf8"), names).map((n) => `${p}: ${n}`),
+        );
+      expect(found).toEqual([]);
     });
 
     it("cuffia --version prints the package version, through /usr/bin/cuffia too", () => {

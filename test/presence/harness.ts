@@ -280,7 +280,7 @@ export interface AppChild {
   stop(): Promise<void>;
 }
 
-/** The whole daemon (buildApp, wiring) in a child process, from a config YAML (app-child.ts). */
+/** The whole daemon (buildApp) in a child process, from a config YAML (app-child.ts). */
 export async function spawnApp(configYaml: string): Promise<AppChild> {
   const script = (await buildChild()).replace(/desk-child\.js$/, "app-child.js");
   const child = spawn(process.execPath, [script, configYaml], { stdio: ["pipe", "pipe", "inherit"] });

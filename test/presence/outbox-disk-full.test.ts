@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { DeskEvent } from "../../src/core/types.js";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
 import { Outbox, SEQ_BLOCK } from "../../src/presence/outbox.js";
-import { nodeStoreFs, type StoreFile, type StoreFs } from "../../src/store/high-water.js";
+import { nodeStoreFs, type StoreFile, type StoreFs } from "../../src/state-dir/high-water.js";
 
 const status = (i: number): DeskEvent => ({
   type: "status.changed",

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
-import { nodeStoreFs, type StoreFs } from "../../src/store/high-water.js";
-import { SEQ_BLOCK, SeqReserve } from "../../src/store/seq-reserve.js";
+import { nodeStoreFs, type StoreFs } from "../../src/state-dir/high-water.js";
+import { SEQ_BLOCK, SeqReserve } from "../../src/state-dir/seq-reserve.js";
 
 let dir: string;
 beforeEach(async () => {

@@ -6,7 +6,7 @@
  * up by itself some time after being answered (wherever it was transferred to).
  */
 import mqtt, { type MqttClient } from "mqtt";
-import type { PresenceDocument } from "../core/presence-document.js";
+import type { PresenceDocument } from "../../src/core/presence-document.js";
 import type { Baresip, BaresipEvent } from "../lab/baresip.js";
 import type { QueueFigures } from "./screen.js";
 

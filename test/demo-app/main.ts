@@ -9,20 +9,18 @@
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { type App, buildApp } from "../app.js";
-import { parseConfig } from "../config/load.js";
-import type { Command } from "../core/types.js";
+import { type App, buildApp } from "../../src/app.js";
+import { parseConfig } from "../../src/config/load.js";
+import type { Command } from "../../src/core/types.js";
+import { createLogger } from "../../src/log/logger.js";
 import type { Baresip } from "../lab/baresip.js";
 import { startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort, freePort } from "../lab/ports.js";
-import { missingCommands } from "../lab/proc.js";
-import { createLogger } from "../log/logger.js";
-import "../wiring.js";
+import { missingCommands, repoRoot } from "../lab/proc.js";
 import { missingPackages, packageOf, runInstallScript } from "./packages.js";
 import { ansi, LCD_COLS, LCD_ROWS, type PanelModel, panelLines, Screen, sideLines } from "./screen.js";
 import { CALLER_LANGUAGES, type CallerLanguage, Switchboard } from "./switchboard.js";
@@ -35,7 +33,8 @@ import {
   type Voice,
 } from "./voices.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The repository (the demo runs compiled from test/demo-app/dist/, at another depth than its source). */
+const ROOT = repoRoot(import.meta.url);
 const INSTALL_SCRIPT = join(ROOT, "test", "lab", "install.sh");
 const DESK_LANGUAGES: readonly DeskLanguage[] = ["it", "en", "fr", "es"];
 const AGENT = { id: "demo", name: "Sportello demo" };
@@ -44,7 +43,7 @@ const SERVICE_DESK = "2003";
 
 const HELP = `cuffia demo — a whole desk on this machine: PBX, calls, headset keys, LCD, presence
 
-usage: npm run demo [-- options]      (or node dist/demo/cli.js [options])
+usage: npm run demo [-- options]      (or node test/demo-app/dist/test/demo-app/cli.js [options])
 
   --language it|en|fr|es   the LCD's language (default: from $LANG, else en)
   --call-after SECONDS     first call this long after the desk is ready (default 5)
@@ -477,7 +476,7 @@ class Demo {
       if (why === "Ctrl-C" || why === "SIGINT") {
         this.#restoreTerminal();
         process.stderr.write("cuffia demo: second interrupt, exiting now\n");
-        process.exit(130); // lab children are killed by pid on exit (src/lab/proc.ts)
+        process.exit(130); // lab children are killed by pid on exit (test/lab/proc.ts)
       }
       return this.#stopping;
     }

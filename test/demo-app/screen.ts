@@ -4,9 +4,9 @@
  * addressing. Only lines that changed are rewritten, each ending with "erase to end of line":
  * no full clears per frame, so nothing flickers, and the LCD box above is never touched.
  */
-import { currentCall, held, remoteHeld } from "../core/derive.js";
-import type { PresenceDocument } from "../core/presence-document.js";
-import type { DeskState } from "../core/types.js";
+import { currentCall, held, remoteHeld } from "../../src/core/derive.js";
+import type { PresenceDocument } from "../../src/core/presence-document.js";
+import type { DeskState } from "../../src/core/types.js";
 
 const ESC = "\u001b[";
 export const ansi = {

@@ -4,7 +4,7 @@
  * is a child process; `--pid` names us as the main process). Without NOTIFY_SOCKET nothing is sent.
  */
 import { spawn } from "node:child_process";
-import type { Logger } from "./log/logger.js";
+import type { Logger } from "../log/logger.js";
 
 export class SdNotify {
   readonly #socket: string | undefined;

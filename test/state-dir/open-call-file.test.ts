@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { memoryLogger, silentLogger } from "../../src/log/logger.js";
-import { ALIVE_EVERY_MS, OpenCallFile } from "../../src/store/open-call-file.js";
+import { ALIVE_EVERY_MS, OpenCallFile } from "../../src/state-dir/open-call-file.js";
 import { sampleCall } from "../samples.js";
 
 let dir: string;
