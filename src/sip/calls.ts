@@ -18,7 +18,7 @@ import {
   type Invitation,
   Inviter,
   type Session,
-  type SessionDescriptionHandler,
+  type SessionDescriptionHandlerFactory,
   SessionState,
   type URI,
   type UserAgent,
@@ -37,14 +37,11 @@ import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
 import { answerTimerRequest, MIN_SE_SECONDS, type TimerAnswer } from "./session-timer.js";
 
 export interface CallTableDeps {
-  readonly ua: UserAgent;
   readonly media: MediaSessionFactory;
   readonly log: Logger;
   readonly emit: Emit;
   readonly domain: string;
   readonly callInfoHeaders: { readonly language: string; readonly service: string; readonly queue: string };
-  /** Hands the SDH to the sessionDescriptionHandlerFactory before sip.js asks for it. */
-  readonly attach: (session: Session, sdh: SessionDescriptionHandler) => void;
   /** sip.accept_refer: follow the far end's transfers (incoming REFER); false answers 603. */
   readonly acceptRefer?: boolean;
   /** RFC 4028 Min-SE we accept, seconds (90, the RFC's floor, unless a test shortens it). */
@@ -116,7 +113,31 @@ export class CallTable {
   /** What we answered to each offered INVITE's Session-Expires (RFC 4028 §9). */
   private readonly timerAnswers = new Map<string, TimerAnswer>();
 
+  private userAgent: UserAgent | null = null;
+
   constructor(private readonly deps: CallTableDeps) {}
+
+  /**
+   * sip.js's sessionDescriptionHandlerFactory (the UserAgent is created with it): a session's
+   * SDH is the one this table made with the call's media (createMedia) before it let sip.js
+   * answer or send the INVITE.
+   */
+  readonly sdhFactory: SessionDescriptionHandlerFactory = (session: Session) => {
+    for (const entry of this.calls.values()) {
+      if (entry.session === session && entry.sdh) return entry.sdh;
+    }
+    throw new Error("no media prepared for this session");
+  };
+
+  /** The UserAgent the calls are placed through (made with `sdhFactory` in its options). */
+  useAgent(ua: UserAgent): void {
+    this.userAgent = ua;
+  }
+
+  private get ua(): UserAgent {
+    if (!this.userAgent) throw new Error("the call table has no UserAgent yet");
+    return this.userAgent;
+  }
 
   get size(): number {
     return this.calls.size;
@@ -188,7 +209,7 @@ export class CallTable {
       {
         // sip.js's own tags, and RFC 4028 session timers, which the call guard implements (not in
         // sip.js's Supported header: our outbound calls never run a timer a 2xx could ask for)
-        supported: [...this.deps.ua.userAgentCore.configuration.supportedOptionTags, "timer"],
+        supported: [...this.ua.userAgentCore.configuration.supportedOptionTags, "timer"],
         checkSdp: media.checkOffer
           ? (sdp) => media.checkOffer?.(sdp)
           : (sdp) => {
@@ -511,7 +532,7 @@ export class CallTable {
       readonly onFinal?: (code: number, reason: string) => void;
     },
   ): { readonly id: string; readonly placed: Promise<void> } {
-    const inviter = new Inviter(this.deps.ua, uri, { extraHeaders: options.extraHeaders ?? [] });
+    const inviter = new Inviter(this.ua, uri, { extraHeaders: options.extraHeaders ?? [] });
     const id = inviter.request.callId;
     let heard = false;
     const final = (code: number, reason: string) => {
@@ -698,7 +719,7 @@ export class CallTable {
   private startGuard(entry: CallEntry): void {
     if (this.guards.has(entry.id)) return;
     const guard = new CallGuard({
-      ua: this.deps.ua,
+      ua: this.ua,
       session: entry.session,
       callId: entry.id,
       log: this.deps.log,
@@ -724,7 +745,6 @@ export class CallTable {
         const sdh = new MediaSdh(media, this.deps.log, (d) => this.onRemoteDirection(entry, d));
         entry.sdh = sdh;
         safe(this.deps.log, () => media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp")));
-        this.deps.attach(entry.session, sdh);
         media.onMediaTimeout((detail) => this.endFor(entry, "media_timeout", detail));
         if (this.desiredMute?.id === entry.id && this.desiredMute.muted) {
           entry.muted = true;

@@ -13,15 +13,7 @@
  * connection off (Kamailio's websocket ping trap).
  */
 import { readFile } from "node:fs/promises";
-import {
-  type Emitter,
-  Registerer,
-  RegistererState,
-  type Session,
-  type SessionDescriptionHandler,
-  UserAgent,
-  type UserAgentOptions,
-} from "sip.js";
+import { type Emitter, Registerer, RegistererState, UserAgent, type UserAgentOptions } from "sip.js";
 import { currentCall } from "../core/derive.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect, SipAction, SipHealth } from "../core/types.js";
@@ -82,7 +74,6 @@ export class SipAgent implements Side {
   private readonly queued: RegistrationEvent[] = [];
   private livenessTimer: NodeJS.Timeout | null = null;
   private livenessFirst: NodeJS.Timeout | null = null;
-  private readonly sdhBySession = new WeakMap<Session, SessionDescriptionHandler>();
 
   constructor(private readonly deps: SipAgentDeps) {
     // the plain headers of every call parsed by hand, not by sip.js's PEG interpreter (same results)
@@ -128,6 +119,20 @@ export class SipAgent implements Side {
       log: this.log.child("transport"),
       onLink: (link: Link) => this.onLink(link),
     };
+    // The call table owns the calls' session description handlers: sip.js asks it for each
+    // session's (calls.sdhFactory), and it places and answers calls through the UserAgent.
+    const calls = new CallTable({
+      media: this.deps.media,
+      log: this.log.child("call"),
+      emit: (input) => this.emit(input),
+      domain: this.domain,
+      callInfoHeaders: this.options.callInfoHeaders,
+      acceptRefer: this.options.acceptRefer ?? true,
+      ...(this.deps.sessionTimerMinSe !== undefined
+        ? { sessionTimerMinSe: this.deps.sessionTimerMinSe }
+        : {}),
+    });
+    this.calls = calls;
     const uaOptions: UserAgentOptions = {
       uri: aor,
       authorizationUsername: this.options.username,
@@ -150,11 +155,7 @@ export class SipAgent implements Side {
       contactParams: { transport: primary.viaTransport.toLowerCase() },
       transportConstructor: ConnectionTransport,
       transportOptions,
-      sessionDescriptionHandlerFactory: (session: Session) => {
-        const sdh = this.sdhBySession.get(session);
-        if (!sdh) throw new Error("no media prepared for this session");
-        return sdh;
-      },
+      sessionDescriptionHandlerFactory: calls.sdhFactory,
       delegate: {
         onConnect: () => this.fenced("onConnect", () => this.onConnected()),
         onDisconnect: (error?: Error) => this.fenced("onDisconnect", () => this.onDisconnected(error)),
@@ -167,19 +168,7 @@ export class SipAgent implements Side {
     this.transport.setReceiver(
       makeReceiver(ua, (text) => this.transport?.sendRaw(text), this.log.child("receive")),
     );
-    this.calls = new CallTable({
-      ua,
-      media: this.deps.media,
-      log: this.log.child("call"),
-      emit: (input) => this.emit(input),
-      domain: this.domain,
-      callInfoHeaders: this.options.callInfoHeaders,
-      attach: (session, sdh) => this.sdhBySession.set(session, sdh),
-      acceptRefer: this.options.acceptRefer ?? true,
-      ...(this.deps.sessionTimerMinSe !== undefined
-        ? { sessionTimerMinSe: this.deps.sessionTimerMinSe }
-        : {}),
-    });
+    calls.useAgent(ua);
     this.registerer = new Registerer(ua, { expires: this.options.registerExpires, logConfiguration: false });
     this.registerer.stateChange.addListener((state) =>
       this.fenced("registerer", () => this.onRegistererState(state)),
