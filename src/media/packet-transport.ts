@@ -47,6 +47,8 @@ export interface PacketTransport {
   setRemote(rtp: Endpoint, rtcpPort: number): void;
   /** Whether packets from here belong to the call: its garbage is garbage, not a stranger's. */
   isKnown(address: string, port: number): boolean;
+  /** An RTP packet of the far end's we do not play (comfort noise...): the source is alive at `now`. */
+  heardFrom(address: string, port: number, now: number): void;
   /** A valid RTP packet from `address:port` at monotonic `now`: true if it is the far end's. */
   admitRtp(address: string, port: number, ssrc: number, sequence: number, now: number): boolean;
   /** An RTCP packet from `address:port`: true if it is the far end's. */

@@ -309,7 +309,15 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     ) {
       if (!this.transport.isKnown(address, port)) this.counters.rejected++;
       else if (p === null) this.counters.garbage++;
-      else this.counters.unknownPayload++;
+      else {
+        // Comfort noise (RFC 3389) or another payload type of the offer, from the far end itself:
+        // not played, but the far end is there (silence suppression, often without RTCP): neither
+        // the media timeout nor a stranger's takeover after a silence may take it for silence.
+        this.counters.unknownPayload++;
+        const now = this.timers.now();
+        this.transport.heardFrom(address, port, now);
+        this.watchdog.heard(now);
+      }
       return false;
     }
     const now = this.timers.now();

@@ -104,6 +104,12 @@ export class SourceFilter {
     );
   }
 
+  /** The latched source sent a packet we do not play (comfort noise): it is not silent. */
+  touch(address: string, port: number, now: number): void {
+    const l = this.latchedTo;
+    if (l !== null && l.port === port && l.address === address) this.lastLatchedAt = now;
+  }
+
   /** Milliseconds since the latched source last sent a valid packet (Infinity when none is latched). */
   latchedSilentFor(now: number): number {
     return this.latchedTo ? now - this.lastLatchedAt : Number.POSITIVE_INFINITY;

@@ -104,6 +104,10 @@ export class UdpTransport implements PacketTransport {
     return this.filter.isKnown(address, port);
   }
 
+  heardFrom(address: string, port: number, now: number): void {
+    this.filter.touch(address, port, now);
+  }
+
   admitRtp(address: string, port: number, ssrc: number, sequence: number, now: number): boolean {
     const before = this.filter.latched;
     if (this.filter.check(address, port, ssrc, sequence, now) === "reject") return false;

@@ -59,6 +59,8 @@ interface Peer {
   readonly rtcpPort: number;
   /** 20 ms PCMU packets to `to` until stopped. */
   talk(to: number): () => void;
+  /** RFC 3389 comfort noise (PT 13, not negotiated) to `to` every 200 ms until stopped. */
+  comfortNoise(to: number): () => void;
   /** An RTCP receiver report to `to` (our RTCP port) every `everyMs` until stopped. */
   report(to: number, everyMs: number): () => void;
   close(): void;
@@ -90,6 +92,25 @@ async function peer(): Promise<Peer> {
         );
         n++;
       }, 20);
+      return () => clearInterval(t);
+    },
+    comfortNoise(to) {
+      let n = 1000;
+      const t = setInterval(() => {
+        rtp.send(
+          encodeRtp({
+            payloadType: 13,
+            marker: false,
+            sequence: n,
+            timestamp: n * 160,
+            ssrc: 7,
+            payload: Buffer.from([40]),
+          }),
+          to,
+          "127.0.0.1",
+        );
+        n++;
+      }, 200);
       return () => clearInterval(t);
     },
     report(to, everyMs) {
@@ -127,6 +148,28 @@ describe.concurrent("media inactivity watchdog", () => {
       const after = (f?.at ?? 0) - stoppedAt;
       expect(after).toBeGreaterThan(900);
       expect(after).toBeLessThan(2000);
+    } finally {
+      await a.close();
+      p.close();
+    }
+  }, 15_000);
+
+  it("a far end that suppresses silence (comfort noise only, no RTCP) is not taken for gone", async () => {
+    const a = await session("cn", { mediaTimeoutMs: 1000 });
+    const fired = watch(a);
+    const p = await peer();
+    try {
+      a.answer(sdp(p, 1), { hold: false });
+      const stopTalking = p.talk(a.localPort);
+      await sleep(500);
+      stopTalking();
+      const stopNoise = p.comfortNoise(a.localPort);
+      await sleep(2500); // 2.5 × the timeout with nothing but PT 13
+      expect(fired).toEqual([]);
+      expect(a.details().unknownPayload).toBeGreaterThan(5);
+      stopNoise();
+      await sleep(2000); // and now really nothing
+      expect(fired).toHaveLength(1);
     } finally {
       await a.close();
       p.close();

@@ -31,6 +31,18 @@ describe("SourceFilter (symmetric RTP latching that cannot be hijacked)", () => 
     expect(f.check("192.0.2.1", 61000, 1, 3, 60)).toBe("accept");
   });
 
+  it("a latched far end sending only comfort noise is not silent: no stranger takes over", () => {
+    const f = new SourceFilter();
+    f.setExpected({ address: "10.0.0.5", port: 4000 }); // private: any source may be learnt
+    expect(burst(f, "10.0.0.5", 4000, 1, 0)).toEqual(["accept"]);
+    for (let t = 200; t <= 3000; t += 200) f.touch("10.0.0.5", 4000, t); // PT 13 every 200 ms
+    expect(burst(f, "203.0.113.7", 30000, 5, 3000)).toEqual(Array(5).fill("reject"));
+    expect(f.latched).toEqual({ address: "10.0.0.5", port: 4000 });
+    // a stranger's packets touch nothing; once the far end is really silent for 1 s, it may move
+    f.touch("203.0.113.7", 30000, 3100);
+    expect(burst(f, "203.0.113.7", 30000, 3, 4100)).toEqual(["reject", "reject", "accept"]);
+  });
+
   it("NAT: learns any source for a private SDP address, but never a stranger for a public one", () => {
     const nat = new SourceFilter();
     nat.setExpected({ address: "10.0.0.5", port: 4000 });
