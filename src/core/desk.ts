@@ -73,7 +73,7 @@ export function initialState(
   now: number,
   persisted: PersistedStatus | null = null,
   /**
-   * Where `seq` starts: above every seq an earlier run used (store/seq-reserve.ts, app.ts), so
+   * Where `seq` starts: above every seq an earlier run used (state-dir/seq-reserve.ts, app.ts), so
    * the presence document's seq keeps growing across restarts. 0 for tests and tools.
    */
   seqBase = 0,

@@ -96,7 +96,7 @@ export type Line =
 
 export type LineKind = Line["kind"];
 
-/** The facts of an open call kept in state_dir (store/open-call-file.ts) so a restart can end it. */
+/** The facts of an open call kept in state_dir (state-dir/open-call-file.ts) so a restart can end it. */
 export interface OpenCallRecord {
   readonly id: string;
   readonly direction: CallDirection;
