@@ -27,7 +27,7 @@ export type Situation = (typeof SITUATIONS)[number];
 /** A fixed instant so previews and goldens never depend on the wall clock. */
 export const SAMPLE_NOW = Date.UTC(2025, 2, 3, 9, 41, 30);
 
-const samplePolicy: Policy = {
+export const samplePolicy: Policy = {
   wrapUpSeconds: 30,
   pauseReasons: ["break", "training", "back_office"],
   autoPauseAfterMissed: 2,
@@ -39,7 +39,7 @@ const samplePolicy: Policy = {
   sides: { sip: true, headset: true, lcd: true, mqtt: true },
 };
 
-const sampleHealth: Health = {
+export const sampleHealth: Health = {
   sip: "registered",
   sipReason: null,
   headset: true,
@@ -48,7 +48,7 @@ const sampleHealth: Health = {
   faults: {},
 };
 
-function sampleQueues(now = SAMPLE_NOW): QueueSummary {
+export function sampleQueues(now = SAMPLE_NOW): QueueSummary {
   // 72 s when published, 13 s ago: the LCD shows 1:25.
   return {
     waiting: 3,
@@ -59,7 +59,7 @@ function sampleQueues(now = SAMPLE_NOW): QueueSummary {
   };
 }
 
-function sampleCall(now = SAMPLE_NOW, over: Partial<Call> = {}): Call {
+export function sampleCall(now = SAMPLE_NOW, over: Partial<Call> = {}): Call {
   return {
     id: "c1",
     direction: "inbound",
@@ -76,7 +76,8 @@ function sampleCall(now = SAMPLE_NOW, over: Partial<Call> = {}): Call {
   };
 }
 
-function baseState(now = SAMPLE_NOW, over: Partial<DeskState> = {}): DeskState {
+/** An available, idle, healthy desk (overridden by `over`). */
+export function baseState(now = SAMPLE_NOW, over: Partial<DeskState> = {}): DeskState {
   return {
     status: "available",
     reason: null,
