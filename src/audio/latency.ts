@@ -43,6 +43,30 @@ export function alsaLatencyArgs(l: DeviceLatency, playback: boolean): string[] {
   return args;
 }
 
+/**
+ * The whole command line of arecord/aplay on the call's stream: raw 16-bit mono at `rate` on
+ * `device`, the period/buffer sizes, and `-v` (the setup dump: the parameters in force).
+ */
+export function alsaStreamArgs(
+  o: { readonly rate: number; readonly device: string; readonly latency: DeviceLatency },
+  playback: boolean,
+): string[] {
+  return [
+    "-t",
+    "raw",
+    "-f",
+    "S16_LE",
+    "-r",
+    String(o.rate),
+    "-c",
+    "1",
+    "-D",
+    o.device,
+    ...alsaLatencyArgs(o.latency, playback),
+    "-v",
+  ];
+}
+
 /** The hw/sw parameters a running arecord/aplay reported (`-v`), in frames at `rate`. */
 export interface AlsaParams {
   readonly rate: number;

@@ -13,7 +13,7 @@ import { spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSource } from "./audio.js";
 import { explainEnd } from "./card.js";
-import { type AlsaParams, alsaLatencyArgs, DEFAULT_LATENCY, type DeviceLatency } from "./latency.js";
+import { type AlsaParams, alsaStreamArgs, DEFAULT_LATENCY, type DeviceLatency } from "./latency.js";
 import { Resampler } from "./resample.js";
 import { S16leAssembler, SampleRing } from "./sample-ring.js";
 import { AlsaStderr, stopChild } from "./speaker.js";
@@ -42,24 +42,7 @@ export type CaptureSpawner = (
  * the parameters in force and the overruns.)
  */
 export const arecordSpawner: CaptureSpawner = (options, onData, onEnd, reports) => {
-  const child = spawnChild(
-    "arecord",
-    [
-      "-t",
-      "raw",
-      "-f",
-      "S16_LE",
-      "-r",
-      String(options.rate),
-      "-c",
-      "1",
-      "-D",
-      options.device,
-      ...alsaLatencyArgs(options.latency, false),
-      "-v",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawnChild("arecord", alsaStreamArgs(options, false), { stdio: ["ignore", "pipe", "pipe"] });
   let ended = false;
   const err = new AlsaStderr({
     params: (p) => reports?.onParams?.(p),

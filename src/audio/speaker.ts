@@ -17,7 +17,7 @@ import type { AudioFaultListener, AudioSink } from "./audio.js";
 import { explainEnd } from "./card.js";
 import {
   type AlsaParams,
-  alsaLatencyArgs,
+  alsaStreamArgs,
   DEFAULT_LATENCY,
   type DeviceLatency,
   parseAlsaSetup,
@@ -116,18 +116,7 @@ export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd, reports) 
   const child = spawnChild(
     "aplay",
     [
-      "-t",
-      "raw",
-      "-f",
-      "S16_LE",
-      "-r",
-      String(options.rate),
-      "-c",
-      "1",
-      "-D",
-      options.device,
-      ...alsaLatencyArgs(options.latency, true),
-      "-v", // the setup dump: the parameters in force
+      ...alsaStreamArgs(options, true), // with -v, the setup dump: the parameters in force
       "-V",
       "mono", // one meter line per period handed to ALSA: how far aplay has got
     ],
