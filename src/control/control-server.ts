@@ -193,6 +193,9 @@ export class ControlServer implements Side {
 
   /** Sends one error line and closes; a peer that does not close its end is cut off soon after. */
   #refuse(sock: Socket, answer: unknown): void {
+    // A client being closed holds no place any more (its close event may come a little later).
+    this.#clients.delete(sock);
+    this.#subscribers.delete(sock);
     if (sock.destroyed) return;
     sock.end(`${JSON.stringify(answer)}\n`);
     setTimeout(() => sock.destroy(), REFUSED_LINGER_MS).unref();

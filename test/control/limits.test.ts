@@ -142,7 +142,8 @@ describe("control.max_clients", () => {
 
 describe("idle clients", () => {
   it("clients that hold the places and say nothing are closed; subscribers stay; ctl gets in", async () => {
-    const { socket } = await daemon({ maxClients: 3, idleMs: 300 });
+    // long enough that the cap is still full when the newcomer below asks, even on a loaded machine
+    const { socket } = await daemon({ maxClients: 3, idleMs: 2000 });
     const subscriber = client(socket, '{"id":"sub","cmd":"subscribe"}\n');
     const idle = [client(socket), client(socket)];
     await Promise.all([subscriber.connected, ...idle.map((c) => c.connected)]);
@@ -155,7 +156,7 @@ describe("idle clients", () => {
         { id: null, ok: false, error: { code: "idle", message: expect.stringContaining("closing") } },
       ]);
     expect(await request(socket, { cmd: "status" })).toMatchObject({ ok: true });
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 2500)); // past the idle time: the subscriber stays
     expect(subscriber.sock.destroyed).toBe(false);
   });
 
