@@ -52,15 +52,13 @@ import { inject } from "vitest";
 import { deviceLatency, type LatencyProfile } from "../../src/audio/latency.js";
 import type { SipAction } from "../../src/core/types.js";
 import type { Logger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
 import "../lab/context.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { labKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { type Spawned, spawnLogged, stopProcess } from "../lab/proc.js";
-import { SYSTEM_ALSA_CONF, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import { SYSTEM_ALSA_CONF, startDeskOnCard, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
 
 const RATE = 48_000;
 const BURST_EVERY_S = 0.5;
@@ -321,25 +319,16 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     });
     // 1. Cuffia at the desk.
     const notes: string[] = [];
-    agent = new SipAgent({
-      options: testSipOptions(`ws://127.0.0.1:${lab.kamailio.wsPort}`, {
-        aor: "sip:1018@127.0.0.1",
-        username: "1018",
-        password: "pw1018",
-      }),
-      media: createMediaFactory({
-        audio: {
-          source: { type: "microphone", device: r.pcm.deskMic, latency: deviceLatency(profile) },
-          sink: { type: "speaker", device: r.pcm.deskEar, latency: deviceLatency(profile) },
-        },
-        rtp: { address: "127.0.0.1", portMin: 23000, portMax: 23999, codecs: ["PCMU"] },
-        log: collector(notes),
-      }),
+    const desk = await startDeskOnCard({
+      wsPort: lab.kamailio.wsPort,
+      mic: r.pcm.deskMic,
+      speaker: r.pcm.deskEar,
+      latency: deviceLatency(profile),
+      rtp: { portMin: 23000, portMax: 23999, codecs: ["PCMU"] },
       log: collector(notes),
     });
-    const inputs = new Inputs();
-    await agent.start(inputs.emit);
-    await inputs.waitForSip((i) => i.sip === "registered");
+    agent = desk.agent;
+    const inputs = desk.inputs;
     let ended: unknown = null;
     let callId = "";
     const cuffia = await measure(
@@ -367,7 +356,7 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     const s = ended as { audioUnderruns?: number; audioOverruns?: number; jitterMs?: number } | null;
     notes.push(`call.ended: audio_underruns ${s?.audioUnderruns}, audio_overruns ${s?.audioOverruns}`);
     results.push({ desk: `Cuffia (audio.latency: ${profile})`, ...cuffia, notes });
-    await agent.stop();
+    await desk.agent.stop();
     agent = null;
     // 2. baresip at the desk, same card, same far end.
     deskB = await startBaresip({

@@ -13,16 +13,15 @@ import { Microphone } from "../../src/audio/microphone.js";
 import { Speaker } from "../../src/audio/speaker.js";
 import type { SipAction } from "../../src/core/types.js";
 import { silentLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
 import "../lab/context.js";
 import { dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { labKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { type Spawned, spawnLogged, stopProcess, waitUntil } from "../lab/proc.js";
-import { startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import { startDeskOnCard, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
+import type { Inputs } from "../sip/harness.js";
 
 const lab = inject("lab");
 const MIC_HZ = 1000; // the operator's "voice", played into the card's microphone
@@ -136,25 +135,13 @@ describe("a call through the card", () => {
 
   beforeAll(async () => {
     const kamailio = labKamailio(lab.kamailio);
-    agent = new SipAgent({
-      options: testSipOptions(`ws://127.0.0.1:${lab.kamailio.wsPort}`, {
-        aor: "sip:1018@127.0.0.1",
-        username: "1018",
-        password: "pw1018",
-      }),
-      media: createMediaFactory({
-        audio: {
-          source: { type: "microphone", device: card.pcm.mic, latency: LATENCY_PROFILES.normal },
-          sink: { type: "speaker", device: card.pcm.speaker, latency: LATENCY_PROFILES.normal },
-        },
-        rtp: { address: "127.0.0.1", portMin: 22000, portMax: 22999, codecs: ["PCMU", "PCMA"] },
-        log: silentLogger,
-      }),
-      log: silentLogger,
-    });
-    inputs = new Inputs();
-    await agent.start(inputs.emit);
-    await inputs.waitForSip((i) => i.sip === "registered");
+    ({ agent, inputs } = await startDeskOnCard({
+      wsPort: lab.kamailio.wsPort,
+      mic: card.pcm.mic,
+      speaker: card.pcm.speaker,
+      latency: LATENCY_PROFILES.normal,
+      rtp: { portMin: 22000, portMax: 22999, codecs: ["PCMU", "PCMA"] },
+    }));
     const farTone = await makeTone(join(card.dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
     far = await startBaresip({
       kamailio,

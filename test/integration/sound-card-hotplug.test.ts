@@ -12,17 +12,15 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { AudioFault } from "../../src/audio/audio.js";
 import { LATENCY_PROFILES } from "../../src/audio/latency.js";
 import type { SipAction } from "../../src/core/types.js";
-import { silentLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
 import "../lab/context.js";
 import { makeTone, readWav, wavComplete } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { labKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { type Spawned, spawnLogged, stopProcess, waitUntil } from "../lab/proc.js";
-import { startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import { startDeskOnCard, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
+import type { Inputs } from "../sip/harness.js";
 
 const lab = inject("lab");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,26 +87,14 @@ describe("the headset's sound card unplugged and plugged back during a call", ()
 
   beforeAll(async () => {
     const kamailio = labKamailio(lab.kamailio);
-    agent = new SipAgent({
-      options: testSipOptions(`ws://127.0.0.1:${lab.kamailio.wsPort}`, {
-        aor: "sip:1018@127.0.0.1",
-        username: "1018",
-        password: "pw1018",
-      }),
-      media: createMediaFactory({
-        audio: {
-          source: { type: "microphone", device: card.pcm.headsetMic, latency: LATENCY_PROFILES.normal },
-          sink: { type: "speaker", device: card.pcm.headsetSpeaker, latency: LATENCY_PROFILES.normal },
-        },
-        rtp: { address: "127.0.0.1", portMin: 22000, portMax: 22999, codecs: ["PCMU", "PCMA"] },
-        log: silentLogger,
-        onAudioFault: (_call, f) => faults.push(f),
-      }),
-      log: silentLogger,
-    });
-    inputs = new Inputs();
-    await agent.start(inputs.emit);
-    await inputs.waitForSip((i) => i.sip === "registered");
+    ({ agent, inputs } = await startDeskOnCard({
+      wsPort: lab.kamailio.wsPort,
+      mic: card.pcm.headsetMic,
+      speaker: card.pcm.headsetSpeaker,
+      latency: LATENCY_PROFILES.normal,
+      rtp: { portMin: 22000, portMax: 22999, codecs: ["PCMU", "PCMA"] },
+      onAudioFault: (_call, f) => faults.push(f),
+    }));
     far = await startBaresip({
       kamailio,
       user: "2002",

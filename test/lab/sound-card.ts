@@ -23,6 +23,12 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AudioFault } from "../../src/audio/audio.js";
+import type { DeviceLatency } from "../../src/audio/latency.js";
+import { type Logger, silentLogger } from "../../src/log/logger.js";
+import { createMediaFactory } from "../../src/media/factory.js";
+import { SipAgent } from "../../src/sip/sip-agent.js";
+import { Inputs, testSipOptions } from "../sip/harness.js";
 import { execFileAsync, type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
 
 export interface VirtualCard {
@@ -279,4 +285,42 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The desk's SIP side as extension 1018 on the lab Kamailio (ws://), its audio on the card's
+ * `mic` and `speaker` PCMs: started and registered. Shared by the card's call tests and the
+ * mouth-to-ear benchmark.
+ */
+export async function startDeskOnCard(o: {
+  readonly wsPort: number;
+  readonly mic: string;
+  readonly speaker: string;
+  readonly latency: DeviceLatency;
+  readonly rtp: { readonly portMin: number; readonly portMax: number; readonly codecs: readonly string[] };
+  readonly log?: Logger;
+  readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
+}): Promise<{ agent: SipAgent; inputs: Inputs }> {
+  const log = o.log ?? silentLogger;
+  const agent = new SipAgent({
+    options: testSipOptions(`ws://127.0.0.1:${o.wsPort}`, {
+      aor: "sip:1018@127.0.0.1",
+      username: "1018",
+      password: "pw1018",
+    }),
+    media: createMediaFactory({
+      audio: {
+        source: { type: "microphone", device: o.mic, latency: o.latency },
+        sink: { type: "speaker", device: o.speaker, latency: o.latency },
+      },
+      rtp: { address: "127.0.0.1", ...o.rtp },
+      log,
+      ...(o.onAudioFault ? { onAudioFault: o.onAudioFault } : {}),
+    }),
+    log,
+  });
+  const inputs = new Inputs();
+  await agent.start(inputs.emit);
+  await inputs.waitForSip((i) => i.sip === "registered");
+  return { agent, inputs };
 }
