@@ -22,17 +22,25 @@ export interface OpenContext {
   readonly pcmCache?: PcmCache | undefined;
 }
 
+/** What the microphone and the speaker both take: the card, the call's rate, the latency profile. */
+function cardOptions(
+  o: Extract<AudioSourceOptions, { type: "microphone" }> | Extract<AudioSinkOptions, { type: "speaker" }>,
+  ctx: OpenContext,
+) {
+  return {
+    device: o.device,
+    rate: ctx.rate,
+    log: ctx.log,
+    onFault: ctx.onFault,
+    ...(o.latency ? { latency: o.latency } : {}),
+    ...(o.deviceRate ? { deviceRate: o.deviceRate } : {}),
+  };
+}
+
 export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promise<AudioSource> {
   switch (o.type) {
     case "microphone":
-      return new Microphone({
-        device: o.device,
-        rate: ctx.rate,
-        log: ctx.log,
-        onFault: ctx.onFault,
-        ...(o.latency ? { latency: o.latency } : {}),
-        ...(o.deviceRate ? { deviceRate: o.deviceRate } : {}),
-      });
+      return new Microphone(cardOptions(o, ctx));
     case "file":
       return FileSource.open(o.path, ctx.rate, o.loop, ctx.pcmCache);
     case "none":
@@ -43,14 +51,7 @@ export async function openSource(o: AudioSourceOptions, ctx: OpenContext): Promi
 export async function openSink(o: AudioSinkOptions, ctx: OpenContext): Promise<AudioSink> {
   switch (o.type) {
     case "speaker":
-      return new Speaker({
-        device: o.device,
-        rate: ctx.rate,
-        log: ctx.log,
-        onFault: ctx.onFault,
-        ...(o.latency ? { latency: o.latency } : {}),
-        ...(o.deviceRate ? { deviceRate: o.deviceRate } : {}),
-      });
+      return new Speaker(cardOptions(o, ctx));
     case "file":
       return FileSink.open(sinkPath(o.path, ctx.callId), ctx.rate);
     case "none":
