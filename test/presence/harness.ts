@@ -214,6 +214,32 @@ export function buildChild(): Promise<string> {
   return built;
 }
 
+/**
+ * A child that answers in JSON lines on stdout: the lines read so far, and its end by SIGKILL (a
+ * power cut) or SIGTERM (a clean stop), each resolving once it has exited.
+ */
+function jsonLines(child: ChildProcess): {
+  lines: Array<Record<string, unknown>>;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+} {
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  let buffer = "";
+  const lines: Array<Record<string, unknown>> = [];
+  child.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
+      lines.push(JSON.parse(buffer.slice(0, i)) as Record<string, unknown>);
+      buffer = buffer.slice(i + 1);
+    }
+  });
+  const end = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+    await exited;
+  };
+  return { lines, kill9: () => end("SIGKILL"), stop: () => end("SIGTERM") };
+}
+
 export interface ChildDesk {
   readonly child: ChildProcess;
   readonly pid: number;
@@ -234,16 +260,7 @@ export async function spawnDesk(args: {
   const child = spawn(process.execPath, [script, JSON.stringify(args)], {
     stdio: ["pipe", "pipe", "inherit"],
   });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  let buffer = "";
-  const lines: Array<Record<string, unknown>> = [];
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString();
-    for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
-      lines.push(JSON.parse(buffer.slice(0, i)) as Record<string, unknown>);
-      buffer = buffer.slice(i + 1);
-    }
-  });
+  const { lines, kill9, stop } = jsonLines(child);
   let n = 0;
   await waitUntil("child desk started", () => lines.find((l) => l.started === true), 20_000);
   return {
@@ -259,14 +276,8 @@ export async function spawnDesk(args: {
       child.stdin!.write(JSON.stringify({ id: 0, connected: true }) + "\n");
       await waitUntil("child connected", () => lines.find((l) => l.connected === true), 20_000);
     },
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
-      await exited;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
-      await exited;
-    },
+    kill9,
+    stop,
   };
 }
 
@@ -284,16 +295,7 @@ export interface AppChild {
 export async function spawnApp(configYaml: string): Promise<AppChild> {
   const script = (await buildChild()).replace(/desk-child\.js$/, "app-child.js");
   const child = spawn(process.execPath, [script, configYaml], { stdio: ["pipe", "pipe", "inherit"] });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  let buffer = "";
-  const lines: Array<Record<string, unknown>> = [];
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString();
-    for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
-      lines.push(JSON.parse(buffer.slice(0, i)) as Record<string, unknown>);
-      buffer = buffer.slice(i + 1);
-    }
-  });
+  const { lines, kill9, stop } = jsonLines(child);
   const started = await waitUntil("app child started", () => lines.find((l) => l.started === true), 30_000);
   let n = 0;
   return {
@@ -305,13 +307,7 @@ export async function spawnApp(configYaml: string): Promise<AppChild> {
       const r = await waitUntil(`app child answer ${id}`, () => lines.find((l) => l.id === id));
       return { ok: r.ok === true, seq: Number(r.seq) };
     },
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
-      await exited;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
-      await exited;
-    },
+    kill9,
+    stop,
   };
 }
