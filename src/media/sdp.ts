@@ -84,8 +84,22 @@ function asDirection(value: unknown): MediaDirection | null {
     : null;
 }
 
+/**
+ * The last description parsed, and what it gave: an INVITE's offer is parsed when it is checked
+ * (before the desk rings) and again when it is answered, on the answer's critical path. The
+ * result is only read, never changed, so the same text gets the same object back.
+ */
+let lastParsed: { readonly text: string; readonly stream: RemoteStream } | null = null;
+
 /** Parses the first audio stream of a remote description. Throws MediaError only. */
 export function parseRemote(text: unknown): RemoteStream {
+  if (lastParsed !== null && lastParsed.text === text) return lastParsed.stream;
+  const stream = parseRemoteText(text);
+  lastParsed = { text: text as string, stream };
+  return stream;
+}
+
+function parseRemoteText(text: unknown): RemoteStream {
   if (typeof text !== "string" || text.trim() === "") throw malformed("empty session description");
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
   if (lines[0]?.trim() !== "v=0") throw malformed("session description does not start with v=0");
