@@ -6,10 +6,12 @@
  * Audio is measured both ways, rtpengine's own view of the call proves each leg's protocol and
  * packet counts, and a capture of the WebRTC leg proves no clear RTP crossed it.
  */
+import { createSocket, type Socket } from "node:dgram";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { classes, methods, parseMessage } from "werift-ice";
 import { analyse, dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
@@ -18,7 +20,8 @@ import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
 import { callLegs, markWebrtcUser, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
 import { nonLoopbackSockets } from "../lab/sockets.js";
-import { judgeRtp, readDatagrams, startWireCapture } from "../lab/wire.js";
+import { judgeRtp, startWireCapture } from "../lab/wire.js";
+import { connectWsSipPeer, headerValues, sipBody } from "../lab/ws-sip-peer.js";
 
 let dir = "";
 let rtpengine: Rtpengine;
@@ -58,6 +61,58 @@ function tracedMessage(trace: string, pattern: RegExp): string {
   const found = messages.find((m) => pattern.test(m));
   if (found === undefined) throw new Error(`no SIP message matching ${pattern} in the trace`);
   return found;
+}
+
+/**
+ * A browser's SDP (Chrome-like: Opus, PCMU, telephone-event, rtcp-mux, ICE, DTLS fingerprint) with
+ * one host candidate at `port`. No DTLS endpoint stands behind it: only signalling and ICE checks
+ * are judged with it (the desk's own DTLS-SRTP transport is the real browser-side end).
+ */
+function browserSdp(port: number, setup: "actpass" | "active"): string {
+  return [
+    "v=0",
+    "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+    "s=-",
+    "t=0 0",
+    "a=group:BUNDLE 0",
+    "a=msid-semantic: WMS",
+    `m=audio ${port} UDP/TLS/RTP/SAVPF 111 0 126`,
+    "c=IN IP4 127.0.0.1",
+    `a=rtcp:${port} IN IP4 127.0.0.1`,
+    `a=candidate:1 1 udp 2122260223 127.0.0.1 ${port} typ host generation 0`,
+    "a=ice-ufrag:brws",
+    "a=ice-pwd:browserpassword0123456789",
+    "a=ice-options:trickle",
+    "a=fingerprint:sha-256 66:72:B2:20:46:65:8E:FD:FE:76:75:AF:FE:50:AB:66:98:32:8E:88:CF:74:D8:1D:08:AB:0A:25:42:63:A2:C6",
+    `a=setup:${setup}`,
+    "a=mid:0",
+    "a=sendrecv",
+    "a=rtcp-mux",
+    "a=rtpmap:111 opus/48000/2",
+    "a=fmtp:111 minptime=10;useinbandfec=1",
+    "a=rtpmap:0 PCMU/8000",
+    "a=rtpmap:126 telephone-event/8000",
+    "",
+  ].join("\r\n");
+}
+
+/** A UDP socket standing for the browser's host candidate; collects STUN requests sent to it. */
+async function candidateSocket(): Promise<{ socket: Socket; port: number; stunUsernames: string[] }> {
+  const socket = createSocket("udp4");
+  const stunUsernames: string[] = [];
+  socket.on("message", (data) => {
+    const m = parseMessage(data);
+    if (m && m.messageMethod === methods.BINDING && m.messageClass === classes.REQUEST) {
+      stunUsernames.push(String(m.getAttributeValue("USERNAME")));
+    }
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  started.push({
+    stop: async () => {
+      socket.close();
+    },
+  });
+  return { socket, port: socket.address().port, stunUsernames };
 }
 
 describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
@@ -135,7 +190,7 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
 
     // On the wire: the WebRTC leg carried ICE checks, a DTLS handshake and RTP whose payloads are
     // random bytes (SRTP); the plain leg carried G.711 in the clear. Same judge, both verdicts.
-    const datagrams = await readDatagrams(capture.file);
+    const datagrams = await capture.datagrams();
     const onLeg = (ports: readonly number[]) =>
       datagrams.filter((d) => ports.includes(d.srcPort) || ports.includes(d.dstPort));
     const wireWebrtc = judgeRtp(onLeg(webrtcLeg?.localPorts ?? []));
@@ -161,5 +216,83 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     );
     expect(answerToPlain).toMatch(/^m=audio \d+ RTP\/AVP /m);
     expect(answerToPlain).not.toMatch(/^a=(fingerprint|ice-ufrag|crypto|rtcp-mux)/m);
+  });
+
+  test("a browser-style offer over wss reaches a plain baresip as RTP/AVP; the answer returns as SAVPF + DTLS + ICE", async () => {
+    const callee = await peer({ user: "2003", autoAnswer: true, sipTrace: true });
+    const browser = await connectWsSipPeer(kamailio, "1018", { secure: true });
+    started.push({ stop: async () => browser.close() });
+    const candidate = await candidateSocket();
+
+    const call = await browser.invite(`sip:2003@${kamailio.domain}`, browserSdp(candidate.port, "actpass"));
+    expect(call.status).toBe(200);
+    call.ack();
+
+    // What the plain end was offered: clear RTP/AVP, PCMU, none of the WebRTC attributes.
+    const offer = tracedMessage(await readFile(callee.logFile, "utf8"), /^INVITE sip:/);
+    expect(offer).toMatch(/^m=audio \d+ RTP\/AVP( \d+)*$/m);
+    expect(offer).toMatch(/^a=rtpmap:0 PCMU\/8000/m);
+    expect(offer).not.toMatch(/^a=(fingerprint|setup|ice-ufrag|ice-pwd|candidate|rtcp-mux|crypto)/m);
+
+    // What the browser got back: rtpengine's own DTLS-SRTP + ICE + rtcp-mux end.
+    expect(call.answer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
+    expect(call.answer).toMatch(/^a=fingerprint:sha-256 /m);
+    expect(call.answer).toMatch(/^a=setup:passive/m);
+    expect(call.answer).toMatch(/^a=ice-ufrag:/m);
+    expect(call.answer).toMatch(/^a=rtcp-mux/m);
+    expect(call.answer).toMatch(/^a=candidate:\S+ 1 UDP \d+ 127\.0\.0\.1 \d+ typ host/im);
+    expect(call.answer).not.toMatch(/^a=crypto:/m);
+
+    // ICE is live on that leg: rtpengine sends connectivity checks to the browser's candidate,
+    // with USERNAME "<browser ufrag>:<rtpengine ufrag>".
+    const rtpeUfrag = /^a=ice-ufrag:(\S+)/m.exec(call.answer)?.[1];
+    await waitUntil(
+      "rtpengine's ICE checks at the browser candidate",
+      () => candidate.stunUsernames.length > 0,
+      5_000,
+    );
+    expect(candidate.stunUsernames[0]).toBe(`brws:${rtpeUfrag}`);
+
+    expect((await call.bye()).split("\r\n")[0]).toBe("SIP/2.0 200 OK");
+    await callee.waitFor("CALL_CLOSED");
+    await waitUntil("rtpengine forgot the call", async () => (await rtpengine.calls()).length === 0, 5_000);
+  });
+
+  test("a plain baresip calling a contact registered over wss: the browser gets SAVPF + DTLS + ICE, baresip gets RTP/AVP", async () => {
+    const browser = await connectWsSipPeer(kamailio, "1017", { secure: true });
+    started.push({ stop: async () => browser.close() });
+    const caller = await peer({ user: "2001", sipTrace: true });
+    const candidate = await candidateSocket();
+
+    await caller.dial(`sip:1017@${kamailio.domain}`);
+    const invite = await browser.next((m) => m.startsWith("INVITE ") && m.includes(browser.host));
+    const offer = sipBody(invite);
+    expect(offer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
+    expect(offer).toMatch(/^a=fingerprint:sha-256 /m);
+    expect(offer).toMatch(/^a=setup:actpass/m);
+    expect(offer).toMatch(/^a=ice-ufrag:/m);
+    expect(offer).toMatch(/^a=rtcp-mux/m);
+    expect(offer).not.toMatch(/^a=crypto:/m);
+    expect(headerValues(invite, "Record-Route").join(",")).toContain("rtpe-callee=webrtc");
+
+    const to = browser.answer(invite, browserSdp(candidate.port, "active"));
+    await caller.waitFor("CALL_ESTABLISHED");
+    await browser.next((m) => m.startsWith("ACK "));
+    const answer = tracedMessage(
+      await readFile(caller.logFile, "utf8"),
+      /^SIP\/2\.0 200 [\s\S]*^CSeq: \d+ INVITE/m,
+    );
+    expect(answer).toMatch(/^m=audio \d+ RTP\/AVP /m);
+    expect(answer).not.toMatch(/^a=(fingerprint|setup|ice-ufrag|candidate|rtcp-mux|crypto)/m);
+    await waitUntil(
+      "rtpengine's ICE checks at the browser candidate",
+      () => candidate.stunUsernames.length > 0,
+      5_000,
+    );
+
+    // The browser hangs up (BYE upstream through the Record-Routes): rtpengine forgets the call.
+    expect((await browser.bye(invite, to)).split("\r\n")[0]).toBe("SIP/2.0 200 OK");
+    await caller.waitFor("CALL_CLOSED");
+    await waitUntil("rtpengine forgot the call", async () => (await rtpengine.calls()).length === 0, 5_000);
   });
 });

@@ -9,29 +9,75 @@
  * bits over 8 kB or more). Datagrams that are not RTP (STUN, DTLS, RTCP) are classified apart
  * (RFC 7983 first-byte ranges).
  */
-import { readFile } from "node:fs/promises";
+import { createSocket } from "node:dgram";
+import { readFile, stat } from "node:fs/promises";
+import { freePort, LOOPBACK } from "./ports.js";
 import { execFileAsync, type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
 
 export interface WireCapture {
   readonly file: string;
   readonly pid: number;
+  /** The port the readiness probes were sent to (their datagrams are in the file too). */
+  readonly probePort: number;
   /** Stops tshark (SIGINT, by pid) and waits until the file is complete. */
   stop(): Promise<void>;
+  /** The captured datagrams without the readiness probes (call after stop()). */
+  datagrams(): Promise<Datagram[]>;
 }
 
-/** Starts `tshark -i lo -f FILTER -w FILE` and resolves once it captures. */
+/**
+ * Starts `tshark -i lo -f FILTER -w FILE` and resolves once packets matching FILTER are really
+ * being written: tshark's "Capturing on" comes before that under load (a DTLS handshake right
+ * after it was missed), so probe datagrams to a free port, also let through by the filter, are
+ * sent until the file grows.
+ */
 export async function startWireCapture(file: string, filter: string): Promise<WireCapture> {
   const logFile = `${file}.log`;
-  const proc: Spawned = spawnLogged("tshark", ["-i", "lo", "-f", filter, "-w", file, "-q"], logFile);
-  await waitUntil(
-    `tshark capturing (${filter})`,
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(await readFile(logFile, "utf8"));
-      return (await readFile(logFile, "utf8").catch(() => "")).includes("Capturing on");
+  const probePort = await freePort();
+  const fullFilter = `(${filter}) or (udp and dst host ${LOOPBACK} and dst port ${probePort})`;
+  const proc: Spawned = spawnLogged("tshark", ["-i", "lo", "-f", fullFilter, "-w", file, "-q"], logFile);
+  const alive = async (): Promise<void> => {
+    if (proc.child.exitCode !== null) throw new Error(`tshark exited: ${await readFile(logFile, "utf8")}`);
+  };
+  try {
+    await waitUntil(
+      `tshark capturing (${filter})`,
+      async () => {
+        await alive();
+        return (await readFile(logFile, "utf8").catch(() => "")).includes("Capturing on");
+      },
+      10_000,
+    );
+    const before = (await stat(file).catch(() => ({ size: 0 }))).size;
+    const probe = createSocket("udp4");
+    await new Promise<void>((resolve) => probe.bind(0, LOOPBACK, () => resolve()));
+    try {
+      await waitUntil(
+        "the capture file to record a probe",
+        async () => {
+          await alive();
+          probe.send("cuffia-capture-probe", probePort, LOOPBACK);
+          return (await stat(file).catch(() => ({ size: 0 }))).size > before;
+        },
+        10_000,
+        50,
+      );
+    } finally {
+      probe.close();
+    }
+  } catch (error) {
+    await stopProcess(proc, 5000, ["SIGINT"]);
+    throw error;
+  }
+  return {
+    file,
+    pid: proc.pid,
+    probePort,
+    stop: () => stopProcess(proc, 5000, ["SIGINT"]),
+    async datagrams() {
+      return (await readDatagrams(file)).filter((d) => d.dstPort !== probePort);
     },
-    10_000,
-  );
-  return { file, pid: proc.pid, stop: () => stopProcess(proc, 5000, ["SIGINT"]) };
+  };
 }
 
 export type DatagramKind = "stun" | "dtls" | "rtp" | "rtcp" | "other";
