@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { classes, methods, parseMessage } from "werift-ice";
 import { analyse, dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
-import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
+import { type Baresip, type BaresipOptions, readSipTrace, startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
@@ -55,12 +55,37 @@ async function received(b: Baresip): Promise<string> {
   });
 }
 
-/** The first SIP message in a baresip `-s` trace that matches `pattern` (messages split at start lines). */
-function tracedMessage(trace: string, pattern: RegExp): string {
-  const messages = trace.split(/^(?=SIP\/2\.0 \d{3} |[A-Z]+ sip:\S+ SIP\/2\.0\r?$)/m);
-  const found = messages.find((m) => pattern.test(m));
-  if (found === undefined) throw new Error(`no SIP message matching ${pattern} in the trace`);
-  return found;
+/** The SIP messages a baresip received (from its `sipTrace` log) whose text matches `pattern`. */
+async function receivedBy(b: Baresip, pattern: RegExp): Promise<string[]> {
+  const me = `127.0.0.1:${b.port}`;
+  return (await readSipTrace(b.logFile))
+    .filter((t) => t.to === me && pattern.test(t.message))
+    .map((t) => t.message);
+}
+
+const INVITE = /^INVITE sip:/;
+const OK_TO_INVITE = /^SIP\/2\.0 200 [\s\S]*^CSeq: \d+ INVITE/m;
+
+/** The `n`th (0-based) message matching `pattern` that `b` received, once it has arrived. */
+function nthReceived(b: Baresip, pattern: RegExp, n: number): Promise<string> {
+  return waitUntil(`${b.user} to receive message #${n + 1} matching ${pattern}`, async () => {
+    return (await receivedBy(b, pattern))[n];
+  });
+}
+
+/** SDP of a WebRTC leg as rtpengine writes it: SAVPF, DTLS fingerprint, ICE, rtcp-mux, no SDES. */
+function expectWebrtcSdp(message: string): void {
+  expect(message).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
+  expect(message).toMatch(/^a=fingerprint:sha-256 /m);
+  expect(message).toMatch(/^a=ice-ufrag:/m);
+  expect(message).toMatch(/^a=rtcp-mux/m);
+  expect(message).not.toMatch(/^a=crypto:/m);
+}
+
+/** SDP of a plain leg: RTP/AVP and none of the WebRTC attributes. */
+function expectPlainSdp(message: string): void {
+  expect(message).toMatch(/^m=audio \d+ RTP\/AVP( \d+)*\r?$/m);
+  expect(message).not.toMatch(/^a=(fingerprint|setup|ice-ufrag|ice-pwd|candidate|rtcp-mux|crypto)/m);
 }
 
 /**
@@ -169,6 +194,34 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     expect(plainLeg?.packets).toBeGreaterThan(50);
     expect(webrtcLeg?.packets).toBeGreaterThan(50);
 
+    // What each end was offered and answered: the WebRTC end SAVPF + fingerprint + ICE +
+    // rtcp-mux and no SDES key; the plain end RTP/AVP without any of them.
+    expectWebrtcSdp(await nthReceived(webrtc, INVITE, 0));
+    expectPlainSdp(await nthReceived(plain, OK_TO_INVITE, 0));
+
+    // A re-INVITE each way goes through rtpengine too (the Record-Route parameters and the ftag
+    // tell the direction), each end keeps its own kind of media, and audio keeps flowing.
+    await plain.command("reinvite");
+    expectWebrtcSdp(await nthReceived(webrtc, INVITE, 1));
+    expectPlainSdp(await nthReceived(plain, OK_TO_INVITE, 1));
+    await webrtc.command("reinvite");
+    expectPlainSdp(await nthReceived(plain, INVITE, 0));
+    expectWebrtcSdp(await nthReceived(webrtc, OK_TO_INVITE, 0));
+    const offers = (await readFile(rtpengine.logFile, "utf8")).match(/Received command 'offer'/g) ?? [];
+    expect(offers).toHaveLength(3);
+    const [plainBefore = 0, webrtcBefore = 0] = [plainLeg?.packets, webrtcLeg?.packets];
+    await waitUntil(
+      "50 more packets from each end after both re-INVITEs",
+      async () => {
+        const legsNow = await callLegs(rtpengine, calls[0] as string);
+        const p = legsNow.find((l) => l.protocol === "RTP/AVP")?.packets ?? 0;
+        const w = legsNow.find((l) => l.protocol === "UDP/TLS/RTP/SAVPF")?.packets ?? 0;
+        return p > plainBefore + 50 && w > webrtcBefore + 50;
+      },
+      10_000,
+      200,
+    );
+
     await capture.stop();
     await plain.hangup();
     await plain.waitFor("CALL_CLOSED");
@@ -201,21 +254,6 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     expect(wirePlain.encrypted, JSON.stringify(wirePlain)).toBe(false);
     expect(wirePlain.payloadTypes).toEqual([0]);
     expect(wirePlain.kinds.dtls + wirePlain.kinds.stun).toBe(0);
-
-    // What each baresip was offered: the WebRTC end got SAVPF + fingerprint + ICE + rtcp-mux and
-    // no SDES key; the plain end got (and answered) RTP/AVP without any of them.
-    const offerToWebrtc = tracedMessage(await readFile(webrtc.logFile, "utf8"), /^INVITE sip:/);
-    expect(offerToWebrtc).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
-    expect(offerToWebrtc).toMatch(/^a=fingerprint:sha-256 /m);
-    expect(offerToWebrtc).toMatch(/^a=ice-ufrag:/m);
-    expect(offerToWebrtc).toMatch(/^a=rtcp-mux/m);
-    expect(offerToWebrtc).not.toMatch(/^a=crypto:/m);
-    const answerToPlain = tracedMessage(
-      await readFile(plain.logFile, "utf8"),
-      /^SIP\/2\.0 200 [\s\S]*^CSeq: \d+ INVITE/m,
-    );
-    expect(answerToPlain).toMatch(/^m=audio \d+ RTP\/AVP /m);
-    expect(answerToPlain).not.toMatch(/^a=(fingerprint|ice-ufrag|crypto|rtcp-mux)/m);
   });
 
   test("a browser-style offer over wss reaches a plain baresip as RTP/AVP; the answer returns as SAVPF + DTLS + ICE", async () => {
@@ -229,19 +267,14 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     call.ack();
 
     // What the plain end was offered: clear RTP/AVP, PCMU, none of the WebRTC attributes.
-    const offer = tracedMessage(await readFile(callee.logFile, "utf8"), /^INVITE sip:/);
-    expect(offer).toMatch(/^m=audio \d+ RTP\/AVP( \d+)*$/m);
+    const offer = await nthReceived(callee, INVITE, 0);
+    expectPlainSdp(offer);
     expect(offer).toMatch(/^a=rtpmap:0 PCMU\/8000/m);
-    expect(offer).not.toMatch(/^a=(fingerprint|setup|ice-ufrag|ice-pwd|candidate|rtcp-mux|crypto)/m);
 
     // What the browser got back: rtpengine's own DTLS-SRTP + ICE + rtcp-mux end.
-    expect(call.answer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
-    expect(call.answer).toMatch(/^a=fingerprint:sha-256 /m);
+    expectWebrtcSdp(call.answer);
     expect(call.answer).toMatch(/^a=setup:passive/m);
-    expect(call.answer).toMatch(/^a=ice-ufrag:/m);
-    expect(call.answer).toMatch(/^a=rtcp-mux/m);
     expect(call.answer).toMatch(/^a=candidate:\S+ 1 UDP \d+ 127\.0\.0\.1 \d+ typ host/im);
-    expect(call.answer).not.toMatch(/^a=crypto:/m);
 
     // ICE is live on that leg: rtpengine sends connectivity checks to the browser's candidate,
     // with USERNAME "<browser ufrag>:<rtpengine ufrag>".
@@ -267,23 +300,14 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     await caller.dial(`sip:1017@${kamailio.domain}`);
     const invite = await browser.next((m) => m.startsWith("INVITE ") && m.includes(browser.host));
     const offer = sipBody(invite);
-    expect(offer).toMatch(/^m=audio \d+ UDP\/TLS\/RTP\/SAVPF /m);
-    expect(offer).toMatch(/^a=fingerprint:sha-256 /m);
+    expectWebrtcSdp(offer);
     expect(offer).toMatch(/^a=setup:actpass/m);
-    expect(offer).toMatch(/^a=ice-ufrag:/m);
-    expect(offer).toMatch(/^a=rtcp-mux/m);
-    expect(offer).not.toMatch(/^a=crypto:/m);
     expect(headerValues(invite, "Record-Route").join(",")).toContain("rtpe-callee=webrtc");
 
     const to = browser.answer(invite, browserSdp(candidate.port, "active"));
     await caller.waitFor("CALL_ESTABLISHED");
     await browser.next((m) => m.startsWith("ACK "));
-    const answer = tracedMessage(
-      await readFile(caller.logFile, "utf8"),
-      /^SIP\/2\.0 200 [\s\S]*^CSeq: \d+ INVITE/m,
-    );
-    expect(answer).toMatch(/^m=audio \d+ RTP\/AVP /m);
-    expect(answer).not.toMatch(/^a=(fingerprint|setup|ice-ufrag|candidate|rtcp-mux|crypto)/m);
+    expectPlainSdp(await nthReceived(caller, OK_TO_INVITE, 0));
     await waitUntil(
       "rtpengine's ICE checks at the browser candidate",
       () => candidate.stunUsernames.length > 0,

@@ -414,3 +414,34 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     stop,
   };
 }
+
+/** One SIP message of a baresip `sipTrace` log, with where it went. */
+export interface TracedSip {
+  /** "UDP", "TCP", "TLS" as baresip prints it. */
+  readonly transport: string;
+  /** "127.0.0.1:5060" */
+  readonly from: string;
+  readonly to: string;
+  /** The message as text (start line, headers, blank line, body). */
+  readonly message: string;
+}
+
+/**
+ * The SIP messages of a baresip log written with `sipTrace: true` (`baresip -s` prints each as
+ * `ESC[36;1m#`, `UDP a -> b`, the message, `ESC[;m`), in order. Those sent by this baresip have
+ * `from` equal to its own address (`127.0.0.1:${port}`), those received `to` equal to it.
+ */
+export async function readSipTrace(logFile: string): Promise<TracedSip[]> {
+  const log = await readFile(logFile, "utf8");
+  const found: TracedSip[] = [];
+  for (const block of log.split("\x1b[36;1m#").slice(1)) {
+    const text = block.replace(/^\r?\n/, "");
+    const end = text.indexOf("\x1b[;m");
+    const body = end < 0 ? text : text.slice(0, end);
+    const nl = body.indexOf("\n");
+    const m = /^(\S+) (\S+) -> (\S+)/.exec(body.slice(0, nl));
+    if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) continue;
+    found.push({ transport: m[1], from: m[2], to: m[3], message: body.slice(nl + 1) });
+  }
+  return found;
+}
