@@ -8,9 +8,10 @@ import type { AudioOptions } from "../audio/options.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
 import { MediaError, type MediaSessionFactory } from "./media.js";
+import { Negotiation } from "./negotiation.js";
 import { PortAllocator } from "./port-allocator.js";
 import { RtpMediaSession } from "./rtp-session.js";
-import { answerOffer } from "./sdp.js";
+import { DEFAULT_ENCRYPTION, type EncryptionPolicy, type MediaSecurity } from "./security-policy.js";
 
 export interface MediaFactoryOptions {
   readonly audio: AudioOptions;
@@ -27,7 +28,14 @@ export interface MediaFactoryOptions {
     readonly mediaTimeoutMs?: number;
     /** The same while either side holds, ms; 0 = off (default 300 s). */
     readonly holdMediaTimeoutMs?: number;
+    /** rtp.encryption (default preferred). */
+    readonly encryption?: EncryptionPolicy;
   };
+  /**
+   * The SIP signalling is encrypted (tls://, wss://): SDES keys may travel in its SDP. Default
+   * false: a=crypto is then neither sent nor accepted.
+   */
+  readonly signallingSecure?: boolean;
   readonly log: Logger;
   /** A call's audio device died or could not be opened (the call goes on). */
   readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
@@ -52,11 +60,15 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   ports.prepareSpare(); // the first call's ports are bound before it arrives
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
+  const security: MediaSecurity = {
+    encryption: options.rtp.encryption ?? DEFAULT_ENCRYPTION,
+    signallingSecure: options.signallingSecure ?? false,
+  };
   return {
     close: () => ports.close(),
     checkOffer(remoteSdp) {
-      // The same negotiation as the answer, on a placeholder address: nothing is bound.
-      answerOffer({ address: "127.0.0.1", port: 9, sessionId: "0", version: 0, codecs }, remoteSdp, false);
+      // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
+      new Negotiation({ address: "127.0.0.1", port: 9, codecs, security }).answer(remoteSdp, false);
     },
     async create({ callId }) {
       let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
@@ -74,6 +86,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         log: log.child(`call:${callId}`),
         onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
         pcmCache,
+        security,
         ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
         ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
         ...(options.rtp.holdMediaTimeoutMs !== undefined

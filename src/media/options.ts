@@ -13,8 +13,17 @@ export type RtpOptions = MediaFactoryOptions["rtp"];
  * registrar when rtpNeedsLocalAddress said so.
  */
 export function rtpOptionsFromConfig(config: Config, localAddress: string | undefined): RtpOptions {
-  const { address, advertise, port_min, port_max, codecs, media_timeout, hold_media_timeout, ...rest } =
-    config.rtp;
+  const {
+    address,
+    advertise,
+    port_min,
+    port_max,
+    codecs,
+    media_timeout,
+    hold_media_timeout,
+    encryption,
+    ...rest
+  } = config.rtp;
   everyKeyRead(rest);
   const announce = advertise ?? (address !== "0.0.0.0" ? address : localAddress);
   return {
@@ -25,7 +34,18 @@ export function rtpOptionsFromConfig(config: Config, localAddress: string | unde
     codecs,
     mediaTimeoutMs: media_timeout * 1000,
     holdMediaTimeoutMs: hold_media_timeout * 1000,
+    encryption,
   };
+}
+
+/**
+ * Whether every SIP server is reached over encrypted signalling (tls://, wss://): only then may
+ * SDES keys travel in the SDP (a fallback over tcp:// or ws:// would carry them in clear).
+ */
+export function sipSignallingSecure(config: Config): boolean {
+  const sip = config.sip;
+  if (!sip) return false;
+  return [sip.server, ...sip.fallback_servers].every((s) => /^(tls|wss):/i.test(s));
 }
 
 /** Whether the address to announce must be found on the network (no advertise, bound to 0.0.0.0). */

@@ -11,6 +11,8 @@
  * acceptable line is the one answered (§7.1.1).
  */
 import { randomBytes } from "node:crypto";
+import type { RemoteStream } from "./sdp.js";
+import type { OfferSecurity } from "./security-policy.js";
 import { isSrtpProfile, type SrtpKeys, SUITES } from "./srtp/index.js";
 
 /** An a=crypto line as sdp-transform reads and writes it. */
@@ -104,4 +106,18 @@ export function cryptoAttribute(tag: number, keys: SrtpKeys): CryptoAttribute {
 
 export function sameKeys(a: SrtpKeys, b: SrtpKeys): boolean {
   return a.profile === b.profile && a.masterKey.equals(b.masterKey) && a.masterSalt.equals(b.masterSalt);
+}
+
+/** What a parsed offer says about its security, for the policy (security-policy.ts). */
+export function offerSecurity(
+  remote: Pick<RemoteStream, "protocol" | "crypto" | "fingerprint">,
+): OfferSecurity {
+  const { lines, skipped } = acceptableCrypto(remote.crypto);
+  return {
+    profile: remote.protocol,
+    crypto: lines,
+    cryptoOffered: remote.crypto.length,
+    cryptoSkipped: skipped,
+    fingerprint: remote.fingerprint,
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * SDP offer/answer (RFC 3264) for one plain RTP/AVP audio stream, written and read with
- * sdp-transform. Pure: no sockets, no clock.
+ * SDP offer/answer (RFC 3264) for one RTP audio stream, written and read with sdp-transform.
+ * Pure: no sockets, no clock. Its profile and a=crypto lines are the negotiation layer's
+ * (security-policy.ts, sdp-crypto.ts); here they are only read and written.
  *
  * Every failure on remote input is a MediaError: "malformed" for text that is not SDP
  * (RFC 4566 §5 grammar), "incompatible" when there is no usable audio stream or codec
@@ -9,6 +10,8 @@
 import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
+import type { CryptoAttribute } from "./sdp-crypto.js";
+import type { SrtpKeys } from "./srtp/index.js";
 
 export interface LocalDescription {
   readonly address: string;
@@ -17,6 +20,10 @@ export interface LocalDescription {
   readonly version: number;
   /** Our codecs, most preferred first. */
   readonly codecs: readonly CodecName[];
+  /** The audio stream's transport protocol; default RTP/AVP (an answer mirrors the offer's). */
+  readonly protocol?: string;
+  /** a=crypto lines of the audio stream (SDES, sdp-crypto.ts). */
+  readonly crypto?: readonly CryptoAttribute[];
 }
 
 export interface TelephoneEventFormat {
@@ -36,7 +43,15 @@ export interface Negotiated {
   readonly remoteDirection: MediaDirection;
   /** What we said in the description that concluded the exchange. */
   readonly localDirection: MediaDirection;
+  /** How the media is protected and with which keys (set by the negotiation layer). */
+  readonly security?: NegotiatedSecurity;
 }
+
+/** The protection the exchange concluded: SDES keys both ways, DTLS (keys from the handshake), or none. */
+export type NegotiatedSecurity =
+  | { readonly kind: "none" }
+  | { readonly kind: "dtls" }
+  | { readonly kind: "sdes"; readonly send: SrtpKeys; readonly receive: SrtpKeys };
 
 export const TELEPHONE_EVENT_PT = 101;
 
@@ -46,8 +61,14 @@ interface RemoteFormat {
   readonly rate: number;
 }
 
-interface RemoteStream {
+export interface RemoteStream {
   readonly index: number;
+  /** The m= line's transport protocol (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF, ...). */
+  readonly protocol: string;
+  /** Its a=crypto lines (SDES), as written. */
+  readonly crypto: readonly CryptoAttribute[];
+  /** An a=fingerprint at media or session level (DTLS-SRTP). */
+  readonly fingerprint: boolean;
   readonly address: string;
   readonly port: number;
   readonly rtcpPort: number;
@@ -63,6 +84,14 @@ const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
 };
 
 const LINE = /^[a-zA-Z]=/;
+const PROFILES = new Set([
+  "RTP/AVP",
+  "RTP/AVPF",
+  "RTP/SAVP",
+  "RTP/SAVPF",
+  "UDP/TLS/RTP/SAVP",
+  "UDP/TLS/RTP/SAVPF",
+]);
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function malformed(message: string): MediaError {
@@ -120,7 +149,9 @@ function parseRemoteText(text: unknown): RemoteStream {
   const index = media.findIndex((m) => m.type === "audio" && m.port !== 0);
   const m = media[index];
   if (!m) throw incompatible("no active audio stream");
-  if (m.protocol !== "RTP/AVP") throw incompatible(`transport ${m.protocol} not supported (RTP/AVP only)`);
+  // Which of these profiles is acceptable is the security policy's call (security-policy.ts).
+  if (!PROFILES.has(m.protocol))
+    throw incompatible(`transport ${m.protocol} not supported (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF)`);
   const connection = m.connection ?? parsed.connection;
   if (!connection) throw malformed("no c= line for the audio stream");
   if (connection.version !== 4 || !isIpv4(connection.ip)) {
@@ -149,7 +180,25 @@ function parseRemoteText(text: unknown): RemoteStream {
     direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
   }
   const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
-  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, parsed };
+  const crypto = (m.crypto ?? []).map((c) => ({
+    id: c.id,
+    suite: c.suite,
+    config: c.config,
+    ...(c.sessionConfig !== undefined ? { sessionConfig: c.sessionConfig } : {}),
+  }));
+  const fingerprint = m.fingerprint !== undefined || parsed.fingerprint !== undefined;
+  return {
+    index,
+    protocol: m.protocol,
+    crypto,
+    fingerprint,
+    address: connection.ip,
+    port: m.port,
+    rtcpPort,
+    formats,
+    direction,
+    parsed,
+  };
 }
 
 function pickTelephoneEvent(
@@ -200,13 +249,14 @@ function describe(
   const audio: sdpTransform.MediaDescription = {
     type: "audio",
     port: local.port,
-    protocol: "RTP/AVP",
+    protocol: local.protocol ?? "RTP/AVP",
     payloads: formats.map((f) => f.pt).join(" "),
     rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
     rtcp: { port: local.port + 1 },
     direction,
+    ...(local.crypto && local.crypto.length > 0 ? { crypto: local.crypto.map((c) => ({ ...c })) } : {}),
   };
   const media = [...extra];
   media.splice(audioIndex, 0, audio);
