@@ -43,7 +43,7 @@ function apply(s: Step, i: DeskInput): void {
     case "call_dialling":
       return dialling(s, i.callId, i.target);
     case "call_answered":
-      return answered(s, i.callId);
+      return answered(s, i.callId, i.encryption);
     case "call_held":
       return held(s, i.callId, i.by, i.held);
     case "call_transferred":

@@ -776,8 +776,9 @@ export class CallTable {
           entry.answered = true;
           // We send the ACK of an outbound call as the 2xx arrives.
           if (entry.direction === "outbound") entry.confirm();
-          this.deps.log.info({ callId: entry.id }, "call answered");
-          this.deps.emit({ type: "call_answered", callId: entry.id });
+          const encryption = entry.sdh?.media.encryption;
+          this.deps.log.info({ callId: entry.id, encryption }, "call answered");
+          this.deps.emit({ type: "call_answered", callId: entry.id, ...(encryption ? { encryption } : {}) });
           this.startGuard(entry);
           // A far end that answered with sendonly already holds us.
           if (entry.remoteHeld)
