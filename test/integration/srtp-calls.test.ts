@@ -13,7 +13,7 @@ import { createLogger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
 import type { EncryptionPolicy } from "../../src/media/security-policy.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone, wavComplete } from "../lab/audio.js";
+import { dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
@@ -275,6 +275,48 @@ describe("SDES-SRTP with baresip", () => {
     } finally {
       relay.close();
     }
+  }, 60_000);
+
+  it("re-INVITEs inside an SDES call (our hold and resume, then the far end's) keep the media flowing and encrypted", async () => {
+    await withDesk("preferred", "tls", async (d) => {
+      const b = await far("srtp-mand");
+      try {
+        const call = await inbound(d, b);
+        expect(call.encryption).toBe("sdes");
+        const mark = d.inputs.mark;
+        const hold = (on: boolean) =>
+          d.agent.execute({ type: "sip", action: "hold", callId: call.callId, on });
+        await hold(true);
+        await d.inputs.waitFor("call_held", (i) => i.by === "local" && i.held, 10_000, mark);
+        await hold(false);
+        await d.inputs.waitFor("call_held", (i) => i.by === "local" && !i.held, 10_000, mark);
+        await b.command("hold");
+        await d.inputs.waitFor("call_held", (i) => i.by === "remote" && i.held, 10_000, mark);
+        await b.command("resume");
+        await d.inputs.waitFor("call_held", (i) => i.by === "remote" && !i.held, 10_000, mark);
+        await sleep(2500);
+        await b.hangup();
+        const ended = await d.inputs.waitFor("call_ended", (i) => i.callId === call.callId);
+        // Nothing refused beyond libre's clear RTCP: every re-INVITE kept (or rekeyed) both sides.
+        expect(ended.stats?.srtpAuthDropped).toBeLessThanOrEqual(4);
+        expect(ended.stats?.srtpReplayDropped).toBe(0);
+        // Our re-INVITEs offered RTP/SAVP with our same key (RFC 4568 §7.1.4).
+        const trace = await readFile(b.logFile, "utf8");
+        const ours = trace
+          .split(/(?=INVITE sip:)/)
+          .filter((m) => m.startsWith("INVITE sip:2001") && /a=crypto:/.test(m))
+          .map((m) => /a=crypto:\S+ \S+ inline:(\S+)/.exec(m)?.[1]);
+        expect(ours.length).toBeGreaterThanOrEqual(2);
+        expect(new Set(ours).size).toBe(1);
+        // After the last resume the desk hears the far end again.
+        const sinks = (await readdir(d.sinkDir)).filter((f) => f.startsWith("sink-"));
+        const sink = join(d.sinkDir, sinks[0] as string);
+        const skip = Math.max(0, (await wavSeconds(sink)) - 2);
+        expect(Math.abs((await dominantFrequency(sink, { skipSeconds: skip })) - FAR_HZ)).toBeLessThan(20);
+      } finally {
+        await b.stop();
+      }
+    });
   }, 60_000);
 
   it("a desk set to required refuses a clear offer with 488 and a Warning, before ringing", async () => {
