@@ -139,6 +139,12 @@ export class Negotiation {
       if (d.use === "reject") throw new MediaError("incompatible", d.warning);
       if (d.use === "dtls")
         throw new MediaError("incompatible", `DTLS-SRTP (${remote.protocol}) is not available on this desk`);
+      // An encrypted call never goes clear by a re-INVITE: the status would still say encrypted.
+      if (d.use === "none" && this.settled && this.settled.security.kind !== "none")
+        throw new MediaError(
+          "incompatible",
+          "the call's media is encrypted: a re-offer without SRTP is refused",
+        );
       let security = CLEAR;
       let tag = 0;
       if (d.use === "sdes") {
@@ -186,6 +192,11 @@ export class Negotiation {
         }
       }
       if (security.kind === "none") {
+        if (this.settled && this.settled.security.kind !== "none")
+          throw new MediaError(
+            "incompatible",
+            "the call's media is encrypted: an answer without SRTP is refused",
+          );
         if (offer.protocol !== "RTP/AVP")
           throw new MediaError(
             "incompatible",

@@ -70,6 +70,21 @@ describe("answering SDES", () => {
     ).toBe(true);
   });
 
+  it("an encrypted call does not go clear by a re-INVITE (the status would lie)", () => {
+    const k = freshKeys("AES_CM_128_HMAC_SHA1_80");
+    const n = neg();
+    n.answer(offer("RTP/AVP", [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(k)}`]), false);
+    expect(() => n.answer(offer("RTP/AVP", [], 2), false)).toThrow(/re-offer without SRTP is refused/);
+    // Still encrypted: a later re-offer with the key is answered as before.
+    expect(
+      n.answer(offer("RTP/AVP", [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(k)}`], 3), false).negotiated
+        .security?.kind,
+    ).toBe("sdes");
+    // Our own re-offer answered without a=crypto: refused too.
+    n.createOffer(true);
+    expect(() => n.acceptAnswer(offer("RTP/AVP", [], 4))).toThrow(/answer without SRTP is refused/);
+  });
+
   it("refuses with the policy's reason: SDES over clear signalling, SAVP under off", () => {
     const line = [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(freshKeys("AES_CM_128_HMAC_SHA1_80"))}`];
     expect(() => neg("preferred", false).answer(offer("RTP/SAVP", line), false)).toThrow(
