@@ -14,6 +14,7 @@ import {
   buildOffer,
   flow,
   type LocalDescription,
+  type LocalIceProvider,
   type Negotiated,
   offerDirection,
 } from "./sdp.js";
@@ -25,12 +26,14 @@ export interface NegotiationOptions {
   readonly port: number;
   /** Our codecs, most preferred first. */
   readonly codecs: readonly CodecName[];
+  /** ICE + DTLS-SRTP attributes (sdp-ice.ts) when this call's transport is ICE. */
+  readonly ice?: LocalIceProvider | undefined;
 }
 
 export class Negotiation {
   private readonly sessionId = String(Math.floor(Math.random() * 1e9) + 1e9);
   private version = 0;
-  private lastOffer: { codecs: readonly CodecName[]; direction: MediaDirection } | null = null;
+  private lastOffer: { codecs: readonly CodecName[]; direction: MediaDirection; ice: boolean } | null = null;
   private remoteDir: MediaDirection = "sendrecv";
 
   constructor(private readonly o: NegotiationOptions) {}
@@ -48,13 +51,14 @@ export class Negotiation {
       sessionId: this.sessionId,
       version: this.version,
       codecs: this.o.codecs,
+      ice: this.o.ice,
     };
   }
 
   /** Our offer; `hold` offers sendonly (or inactive if the far end holds us). */
   createOffer(hold: boolean): string {
     const direction = offerDirection(hold, this.remoteDir);
-    this.lastOffer = { codecs: this.o.codecs, direction };
+    this.lastOffer = { codecs: this.o.codecs, direction, ice: this.o.ice !== undefined };
     return buildOffer(this.local(), direction);
   }
 
@@ -78,7 +82,7 @@ export class Negotiation {
     if (!offer) throw new MediaError("incompatible", "no offer of ours is pending");
     let n: Negotiated;
     try {
-      n = acceptAnswer(offer.codecs, offer.direction, remoteSdp);
+      n = acceptAnswer(offer.codecs, offer.direction, remoteSdp, offer.ice);
     } catch (e) {
       throw asMediaError(e);
     }

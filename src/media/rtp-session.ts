@@ -15,6 +15,13 @@
  * Packets flow transport → protection → stream → codec → audio and back; the session only
  * wires the layers and answers the MediaSession calls. SRTP plugs in as a Protection, ICE with
  * DTLS as a PacketTransport, both chosen here from what the negotiation concluded.
+ *
+ * Transport choice: a session made with `ice` (an IceTransport the factory gathered because the
+ * far end's offer is DTLS-SRTP, or because we offer it) uses it instead of the UDP pair, and its
+ * negotiation speaks UDP/TLS/RTP/SAVPF; every exchange on it must conclude DTLS (anything else is
+ * refused as incompatible). The UDP pair stays allocated, unused, until close. When the DTLS
+ * handshake gives keys the stream's protection is swapped to SRTP (`setProtection`); a lost
+ * ICE consent or a failed handshake ends the media like a media timeout.
  */
 import type { AudioFaultListener } from "../audio/audio.js";
 import type { PcmCache } from "../audio/file-source.js";
@@ -23,14 +30,17 @@ import type { MediaStats } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { AudioBridge } from "./audio-bridge.js";
 import type { CodecName } from "./codecs.js";
+import type { IceTransport } from "./ice-transport.js";
 import { type MediaDirection, MediaError, type MediaSession } from "./media.js";
 import { Negotiation } from "./negotiation.js";
 import type { PacketTransport } from "./packet-transport.js";
 import type { PortPair } from "./port-allocator.js";
 import { noProtection } from "./protection.js";
 import { FRAME_MS, type MediaCounters, RtpStream } from "./rtp-stream.js";
-import { flow, type Negotiated } from "./sdp.js";
+import { flow, type LocalIceProvider, type Negotiated } from "./sdp.js";
+import { answerSetup, dtlsRole, isIceRestart } from "./sdp-ice.js";
 import { realTimers, type TimerDeps } from "./send-clock.js";
+import { createSrtpProtection } from "./srtp/index.js";
 import { TelephoneEvents } from "./telephone-events.js";
 import { UdpTransport } from "./udp-transport.js";
 
@@ -58,6 +68,8 @@ export interface RtpSessionOptions {
   readonly holdMediaTimeoutMs?: number;
   /** ICMP port-unreachable on our sends this long, nothing heard meanwhile, ends it sooner. Default 5 s. */
   readonly unreachableTimeoutMs?: number;
+  /** ICE + DTLS-SRTP instead of the UDP pair (gathered by the factory; see the file header). */
+  readonly ice?: IceTransport | undefined;
 }
 
 export const DEFAULT_MEDIA_TIMEOUT_MS = 30_000;
@@ -72,12 +84,23 @@ export class RtpMediaSession implements MediaSession {
   private readonly dtmf: TelephoneEvents;
   private readonly stream: RtpStream;
   private closed: Promise<MediaStats> | null = null;
+  private readonly ice: IceTransport | null;
+  private readonly udpPorts: PortPair;
+  private readonly timeoutListeners: Array<(detail: string) => void> = [];
+  private timedOut = false;
 
   constructor(o: RtpSessionOptions) {
     this.log = o.log;
     const timers = o.timers ?? realTimers;
-    this.negotiation = new Negotiation({ address: o.address, port: o.ports.port, codecs: o.codecs });
-    this.transport = new UdpTransport({ ports: o.ports, log: o.log, now: () => timers.now() });
+    this.ice = o.ice ?? null;
+    this.udpPorts = o.ports;
+    this.negotiation = new Negotiation({
+      address: o.address,
+      port: this.ice ? this.ice.localPort : o.ports.port,
+      codecs: o.codecs,
+      ice: this.ice ? this.iceProvider(this.ice) : undefined,
+    });
+    this.transport = this.ice ?? new UdpTransport({ ports: o.ports, log: o.log, now: () => timers.now() });
     this.bridge = new AudioBridge({
       callId: o.callId,
       audio: o.audio,
@@ -106,6 +129,63 @@ export class RtpMediaSession implements MediaSession {
       },
     });
     this.transport.start(this.stream);
+    this.stream.onMediaTimeout((detail) => this.mediaEnded(detail));
+    if (this.ice) {
+      const ice = this.ice;
+      ice.onSecured((keys) => {
+        this.stream.setProtection(
+          createSrtpProtection({ kind: "dtls", send: keys.send, receive: keys.receive, log: o.log }),
+        );
+      });
+      ice.onFailed((detail) => this.mediaEnded(detail));
+    }
+  }
+
+  /** Our ICE/DTLS attributes for the negotiation: the ICE agent's, with a=setup by RFC 5763. */
+  private iceProvider(ice: IceTransport): LocalIceProvider {
+    const local = (
+      setup: "actpass" | "active" | "passive",
+      remote: { rtcpMux: boolean; mid: string | null; bundle: boolean } | null,
+    ) => {
+      const l = ice.local;
+      return {
+        ufrag: l.ufrag,
+        pwd: l.pwd,
+        candidates: l.candidates,
+        fingerprint: l.fingerprint,
+        setup,
+        rtcpMux: remote?.rtcpMux ?? true,
+        mid: remote ? remote.mid : "0",
+        bundle: remote ? remote.bundle : false,
+      };
+    };
+    return {
+      offer: () => {
+        const role = ice.dtlsRole;
+        // Once the association exists, a re-offer keeps our role (RFC 8842 §5.5).
+        return local(role === null ? "actpass" : role === "client" ? "active" : "passive", null);
+      },
+      answer: (remote) => {
+        const before = ice.remote;
+        if (before !== null && isIceRestart(before, remote)) ice.restartLocal(); // RFC 8445 §9: both sides restart
+        const role = ice.dtlsRole;
+        const setup = role === null ? answerSetup(remote.setup) : role === "client" ? "active" : "passive";
+        return local(setup, remote);
+      },
+    };
+  }
+
+  /** The far end's media is gone (silence, unreachable, ICE consent, DTLS): told once. */
+  private mediaEnded(detail: string): void {
+    if (this.timedOut) return;
+    this.timedOut = true;
+    for (const l of this.timeoutListeners) {
+      try {
+        l(detail);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "media handler failed");
+      }
+    }
   }
 
   get localPort(): number {
@@ -139,6 +219,17 @@ export class RtpMediaSession implements MediaSession {
 
   /** A concluded exchange, down the layers: where the far end is, then what the stream carries. */
   private apply(n: Negotiated): void {
+    if (this.ice) {
+      if (!n.iceDtls)
+        throw new MediaError(
+          "incompatible",
+          "this call's media is DTLS-SRTP: a plain RTP description is refused",
+        );
+      const { remote, localSetup } = n.iceDtls;
+      // RFC 8445 §6.1.1: the offerer controls (unless the far end is ICE lite, then we always do).
+      const controlling = localSetup === "actpass" || remote.iceLite;
+      this.ice.connect(remote, dtlsRole(localSetup, remote.setup), controlling);
+    }
     this.transport.setRemote({ address: n.remoteAddress, port: n.remotePort }, n.remoteRtcpPort);
     this.stream.apply(n);
     const f = flow(n);
@@ -166,7 +257,7 @@ export class RtpMediaSession implements MediaSession {
   }
 
   onMediaTimeout(listener: (detail: string) => void): void {
-    this.stream.onMediaTimeout(listener);
+    this.timeoutListeners.push(listener);
   }
 
   sendDtmf(digits: string): Promise<void> {
@@ -199,6 +290,7 @@ export class RtpMediaSession implements MediaSession {
       await new Promise((r) => setImmediate(r)); // let the BYE leave before the socket closes
       await this.bridge.close();
       await this.transport.close();
+      if (this.ice) await this.udpPorts.release();
       this.log.debug({ ...final }, "media closed");
       return final;
     })();

@@ -9,6 +9,15 @@
 import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
+import {
+  DTLS_OFFER_PROFILE,
+  iceDtlsGroups,
+  iceDtlsMedia,
+  isDtlsProfile,
+  type LocalIceDtls,
+  parseIceDtls,
+  type RemoteIceDtls,
+} from "./sdp-ice.js";
 
 export interface LocalDescription {
   readonly address: string;
@@ -17,6 +26,14 @@ export interface LocalDescription {
   readonly version: number;
   /** Our codecs, most preferred first. */
   readonly codecs: readonly CodecName[];
+  /** ICE + DTLS-SRTP (sdp-ice.ts): offered when set; a DTLS offer is answered only when set. */
+  readonly ice?: LocalIceProvider | undefined;
+}
+
+/** Our ICE/DTLS attributes for an offer, or for the answer to the far end's (sdp-ice.ts). */
+export interface LocalIceProvider {
+  offer(): LocalIceDtls;
+  answer(remote: RemoteIceDtls): LocalIceDtls;
 }
 
 export interface TelephoneEventFormat {
@@ -36,6 +53,8 @@ export interface Negotiated {
   readonly remoteDirection: MediaDirection;
   /** What we said in the description that concluded the exchange. */
   readonly localDirection: MediaDirection;
+  /** DTLS-SRTP + ICE: the far end's attributes and our a=setup (null: plain RTP). */
+  readonly iceDtls: { readonly remote: RemoteIceDtls; readonly localSetup: LocalIceDtls["setup"] } | null;
 }
 
 export const TELEPHONE_EVENT_PT = 101;
@@ -54,6 +73,8 @@ interface RemoteStream {
   readonly formats: readonly RemoteFormat[];
   readonly direction: MediaDirection;
   readonly parsed: sdpTransform.SessionDescription;
+  /** ICE and DTLS attributes when the profile is UDP/TLS/RTP/SAVP(F), else null. */
+  readonly iceDtls: RemoteIceDtls | null;
 }
 
 const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
@@ -120,7 +141,11 @@ function parseRemoteText(text: unknown): RemoteStream {
   const index = media.findIndex((m) => m.type === "audio" && m.port !== 0);
   const m = media[index];
   if (!m) throw incompatible("no active audio stream");
-  if (m.protocol !== "RTP/AVP") throw incompatible(`transport ${m.protocol} not supported (RTP/AVP only)`);
+  const dtls = isDtlsProfile(m.protocol);
+  if (m.protocol !== "RTP/AVP" && !dtls) {
+    throw incompatible(`transport ${m.protocol} not supported (RTP/AVP, UDP/TLS/RTP/SAVPF)`);
+  }
+  const iceDtls = dtls ? parseIceDtls(parsed, m) : null;
   const connection = m.connection ?? parsed.connection;
   if (!connection) throw malformed("no c= line for the audio stream");
   if (connection.version !== 4 || !isIpv4(connection.ip)) {
@@ -149,7 +174,7 @@ function parseRemoteText(text: unknown): RemoteStream {
     direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
   }
   const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
-  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, parsed };
+  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, parsed, iceDtls };
 }
 
 function pickTelephoneEvent(
@@ -196,18 +221,22 @@ function describe(
   direction: MediaDirection,
   extra: readonly sdpTransform.MediaDescription[] = [],
   audioIndex = 0,
+  ice: LocalIceDtls | null = null,
 ): string {
   const audio: sdpTransform.MediaDescription = {
     type: "audio",
     port: local.port,
-    protocol: "RTP/AVP",
+    protocol: ice ? DTLS_OFFER_PROFILE : "RTP/AVP",
     payloads: formats.map((f) => f.pt).join(" "),
     rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
-    rtcp: { port: local.port + 1 },
+    // With rtcp-mux RTCP shares the RTP port (RFC 5761 §5.1.3); a=rtcp would say the same.
+    ...(ice?.rtcpMux ? {} : { rtcp: { port: local.port + 1 } }),
     direction,
+    ...(ice ? iceDtlsMedia(ice) : {}),
   };
+  const groups = ice ? iceDtlsGroups(ice) : undefined;
   const media = [...extra];
   media.splice(audioIndex, 0, audio);
   return sdpTransform.write({
@@ -221,6 +250,7 @@ function describe(
       address: local.address,
     },
     name: "cuffia",
+    ...(groups ? { groups } : {}),
     connection: { version: 4, ip: local.address },
     timing: { start: 0, stop: 0 },
     media,
@@ -235,7 +265,7 @@ export function buildOffer(local: LocalDescription, direction: MediaDirection): 
   }));
   // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock (8000 for all our codecs).
   formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
-  return describe(local, formats, direction);
+  return describe(local, formats, direction, [], 0, local.ice?.offer() ?? null);
 }
 
 /** Answers a remote offer (RFC 3264 §6): one codec (ours by preference), telephone-event if offered. */
@@ -245,6 +275,8 @@ export function answerOffer(
   hold: boolean,
 ): { sdp: string; negotiated: Negotiated } {
   const remote = parseRemote(remoteSdp);
+  if (remote.iceDtls && !local.ice)
+    throw incompatible("DTLS-SRTP with ICE offered, but this call has no ICE agent");
   // Our preference decides among what both sides support (the offerer's order is a hint only).
   let chosen: { codec: CodecInfo; pt: number } | null = null;
   for (const name of local.codecs) {
@@ -278,7 +310,8 @@ export function answerOffer(
         fmtp: [],
       }),
     );
-  const sdp = describe(local, formats, direction, others, remote.index);
+  const ice = remote.iceDtls && local.ice ? local.ice.answer(remote.iceDtls) : null;
+  const sdp = describe(local, formats, direction, others, remote.index, ice);
   return {
     sdp,
     negotiated: {
@@ -290,6 +323,7 @@ export function answerOffer(
       remoteRtcpPort: remote.rtcpPort,
       remoteDirection: remote.direction,
       localDirection: direction,
+      iceDtls: remote.iceDtls && ice ? { remote: remote.iceDtls, localSetup: ice.setup } : null,
     },
   };
 }
@@ -299,8 +333,13 @@ export function acceptAnswer(
   offered: readonly CodecName[],
   offeredDirection: MediaDirection,
   remoteSdp: unknown,
+  offeredIce = false,
 ): Negotiated {
   const remote = parseRemote(remoteSdp);
+  // RFC 3264 §6: the answer keeps the offer's transport profile.
+  if (offeredIce && !remote.iceDtls)
+    throw incompatible("DTLS-SRTP offered, the answer is not UDP/TLS/RTP/SAVPF");
+  if (!offeredIce && remote.iceDtls) throw incompatible("the answer is DTLS-SRTP, we offered RTP/AVP");
   let chosen: { codec: CodecInfo; pt: number } | null = null;
   for (const f of remote.formats) {
     const c = findCodec(f, offered);
@@ -319,6 +358,7 @@ export function acceptAnswer(
     remoteRtcpPort: remote.rtcpPort,
     remoteDirection: remote.direction,
     localDirection: intersect(offeredDirection, remote.direction),
+    iceDtls: remote.iceDtls ? { remote: remote.iceDtls, localSetup: "actpass" } : null,
   };
 }
 
