@@ -1,9 +1,11 @@
 /**
  * What a call's RTP needs from the config (`rtp:` section), in the shape the media factory takes.
  */
+import { networkInterfaces } from "node:os";
 import { everyKeyRead } from "../config/every-key-read.js";
-import type { Config } from "../config/schema.js";
+import type { Config, TurnServerConfig } from "../config/schema.js";
 import type { MediaFactoryOptions } from "./factory.js";
+import type { TurnServer } from "./ice-transport.js";
 
 export type RtpOptions = MediaFactoryOptions["rtp"];
 
@@ -13,7 +15,7 @@ export type RtpOptions = MediaFactoryOptions["rtp"];
  * registrar when rtpNeedsLocalAddress said so.
  */
 export function rtpOptionsFromConfig(config: Config, localAddress: string | undefined): RtpOptions {
-  const { address, advertise, port_min, port_max, codecs, media_timeout, hold_media_timeout, ...rest } =
+  const { address, advertise, port_min, port_max, codecs, media_timeout, hold_media_timeout, ice, ...rest } =
     config.rtp;
   everyKeyRead(rest);
   const announce = advertise ?? (address !== "0.0.0.0" ? address : localAddress);
@@ -25,6 +27,53 @@ export function rtpOptionsFromConfig(config: Config, localAddress: string | unde
     codecs,
     mediaTimeoutMs: media_timeout * 1000,
     holdMediaTimeoutMs: hold_media_timeout * 1000,
+    ice: iceOptionsFromConfig(config),
+    // A WebRTC-style PBX (wss://) expects DTLS-SRTP + ICE + rtcp-mux (issue 14); srtp's policy
+    // (rtp.encryption) may widen this.
+    offerDtls: config.sip !== undefined && /^wss:/i.test(config.sip.server),
+  };
+}
+
+/** `rtp.ice` as the media factory takes it: host addresses resolved, servers split. */
+export function iceOptionsFromConfig(
+  config: Config,
+  interfaces: () => ReturnType<typeof networkInterfaces> = networkInterfaces,
+): NonNullable<RtpOptions["ice"]> {
+  const { host_addresses, stun_servers, turn_servers, ...rest } = config.rtp.ice;
+  everyKeyRead(rest);
+  const hostAddresses =
+    host_addresses ??
+    (config.rtp.address !== "0.0.0.0"
+      ? [config.rtp.address]
+      : Object.values(interfaces())
+          .flat()
+          .filter((a) => a !== undefined && a.family === "IPv4" && !a.internal)
+          .map((a) => (a as { address: string }).address));
+  const stun = stun_servers[0];
+  const turn = turn_servers[0];
+  return {
+    hostAddresses,
+    ...(stun !== undefined ? { stunServer: parseHostPort(stun, 3478) } : {}),
+    ...(turn !== undefined ? { turnServer: parseTurnServer(turn) } : {}),
+  };
+}
+
+/** "host[:port]" (the schema checked the shape). */
+export function parseHostPort(text: string, defaultPort: number): { host: string; port: number } {
+  const [host = "", port] = text.split(":");
+  return { host, port: port !== undefined ? Number(port) : defaultPort };
+}
+
+/** A TURN URI (RFC 7065: "turn:host[:port][?transport=udp|tcp]") and its credentials. */
+export function parseTurnServer(t: TurnServerConfig): TurnServer {
+  const m = /^turn:([^:?]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/.exec(t.url);
+  if (!m) throw new Error(`rtp.ice.turn_servers: bad url ${t.url}`);
+  return {
+    host: m[1] ?? "",
+    port: m[2] !== undefined ? Number(m[2]) : 3478,
+    transport: m[3] === "tcp" ? "tcp" : "udp",
+    username: t.username,
+    password: t.password,
   };
 }
 

@@ -90,6 +90,9 @@ describe("optionsFromConfig", () => {
       codecs: ["pcma"],
       mediaTimeoutMs: 12_000,
       holdMediaTimeoutMs: 60_000,
+      // rtp.ice absent: host candidates on the bound address only, no STUN/TURN
+      ice: { hostAddresses: ["192.0.2.10"] },
+      offerDtls: FULL.sip?.server.startsWith("wss:") === true,
     });
     const any = parse("rtp: { address: 0.0.0.0 }\n");
     expect(rtpNeedsLocalAddress(any)).toBe(true);
