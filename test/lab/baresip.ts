@@ -89,6 +89,17 @@ export interface BaresipOptions {
   jitterBuffer?: string;
   /** `audio_buffer` in ms, "min-max" (default "20-160", baresip's own default). */
   audioBuffer?: string;
+  /**
+   * Media encryption (account `mediaenc`): "srtp" (best effort), "srtp-mand", "srtp-mandf",
+   * "dtls_srtp" (DTLS-SRTP, answers UDP/TLS/RTP/SAVP(F))... Loads the srtp or dtls_srtp module.
+   */
+  mediaenc?: "srtp" | "srtp-mand" | "srtp-mandf" | "dtls_srtp" | "dtls_srtpf";
+  /** Media NAT traversal (account `medianat`): "ice" (host candidates on 127.0.0.1), "stun", "turn". */
+  medianat?: "ice" | "stun" | "turn";
+  /** STUN/TURN server for `medianat` (account `stunserver`, e.g. coturn's `stunUrl`/`turnUrl`). */
+  stunServer?: { url: string; username?: string; password?: string };
+  /** `rtcp_mux yes` (RTP and RTCP on one port, RFC 5761); default no. */
+  rtcpMux?: boolean;
 }
 
 /** Encodes one netstring frame. */
@@ -131,8 +142,14 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const aor = `sip:${user}@${kamailio.domain}`;
   const device = `cuffia-${port}`;
 
+  const mediaModules = [
+    ...(opts.mediaenc?.startsWith("srtp") ? ["srtp.so"] : []),
+    ...(opts.mediaenc?.startsWith("dtls_srtp") ? ["dtls_srtp.so"] : []),
+    ...(opts.medianat ? [`${opts.medianat}.so`] : []),
+  ];
   const modules = [
     "g711.so",
+    ...mediaModules,
     ...(opts.alsa ? ["alsa.so"] : ["aufile.so", "aubridge.so"]),
     ...(opts.record ? ["sndfile.so"] : []),
   ];
@@ -162,7 +179,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     "audec_format s16",
     `audio_buffer ${opts.audioBuffer ?? "20-160"}`,
     "rtp_ports 10000-20000",
-    "rtcp_mux no",
+    `rtcp_mux ${opts.rtcpMux ? "yes" : "no"}`,
     `jitter_buffer_delay ${opts.jitterBuffer ?? "5-10"}`,
     "rtp_stats no",
     "module_path /usr/lib/baresip/modules",
@@ -181,6 +198,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     `regint=${opts.regint ?? 600}`,
     `answermode=${opts.autoAnswer ? "auto" : "manual"}`,
     "audio_codecs=pcmu,pcma",
+    ...(opts.mediaenc ? [`mediaenc=${opts.mediaenc}`] : []),
+    ...(opts.medianat ? [`medianat=${opts.medianat}`] : []),
+    ...(opts.stunServer ? [`stunserver=${opts.stunServer.url}`] : []),
+    ...(opts.stunServer?.username ? [`stunuser=${opts.stunServer.username}`] : []),
+    ...(opts.stunServer?.password ? [`stunpass=${opts.stunServer.password}`] : []),
   ];
   await writeFile(join(dir, "config"), config);
   await writeFile(join(dir, "accounts"), `<${aor};transport=udp>;${params.join(";")}\n`);
