@@ -248,6 +248,16 @@ export class RtpMediaSession implements MediaSession {
     );
   }
 
+  /**
+   * Our next offer restarts ICE (RFC 8445 §9: new ufrag and password; the DTLS association and
+   * its keys stay): after the box's network changed, or when the checks failed. No-op on a
+   * plain RTP call.
+   */
+  restartIce(): void {
+    this.assertOpen();
+    this.ice?.restartLocal();
+  }
+
   setMuted(muted: boolean): void {
     this.stream.muted = muted;
   }
