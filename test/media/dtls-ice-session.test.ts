@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
-import type { RtpMediaSession } from "../../src/media/rtp-session.js";
 import { goertzel, makeTone, readWav } from "./tone.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
