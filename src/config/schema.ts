@@ -174,6 +174,16 @@ const ice = z
       .max(1)
       .default([])
       .describe("TURN relay for the relayed candidate (password_file preferred)."),
+    relay_only: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Offer only the TURN relay's candidate (like WebRTC's iceTransportPolicy relay): the box's addresses never reach the far end; needs a turn_servers entry.",
+      ),
+  })
+  .refine((i) => !i.relay_only || i.turn_servers.length > 0, {
+    message: "relay_only needs a turn_servers entry",
+    path: ["relay_only"],
   })
   .prefault({})
   .describe(

@@ -37,6 +37,8 @@ export interface MediaFactoryOptions {
       readonly hostAddresses: readonly string[];
       readonly stunServer?: { readonly host: string; readonly port: number };
       readonly turnServer?: TurnServer;
+      /** Only the relay's candidate (rtp.ice.relay_only). */
+      readonly relayOnly?: boolean;
     };
   };
   readonly log: Logger;
@@ -93,6 +95,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
             hostAddresses: iceOptions.hostAddresses,
             stunServer: iceOptions.stunServer,
             turnServer: iceOptions.turnServer,
+            relayOnly: iceOptions.relayOnly,
             portRange: [options.rtp.portMin, options.rtp.portMax],
             certificate: await deskCertificate(),
           });

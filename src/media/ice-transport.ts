@@ -70,6 +70,8 @@ export interface IceTransportOptions {
   readonly hostAddresses: readonly string[];
   readonly stunServer?: { readonly host: string; readonly port: number } | undefined;
   readonly turnServer?: TurnServer | undefined;
+  /** Only the TURN relay's candidate (rtp.ice.relay_only): the box's addresses are never shown. */
+  readonly relayOnly?: boolean | undefined;
   /** Ports the host candidates are bound in (rtp.port_min..port_max). */
   readonly portRange?: readonly [number, number] | undefined;
   readonly certificate: DtlsCertificate;
@@ -122,11 +124,15 @@ class HostOnlyConnection extends Connection {
       // One call per address, each socket bound to its own address (werift binds to
       // options.interfaceAddresses, else to 0.0.0.0, which would take datagrams from every
       // interface and send from whichever the route picks).
+      // The STUN and TURN servers are asked once (the TURN allocation on the first address).
       const pending: Promise<unknown>[] = [];
-      for (const host of this.hosts) {
+      const turnServer = this.turnServer;
+      this.hosts.forEach((host, i) => {
         this.options.interfaceAddresses = { udp4: host };
+        if (i > 0) this.turnServer = undefined;
         pending.push(...self.getCandidatePromises([host], 5));
-      }
+      });
+      this.turnServer = turnServer;
       await Promise.allSettled(pending);
       self.localCandidatesEnd = true;
     }
@@ -194,6 +200,7 @@ export class IceTransport implements PacketTransport {
    */
   static async gather(o: IceTransportOptions): Promise<IceTransport> {
     if (o.hostAddresses.length === 0) throw new Error("ICE: no host address to gather on");
+    if (o.relayOnly && !o.turnServer) throw new Error("ICE: relay_only without a TURN server");
     const conn = new HostOnlyConnection(
       true,
       {
@@ -207,6 +214,7 @@ export class IceTransport implements PacketTransport {
               turnUsername: o.turnServer.username,
               turnPassword: o.turnServer.password,
               turnTransport: o.turnServer.transport,
+              forceTurn: o.relayOnly === true,
             }
           : {}),
         ...(o.portRange ? { portRange: [o.portRange[0], o.portRange[1]] as [number, number] } : {}),

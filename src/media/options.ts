@@ -39,7 +39,7 @@ export function iceOptionsFromConfig(
   config: Config,
   interfaces: () => ReturnType<typeof networkInterfaces> = networkInterfaces,
 ): NonNullable<RtpOptions["ice"]> {
-  const { host_addresses, stun_servers, turn_servers, ...rest } = config.rtp.ice;
+  const { host_addresses, stun_servers, turn_servers, relay_only, ...rest } = config.rtp.ice;
   everyKeyRead(rest);
   const hostAddresses =
     host_addresses ??
@@ -55,6 +55,7 @@ export function iceOptionsFromConfig(
     hostAddresses,
     ...(stun !== undefined ? { stunServer: parseHostPort(stun, 3478) } : {}),
     ...(turn !== undefined ? { turnServer: parseTurnServer(turn) } : {}),
+    ...(relay_only ? { relayOnly: true } : {}),
   };
 }
 
