@@ -222,6 +222,12 @@ const rtp = z
       .max(86400)
       .default(300)
       .describe("The same while either side holds (RTCP normally keeps flowing on hold); 0 = never."),
+    encryption: z
+      .enum(["required", "preferred", "off"])
+      .default("preferred")
+      .describe(
+        "Media encryption (SRTP). preferred: SRTP whenever the far end can, clear RTP otherwise; required: refuse (488) and never place a call without it; off: clear RTP only. SDES keys travel only over tls:// or wss:// signalling.",
+      ),
     ice,
   })
   .refine((r) => r.port_max > r.port_min, { message: "port_max must be above port_min", path: ["port_max"] })

@@ -10,10 +10,12 @@ import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
 import { deskCertificate } from "./dtls-certificate.js";
 import { IceTransport, type TurnServer } from "./ice-transport.js";
 import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
+import { Negotiation } from "./negotiation.js";
 import { PortAllocator } from "./port-allocator.js";
 import { RtpMediaSession } from "./rtp-session.js";
-import { answerOffer, parseRemote } from "./sdp.js";
+import { parseRemote } from "./sdp.js";
 import { answerSetup, type RemoteIceDtls } from "./sdp-ice.js";
+import { DEFAULT_ENCRYPTION, type EncryptionPolicy, type MediaSecurity } from "./security-policy.js";
 
 export interface MediaFactoryOptions {
   readonly audio: AudioOptions;
@@ -30,7 +32,12 @@ export interface MediaFactoryOptions {
     readonly mediaTimeoutMs?: number;
     /** The same while either side holds, ms; 0 = off (default 300 s). */
     readonly holdMediaTimeoutMs?: number;
-    /** Our calls offer DTLS-SRTP with ICE (UDP/TLS/RTP/SAVPF): signalling over wss://. */
+    /** rtp.encryption (default preferred). */
+    readonly encryption?: EncryptionPolicy;
+    /**
+     * Our calls offer DTLS-SRTP with ICE (UDP/TLS/RTP/SAVPF): signalling over wss://, or
+     * rtp.encryption required over unencrypted signalling (options.ts decides).
+     */
     readonly offerDtls?: boolean;
     /** ICE for DTLS-SRTP calls (rtp.ice); absent: DTLS-SRTP offers are refused (488). */
     readonly ice?: {
@@ -41,6 +48,11 @@ export interface MediaFactoryOptions {
       readonly relayOnly?: boolean;
     };
   };
+  /**
+   * The SIP signalling is encrypted (tls://, wss://): SDES keys may travel in its SDP. Default
+   * false: a=crypto is then neither sent nor accepted.
+   */
+  readonly signallingSecure?: boolean;
   readonly log: Logger;
   /** A call's audio device died or could not be opened (the call goes on). */
   readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
@@ -65,22 +77,16 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   ports.prepareSpare(); // the first call's ports are bound before it arrives
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
+  const security: MediaSecurity = {
+    encryption: options.rtp.encryption ?? DEFAULT_ENCRYPTION,
+    signallingSecure: options.signallingSecure ?? false,
+  };
   return {
     close: () => ports.close(),
     checkOffer(remoteSdp) {
-      // The same negotiation as the answer, on a placeholder address: nothing is bound.
-      answerOffer(
-        {
-          address: "127.0.0.1",
-          port: 9,
-          sessionId: "0",
-          version: 0,
-          codecs,
-          ice: options.rtp.ice ? PLACEHOLDER_ICE : undefined,
-        },
-        remoteSdp,
-        false,
-      );
+      // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
+      const ice = options.rtp.ice && isDtlsOffer(remoteSdp) ? PLACEHOLDER_ICE : undefined;
+      new Negotiation({ address: "127.0.0.1", port: 9, codecs, security, ice }).answer(remoteSdp, false);
     },
     async create({ callId, offer }) {
       // ICE + DTLS-SRTP when the far end offers it, or when we offer it (the file header of
@@ -118,6 +124,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         log: log.child(`call:${callId}`),
         onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
         pcmCache,
+        security,
         ice,
         ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
         ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),

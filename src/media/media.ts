@@ -30,6 +30,8 @@ export interface MediaSession {
   answer(remoteSdp: string, options: { readonly hold: boolean }): string;
   /** Applies the far end's answer to our last offer. Throws MediaError. */
   acceptAnswer(remoteSdp: string): void;
+  /** How the media is protected now: SRTP keyed by SDES or DTLS, or not at all (absent: not known). */
+  readonly encryption?: "none" | "sdes" | "dtls";
   /** Direction the far end asked for in its last description: `sendonly`/`inactive` = it holds us. */
   readonly remoteDirection: MediaDirection;
   /** Muted: send silence (keeps NAT bindings and the far end's jitter buffer alive). */

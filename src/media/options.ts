@@ -15,8 +15,18 @@ export type RtpOptions = MediaFactoryOptions["rtp"];
  * registrar when rtpNeedsLocalAddress said so.
  */
 export function rtpOptionsFromConfig(config: Config, localAddress: string | undefined): RtpOptions {
-  const { address, advertise, port_min, port_max, codecs, media_timeout, hold_media_timeout, ice, ...rest } =
-    config.rtp;
+  const {
+    address,
+    advertise,
+    port_min,
+    port_max,
+    codecs,
+    media_timeout,
+    hold_media_timeout,
+    encryption,
+    ice,
+    ...rest
+  } = config.rtp;
   everyKeyRead(rest);
   const announce = advertise ?? (address !== "0.0.0.0" ? address : localAddress);
   return {
@@ -27,11 +37,37 @@ export function rtpOptionsFromConfig(config: Config, localAddress: string | unde
     codecs,
     mediaTimeoutMs: media_timeout * 1000,
     holdMediaTimeoutMs: hold_media_timeout * 1000,
+    encryption,
     ice: iceOptionsFromConfig(config),
-    // A WebRTC-style PBX (wss://) expects DTLS-SRTP + ICE + rtcp-mux (issue 14); srtp's policy
-    // (rtp.encryption) may widen this.
-    offerDtls: config.sip !== undefined && /^wss:/i.test(config.sip.server),
+    offerDtls: offersDtls(config),
   };
+}
+
+/**
+ * Whether our calls offer DTLS-SRTP with ICE: a WebRTC-style PBX (wss://) expects it (with
+ * rtcp-mux), and under rtp.encryption required it is the only SRTP unencrypted signalling
+ * (ws://, tcp://) may carry (security-policy.ts: SDES keys never travel there).
+ */
+export function offersDtls(config: Config): boolean {
+  const server = config.sip?.server;
+  if (server === undefined || config.rtp.encryption === "off") return false;
+  if (/^wss:/i.test(server)) return true;
+  return config.rtp.encryption === "required" && /^(ws|tcp):/i.test(server);
+}
+
+/**
+ * Whether every SIP server is reached over encrypted signalling (tls://, wss://): only then may
+ * SDES keys travel in the SDP (a fallback over tcp:// or ws:// would carry them in clear).
+ */
+export function sipSignallingSecure(config: Config): boolean {
+  const sip = config.sip;
+  if (!sip) return false;
+  return [sip.server, ...sip.fallback_servers].every((s) => /^(tls|wss):/i.test(s));
+}
+
+/** Whether the address to announce must be found on the network (no advertise, bound to 0.0.0.0). */
+export function rtpNeedsLocalAddress(config: Config): boolean {
+  return config.rtp.advertise === undefined && config.rtp.address === "0.0.0.0";
 }
 
 /** `rtp.ice` as the media factory takes it: host addresses resolved, servers split. */
@@ -76,9 +112,4 @@ export function parseTurnServer(t: TurnServerConfig): TurnServer {
     username: t.username,
     password: t.password,
   };
-}
-
-/** Whether the address to announce must be found on the network (no advertise, bound to 0.0.0.0). */
-export function rtpNeedsLocalAddress(config: Config): boolean {
-  return config.rtp.advertise === undefined && config.rtp.address === "0.0.0.0";
 }

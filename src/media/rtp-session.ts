@@ -7,7 +7,7 @@
  *       │ Negotiated (codec, payload types, directions, the far end's addresses)
  *       ▼
  *  transport     packet-transport.ts  the seam; udp-transport.ts: a UDP pair, latching, connect()
- *  protection    protection.ts        the seam; noProtection (plain RTP/AVP)
+ *  protection    protection.ts        the seam; noProtection (plain RTP/AVP), srtp/ (SDES or DTLS keys)
  *  stream        rtp-stream.ts        packet clock, jitter buffer, RTCP, watchdog, statistics
  *     + DTMF     telephone-events.ts  RFC 4733 events sent and received on the stream
  *  codec, audio  audio-bridge.ts      encoder/decoder, source and sink, resampling
@@ -35,12 +35,14 @@ import { type MediaDirection, MediaError, type MediaSession } from "./media.js";
 import { Negotiation } from "./negotiation.js";
 import type { PacketTransport } from "./packet-transport.js";
 import type { PortPair } from "./port-allocator.js";
-import { noProtection } from "./protection.js";
+import { noProtection, type Protection } from "./protection.js";
 import { FRAME_MS, type MediaCounters, RtpStream } from "./rtp-stream.js";
-import { flow, type LocalIceProvider, type Negotiated } from "./sdp.js";
+import { flow, type LocalIceProvider, type Negotiated, type NegotiatedSecurity } from "./sdp.js";
+import { sameKeys } from "./sdp-crypto.js";
 import { answerSetup, dtlsRole, isIceRestart } from "./sdp-ice.js";
+import type { MediaEncryption, MediaSecurity } from "./security-policy.js";
 import { realTimers, type TimerDeps } from "./send-clock.js";
-import { createSrtpProtection } from "./srtp/index.js";
+import { createSrtpProtection, withReceiveKeys } from "./srtp/index.js";
 import { TelephoneEvents } from "./telephone-events.js";
 import { UdpTransport } from "./udp-transport.js";
 
@@ -68,6 +70,8 @@ export interface RtpSessionOptions {
   readonly holdMediaTimeoutMs?: number;
   /** ICMP port-unreachable on our sends this long, nothing heard meanwhile, ends it sooner. Default 5 s. */
   readonly unreachableTimeoutMs?: number;
+  /** rtp.encryption and whether the SIP signalling is encrypted (default: preferred, clear signalling). */
+  readonly security?: MediaSecurity;
   /** ICE + DTLS-SRTP instead of the UDP pair (gathered by the factory; see the file header). */
   readonly ice?: IceTransport | undefined;
 }
@@ -83,6 +87,8 @@ export class RtpMediaSession implements MediaSession {
   private readonly bridge: AudioBridge;
   private readonly dtmf: TelephoneEvents;
   private readonly stream: RtpStream;
+  private protection: Protection = noProtection;
+  private security: NegotiatedSecurity = { kind: "none" };
   private closed: Promise<MediaStats> | null = null;
   private readonly ice: IceTransport | null;
   private readonly udpPorts: PortPair;
@@ -98,6 +104,7 @@ export class RtpMediaSession implements MediaSession {
       address: o.address,
       port: this.ice ? this.ice.localPort : o.ports.port,
       codecs: o.codecs,
+      ...(o.security ? { security: o.security } : {}),
       ice: this.ice ? this.iceProvider(this.ice) : undefined,
     });
     this.transport = this.ice ?? new UdpTransport({ ports: o.ports, log: o.log, now: () => timers.now() });
@@ -133,9 +140,13 @@ export class RtpMediaSession implements MediaSession {
     if (this.ice) {
       const ice = this.ice;
       ice.onSecured((keys) => {
-        this.stream.setProtection(
-          createSrtpProtection({ kind: "dtls", send: keys.send, receive: keys.receive, log: o.log }),
-        );
+        this.protection = createSrtpProtection({
+          kind: "dtls",
+          send: keys.send,
+          receive: keys.receive,
+          log: o.log,
+        });
+        this.stream.setProtection(this.protection);
       });
       ice.onFailed((detail) => this.mediaEnded(detail));
     }
@@ -196,6 +207,11 @@ export class RtpMediaSession implements MediaSession {
     return this.negotiation.remoteDirection;
   }
 
+  /** How the call's media is protected now. */
+  get encryption(): MediaEncryption {
+    return this.protection.kind;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new MediaError("closed", "media session is closed");
   }
@@ -231,6 +247,7 @@ export class RtpMediaSession implements MediaSession {
       this.ice.connect(remote, dtlsRole(localSetup, remote.setup), controlling);
     }
     this.transport.setRemote({ address: n.remoteAddress, port: n.remotePort }, n.remoteRtcpPort);
+    this.protect(n.security ?? { kind: "none" });
     this.stream.apply(n);
     const f = flow(n);
     this.log.debug(
@@ -245,6 +262,33 @@ export class RtpMediaSession implements MediaSession {
         receive: f.receive,
       },
       "media negotiated",
+    );
+  }
+
+  /**
+   * The protection the exchange concluded, in place before the stream sends under it. Unchanged
+   * keys keep the contexts (rollover counters, replay windows); a far end's new key alone gets a
+   * new receiving context under our same sending one; anything else a new protection.
+   */
+  private protect(s: NegotiatedSecurity): void {
+    const was = this.security;
+    this.security = s;
+    let next: Protection = this.protection;
+    if (s.kind === "none") next = noProtection;
+    else if (s.kind === "sdes") {
+      const sameSend = was.kind === "sdes" && sameKeys(was.send, s.send);
+      if (sameSend && sameKeys(was.receive, s.receive)) return;
+      next = sameSend
+        ? withReceiveKeys(this.protection, s.receive)
+        : createSrtpProtection({ kind: "sdes", send: s.send, receive: s.receive, log: this.log });
+    }
+    // DTLS: the ICE transport swaps its protection in when the handshake ends (RtpStream.setProtection).
+    if (next === this.protection) return;
+    this.protection = next;
+    this.stream.setProtection(next);
+    this.log.info(
+      { encryption: next.kind, suite: s.kind === "sdes" ? s.send.profile : undefined },
+      "media protection",
     );
   }
 

@@ -45,6 +45,8 @@ export interface MediaCounters extends MediaStats {
   readonly remoteBye: boolean;
   readonly codec: CodecName | null;
   readonly localPort: number;
+  /** What the media is protected with now. */
+  readonly encryption: Protection["kind"];
 }
 
 export interface RtpStreamOptions {
@@ -463,6 +465,8 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       packetsRejected: this.counters.rejected,
       audioUnderruns: this.bridge.underruns,
       audioOverruns: this.bridge.overruns,
+      srtpAuthDropped: this.droppedBefore.auth + this.protection.dropped.auth,
+      srtpReplayDropped: this.droppedBefore.replay + this.protection.dropped.replay,
     };
   }
 
@@ -481,6 +485,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       remoteBye: this.counters.remoteBye,
       codec: this.format?.n.codec.name ?? null,
       localPort: this.transport.localPort,
+      encryption: this.protection.kind,
     };
   }
 }

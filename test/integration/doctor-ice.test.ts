@@ -48,8 +48,15 @@ async function doctor(passwordFile: string) {
 describe("cuffia doctor: STUN and TURN (rtp.ice)", () => {
   it("shows the mapped address and that the TURN server accepts the credentials", async () => {
     const r = await doctor(coturn.passwordFile);
-    expect(r.stdout).toMatch(new RegExp(`^✔ stun: 127\\.0\\.0\\.1:${coturn.port} answers; this box is seen as 127\\.0\\.0\\.1:\\d+$`, "m"));
-    expect(r.stdout).toMatch(/^✔ turn: turn:127\.0\.0\.1:\d+\?transport=udp accepts \S+; relayed address 127\.0\.0\.1:\d+$/m);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^✔ stun: 127\\.0\\.0\\.1:${coturn.port} answers; this box is seen as 127\\.0\\.0\\.1:\\d+$`,
+        "m",
+      ),
+    );
+    expect(r.stdout).toMatch(
+      /^✔ turn: turn:127\.0\.0\.1:\d+\?transport=udp accepts \S+; relayed address 127\.0\.0\.1:\d+$/m,
+    );
     expect(r.code).toBe(0);
   }, 20_000);
 

@@ -5,13 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { classify, isRtcp } from "../../src/media/ice-transport.js";
 import { MediaError } from "../../src/media/media.js";
-import {
-  acceptAnswer,
-  answerOffer,
-  buildOffer,
-  type LocalDescription,
-  type LocalIceProvider,
-} from "../../src/media/sdp.js";
+import { Negotiation } from "../../src/media/negotiation.js";
+import { answerOffer, type LocalDescription, type LocalIceProvider } from "../../src/media/sdp.js";
 import {
   answerSetup,
   dtlsRole,
@@ -112,6 +107,10 @@ const local = (ice?: LocalIceProvider): LocalDescription => ({
   ice,
 });
 
+/** The negotiation layer as a call uses it (policy preferred, clear signalling). */
+const negotiation = (ice?: LocalIceProvider) =>
+  new Negotiation({ address: "127.0.0.1", port: 23400, codecs: ["PCMU", "PCMA"], ice });
+
 function incompatible(f: () => unknown, message: RegExp): void {
   try {
     f();
@@ -150,7 +149,7 @@ describe("answering a DTLS-SRTP + ICE offer", () => {
   });
 
   it("answers UDP/TLS/RTP/SAVPF with our ICE, fingerprint, setup:active, rtcp-mux, mirrored mid and BUNDLE", () => {
-    const { sdp } = answerOffer(local(provider()), BROWSER_OFFER, false);
+    const { sdp } = negotiation(provider()).answer(BROWSER_OFFER, false);
     expect(sdp).toMatch(/^m=audio 23400 UDP\/TLS\/RTP\/SAVPF 0 101\r$/m);
     expect(sdp).toContain("a=ice-ufrag:UfRg\r\n");
     expect(sdp).toContain("a=ice-pwd:0123456789abcdefghijkl\r\n");
@@ -172,7 +171,7 @@ describe("answering a DTLS-SRTP + ICE offer", () => {
     const plainish = BROWSER_OFFER.replace("a=rtcp-mux\r\n", "")
       .replace("a=group:BUNDLE audio0\r\n", "")
       .replace("a=mid:audio0\r\n", "");
-    const { sdp } = answerOffer(local(provider()), plainish, false);
+    const { sdp } = negotiation(provider()).answer(plainish, false);
     expect(sdp).not.toContain("a=rtcp-mux");
     expect(sdp).not.toContain("a=group:");
     expect(sdp).not.toContain("a=mid:");
@@ -190,11 +189,12 @@ describe("answering a DTLS-SRTP + ICE offer", () => {
     ["an unknown hash", (s: string) => s.replace("sha-256", "md5"), /not supported/],
     ["setup holdconn", (s: string) => s.replace("a=setup:actpass", "a=setup:holdconn"), /holdconn/],
   ])("refuses an offer with %s (488)", (_name, edit, message) => {
-    incompatible(() => answerOffer(local(provider()), edit(BROWSER_OFFER), false), message);
+    incompatible(() => negotiation(provider()).answer(edit(BROWSER_OFFER), false), message);
   });
 
   it("refuses a DTLS offer when the call has no ICE agent", () => {
     incompatible(() => answerOffer(local(undefined), BROWSER_OFFER, false), /no ICE agent/);
+    incompatible(() => negotiation(undefined).answer(BROWSER_OFFER, false), /not available on this call/);
   });
 
   it("takes the fingerprint from the session level too (RFC 8122 §5)", () => {
@@ -209,7 +209,7 @@ describe("answering a DTLS-SRTP + ICE offer", () => {
 
 describe("offering DTLS-SRTP + ICE", () => {
   it("offers UDP/TLS/RTP/SAVPF, actpass, rtcp-mux, our candidates", () => {
-    const sdp = buildOffer(local(provider()), "sendrecv");
+    const sdp = negotiation(provider()).createOffer(false);
     expect(sdp).toMatch(/^m=audio 23400 UDP\/TLS\/RTP\/SAVPF 0 8 101\r$/m);
     expect(sdp).toContain("a=setup:actpass\r\n");
     expect(sdp).toContain("a=rtcp-mux\r\n");
@@ -218,17 +218,23 @@ describe("offering DTLS-SRTP + ICE", () => {
   });
 
   it("an answer keeps the profile: plain RTP/AVP to our DTLS offer, and DTLS to a plain one, are refused", () => {
-    const answer = answerOffer(local(provider()), BROWSER_OFFER, false).sdp;
+    // the far end's answer: another desk's (setup active, its own ICE)
+    const answer = negotiation(provider()).answer(negotiation(provider()).createOffer(false), false).sdp;
     const plain = answer
       .replace("UDP/TLS/RTP/SAVPF", "RTP/AVP")
       .split("\r\n")
       .filter((l) => !/^a=(fingerprint|ice-|candidate|setup|end-of)/.test(l))
       .join("\r\n");
-    incompatible(() => acceptAnswer(["PCMU"], "sendrecv", plain, true), /not UDP\/TLS\/RTP\/SAVPF/);
-    incompatible(() => acceptAnswer(["PCMU"], "sendrecv", answer, false), /we offered RTP\/AVP/);
-    const n = acceptAnswer(["PCMU"], "sendrecv", answer, true);
+    const ours = negotiation(provider());
+    ours.createOffer(false);
+    incompatible(() => ours.acceptAnswer(plain), /not UDP\/TLS\/RTP\/SAVPF/);
+    const clear = negotiation(undefined);
+    clear.createOffer(false);
+    incompatible(() => clear.acceptAnswer(answer), /did not offer it/);
+    const n = ours.acceptAnswer(answer);
     expect(n.iceDtls?.remote.setup).toBe("active");
     expect(n.iceDtls?.localSetup).toBe("actpass");
+    expect(n.security).toEqual({ kind: "dtls" });
   });
 });
 

@@ -31,11 +31,16 @@ class SrtpProtection implements Protection {
   private readonly receiver: SrtpReceiver;
   private readonly log: Logger;
 
-  constructor(o: SrtpProtectionOptions) {
+  constructor(o: Omit<SrtpProtectionOptions, "send"> & { readonly send: SrtpKeys | SrtpSender }) {
     this.kind = o.kind;
     this.log = o.log;
-    this.sender = new SrtpSender(o.send);
+    this.sender = o.send instanceof SrtpSender ? o.send : new SrtpSender(o.send);
     this.receiver = new SrtpReceiver(o.receive);
+  }
+
+  /** The same sending context (its rollover counters and SRTCP index go on), a new receiving one. */
+  withReceiveKeys(receive: SrtpKeys): SrtpProtection {
+    return new SrtpProtection({ kind: this.kind, send: this.sender, receive, log: this.log });
   }
 
   protectRtp(packet: Buffer): Buffer {
@@ -86,4 +91,14 @@ class SrtpProtection implements Protection {
  */
 export function createSrtpProtection(o: SrtpProtectionOptions): Protection {
   return new SrtpProtection(o);
+}
+
+/**
+ * A rekey of the far end only (its new key in a re-INVITE while ours stays): a fresh receiving
+ * context (new replay and rollover state, RFC 4568 §7.1.4) and the same sending one. Our key must
+ * not start its packet indices over: the same key and index twice is the same keystream twice.
+ */
+export function withReceiveKeys(p: Protection, receive: SrtpKeys): Protection {
+  if (!(p instanceof SrtpProtection)) throw new Error(`cannot rekey a ${p.kind} protection`);
+  return p.withReceiveKeys(receive);
 }

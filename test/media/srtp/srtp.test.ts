@@ -274,3 +274,27 @@ describe("replay window", () => {
     expect(w.fresh(1034)).toBe(true);
   });
 });
+
+describe("rekey of the far end only", () => {
+  it("keeps our sending context: the far end keeps accepting our packets, nothing counted as replayed", async () => {
+    const { withReceiveKeys } = await import("../../../src/media/srtp/index.js");
+    const ours = keysFor("AES_CM_128_HMAC_SHA1_80");
+    const theirs1 = keysFor("AES_CM_128_HMAC_SHA1_80");
+    const theirs2 = keysFor("AES_CM_128_HMAC_SHA1_80");
+    const desk = createSrtpProtection({ kind: "sdes", send: ours, receive: theirs1, log: silentLogger });
+    const far = createSrtpProtection({ kind: "sdes", send: theirs1, receive: ours, log: silentLogger });
+    for (let i = 0; i < 5; i++)
+      expect(far.unprotectRtp(desk.protectRtp(rtp(65534 + i, 1, randomBytes(20))))).not.toBeNull();
+    expect(far.unprotectRtcp(desk.protectRtcp(Buffer.from(CLEAR_RTCP)))).not.toBeNull();
+    const rekeyed = withReceiveKeys(desk, theirs2);
+    const far2 = createSrtpProtection({ kind: "sdes", send: theirs2, receive: ours, log: silentLogger });
+    for (let i = 5; i < 10; i++)
+      expect(far.unprotectRtp(rekeyed.protectRtp(rtp(65534 + i, 1, randomBytes(20))))).not.toBeNull();
+    // Same key, next SRTCP index: not a replay.
+    expect(far.unprotectRtcp(rekeyed.protectRtcp(Buffer.from(CLEAR_RTCP)))).not.toBeNull();
+    expect(far.dropped).toEqual({ auth: 0, replay: 0 });
+    // The new far-end key is what the desk now accepts; the old one is refused.
+    expect(rekeyed.unprotectRtp(far2.protectRtp(rtp(7, 2, randomBytes(20))))).not.toBeNull();
+    expect(rekeyed.unprotectRtp(far.protectRtp(rtp(8, 2, randomBytes(20))))).toBeNull();
+  });
+});
