@@ -18,7 +18,7 @@ import { dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
-import { type Capture, type Datagram, looksLikeClearTone, startCapture } from "../lab/wire.js";
+import { type Capture, type Datagram, judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
 import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const log = process.env.SIP_DEBUG
@@ -105,6 +105,8 @@ function judgeWire(datagrams: readonly Datagram[]): void {
   expect(received.length).toBeGreaterThan(100);
   expect(sent.filter((d) => looksLikeClearTone(d.payload, DAEMON_PERIOD))).toHaveLength(0);
   expect(received.filter((d) => looksLikeClearTone(d.payload, FAR_PERIOD))).toHaveLength(0);
+  // and the payloads' bytes look random, as SRTP's keystream makes them (the lab's judge)
+  expect(judgeRtp(datagrams).encrypted).toBe(true);
 }
 
 async function judgeAudio(callId: string): Promise<void> {

@@ -16,6 +16,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { classes, Message, methods, parseMessage } from "werift-ice";
+import type { HomeNat } from "./netns.js";
 import { freePort, freePorts, LOOPBACK } from "./ports.js";
 import { type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
 
@@ -53,6 +54,15 @@ export interface CoturnOptions {
   verbose?: boolean;
   /** Run directory (log, user database, password file); a fresh temp dir when absent. */
   dir?: string;
+  /**
+   * Run inside a network namespace of netns.ts (e.g. the "wan" side of createHomeNat()),
+   * listening and relaying on `address` there instead of 127.0.0.1.
+   */
+  netns?: {
+    readonly ns: string;
+    readonly address: string;
+    readonly nat: Pick<HomeNat, "spawn" | "probe">;
+  };
 }
 
 export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
@@ -69,10 +79,11 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   const passwordFile = join(dir, "turn-password");
   await writeFile(passwordFile, password, { mode: 0o600 });
 
+  const host = opts.netns?.address ?? LOOPBACK;
   const args = [
     "-n", // no configuration file: everything is on this command line
-    `--listening-ip=${LOOPBACK}`,
-    `--relay-ip=${LOOPBACK}`,
+    `--listening-ip=${host}`,
+    `--relay-ip=${host}`,
     `--listening-port=${port}`,
     `--min-port=${relayMin}`,
     `--max-port=${relayMax}`,
@@ -93,7 +104,10 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
     ...(opts.verbose ? ["--verbose"] : []),
   ];
   await writeFile(logFile, `--- turnserver ${args.join(" ")}\n`);
-  const proc: Spawned = spawnLogged("turnserver", args, logFile, { cwd: dir });
+  const netns = opts.netns;
+  const proc: Spawned = netns
+    ? netns.nat.spawn(netns.ns, "turnserver", args, logFile, { cwd: dir })
+    : spawnLogged("turnserver", args, logFile, { cwd: dir });
   let exitedWith: number | string | null = null;
   void proc.exited.then((code) => {
     exitedWith = code;
@@ -101,10 +115,14 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
 
   try {
     await waitUntil(
-      `turnserver answering STUN on ${LOOPBACK}:${port}`,
+      `turnserver answering STUN on ${host}:${port}`,
       async () => {
         if (exitedWith !== null) throw new Error(`turnserver exited (${exitedWith}) during start`);
-        return stunBinding({ host: LOOPBACK, port }, { timeoutMs: 300 }).then(
+        if (netns) {
+          const answer = await netns.nat.probe(netns.ns, ["binding", host, String(port)]);
+          return typeof answer.mapped === "string";
+        }
+        return stunBinding({ host, port }, { timeoutMs: 300 }).then(
           () => true,
           () => false,
         );
@@ -122,15 +140,15 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
 
   return {
     pid: proc.pid,
-    host: LOOPBACK,
+    host,
     port,
     username,
     password,
     passwordFile,
     realm,
     relayPorts: { min: relayMin, max: relayMax },
-    stunUrl: `stun:${LOOPBACK}:${port}`,
-    turnUrl: `turn:${LOOPBACK}:${port}?transport=udp`,
+    stunUrl: `stun:${host}:${port}`,
+    turnUrl: `turn:${host}:${port}?transport=udp`,
     dir,
     logFile,
     stop: () => stopProcess(proc),
