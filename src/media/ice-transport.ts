@@ -527,7 +527,8 @@ export class IceTransport implements PacketTransport {
   }
 
   sendRtcp(packet: Buffer): boolean {
-    if (!this.canSend) return false;
+    // Without rtcp-mux RTCP would need a second ICE component, which we do not gather.
+    if (!this.canSend || this.remoteIce?.rtcpMux !== true) return false;
     this.transmit(packet);
     return true;
   }
