@@ -51,8 +51,18 @@ export interface MediaSession {
   close(): Promise<MediaStats>;
 }
 
+/** What a factory knows of a call when it makes its session. */
+export interface MediaCreateOptions {
+  readonly callId: string;
+  /**
+   * Inbound: the far end's offer ("" for an offerless INVITE); a DTLS-SRTP offer makes the session
+   * ICE + DTLS. Absent: we make the first offer (outbound), as the factory's config says.
+   */
+  readonly offer?: string | undefined;
+}
+
 export interface MediaSessionFactory {
-  create(options: { readonly callId: string }): Promise<MediaSession>;
+  create(options: MediaCreateOptions): Promise<MediaSession>;
   /**
    * Judges a far end's offer as `answer()` would, without binding anything: throws MediaError
    * ("malformed" / "incompatible") when no session of this factory could answer it. The SIP side

@@ -18,6 +18,7 @@ import {
   buildOffer,
   flow,
   type LocalDescription,
+  type LocalIceProvider,
   type Negotiated,
   type NegotiatedSecurity,
   offerDirection,
@@ -31,6 +32,7 @@ import {
   offerSecurity,
   sameKeys,
 } from "./sdp-crypto.js";
+import { DTLS_OFFER_PROFILE } from "./sdp-ice.js";
 import {
   DEFAULT_ENCRYPTION,
   decideAnswer,
@@ -49,6 +51,11 @@ export interface NegotiationOptions {
   readonly codecs: readonly CodecName[];
   /** rtp.encryption and whether the signalling is encrypted; default preferred over clear signalling. */
   readonly security?: MediaSecurity;
+  /**
+   * ICE + DTLS-SRTP attributes (sdp-ice.ts) when this call's transport is ICE (the factory made
+   * it so for a DTLS-SRTP offer, or to offer one): every exchange of the call is then DTLS-SRTP.
+   */
+  readonly ice?: LocalIceProvider | undefined;
 }
 
 /** The suites we offer, in our order of preference (one a=crypto line each, tags 1, 2, 3). */
@@ -98,6 +105,7 @@ export class Negotiation {
       sessionId: this.sessionId,
       version: this.version,
       codecs: this.o.codecs,
+      ice: this.o.ice,
     };
   }
 
@@ -110,7 +118,10 @@ export class Negotiation {
     let protocol = "RTP/AVP";
     let crypto: readonly CryptoLine[] = [];
     const s = this.settled;
-    if (s?.security.kind === "sdes") {
+    if (this.o.ice) {
+      // DTLS-SRTP with ICE (the factory decided it from rtp.encryption and the SIP transport).
+      protocol = DTLS_OFFER_PROFILE;
+    } else if (s?.security.kind === "sdes") {
       // A re-offer inside an SDES call: the same profile and our same key (RFC 4568 §7.1.4).
       protocol = s.protocol;
       crypto = [{ tag: s.tag, keys: s.security.send }];
@@ -137,15 +148,17 @@ export class Negotiation {
       const remote = parseRemote(remoteSdp);
       const d = decideAnswer(this.security, offerSecurity(remote));
       if (d.use === "reject") throw new MediaError("incompatible", d.warning);
-      if (d.use === "dtls")
-        throw new MediaError("incompatible", `DTLS-SRTP (${remote.protocol}) is not available on this desk`);
+      if (d.use === "dtls" && !this.o.ice)
+        throw new MediaError("incompatible", `DTLS-SRTP (${remote.protocol}) is not available on this call`);
+      if (d.use !== "dtls" && this.o.ice)
+        throw new MediaError("incompatible", `this call's media is DTLS-SRTP: ${remote.protocol} refused`);
       // An encrypted call never goes clear by a re-INVITE: the status would still say encrypted.
       if (d.use === "none" && this.settled && this.settled.security.kind !== "none")
         throw new MediaError(
           "incompatible",
           "the call's media is encrypted: a re-offer without SRTP is refused",
         );
-      let security = CLEAR;
+      let security: NegotiatedSecurity = d.use === "dtls" ? { kind: "dtls" } : CLEAR;
       let tag = 0;
       if (d.use === "sdes") {
         const s = this.settled?.security;
@@ -179,8 +192,9 @@ export class Negotiation {
     let security = CLEAR;
     let tag = 0;
     try {
-      n = acceptAnswer(offer.codecs, offer.direction, remoteSdp);
-      if (offer.crypto.length > 0) {
+      n = acceptAnswer(offer.codecs, offer.direction, remoteSdp, offer.protocol === DTLS_OFFER_PROFILE);
+      if (offer.protocol === DTLS_OFFER_PROFILE) security = { kind: "dtls" };
+      else if (offer.crypto.length > 0) {
         // RFC 4568 §7.1.3: the answer's line carries one of our tags, with the same suite.
         for (const line of acceptableCrypto(parseRemote(remoteSdp).crypto).lines) {
           const ours = offer.crypto.find((c) => c.tag === line.tag && c.keys.profile === line.keys.profile);

@@ -11,6 +11,14 @@ import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
 import type { CryptoAttribute } from "./sdp-crypto.js";
+import {
+  iceDtlsGroups,
+  iceDtlsMedia,
+  isDtlsProfile,
+  type LocalIceDtls,
+  parseIceDtls,
+  type RemoteIceDtls,
+} from "./sdp-ice.js";
 import type { SrtpKeys } from "./srtp/index.js";
 
 export interface LocalDescription {
@@ -24,6 +32,14 @@ export interface LocalDescription {
   readonly protocol?: string;
   /** a=crypto lines of the audio stream (SDES, sdp-crypto.ts). */
   readonly crypto?: readonly CryptoAttribute[];
+  /** ICE + DTLS-SRTP (sdp-ice.ts): put in our offer when set; a DTLS offer is answered only when set. */
+  readonly ice?: LocalIceProvider | undefined;
+}
+
+/** Our ICE/DTLS attributes for an offer, or for the answer to the far end's (sdp-ice.ts). */
+export interface LocalIceProvider {
+  offer(): LocalIceDtls;
+  answer(remote: RemoteIceDtls): LocalIceDtls;
 }
 
 export interface TelephoneEventFormat {
@@ -45,6 +61,8 @@ export interface Negotiated {
   readonly localDirection: MediaDirection;
   /** How the media is protected and with which keys (set by the negotiation layer). */
   readonly security?: NegotiatedSecurity;
+  /** DTLS-SRTP + ICE: the far end's attributes and our a=setup (null: no ICE). */
+  readonly iceDtls: { readonly remote: RemoteIceDtls; readonly localSetup: LocalIceDtls["setup"] } | null;
 }
 
 /** The protection the exchange concluded: SDES keys both ways, DTLS (keys from the handshake), or none. */
@@ -75,6 +93,8 @@ export interface RemoteStream {
   readonly formats: readonly RemoteFormat[];
   readonly direction: MediaDirection;
   readonly parsed: sdpTransform.SessionDescription;
+  /** ICE and DTLS attributes when the profile is UDP/TLS/RTP/SAVP(F), else null. */
+  readonly iceDtls: RemoteIceDtls | null;
 }
 
 const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
@@ -152,6 +172,9 @@ function parseRemoteText(text: unknown): RemoteStream {
   // Which of these profiles is acceptable is the security policy's call (security-policy.ts).
   if (!PROFILES.has(m.protocol))
     throw incompatible(`transport ${m.protocol} not supported (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF)`);
+  const fingerprinted = m.fingerprint !== undefined || parsed.fingerprint !== undefined;
+  // Without a=fingerprint the policy refuses the offer and says why (security-policy.ts).
+  const iceDtls = isDtlsProfile(m.protocol) && fingerprinted ? parseIceDtls(parsed, m) : null;
   const connection = m.connection ?? parsed.connection;
   if (!connection) throw malformed("no c= line for the audio stream");
   if (connection.version !== 4 || !isIpv4(connection.ip)) {
@@ -198,6 +221,7 @@ function parseRemoteText(text: unknown): RemoteStream {
     formats,
     direction,
     parsed,
+    iceDtls,
   };
 }
 
@@ -245,6 +269,7 @@ function describe(
   direction: MediaDirection,
   extra: readonly sdpTransform.MediaDescription[] = [],
   audioIndex = 0,
+  ice: LocalIceDtls | null = null,
 ): string {
   const audio: sdpTransform.MediaDescription = {
     type: "audio",
@@ -254,10 +279,13 @@ function describe(
     rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
-    rtcp: { port: local.port + 1 },
+    // With rtcp-mux RTCP shares the RTP port (RFC 5761 §5.1.3); a=rtcp would say the same.
+    ...(ice?.rtcpMux ? {} : { rtcp: { port: local.port + 1 } }),
     direction,
     ...(local.crypto && local.crypto.length > 0 ? { crypto: local.crypto.map((c) => ({ ...c })) } : {}),
+    ...(ice ? iceDtlsMedia(ice) : {}),
   };
+  const groups = ice ? iceDtlsGroups(ice) : undefined;
   const media = [...extra];
   media.splice(audioIndex, 0, audio);
   return sdpTransform.write({
@@ -271,6 +299,7 @@ function describe(
       address: local.address,
     },
     name: "cuffia",
+    ...(groups ? { groups } : {}),
     connection: { version: 4, ip: local.address },
     timing: { start: 0, stop: 0 },
     media,
@@ -285,7 +314,7 @@ export function buildOffer(local: LocalDescription, direction: MediaDirection): 
   }));
   // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock (8000 for all our codecs).
   formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
-  return describe(local, formats, direction);
+  return describe(local, formats, direction, [], 0, local.ice?.offer() ?? null);
 }
 
 /** Answers a remote offer (RFC 3264 §6): one codec (ours by preference), telephone-event if offered. */
@@ -295,6 +324,8 @@ export function answerOffer(
   hold: boolean,
 ): { sdp: string; negotiated: Negotiated } {
   const remote = parseRemote(remoteSdp);
+  if (remote.iceDtls && !local.ice)
+    throw incompatible("DTLS-SRTP with ICE offered, but this call has no ICE agent");
   // Our preference decides among what both sides support (the offerer's order is a hint only).
   let chosen: { codec: CodecInfo; pt: number } | null = null;
   for (const name of local.codecs) {
@@ -328,7 +359,8 @@ export function answerOffer(
         fmtp: [],
       }),
     );
-  const sdp = describe(local, formats, direction, others, remote.index);
+  const ice = remote.iceDtls && local.ice ? local.ice.answer(remote.iceDtls) : null;
+  const sdp = describe(local, formats, direction, others, remote.index, ice);
   return {
     sdp,
     negotiated: {
@@ -340,6 +372,7 @@ export function answerOffer(
       remoteRtcpPort: remote.rtcpPort,
       remoteDirection: remote.direction,
       localDirection: direction,
+      iceDtls: remote.iceDtls && ice ? { remote: remote.iceDtls, localSetup: ice.setup } : null,
     },
   };
 }
@@ -349,8 +382,13 @@ export function acceptAnswer(
   offered: readonly CodecName[],
   offeredDirection: MediaDirection,
   remoteSdp: unknown,
+  offeredIce = false,
 ): Negotiated {
   const remote = parseRemote(remoteSdp);
+  // RFC 3264 §6: the answer keeps the offer's transport profile.
+  if (offeredIce && !remote.iceDtls)
+    throw incompatible("DTLS-SRTP offered, the answer is not UDP/TLS/RTP/SAVPF");
+  if (!offeredIce && remote.iceDtls) throw incompatible("the answer is DTLS-SRTP, we did not offer it");
   let chosen: { codec: CodecInfo; pt: number } | null = null;
   for (const f of remote.formats) {
     const c = findCodec(f, offered);
@@ -369,6 +407,7 @@ export function acceptAnswer(
     remoteRtcpPort: remote.rtcpPort,
     remoteDirection: remote.direction,
     localDirection: intersect(offeredDirection, remote.direction),
+    iceDtls: remote.iceDtls ? { remote: remote.iceDtls, localSetup: "actpass" } : null,
   };
 }
 

@@ -91,6 +91,10 @@ describe("optionsFromConfig", () => {
       mediaTimeoutMs: 12_000,
       holdMediaTimeoutMs: 60_000,
       encryption: "preferred",
+      // rtp.ice absent: host candidates on the bound address only, no STUN/TURN
+      ice: { hostAddresses: ["192.0.2.10"] },
+      // wss:// signalling: our calls offer DTLS-SRTP with ICE
+      offerDtls: true,
     });
     const any = parse("rtp: { address: 0.0.0.0 }\n");
     expect(rtpNeedsLocalAddress(any)).toBe(true);

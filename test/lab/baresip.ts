@@ -76,6 +76,17 @@ export interface BaresipOptions {
   regint?: number;
   /** Log every SIP message into baresip.log (`baresip -s`); lets tests read what arrived. */
   sipTrace?: boolean;
+  /**
+   * Media encryption (account `mediaenc`): "srtp" (best effort), "srtp-mand", "srtp-mandf",
+   * "dtls_srtp" (DTLS-SRTP, answers UDP/TLS/RTP/SAVP(F))... Loads the srtp or dtls_srtp module.
+   */
+  mediaenc?: "srtp" | "srtp-mand" | "srtp-mandf" | "dtls_srtp" | "dtls_srtpf";
+  /** Media NAT traversal (account `medianat`): "ice" (host candidates on 127.0.0.1), "stun", "turn". */
+  medianat?: "ice" | "stun" | "turn";
+  /** STUN/TURN server for `medianat` (account `stunserver`, e.g. coturn's `stunUrl`/`turnUrl`). */
+  stunServer?: { url: string; username?: string; password?: string };
+  /** `rtcp_mux yes` (RTP and RTCP on one port, RFC 5761); default no. */
+  rtcpMux?: boolean;
   /** Directory for config, uuid, log and recordings; a fresh temp dir when absent. */
   dir?: string;
   /** Milliseconds to wait for the first REGISTER_OK (default 10 s). */
@@ -89,17 +100,6 @@ export interface BaresipOptions {
   jitterBuffer?: string;
   /** `audio_buffer` in ms, "min-max" (default "20-160", baresip's own default). */
   audioBuffer?: string;
-  /**
-   * Media encryption (account `mediaenc`): "srtp" (best effort), "srtp-mand", "srtp-mandf",
-   * "dtls_srtp" (DTLS-SRTP, answers UDP/TLS/RTP/SAVP(F))... Loads the srtp or dtls_srtp module.
-   */
-  mediaenc?: "srtp" | "srtp-mand" | "srtp-mandf" | "dtls_srtp" | "dtls_srtpf";
-  /** Media NAT traversal (account `medianat`): "ice" (host candidates on 127.0.0.1), "stun", "turn". */
-  medianat?: "ice" | "stun" | "turn";
-  /** STUN/TURN server for `medianat` (account `stunserver`, e.g. coturn's `stunUrl`/`turnUrl`). */
-  stunServer?: { url: string; username?: string; password?: string };
-  /** `rtcp_mux yes` (RTP and RTCP on one port, RFC 5761); default no. */
-  rtcpMux?: boolean;
 }
 
 /** Encodes one netstring frame. */
@@ -138,20 +138,21 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const recordDir = join(dir, "rec");
   await mkdir(recordDir, { recursive: true });
   const ctrlPort = await freePort();
-  const audioFile = opts.audioFile ?? (await makeSilence(join(dir, "silence.wav"), 180));
-  const aor = `sip:${user}@${kamailio.domain}`;
-  const device = `cuffia-${port}`;
-
+  // Media encryption and NAT traversal modules (mediaenc, medianat options).
   const mediaModules = [
     ...(opts.mediaenc?.startsWith("srtp") ? ["srtp.so"] : []),
     ...(opts.mediaenc?.startsWith("dtls_srtp") ? ["dtls_srtp.so"] : []),
     ...(opts.medianat ? [`${opts.medianat}.so`] : []),
   ];
+  const audioFile = opts.audioFile ?? (await makeSilence(join(dir, "silence.wav"), 180));
+  const aor = `sip:${user}@${kamailio.domain}`;
+  const device = `cuffia-${port}`;
+
   const modules = [
     "g711.so",
-    ...mediaModules,
     ...(opts.alsa ? ["alsa.so"] : ["aufile.so", "aubridge.so"]),
     ...(opts.record ? ["sndfile.so"] : []),
+    ...mediaModules,
   ];
   const config = [
     "poll_method epoll",
@@ -193,16 +194,16 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     "",
   ].join("\n");
   const params = [
-    `auth_pass=${password}`,
-    `outbound="sip:${kamailio.domain}:${kamailio.udpPort};transport=udp"`,
-    `regint=${opts.regint ?? 600}`,
-    `answermode=${opts.autoAnswer ? "auto" : "manual"}`,
-    "audio_codecs=pcmu,pcma",
     ...(opts.mediaenc ? [`mediaenc=${opts.mediaenc}`] : []),
     ...(opts.medianat ? [`medianat=${opts.medianat}`] : []),
     ...(opts.stunServer ? [`stunserver=${opts.stunServer.url}`] : []),
     ...(opts.stunServer?.username ? [`stunuser=${opts.stunServer.username}`] : []),
     ...(opts.stunServer?.password ? [`stunpass=${opts.stunServer.password}`] : []),
+    `auth_pass=${password}`,
+    `outbound="sip:${kamailio.domain}:${kamailio.udpPort};transport=udp"`,
+    `regint=${opts.regint ?? 600}`,
+    `answermode=${opts.autoAnswer ? "auto" : "manual"}`,
+    "audio_codecs=pcmu,pcma",
   ];
   await writeFile(join(dir, "config"), config);
   await writeFile(join(dir, "accounts"), `<${aor};transport=udp>;${params.join(";")}\n`);

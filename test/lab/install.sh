@@ -17,8 +17,9 @@ PACKAGES=(
 # System services of these packages that must never run on a lab machine: coturn's unit starts
 # turnserver on every address (0.0.0.0:3478) under systemd (its /etc/default/coturn switch only
 # governs the SysV script), and rtpengine-daemon's unit listens on every interface and installs
-# iptables rules. They are masked BEFORE their package is installed, so the postinst cannot start
-# them even for a moment; masking is a symlink in /etc/systemd/system (`systemctl unmask` undoes it).
+# iptables rules. When this script installs them they are masked first, so the postinst cannot
+# start them even for a moment (a symlink in /etc/systemd/system; `systemctl unmask` undoes it);
+# when already installed, the loop at the end stops and disables them if they run.
 
 if [[ $(id -u) -eq 0 ]]; then
   SUDO=()
@@ -37,12 +38,13 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
-MASKED_SERVICES=(coturn rtpengine-daemon rtpengine)
+# service => its package: masked only when this run installs the package.
+declare -A MASK_BEFORE_INSTALL=([coturn]=coturn [rtpengine-daemon]=rtpengine-daemon [rtpengine]=rtpengine-daemon)
 if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-  for service in "${MASKED_SERVICES[@]}"; do
-    if [[ $(systemctl is-enabled "$service" 2>/dev/null || true) != masked ]]; then
+  for service in "${!MASK_BEFORE_INSTALL[@]}"; do
+    if [[ " ${missing[*]} " == *" ${MASK_BEFORE_INSTALL[$service]} "* ]]; then
       "${SUDO[@]}" systemctl mask --quiet "$service" 2>/dev/null || true
-      echo "install.sh: masked the $service system service (the lab starts its own)"
+      echo "install.sh: masked the $service system service before installing it (the lab starts its own)"
     fi
   done
 fi

@@ -11,6 +11,7 @@
  */
 import { createSocket } from "node:dgram";
 import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { freePort, LOOPBACK } from "./ports.js";
 import { execFileAsync, type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
 
@@ -198,4 +199,72 @@ export function judgeRtp(datagrams: readonly Datagram[], minBytes = 8000): RtpVe
     encrypted: payloadBytes < minBytes ? null : entropy > 7.5,
     kinds,
   };
+}
+
+/*
+ * The same capture under the API the ice side wrote in parallel (w/ice's test/lab/wire.ts), so
+ * that merging both keeps its tests working with this file: `startCapture(dir, filter)` whose
+ * `stop()` returns the datagrams, `parsePcap()` for classic pcap files, `looksLikeClearTone()`.
+ */
+
+/** A capture whose `stop()` ends it and returns every UDP datagram it saw (probes excluded). */
+export interface Capture {
+  stop(): Promise<Datagram[]>;
+}
+
+/** startWireCapture() into `dir` (file `wire-<time>.pcap`), returning the datagrams on stop(). */
+export async function startCapture(dir: string, filter: string): Promise<Capture> {
+  const capture = await startWireCapture(join(dir, `wire-${Date.now()}.pcap`), filter);
+  return {
+    async stop() {
+      await capture.stop();
+      return capture.datagrams();
+    },
+  };
+}
+
+/** UDP datagrams of a classic pcap file (IPv4 only; link types Ethernet, Linux cooked, null). */
+export function parsePcap(buf: Buffer): Datagram[] {
+  if (buf.length < 24) return [];
+  const magic = buf.readUInt32LE(0);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+  const linkType = u32(20);
+  const linkLen = linkType === 1 ? 14 : linkType === 113 ? 16 : linkType === 0 ? 4 : -1;
+  if (linkLen < 0) throw new Error(`pcap link type ${linkType} not supported`);
+  const out: Datagram[] = [];
+  for (let o = 24; o + 16 <= buf.length; ) {
+    const caplen = u32(o + 8);
+    const frame = buf.subarray(o + 16, o + 16 + caplen);
+    o += 16 + caplen;
+    const ip4 = frame.subarray(linkLen);
+    if (ip4.length < 28 || ip4[0] === undefined || ip4[0] >> 4 !== 4 || ip4[9] !== 17) continue;
+    const udp = ip4.subarray((ip4[0] & 0x0f) * 4);
+    if (udp.length < 8) continue;
+    const payload = udp.subarray(8, udp.readUInt16BE(4));
+    out.push({
+      srcPort: udp.readUInt16BE(0),
+      dstPort: udp.readUInt16BE(2),
+      payload,
+      kind: classify(payload),
+    });
+  }
+  return out;
+}
+
+/**
+ * Whether an RTP datagram's payload is a clear G.711 tone of period `periodSamples` (at 8 kHz): a
+ * pure tone repeats its encoded bytes every period, which SRTP's keystream destroys. True when at
+ * least 90 % of the payload's bytes equal the byte one period later.
+ */
+export function looksLikeClearTone(datagram: Buffer, periodSamples: number): boolean {
+  if (datagram.length < 12 + 2 * periodSamples || ((datagram[0] ?? 0) & 0xc0) !== 0x80) return false;
+  const payload = rtpPayload(datagram).payload;
+  let same = 0;
+  let total = 0;
+  for (let i = 0; i + periodSamples < payload.length; i++) {
+    total++;
+    if (payload[i] === payload[i + periodSamples]) same++;
+  }
+  return total > 0 && same / total >= 0.9;
 }
