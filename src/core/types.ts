@@ -266,6 +266,8 @@ export type DeskInput =
     }
   | { readonly type: "call_dialling"; readonly callId: string; readonly target: string }
   | { readonly type: "call_answered"; readonly callId: string; readonly encryption?: CallEncryption }
+  /** A re-INVITE changed how an answered call's media is protected (e.g. clear → SDES). */
+  | { readonly type: "call_encryption"; readonly callId: string; readonly encryption: CallEncryption }
   | {
       readonly type: "call_held";
       readonly callId: string;

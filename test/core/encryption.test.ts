@@ -55,3 +55,21 @@ describe("call encryption reported", () => {
     expect(lcd(off)[0]).not.toMatch(/UNSECURED/);
   });
 });
+
+describe("a re-INVITE that changes the protection (call_encryption)", () => {
+  it("updates the call the views show, on an answered call only", () => {
+    const clear = answer(ringing(), "none").state;
+    const r = step(clear, { type: "call_encryption", callId: "c1", encryption: "sdes" }, SAMPLE_NOW + 1000);
+    expect(presenceDocument(r.state, { id: "d", name: null }, SAMPLE_NOW).call?.encryption).toBe("sdes");
+    expect(lcd(r.state)[0]).not.toMatch(/UNSECURED/);
+    expect(r.effects).toEqual([]);
+    // Another call's report, or one while ringing, changes nothing.
+    expect(step(clear, { type: "call_encryption", callId: "zz", encryption: "sdes" }, SAMPLE_NOW).state).toBe(
+      clear,
+    );
+    const ring = ringing();
+    expect(step(ring, { type: "call_encryption", callId: "c1", encryption: "sdes" }, SAMPLE_NOW).state).toBe(
+      ring,
+    );
+  });
+});

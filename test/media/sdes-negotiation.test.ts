@@ -70,6 +70,14 @@ describe("answering SDES", () => {
     ).toBe(true);
   });
 
+  it("a clear call may become SDES by a re-INVITE (preferred over TLS)", () => {
+    const n = neg();
+    expect(n.answer(offer("RTP/AVP", []), false).negotiated.security?.kind).toBe("none");
+    const k = freshKeys("AES_CM_128_HMAC_SHA1_80");
+    const up = n.answer(offer("RTP/AVP", [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(k)}`], 2), false);
+    expect(up.negotiated.security?.kind).toBe("sdes");
+  });
+
   it("an encrypted call does not go clear by a re-INVITE (the status would lie)", () => {
     const k = freshKeys("AES_CM_128_HMAC_SHA1_80");
     const n = neg();

@@ -140,6 +140,13 @@ export function answered(s: Step, callId: string, encryption?: CallEncryption): 
   });
 }
 
+/** A re-INVITE changed the protection of the call's media: the views follow (no event). */
+export function encryptionChanged(s: Step, callId: string, encryption: CallEncryption): void {
+  const line = s.state.line;
+  if (line.kind !== "on_call" || line.call.id !== callId || line.call.encryption === encryption) return;
+  s.line({ ...line, call: { ...line.call, encryption } });
+}
+
 export function held(s: Step, callId: string, by: "local" | "remote", on: boolean): void {
   const line = s.state.line;
   if (line.kind !== "on_call" || line.call.id !== callId) return;
