@@ -1,6 +1,7 @@
 /**
- * SDP offer/answer (RFC 3264) for one plain RTP/AVP audio stream, written and read with
- * sdp-transform. Pure: no sockets, no clock.
+ * SDP offer/answer (RFC 3264) for one RTP audio stream, written and read with sdp-transform.
+ * Pure: no sockets, no clock. Its profile and a=crypto lines are the negotiation layer's
+ * (security-policy.ts, sdp-crypto.ts); here they are only read and written.
  *
  * Every failure on remote input is a MediaError: "malformed" for text that is not SDP
  * (RFC 4566 §5 grammar), "incompatible" when there is no usable audio stream or codec
@@ -9,6 +10,16 @@
 import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
+import type { CryptoAttribute } from "./sdp-crypto.js";
+import {
+  iceDtlsGroups,
+  iceDtlsMedia,
+  isDtlsProfile,
+  type LocalIceDtls,
+  parseIceDtls,
+  type RemoteIceDtls,
+} from "./sdp-ice.js";
+import type { SrtpKeys } from "./srtp/index.js";
 
 export interface LocalDescription {
   readonly address: string;
@@ -17,6 +28,18 @@ export interface LocalDescription {
   readonly version: number;
   /** Our codecs, most preferred first. */
   readonly codecs: readonly CodecName[];
+  /** The audio stream's transport protocol; default RTP/AVP (an answer mirrors the offer's). */
+  readonly protocol?: string;
+  /** a=crypto lines of the audio stream (SDES, sdp-crypto.ts). */
+  readonly crypto?: readonly CryptoAttribute[];
+  /** ICE + DTLS-SRTP (sdp-ice.ts): put in our offer when set; a DTLS offer is answered only when set. */
+  readonly ice?: LocalIceProvider | undefined;
+}
+
+/** Our ICE/DTLS attributes for an offer, or for the answer to the far end's (sdp-ice.ts). */
+export interface LocalIceProvider {
+  offer(): LocalIceDtls;
+  answer(remote: RemoteIceDtls): LocalIceDtls;
 }
 
 export interface TelephoneEventFormat {
@@ -36,7 +59,17 @@ export interface Negotiated {
   readonly remoteDirection: MediaDirection;
   /** What we said in the description that concluded the exchange. */
   readonly localDirection: MediaDirection;
+  /** How the media is protected and with which keys (set by the negotiation layer). */
+  readonly security?: NegotiatedSecurity;
+  /** DTLS-SRTP + ICE: the far end's attributes and our a=setup (null: no ICE). */
+  readonly iceDtls: { readonly remote: RemoteIceDtls; readonly localSetup: LocalIceDtls["setup"] } | null;
 }
+
+/** The protection the exchange concluded: SDES keys both ways, DTLS (keys from the handshake), or none. */
+export type NegotiatedSecurity =
+  | { readonly kind: "none" }
+  | { readonly kind: "dtls" }
+  | { readonly kind: "sdes"; readonly send: SrtpKeys; readonly receive: SrtpKeys };
 
 export const TELEPHONE_EVENT_PT = 101;
 
@@ -46,14 +79,22 @@ interface RemoteFormat {
   readonly rate: number;
 }
 
-interface RemoteStream {
+export interface RemoteStream {
   readonly index: number;
+  /** The m= line's transport protocol (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF, ...). */
+  readonly protocol: string;
+  /** Its a=crypto lines (SDES), as written. */
+  readonly crypto: readonly CryptoAttribute[];
+  /** An a=fingerprint at media or session level (DTLS-SRTP). */
+  readonly fingerprint: boolean;
   readonly address: string;
   readonly port: number;
   readonly rtcpPort: number;
   readonly formats: readonly RemoteFormat[];
   readonly direction: MediaDirection;
   readonly parsed: sdpTransform.SessionDescription;
+  /** ICE and DTLS attributes when the profile is UDP/TLS/RTP/SAVP(F), else null. */
+  readonly iceDtls: RemoteIceDtls | null;
 }
 
 const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
@@ -63,6 +104,14 @@ const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
 };
 
 const LINE = /^[a-zA-Z]=/;
+const PROFILES = new Set([
+  "RTP/AVP",
+  "RTP/AVPF",
+  "RTP/SAVP",
+  "RTP/SAVPF",
+  "UDP/TLS/RTP/SAVP",
+  "UDP/TLS/RTP/SAVPF",
+]);
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function malformed(message: string): MediaError {
@@ -120,7 +169,12 @@ function parseRemoteText(text: unknown): RemoteStream {
   const index = media.findIndex((m) => m.type === "audio" && m.port !== 0);
   const m = media[index];
   if (!m) throw incompatible("no active audio stream");
-  if (m.protocol !== "RTP/AVP") throw incompatible(`transport ${m.protocol} not supported (RTP/AVP only)`);
+  // Which of these profiles is acceptable is the security policy's call (security-policy.ts).
+  if (!PROFILES.has(m.protocol))
+    throw incompatible(`transport ${m.protocol} not supported (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF)`);
+  const fingerprinted = m.fingerprint !== undefined || parsed.fingerprint !== undefined;
+  // Without a=fingerprint the policy refuses the offer and says why (security-policy.ts).
+  const iceDtls = isDtlsProfile(m.protocol) && fingerprinted ? parseIceDtls(parsed, m) : null;
   const connection = m.connection ?? parsed.connection;
   if (!connection) throw malformed("no c= line for the audio stream");
   if (connection.version !== 4 || !isIpv4(connection.ip)) {
@@ -149,7 +203,26 @@ function parseRemoteText(text: unknown): RemoteStream {
     direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
   }
   const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
-  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, parsed };
+  const crypto = (m.crypto ?? []).map((c) => ({
+    id: c.id,
+    suite: c.suite,
+    config: c.config,
+    ...(c.sessionConfig !== undefined ? { sessionConfig: c.sessionConfig } : {}),
+  }));
+  const fingerprint = m.fingerprint !== undefined || parsed.fingerprint !== undefined;
+  return {
+    index,
+    protocol: m.protocol,
+    crypto,
+    fingerprint,
+    address: connection.ip,
+    port: m.port,
+    rtcpPort,
+    formats,
+    direction,
+    parsed,
+    iceDtls,
+  };
 }
 
 function pickTelephoneEvent(
@@ -196,18 +269,23 @@ function describe(
   direction: MediaDirection,
   extra: readonly sdpTransform.MediaDescription[] = [],
   audioIndex = 0,
+  ice: LocalIceDtls | null = null,
 ): string {
   const audio: sdpTransform.MediaDescription = {
     type: "audio",
     port: local.port,
-    protocol: "RTP/AVP",
+    protocol: local.protocol ?? "RTP/AVP",
     payloads: formats.map((f) => f.pt).join(" "),
     rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
-    rtcp: { port: local.port + 1 },
+    // With rtcp-mux RTCP shares the RTP port (RFC 5761 §5.1.3); a=rtcp would say the same.
+    ...(ice?.rtcpMux ? {} : { rtcp: { port: local.port + 1 } }),
     direction,
+    ...(local.crypto && local.crypto.length > 0 ? { crypto: local.crypto.map((c) => ({ ...c })) } : {}),
+    ...(ice ? iceDtlsMedia(ice) : {}),
   };
+  const groups = ice ? iceDtlsGroups(ice) : undefined;
   const media = [...extra];
   media.splice(audioIndex, 0, audio);
   return sdpTransform.write({
@@ -221,6 +299,7 @@ function describe(
       address: local.address,
     },
     name: "cuffia",
+    ...(groups ? { groups } : {}),
     connection: { version: 4, ip: local.address },
     timing: { start: 0, stop: 0 },
     media,
@@ -235,7 +314,7 @@ export function buildOffer(local: LocalDescription, direction: MediaDirection): 
   }));
   // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock (8000 for all our codecs).
   formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
-  return describe(local, formats, direction);
+  return describe(local, formats, direction, [], 0, local.ice?.offer() ?? null);
 }
 
 /** Answers a remote offer (RFC 3264 §6): one codec (ours by preference), telephone-event if offered. */
@@ -245,6 +324,8 @@ export function answerOffer(
   hold: boolean,
 ): { sdp: string; negotiated: Negotiated } {
   const remote = parseRemote(remoteSdp);
+  if (remote.iceDtls && !local.ice)
+    throw incompatible("DTLS-SRTP with ICE offered, but this call has no ICE agent");
   // Our preference decides among what both sides support (the offerer's order is a hint only).
   let chosen: { codec: CodecInfo; pt: number } | null = null;
   for (const name of local.codecs) {
@@ -278,7 +359,8 @@ export function answerOffer(
         fmtp: [],
       }),
     );
-  const sdp = describe(local, formats, direction, others, remote.index);
+  const ice = remote.iceDtls && local.ice ? local.ice.answer(remote.iceDtls) : null;
+  const sdp = describe(local, formats, direction, others, remote.index, ice);
   return {
     sdp,
     negotiated: {
@@ -290,6 +372,7 @@ export function answerOffer(
       remoteRtcpPort: remote.rtcpPort,
       remoteDirection: remote.direction,
       localDirection: direction,
+      iceDtls: remote.iceDtls && ice ? { remote: remote.iceDtls, localSetup: ice.setup } : null,
     },
   };
 }
@@ -299,8 +382,13 @@ export function acceptAnswer(
   offered: readonly CodecName[],
   offeredDirection: MediaDirection,
   remoteSdp: unknown,
+  offeredIce = false,
 ): Negotiated {
   const remote = parseRemote(remoteSdp);
+  // RFC 3264 §6: the answer keeps the offer's transport profile.
+  if (offeredIce && !remote.iceDtls)
+    throw incompatible("DTLS-SRTP offered, the answer is not UDP/TLS/RTP/SAVPF");
+  if (!offeredIce && remote.iceDtls) throw incompatible("the answer is DTLS-SRTP, we did not offer it");
   let chosen: { codec: CodecInfo; pt: number } | null = null;
   for (const f of remote.formats) {
     const c = findCodec(f, offered);
@@ -319,6 +407,7 @@ export function acceptAnswer(
     remoteRtcpPort: remote.rtcpPort,
     remoteDirection: remote.direction,
     localDirection: intersect(offeredDirection, remote.direction),
+    iceDtls: remote.iceDtls ? { remote: remote.iceDtls, localSetup: "actpass" } : null,
   };
 }
 
