@@ -8,6 +8,7 @@ import type { AudioOptions } from "../audio/options.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
 import { MediaError, type MediaSessionFactory } from "./media.js";
+import { preloadOpus } from "./opus-codec.js";
 import { PortAllocator } from "./port-allocator.js";
 import { RtpMediaSession } from "./rtp-session.js";
 import { answerOffer } from "./sdp.js";
@@ -56,7 +57,15 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
     close: () => ports.close(),
     checkOffer(remoteSdp) {
       // The same negotiation as the answer, on a placeholder address: nothing is bound.
-      answerOffer({ address: "127.0.0.1", port: 9, sessionId: "0", version: 0, codecs }, remoteSdp, false);
+      const { negotiated } = answerOffer(
+        { address: "127.0.0.1", port: 9, sessionId: "0", version: 0, codecs },
+        remoteSdp,
+        false,
+      );
+      // The answer will use Opus: its library loads while the desk rings, not when answering.
+      if (negotiated.codec.name === "OPUS") {
+        preloadOpus().catch((e: Error) => log.error({ err: e.message }, "cannot load the Opus codec"));
+      }
     },
     async create({ callId }) {
       let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;

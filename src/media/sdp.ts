@@ -9,6 +9,7 @@
 import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
+import { accepts20ms, OPUS_LOCAL_FMTP } from "./opus-sdp.js";
 
 export interface LocalDescription {
   readonly address: string;
@@ -36,14 +37,21 @@ export interface Negotiated {
   readonly remoteDirection: MediaDirection;
   /** What we said in the description that concluded the exchange. */
   readonly localDirection: MediaDirection;
+  /** The far end's a=fmtp for the codec's payload type (Opus: what it asks of our encoder). */
+  readonly codecFmtp?: string;
 }
 
 export const TELEPHONE_EVENT_PT = 101;
+/** telephone-event at Opus's 48 kHz clock (RFC 4733 §7.1.1: events use the audio's clock). */
+export const TELEPHONE_EVENT_48K_PT = 110;
 
 interface RemoteFormat {
   readonly pt: number;
   readonly name: string;
   readonly rate: number;
+  /** Channels from a=rtpmap (1 when absent, RFC 4566 §6). */
+  readonly channels: number;
+  readonly fmtp: string | undefined;
 }
 
 interface RemoteStream {
@@ -53,6 +61,8 @@ interface RemoteStream {
   readonly rtcpPort: number;
   readonly formats: readonly RemoteFormat[];
   readonly direction: MediaDirection;
+  /** a=maxptime, ms (RFC 4566 §6). */
+  readonly maxptime: number | undefined;
   readonly parsed: sdpTransform.SessionDescription;
 }
 
@@ -137,19 +147,23 @@ function parseRemoteText(text: unknown): RemoteStream {
   const formats: RemoteFormat[] = [];
   for (const pt of pts) {
     const map = (m.rtp ?? []).find((r) => r.payload === pt);
-    if (map) formats.push({ pt, name: map.codec.toUpperCase(), rate: map.rate ?? 0 });
-    else {
+    const fmtp = (m.fmtp ?? []).find((f) => f.payload === pt)?.config;
+    if (map) {
+      const channels = Number(map.encoding ?? 1);
+      formats.push({ pt, name: map.codec.toUpperCase(), rate: map.rate ?? 0, channels, fmtp });
+    } else {
       const s = STATIC[pt];
-      if (s) formats.push({ pt, name: s.name, rate: s.rate });
+      if (s) formats.push({ pt, name: s.name, rate: s.rate, channels: 1, fmtp });
     }
   }
+  const maxptime = typeof m.maxptime === "number" && m.maxptime > 0 ? m.maxptime : undefined;
   let direction = asDirection(m.direction) ?? asDirection(parsed.direction) ?? "sendrecv";
   // RFC 3264 §8.4: c=0.0.0.0 is the old (RFC 2543) way to put a stream on hold.
   if (connection.ip === "0.0.0.0") {
     direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
   }
   const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
-  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, parsed };
+  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, maxptime, parsed };
 }
 
 function pickTelephoneEvent(
@@ -158,16 +172,46 @@ function pickTelephoneEvent(
 ): TelephoneEventFormat | null {
   const te = formats.filter((f) => f.name === "TELEPHONE-EVENT");
   // RFC 4733 §7.1.1: the event clock should match the audio's; accept 16000 too (G.722 phones).
-  const match = te.find((f) => f.rate === clockRate) ?? te.find((f) => f.rate === 8000 || f.rate === 16000);
+  // With Opus (48 kHz) only 48000: our events' timestamps are the audio's.
+  const match =
+    te.find((f) => f.rate === clockRate) ??
+    (clockRate === 8000 ? te.find((f) => f.rate === 8000 || f.rate === 16000) : undefined);
   return match ? { payloadType: match.pt, clockRate: match.rate } : null;
 }
 
-function findCodec(f: RemoteFormat, ours: readonly CodecName[]): CodecInfo | null {
+function findCodec(
+  f: RemoteFormat,
+  ours: readonly CodecName[],
+  maxptime: number | undefined,
+): CodecInfo | null {
   for (const name of ours) {
     const c = CODECS[name];
-    if (f.name === c.name && (f.rate === c.clockRate || f.rate === 0)) return c;
+    if (f.name !== c.name) continue;
+    // RFC 7587 §7: opus/48000/2 always; and we send 20 ms packets, which it must accept.
+    if (c.name === "OPUS") {
+      if (f.rate === 48000 && f.channels === 2 && accepts20ms(f.fmtp, maxptime)) return c;
+    } else if (f.rate === c.clockRate || f.rate === 0) return c;
   }
   return null;
+}
+
+interface FormatOut {
+  readonly pt: number;
+  readonly name: string;
+  readonly rate: number;
+  readonly channels?: number | undefined;
+  readonly fmtp?: string | undefined;
+}
+
+/** Our a=rtpmap/a=fmtp entry for a codec at payload type `pt`. */
+function codecFormat(c: CodecInfo, pt: number): FormatOut {
+  return {
+    pt,
+    name: c.encodingName,
+    rate: c.clockRate,
+    channels: c.rtpmapChannels,
+    fmtp: c.name === "OPUS" ? OPUS_LOCAL_FMTP : undefined,
+  };
 }
 
 /** RFC 3264 §6.1: the answer's direction for an offered one, and our hold wish. */
@@ -192,7 +236,7 @@ export function offerDirection(hold: boolean, remoteDirection: MediaDirection): 
 
 function describe(
   local: LocalDescription,
-  formats: ReadonlyArray<{ pt: number; name: string; rate: number; fmtp?: string }>,
+  formats: readonly FormatOut[],
   direction: MediaDirection,
   extra: readonly sdpTransform.MediaDescription[] = [],
   audioIndex = 0,
@@ -202,7 +246,12 @@ function describe(
     port: local.port,
     protocol: "RTP/AVP",
     payloads: formats.map((f) => f.pt).join(" "),
-    rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
+    rtp: formats.map((f) => ({
+      payload: f.pt,
+      codec: f.name,
+      rate: f.rate,
+      ...(f.channels !== undefined ? { encoding: f.channels } : {}),
+    })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
     rtcp: { port: local.port + 1 },
@@ -228,13 +277,14 @@ function describe(
 }
 
 export function buildOffer(local: LocalDescription, direction: MediaDirection): string {
-  const formats: Array<{ pt: number; name: string; rate: number; fmtp?: string }> = local.codecs.map((n) => ({
-    pt: CODECS[n].payloadType,
-    name: n,
-    rate: CODECS[n].clockRate,
-  }));
-  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock (8000 for all our codecs).
-  formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
+  const formats: FormatOut[] = local.codecs.map((n) => codecFormat(CODECS[n], CODECS[n].payloadType));
+  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock: 48000 for Opus, 8000 for the others.
+  if (local.codecs.includes("OPUS")) {
+    formats.push({ pt: TELEPHONE_EVENT_48K_PT, name: "telephone-event", rate: 48000, fmtp: "0-16" });
+  }
+  if (local.codecs.some((n) => CODECS[n].clockRate === 8000)) {
+    formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
+  }
   return describe(local, formats, direction);
 }
 
@@ -246,11 +296,11 @@ export function answerOffer(
 ): { sdp: string; negotiated: Negotiated } {
   const remote = parseRemote(remoteSdp);
   // Our preference decides among what both sides support (the offerer's order is a hint only).
-  let chosen: { codec: CodecInfo; pt: number } | null = null;
+  let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
   for (const name of local.codecs) {
-    const f = remote.formats.find((x) => findCodec(x, [name]) !== null);
+    const f = remote.formats.find((x) => findCodec(x, [name], remote.maxptime) !== null);
     if (f) {
-      chosen = { codec: CODECS[name], pt: f.pt };
+      chosen = { codec: CODECS[name], pt: f.pt, fmtp: f.fmtp };
       break;
     }
   }
@@ -261,9 +311,7 @@ export function answerOffer(
   }
   const te = pickTelephoneEvent(remote.formats, chosen.codec.clockRate);
   const direction = answerDirection(remote.direction, hold);
-  const formats: Array<{ pt: number; name: string; rate: number; fmtp?: string }> = [
-    { pt: chosen.pt, name: chosen.codec.name, rate: chosen.codec.clockRate },
-  ];
+  const formats: FormatOut[] = [codecFormat(chosen.codec, chosen.pt)];
   if (te) formats.push({ pt: te.payloadType, name: "telephone-event", rate: te.clockRate, fmtp: "0-16" });
   // RFC 3264 §6: every offered m= line appears in the answer; the ones we refuse get port 0.
   const others = (remote.parsed.media ?? [])
@@ -290,6 +338,7 @@ export function answerOffer(
       remoteRtcpPort: remote.rtcpPort,
       remoteDirection: remote.direction,
       localDirection: direction,
+      ...(chosen.fmtp !== undefined ? { codecFmtp: chosen.fmtp } : {}),
     },
   };
 }
@@ -301,11 +350,11 @@ export function acceptAnswer(
   remoteSdp: unknown,
 ): Negotiated {
   const remote = parseRemote(remoteSdp);
-  let chosen: { codec: CodecInfo; pt: number } | null = null;
+  let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
   for (const f of remote.formats) {
-    const c = findCodec(f, offered);
+    const c = findCodec(f, offered, remote.maxptime);
     if (c) {
-      chosen = { codec: c, pt: f.pt };
+      chosen = { codec: c, pt: f.pt, fmtp: f.fmtp };
       break;
     }
   }
@@ -319,6 +368,7 @@ export function acceptAnswer(
     remoteRtcpPort: remote.rtcpPort,
     remoteDirection: remote.direction,
     localDirection: intersect(offeredDirection, remote.direction),
+    ...(chosen.fmtp !== undefined ? { codecFmtp: chosen.fmtp } : {}),
   };
 }
 

@@ -38,9 +38,11 @@ function factory(tone: string, name: string, codecs: string[], portMin: number) 
 describe.each([
   ["PCMU", ["PCMU", "PCMA"], 8000],
   ["G722", ["G722", "PCMU"], 16000],
+  // 8 and 16 kHz tones through a 48 kHz codec, DTMF as telephone-event/48000.
+  ["OPUS", ["OPUS", "G722", "PCMU"], 48000],
 ])("two sessions on loopback (%s)", (codec, codecs, rate) => {
   it("exchange tones, DTMF, mute, reject a third party, report RTCP, survive garbage", async () => {
-    const base = codec === "PCMU" ? 31000 : 31100;
+    const base = codec === "PCMU" ? 31000 : codec === "G722" ? 31100 : 31500;
     const a = await factory("440.wav", "a", codecs, base).create({ callId: `A-${codec}` });
     const b = await factory("880.wav", "b", codecs, base + 50).create({ callId: `B-${codec}` });
     const digits: string[] = [];
