@@ -297,8 +297,12 @@ export function answerOffer(
   const remote = parseRemote(remoteSdp);
   // Our preference decides among what both sides support (the offerer's order is a hint only).
   let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
+  const offersEvents = remote.formats.some((f) => f.name === "TELEPHONE-EVENT");
   for (const name of local.codecs) {
     const f = remote.formats.find((x) => findCodec(x, [name], remote.maxptime) !== null);
+    // Opus only with DTMF at its clock when the far end sends DTMF at all (a PBX offering
+    // telephone-event/8000 only would lose the operator's digits with it: G.722/G.711 then).
+    if (f && name === "OPUS" && offersEvents && pickTelephoneEvent(remote.formats, 48000) === null) continue;
     if (f) {
       chosen = { codec: CODECS[name], pt: f.pt, fmtp: f.fmtp };
       break;
