@@ -171,11 +171,14 @@ function pickTelephoneEvent(
   clockRate: number,
 ): TelephoneEventFormat | null {
   const te = formats.filter((f) => f.name === "TELEPHONE-EVENT");
-  // RFC 4733 §7.1.1: the event clock should match the audio's; accept 16000 too (G.722 phones).
-  // With Opus (48 kHz) only 48000: our events' timestamps are the audio's.
+  // RFC 4733 §7.1.1: the event clock should match the audio's. Accept 16000 too (G.722 phones),
+  // and 8000 with Opus: baresip and older PBXs offer only telephone-event/8000 beside
+  // opus/48000. The events' RTP timestamps then stay the stream's (one SSRC, one clock) and only
+  // their durations count in the event clock (telephone-events.ts).
   const match =
     te.find((f) => f.rate === clockRate) ??
-    (clockRate === 8000 ? te.find((f) => f.rate === 8000 || f.rate === 16000) : undefined);
+    te.find((f) => f.rate === 8000) ??
+    te.find((f) => f.rate === 16000);
   return match ? { payloadType: match.pt, clockRate: match.rate } : null;
 }
 
@@ -278,13 +281,12 @@ function describe(
 
 export function buildOffer(local: LocalDescription, direction: MediaDirection): string {
   const formats: FormatOut[] = local.codecs.map((n) => codecFormat(CODECS[n], CODECS[n].payloadType));
-  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock: 48000 for Opus, 8000 for the others.
+  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock: 48000 for Opus, 8000 for the others,
+  // and 8000 always (a far end that has only that one still gets our digits with Opus).
   if (local.codecs.includes("OPUS")) {
     formats.push({ pt: TELEPHONE_EVENT_48K_PT, name: "telephone-event", rate: 48000, fmtp: "0-16" });
   }
-  if (local.codecs.some((n) => CODECS[n].clockRate === 8000)) {
-    formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
-  }
+  formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
   return describe(local, formats, direction);
 }
 
@@ -297,12 +299,8 @@ export function answerOffer(
   const remote = parseRemote(remoteSdp);
   // Our preference decides among what both sides support (the offerer's order is a hint only).
   let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
-  const offersEvents = remote.formats.some((f) => f.name === "TELEPHONE-EVENT");
   for (const name of local.codecs) {
     const f = remote.formats.find((x) => findCodec(x, [name], remote.maxptime) !== null);
-    // Opus only with DTMF at its clock when the far end sends DTMF at all (a PBX offering
-    // telephone-event/8000 only would lose the operator's digits with it: G.722/G.711 then).
-    if (f && name === "OPUS" && offersEvents && pickTelephoneEvent(remote.formats, 48000) === null) continue;
     if (f) {
       chosen = { codec: CODECS[name], pt: f.pt, fmtp: f.fmtp };
       break;

@@ -243,9 +243,9 @@ describe("Opus (RFC 7587)", () => {
     expect(m?.ptime).toBe(20);
   });
 
-  it("an Opus-only offer carries telephone-event/48000 only", () => {
+  it("an Opus-only offer carries telephone-event/48000, and /8000 for far ends that have only that", () => {
     const m = sdpTransform.parse(buildOffer(local(["OPUS"]), "sendrecv")).media[0];
-    expect(m?.payloads).toBe("111 110");
+    expect(m?.payloads).toBe("111 110 101");
   });
 
   it("answers a browser-style offer with Opus on the far end's PT, its fmtp kept for our encoder", () => {
@@ -285,11 +285,20 @@ describe("Opus (RFC 7587)", () => {
     expect(answerOffer(local(["G722", "PCMU"]), o, false).negotiated.codec.name).toBe("G722");
   });
 
-  it("Opus needs DTMF at its clock when the far end offers DTMF: with telephone-event/8000 only, G.722", () => {
+  it("Opus with telephone-event/48000 when offered, else /8000 (baresip 1.0 offers only that)", () => {
+    const both = offer("96 101 100", [
+      "96 opus/48000/2",
+      "101 telephone-event/8000",
+      "100 telephone-event/48000",
+    ]);
+    expect(answerOffer(local(all), both, false).negotiated.telephoneEvent).toEqual({
+      payloadType: 100,
+      clockRate: 48000,
+    });
     const te8k = offer("96 9 101", ["96 opus/48000/2", "9 G722/8000", "101 telephone-event/8000"]);
-    expect(answerOffer(local(all), te8k, false).negotiated.codec.name).toBe("G722");
-    const none = offer("96 9", ["96 opus/48000/2", "9 G722/8000"]);
-    expect(answerOffer(local(all), none, false).negotiated.codec.name).toBe("OPUS");
+    const n = answerOffer(local(all), te8k, false).negotiated;
+    expect(n.codec.name).toBe("OPUS");
+    expect(n.telephoneEvent).toEqual({ payloadType: 101, clockRate: 8000 });
   });
 
   it("opus must be opus/48000/2, and our 20 ms packets must suit its minptime and maxptime", () => {
