@@ -338,8 +338,13 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     if (p.payloadType === n.payloadType) {
       if (n.localDirection === "sendonly" || n.localDirection === "inactive") return true;
       const d = this.bridge.decode(p.payload, p.timestamp);
-      if (d === "malformed") this.counters.undecodable++;
-      else if (d === "late") this.counters.lateOrDuplicate++;
+      if (d === "malformed") {
+        if (this.counters.undecodable++ === 0)
+          this.log.warn(
+            { codec: n.codec.name, bytes: p.payload.length },
+            "undecodable payload dropped (counted)",
+          );
+      } else if (d === "late") this.counters.lateOrDuplicate++;
       else {
         const r = f.jb.push(d.timestamp, d.samples, now);
         if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { describe, expect, it } from "vitest";
-import { silentLogger } from "../../src/log/logger.js";
+import { memoryLogger, silentLogger } from "../../src/log/logger.js";
 import { AudioBridge, type DecodedPayload } from "../../src/media/audio-bridge.js";
 import { CODECS, createCodec } from "../../src/media/codecs.js";
 import { createMediaFactory } from "../../src/media/factory.js";
@@ -210,10 +210,11 @@ describe("an Opus far end on loopback", () => {
     const peer = createSocket("udp4");
     await new Promise<void>((r) => peer.bind(0, "127.0.0.1", () => r()));
     const peerPort = peer.address().port;
+    const mem = memoryLogger("info");
     const f = createMediaFactory({
       audio: { source: { type: "none" }, sink: { type: "none" } },
       rtp: { address: "127.0.0.1", portMin: 31540, portMax: 31560, codecs: ["opus", "pcmu"] },
-      log: silentLogger,
+      log: mem.log,
     });
     const a = await f.create({ callId: "bad-opus" });
     const answer = a.answer(
@@ -247,6 +248,8 @@ describe("an Opus far end on loopback", () => {
     expect(d.codec).toBe("OPUS");
     expect(d.packetsReceived).toBe(20);
     expect(d.undecodable).toBe(10);
+    // Logged once per call, not once per packet.
+    expect(mem.lines.filter((l) => l.msg === "undecodable payload dropped (counted)")).toHaveLength(1);
   });
 });
 
