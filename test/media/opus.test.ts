@@ -253,6 +253,76 @@ describe("an Opus far end on loopback", () => {
   });
 });
 
+describe("an Opus stream on the wire is at 48 kHz", () => {
+  it("RTP timestamps step 960 per 20 ms, RTCP sender reports count 48000 a second, DTMF at 48000", async () => {
+    const peer = createSocket("udp4");
+    const peerRtcp = createSocket("udp4");
+    await new Promise<void>((r) => peer.bind(31580, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => peerRtcp.bind(31581, "127.0.0.1", () => r()));
+    const rtp: Array<{ pt: number; ts: number; seq: number; payload: Buffer }> = [];
+    peer.on("message", (m) =>
+      rtp.push({
+        pt: (m[1] ?? 0) & 0x7f,
+        seq: m.readUInt16BE(2),
+        ts: m.readUInt32BE(4),
+        payload: m.subarray(12),
+      }),
+    );
+    const srs: Array<{ ntp: number; ts: number }> = [];
+    peerRtcp.on("message", (m) => {
+      if (m[1] === 200)
+        srs.push({ ntp: m.readUInt32BE(8) + m.readUInt32BE(12) / 2 ** 32, ts: m.readUInt32BE(16) });
+    });
+    const f = createMediaFactory({
+      audio: { source: { type: "none" }, sink: { type: "none" } },
+      rtp: { address: "127.0.0.1", portMin: 31600, portMax: 31620, codecs: ["opus"] },
+      log: silentLogger,
+      rtcpIntervalMs: 300,
+    });
+    const a = await f.create({ callId: "wire" });
+    a.answer(
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+        "m=audio 31580 RTP/AVP 100 101\r\na=rtpmap:100 opus/48000/2\r\na=rtpmap:101 telephone-event/48000\r\n",
+      { hold: false },
+    );
+    await sleep(600);
+    await a.sendDtmf("3");
+    await sleep(1400);
+    await a.close();
+    await sleep(50);
+    peer.close();
+    peerRtcp.close();
+    await f.close?.();
+
+    const audio = rtp.filter((p) => p.pt === 100);
+    expect(audio.length).toBeGreaterThan(60);
+    // Consecutive audio packets (no event between them): 960 timestamp units apart.
+    const steps = audio.slice(1).map((p, i) => ({
+      dseq: (p.seq - (audio[i]?.seq ?? 0)) & 0xffff,
+      dts: (p.ts - (audio[i]?.ts ?? 0)) >>> 0,
+    }));
+    for (const s of steps.filter((x) => x.dseq === 1)) expect(s.dts).toBe(960);
+    // RFC 3550 §6.4.1: an SR's RTP timestamp and NTP time move together, at the codec's clock.
+    expect(srs.length).toBeGreaterThanOrEqual(2);
+    const first = srs[0] as { ntp: number; ts: number };
+    const last = srs.at(-1) as { ntp: number; ts: number };
+    const rate = ((last.ts - first.ts) >>> 0) / (last.ntp - first.ntp);
+    expect(Math.abs(rate - 48000)).toBeLessThan(1500);
+    // RFC 4733: the event's packets carry an audio timestamp of the stream, its duration at 48 kHz.
+    const events = rtp.filter((p) => p.pt === 101);
+    expect(events.length).toBeGreaterThan(3);
+    expect(events[0]?.payload[0]).toBe(3);
+    const end = events.at(-1);
+    expect(((end?.payload[2] ?? 0) << 8) | (end?.payload[3] ?? 0)).toBe(4800); // 100 ms
+    const firstEvent = rtp.findIndex((p) => p.pt === 101);
+    const before = rtp
+      .slice(0, firstEvent)
+      .filter((p) => p.pt === 100)
+      .at(-1);
+    expect(((events[0]?.ts ?? 0) - (before?.ts ?? 0)) >>> 0).toBe(960);
+  });
+});
+
 describe("loading", () => {
   it("a desk whose calls use G.711 or G.722 never loads libopus; a call with Opus does", () => {
     // A process of its own (this one may have loaded it already), on the build.
