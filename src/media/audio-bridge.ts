@@ -170,6 +170,11 @@ export class AudioBridge {
     return f.codec.encode(frame, f.payload);
   }
 
+  /** The far end's stream starts over (a new SSRC): its timestamps owe nothing to the last ones. */
+  newSource(): void {
+    this.nextTs = null;
+  }
+
   /**
    * Decodes one payload of RTP timestamp `timestamp`; valid until the next call (the jitter
    * buffer copies it). "malformed": the codec refused the payload. "late": it is older than one

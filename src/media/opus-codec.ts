@@ -19,6 +19,7 @@
  * and must be called when the call ends.
  */
 import { createRequire } from "node:module";
+import { setFlagsFromString } from "node:v8";
 import type OpusScript from "opusscript";
 import { concealmentTocs, opusPacketSamples } from "./opus-packet.js";
 import { maxBandwidthFor, OPUS_DEFAULT_PARAMS, type OpusSendParams } from "./opus-sdp.js";
@@ -50,17 +51,71 @@ export const OPUS_MAX_DECODED = 2880;
 let loaded: OpusScriptClass | null = null;
 let loading: Promise<OpusScriptClass> | null = null;
 
+/**
+ * Compiles libopus's wasm (on the first instance, not on import) and runs a few frames through
+ * it. V8 compiles wasm lazily, function by function on first call: the first frame of a call
+ * then stalled the event loop for 40-240 ms on the shared benchmark machine (and the packet
+ * clock skipped ticks). Compiled eagerly instead, the whole module takes 20-40 ms of CPU here,
+ * once, in the load: while the desk rings for an inbound call (preloadOpus), as the answer
+ * arrives for an outbound one. The flag is V8's, read when a module is compiled, and put back
+ * at once: no other wasm is concerned.
+ */
 function warm(cls: OpusScriptClass): OpusScriptClass {
-  // The wasm module is compiled on the first instance, not on import.
-  new cls(48_000, 1, OPUS_APPLICATION_VOIP).delete();
+  setFlagsFromString("--no-wasm-lazy-compilation");
+  let probe: OpusScript;
+  try {
+    probe = new cls(48_000, 1, OPUS_APPLICATION_VOIP);
+  } finally {
+    setFlagsFromString("--wasm-lazy-compilation");
+  }
+  try {
+    runFrames(probe, 3);
+  } finally {
+    probe.delete();
+  }
   loaded = cls;
   return cls;
 }
 
-/** Starts loading libopus (once); resolves when a codec can be created at no cost. */
+/** Voice-like frames through an encoder and decoder (the paths a call takes). */
+function runFrames(opus: OpusScript, count: number): void {
+  const pcm = new Int16Array(960);
+  for (let f = 0; f < count; f++) {
+    for (let i = 0; i < pcm.length; i++) {
+      const t = f * 960 + i;
+      pcm[i] = Math.round(4000 * Math.sin(t / 40) * (1 + Math.sin(t / 9000)) + 800 * Math.sin(t / 7));
+    }
+    opus.decode(opus.encode(Buffer.from(pcm.buffer), pcm.length));
+  }
+}
+
+/** Frames of the preload's warm-up, in steps of WARM_STEP between turns of the event loop. */
+const WARM_FRAMES = 150;
+const WARM_STEP = 10;
+
+/**
+ * Starts loading libopus (once); resolves when a codec can be created at no cost. Besides the
+ * compile, it runs a few seconds' worth of frames through a throw-away codec, a few at a time
+ * between turns of the event loop: V8 then optimizes the hot wasm functions (on a background
+ * thread, 0.4-0.6 s of CPU on the benchmark machine) while the desk rings, not during the
+ * first seconds of the first Opus call, where it competed with the packet clock.
+ */
 export function preloadOpus(): Promise<void> {
-  if (loaded) return Promise.resolve();
-  loading ??= import("opusscript").then((m) => (loaded ?? warm(m.default)) as OpusScriptClass);
+  if (loaded) return loading?.then(() => undefined) ?? Promise.resolve();
+  loading ??= import("opusscript").then(async (m) => {
+    const cls = (loaded ?? warm(m.default)) as OpusScriptClass;
+    const probe = new cls(48_000, 1, OPUS_APPLICATION_VOIP);
+    try {
+      probe.encoderCTL(CTL.SET_COMPLEXITY, OPUS_COMPLEXITY);
+      for (let done = 0; done < WARM_FRAMES; done += WARM_STEP) {
+        runFrames(probe, WARM_STEP);
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      probe.delete();
+    }
+    return cls;
+  });
   return loading.then(() => undefined);
 }
 

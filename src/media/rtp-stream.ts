@@ -331,6 +331,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     if (this.reporter.remoteSsrc !== p.ssrc || !this.reporter.receiver) {
       this.reporter.resetSource(p.ssrc, n.codec.clockRate);
       f.jb.reset();
+      this.bridge.newSource();
     }
     this.reporter.receiver?.update(p.sequence, p.timestamp, now);
     this.counters.received++;
