@@ -105,6 +105,7 @@ export async function measureCpu(seconds = 60): Promise<CpuFigure[]> {
 const CHILD = (root: string, codec: string, calls: number, callMs: number) => `
 import { createMediaFactory } from "${root}/dist/media/factory.js";
 import { silentLogger } from "${root}/dist/log/logger.js";
+import { preloadOpus } from "${root}/dist/media/opus-codec.js";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rss = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await sleep(20); } return process.memoryUsage().rss / 1048576; };
 const make = (portMin) => createMediaFactory({
@@ -123,6 +124,8 @@ async function call(i) {
 }
 await sleep(200);
 const idle = await rss();
+// As an inbound call does: libopus loaded and warmed while the desk rings.
+if ("${codec}" === "opus") await preloadOpus();
 await call(0);
 const first = await rss();
 for (let i = 1; i <= ${calls}; i++) await call(i);
