@@ -18,7 +18,7 @@ import type { HidBackend } from "./headset/hid-device.js";
 import { headsetOptionsFromConfig } from "./headset/options.js";
 import { lcdOptionsFromConfig } from "./lcd/options.js";
 import type { Logger } from "./log/logger.js";
-import { rtpNeedsLocalAddress, rtpOptionsFromConfig } from "./media/options.js";
+import { rtpNeedsLocalAddress, rtpOptionsFromConfig, sipSignallingSecure } from "./media/options.js";
 import { localAddressToward } from "./net/route.js";
 import { presenceOptionsFromConfig } from "./presence/options.js";
 import { sipOptionsFromConfig } from "./sip/options.js";
@@ -116,6 +116,7 @@ export async function buildSip(config: Config, log: Logger, env: SideEnv): Promi
   const media = createMediaFactory({
     audio: audioOptionsFromConfig(config, card),
     rtp: rtpOptionsFromConfig(config, localAddress),
+    signallingSecure: sipSignallingSecure(config),
     log: log.child("media"),
     onAudioFault: (callId, fault) => {
       log

@@ -2,7 +2,8 @@
  * `cuffia doctor [-c FILE] [--json] [--timeout SECONDS]`: what the config expects against what
  * this box has, each problem with its fix. Loads the config (problems: exit 78), then runs every
  * check at once within one deadline: config warnings, headset, audio devices, LCD, SIP
- * registration, MQTT connection, clock synchronisation, disk room for the outbox.
+ * registration, MQTT connection, STUN/TURN servers (rtp.ice), clock synchronisation, disk room
+ * for the outbox.
  * Exit 0 when nothing failed (warnings do not fail), 1 otherwise.
  */
 import { parseArgs } from "node:util";
@@ -23,6 +24,7 @@ import {
   sipFinding,
   tlsKeys,
 } from "./doctor-classify.js";
+import { iceChecks } from "./doctor-ice.js";
 import {
   probeAlsa,
   probeClock,
@@ -184,6 +186,7 @@ export async function runChecks(
       if (!m) return finding("mqtt", "skip", "not configured (no mqtt section)");
       return mqttFinding(await probeMqtt(c, waitMs), { url: m.url, username: m.username ?? null });
     }),
+    guard("ice", () => iceChecks(c, waitMs)),
     guard("clock", async () => clockFinding(await probeClock(run), tlsKeys(c))),
     guard("disk", async () => {
       const d = await probeDisk(c.state_dir);

@@ -398,13 +398,15 @@ function resolveSecrets(
   lineAt: (offset: number) => number,
 ): Config {
   const secretOf = (
-    section: "sip" | "mqtt",
+    section: "sip" | "mqtt" | KeyPath,
     s: { password?: string; password_file?: string },
   ): string | undefined => {
+    const path: KeyPath = typeof section === "string" ? [section] : section;
+    const name = path.join(".").replace(/\.(\d+)(?=\.|$)/g, "[$1]");
     if (s.password !== undefined && s.password_file !== undefined) {
       at(
-        offsetOf(doc, [section, "password"], true),
-        `${section}.password`,
+        offsetOf(doc, [...path, "password"], true),
+        `${name}.password`,
         "give password or password_file, not both",
       );
       return undefined;
@@ -415,24 +417,42 @@ function resolveSecrets(
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         at(
-          offsetOf(doc, [section, "password_file"]),
-          `${section}.password_file`,
+          offsetOf(doc, [...path, "password_file"]),
+          `${name}.password_file`,
           `cannot read ${s.password_file} (${err.code ?? err.message})`,
         );
         return undefined;
       }
     }
-    if (s.password !== undefined && !fromEnv.has(`${section}.password`)) {
-      const line = lineAt(offsetOf(doc, [section, "password"]));
+    if (s.password !== undefined && !fromEnv.has(`${name}.password`)) {
+      const line = lineAt(offsetOf(doc, [...path, "password"]));
       warnings.push(
-        `${file}:${line} ${section}.password is written in the config file: prefer ${section}.password_file (mode 0600) or "\${ENV_NAME}"`,
+        `${file}:${line} ${name}.password is written in the config file: prefer ${name}.password_file (mode 0600) or "\${ENV_NAME}"`,
       );
     }
     return s.password;
   };
 
-  const { sip, mqtt, ...rest } = c;
-  const out: { -readonly [K in keyof Config]: Config[K] } = { ...rest };
+  const { sip, mqtt, rtp, ...rest } = c;
+  // rtp.ice.turn_servers[i]: the TURN long-term credential's password (RFC 8489 §9.2).
+  const turn_servers = rtp.ice.turn_servers.map(({ password: _p, password_file: _f, ...t }, i) => {
+    const password = secretOf(["rtp", "ice", "turn_servers", i], {
+      ...(_p !== undefined ? { password: _p } : {}),
+      ...(_f !== undefined ? { password_file: _f } : {}),
+    });
+    if (password === undefined && _p === undefined && _f === undefined) {
+      at(
+        offsetOf(doc, ["rtp", "ice", "turn_servers", i]),
+        `rtp.ice.turn_servers[${i}].password_file`,
+        "is required (or password)",
+      );
+    }
+    return { ...t, password: password ?? "" };
+  });
+  const out: { -readonly [K in keyof Config]: Config[K] } = {
+    ...rest,
+    rtp: { ...rtp, ice: { ...rtp.ice, turn_servers } },
+  };
   if (sip) {
     const { password: _p, password_file: _f, ...sipRest } = sip;
     const password = secretOf("sip", sip) ?? "";

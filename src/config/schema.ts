@@ -134,6 +134,62 @@ const sip = z
   })
   .describe("The SIP account. Absent: no calls (presence and LCD only).");
 
+/** A "host:port" of a STUN server (RFC 8489 §5: port 3478 by default). */
+const stunServer = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be "host" or "host:port" (e.g. "stun.example.org:3478")');
+
+const turnServer = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(
+        /^turn:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=(udp|tcp))?$/,
+        'must be "turn:host[:port][?transport=udp|tcp]" (RFC 7065)',
+      )
+      .describe('"turn:host:port?transport=udp" (RFC 7065; port 3478 by default).'),
+    username: z.string().min(1).describe("TURN long-term credential user name (RFC 8489 §9.2)."),
+    ...secret,
+  })
+  .describe("A TURN relay (RFC 8656) for when no direct path works.");
+
+const ice = z
+  .strictObject({
+    host_addresses: z
+      .array(z.ipv4())
+      .min(1)
+      .optional()
+      .describe(
+        "The only addresses host candidates are gathered on; default: rtp.address when it is not 0.0.0.0, else every non-internal IPv4 address of the box.",
+      ),
+    stun_servers: z
+      .array(stunServer)
+      .max(1)
+      .default([])
+      .describe(
+        'STUN server for the server-reflexive candidate (the box\'s address seen from outside): ["host:3478"].',
+      ),
+    turn_servers: z
+      .array(turnServer)
+      .max(1)
+      .default([])
+      .describe("TURN relay for the relayed candidate (password_file preferred)."),
+    relay_only: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Offer only the TURN relay's candidate (like WebRTC's iceTransportPolicy relay): the box's addresses never reach the far end; needs a turn_servers entry.",
+      ),
+  })
+  .refine((i) => !i.relay_only || i.turn_servers.length > 0, {
+    message: "relay_only needs a turn_servers entry",
+    path: ["relay_only"],
+  })
+  .prefault({})
+  .describe(
+    "ICE (RFC 8445) for DTLS-SRTP calls: where candidates come from. Used only when a call is DTLS-SRTP.",
+  );
+
 const rtp = z
   .strictObject({
     address: z.string().default("0.0.0.0").describe("Local address RTP binds to."),
@@ -168,6 +224,13 @@ const rtp = z
       .max(86400)
       .default(300)
       .describe("The same while either side holds (RTCP normally keeps flowing on hold); 0 = never."),
+    encryption: z
+      .enum(["required", "preferred", "off"])
+      .default("preferred")
+      .describe(
+        "Media encryption (SRTP). preferred: SRTP whenever the far end can, clear RTP otherwise; required: refuse (488) and never place a call without it; off: clear RTP only. SDES keys travel only over tls:// or wss:// signalling.",
+      ),
+    ice,
   })
   .refine((r) => r.port_max > r.port_min, { message: "port_max must be above port_min", path: ["port_max"] })
   .prefault({})
@@ -436,8 +499,15 @@ export type ConfigInput = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
 
 /** What the daemon runs with: secrets resolved, frozen. */
+type ParsedTurn = Parsed["rtp"]["ice"]["turn_servers"][number];
+/** A TURN server with its password read (rtp.ice.turn_servers). */
+export type TurnServerConfig = Omit<ParsedTurn, "password" | "password_file"> & { readonly password: string };
+
 export type Config = Readonly<
-  Omit<Parsed, "sip" | "mqtt"> & {
+  Omit<Parsed, "sip" | "mqtt" | "rtp"> & {
+    rtp: Omit<Parsed["rtp"], "ice"> & {
+      ice: Omit<Parsed["rtp"]["ice"], "turn_servers"> & { turn_servers: readonly TurnServerConfig[] };
+    };
     sip?: Omit<NonNullable<Parsed["sip"]>, "password" | "password_file"> & {
       readonly password: string;
       readonly username: string;

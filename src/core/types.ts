@@ -192,6 +192,9 @@ export interface MediaStats {
   readonly audioUnderruns?: number;
   /** Sound card overruns (the microphone's samples were not read in time); 0 without one. */
   readonly audioOverruns?: number;
+  /** SRTP/SRTCP packets dropped: failed authentication (tampered, wrong key) and replayed. */
+  readonly srtpAuthDropped?: number;
+  readonly srtpReplayDropped?: number;
 }
 
 /** Who asked: answers go back to the asker; events say where a change came from. */

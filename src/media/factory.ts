@@ -7,11 +7,16 @@ import { PcmCache } from "../audio/file-source.js";
 import type { AudioOptions } from "../audio/options.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
-import { MediaError, type MediaSessionFactory } from "./media.js";
+import { deskCertificate } from "./dtls-certificate.js";
+import { IceTransport, type TurnServer } from "./ice-transport.js";
+import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
+import { Negotiation } from "./negotiation.js";
 import { preloadOpus } from "./opus-codec.js";
 import { PortAllocator } from "./port-allocator.js";
 import { RtpMediaSession } from "./rtp-session.js";
-import { answerOffer } from "./sdp.js";
+import { parseRemote } from "./sdp.js";
+import { answerSetup, type RemoteIceDtls } from "./sdp-ice.js";
+import { DEFAULT_ENCRYPTION, type EncryptionPolicy, type MediaSecurity } from "./security-policy.js";
 
 export interface MediaFactoryOptions {
   readonly audio: AudioOptions;
@@ -28,7 +33,27 @@ export interface MediaFactoryOptions {
     readonly mediaTimeoutMs?: number;
     /** The same while either side holds, ms; 0 = off (default 300 s). */
     readonly holdMediaTimeoutMs?: number;
+    /** rtp.encryption (default preferred). */
+    readonly encryption?: EncryptionPolicy;
+    /**
+     * Our calls offer DTLS-SRTP with ICE (UDP/TLS/RTP/SAVPF): signalling over wss://, or
+     * rtp.encryption required over unencrypted signalling (options.ts decides).
+     */
+    readonly offerDtls?: boolean;
+    /** ICE for DTLS-SRTP calls (rtp.ice); absent: DTLS-SRTP offers are refused (488). */
+    readonly ice?: {
+      readonly hostAddresses: readonly string[];
+      readonly stunServer?: { readonly host: string; readonly port: number };
+      readonly turnServer?: TurnServer;
+      /** Only the relay's candidate (rtp.ice.relay_only). */
+      readonly relayOnly?: boolean;
+    };
   };
+  /**
+   * The SIP signalling is encrypted (tls://, wss://): SDES keys may travel in its SDP. Default
+   * false: a=crypto is then neither sent nor accepted.
+   */
+  readonly signallingSecure?: boolean;
   readonly log: Logger;
   /** A call's audio device died or could not be opened (the call goes on). */
   readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
@@ -37,7 +62,7 @@ export interface MediaFactoryOptions {
 }
 
 export interface RtpMediaFactory extends MediaSessionFactory {
-  create(options: { readonly callId: string }): Promise<RtpMediaSession>;
+  create(options: MediaCreateOptions): Promise<RtpMediaSession>;
 }
 
 export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactory {
@@ -53,12 +78,16 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   ports.prepareSpare(); // the first call's ports are bound before it arrives
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
+  const security: MediaSecurity = {
+    encryption: options.rtp.encryption ?? DEFAULT_ENCRYPTION,
+    signallingSecure: options.signallingSecure ?? false,
+  };
   return {
     close: () => ports.close(),
     checkOffer(remoteSdp) {
-      // The same negotiation as the answer, on a placeholder address: nothing is bound.
-      const { negotiated } = answerOffer(
-        { address: "127.0.0.1", port: 9, sessionId: "0", version: 0, codecs },
+      // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
+      const ice = options.rtp.ice && isDtlsOffer(remoteSdp) ? PLACEHOLDER_ICE : undefined;
+      const { negotiated } = new Negotiation({ address: "127.0.0.1", port: 9, codecs, security, ice }).answer(
         remoteSdp,
         false,
       );
@@ -67,7 +96,27 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         preloadOpus().catch((e: Error) => log.error({ err: e.message }, "cannot load the Opus codec"));
       }
     },
-    async create({ callId }) {
+    async create({ callId, offer }) {
+      // ICE + DTLS-SRTP when the far end offers it, or when we offer it (the file header of
+      // rtp-session.ts): its candidates must be gathered before the description is written.
+      const iceOptions = options.rtp.ice;
+      let ice: IceTransport | undefined;
+      const dtls = offer === undefined ? options.rtp.offerDtls === true : isDtlsOffer(offer);
+      if (iceOptions && dtls) {
+        try {
+          ice = await IceTransport.gather({
+            log: log.child(`call:${callId}`),
+            hostAddresses: iceOptions.hostAddresses,
+            stunServer: iceOptions.stunServer,
+            turnServer: iceOptions.turnServer,
+            relayOnly: iceOptions.relayOnly,
+            portRange: [options.rtp.portMin, options.rtp.portMax],
+            certificate: await deskCertificate(),
+          });
+        } catch (e) {
+          throw new MediaError("incompatible", `ICE: ${(e as Error).message}`);
+        }
+      }
       let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
       try {
         pair = await ports.allocate();
@@ -83,6 +132,8 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         log: log.child(`call:${callId}`),
         onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
         pcmCache,
+        security,
+        ice,
         ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
         ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
         ...(options.rtp.holdMediaTimeoutMs !== undefined
@@ -92,3 +143,29 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
     },
   };
 }
+
+/** Whether a far end's offer asks for DTLS-SRTP (its audio stream's profile). */
+function isDtlsOffer(sdp: string): boolean {
+  try {
+    return parseRemote(sdp).iceDtls !== null;
+  } catch {
+    return false; // the answer reports what is wrong with it
+  }
+}
+
+/** checkOffer's stand-in for a call's ICE agent: the same attributes, no socket. */
+const PLACEHOLDER_ICE = {
+  offer: () => {
+    throw new Error("checkOffer never offers");
+  },
+  answer: (remote: RemoteIceDtls) => ({
+    ufrag: "xxxx",
+    pwd: "xxxxxxxxxxxxxxxxxxxxxx",
+    candidates: [],
+    fingerprint: { algorithm: "sha-256", value: "00:00" },
+    setup: answerSetup(remote.setup),
+    rtcpMux: remote.rtcpMux,
+    mid: remote.mid,
+    bundle: remote.bundle,
+  }),
+};

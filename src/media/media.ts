@@ -30,6 +30,8 @@ export interface MediaSession {
   answer(remoteSdp: string, options: { readonly hold: boolean }): string;
   /** Applies the far end's answer to our last offer. Throws MediaError. */
   acceptAnswer(remoteSdp: string): void;
+  /** How the media is protected now: SRTP keyed by SDES or DTLS, or not at all (absent: not known). */
+  readonly encryption?: "none" | "sdes" | "dtls";
   /** Direction the far end asked for in its last description: `sendonly`/`inactive` = it holds us. */
   readonly remoteDirection: MediaDirection;
   /** Muted: send silence (keeps NAT bindings and the far end's jitter buffer alive). */
@@ -49,8 +51,18 @@ export interface MediaSession {
   close(): Promise<MediaStats>;
 }
 
+/** What a factory knows of a call when it makes its session. */
+export interface MediaCreateOptions {
+  readonly callId: string;
+  /**
+   * Inbound: the far end's offer ("" for an offerless INVITE); a DTLS-SRTP offer makes the session
+   * ICE + DTLS. Absent: we make the first offer (outbound), as the factory's config says.
+   */
+  readonly offer?: string | undefined;
+}
+
 export interface MediaSessionFactory {
-  create(options: { readonly callId: string }): Promise<MediaSession>;
+  create(options: MediaCreateOptions): Promise<MediaSession>;
   /**
    * Judges a far end's offer as `answer()` would, without binding anything: throws MediaError
    * ("malformed" / "incompatible") when no session of this factory could answer it. The SIP side

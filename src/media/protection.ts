@@ -2,8 +2,8 @@
  * The protection layer of one call's media (ARCHITECTURE § Media), between the transport and the
  * stream: SRTP/SRTCP (RFC 3711, keyed by SDES or DTLS) or nothing. The stream hands every packet
  * it builds to `protect*` before the transport sends it, and every datagram the transport
- * receives to `unprotect*` before it parses it. Today's implementation is `noProtection` (plain
- * RTP/AVP).
+ * receives to `unprotect*` before it parses it. `noProtection` is plain RTP/AVP; SRTP is
+ * `createSrtpProtection` (srtp/index.ts).
  *
  * Contract:
  *  - `protect*` returns the packet to send: the same buffer, or a new one when the protected
@@ -14,8 +14,10 @@
  *  - Per packet, no allocation beyond what the cipher itself needs, no timers.
  */
 export interface Protection {
-  /** What the call's media is protected with (for logs and status). */
-  readonly kind: "none";
+  /** What the call's media is protected with (for logs and status): SRTP keyed by SDES or DTLS. */
+  readonly kind: "none" | "sdes" | "dtls";
+  /** Received packets refused so far (the call's statistics): failed authentication, replayed. */
+  readonly dropped: { readonly auth: number; readonly replay: number };
   protectRtp(packet: Buffer): Buffer;
   protectRtcp(packet: Buffer): Buffer;
   unprotectRtp(packet: Buffer): Buffer | null;
@@ -27,6 +29,7 @@ const same = (packet: Buffer): Buffer => packet;
 /** Plain RTP and RTCP: packets pass as they are. */
 export const noProtection: Protection = {
   kind: "none",
+  dropped: { auth: 0, replay: 0 },
   protectRtp: same,
   protectRtcp: same,
   unprotectRtp: same,

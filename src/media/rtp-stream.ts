@@ -47,6 +47,8 @@ export interface MediaCounters extends MediaStats {
   readonly remoteBye: boolean;
   readonly codec: CodecName | null;
   readonly localPort: number;
+  /** What the media is protected with now. */
+  readonly encryption: Protection["kind"];
 }
 
 export interface RtpStreamOptions {
@@ -84,7 +86,9 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   private readonly log: Logger;
   private readonly timers: TimerDeps;
   private readonly transport: PacketTransport;
-  private readonly protection: Protection;
+  private protection: Protection;
+  /** Packets refused by protections swapped out since (rekeys), so the call's totals survive them. */
+  private readonly droppedBefore = { auth: 0, replay: 0 };
   private readonly bridge: AudioBridge;
   private readonly dtmf: TelephoneEvents;
   private format: Format | null = null;
@@ -132,6 +136,32 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     this.reporter = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
     this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
     this.watchdog = new MediaWatchdog(o.limits);
+  }
+
+  /**
+   * Swaps the protection layer: a rekey (a new SDES key in a re-INVITE) or a DTLS handshake that
+   * finished after the stream started. Packets from the next one on pass the new protection.
+   */
+  setProtection(p: Protection): void {
+    if (p === this.protection) return;
+    const old = this.protection;
+    this.droppedBefore.auth += old.dropped.auth;
+    this.droppedBefore.replay += old.dropped.replay;
+    this.protection = p;
+    this.log.info({ from: old.kind, to: p.kind }, "media protection changed");
+  }
+
+  /** What the media is protected with now. */
+  get protectionKind(): Protection["kind"] {
+    return this.protection.kind;
+  }
+
+  /** Received packets the protection layer refused over the whole call (failed authentication, replayed). */
+  get dropped(): { readonly auth: number; readonly replay: number } {
+    return {
+      auth: this.droppedBefore.auth + this.protection.dropped.auth,
+      replay: this.droppedBefore.replay + this.protection.dropped.replay,
+    };
   }
 
   /** The last negotiation's outcome, null before the first. */
@@ -449,6 +479,8 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       packetsRejected: this.counters.rejected,
       audioUnderruns: this.bridge.underruns,
       audioOverruns: this.bridge.overruns,
+      srtpAuthDropped: this.droppedBefore.auth + this.protection.dropped.auth,
+      srtpReplayDropped: this.droppedBefore.replay + this.protection.dropped.replay,
     };
   }
 
@@ -468,6 +500,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       remoteBye: this.counters.remoteBye,
       codec: this.format?.n.codec.name ?? null,
       localPort: this.transport.localPort,
+      encryption: this.protection.kind,
     };
   }
 }

@@ -1,6 +1,7 @@
 /**
- * SDP offer/answer (RFC 3264) for one plain RTP/AVP audio stream, written and read with
- * sdp-transform. Pure: no sockets, no clock.
+ * SDP offer/answer (RFC 3264) for one RTP audio stream, written and read with sdp-transform.
+ * Pure: no sockets, no clock. Its profile and a=crypto lines are the negotiation layer's
+ * (security-policy.ts, sdp-crypto.ts); here they are only read and written.
  *
  * Every failure on remote input is a MediaError: "malformed" for text that is not SDP
  * (RFC 4566 §5 grammar), "incompatible" when there is no usable audio stream or codec
@@ -10,6 +11,16 @@ import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
 import { accepts20ms, OPUS_LOCAL_FMTP } from "./opus-sdp.js";
+import type { CryptoAttribute } from "./sdp-crypto.js";
+import {
+  iceDtlsGroups,
+  iceDtlsMedia,
+  isDtlsProfile,
+  type LocalIceDtls,
+  parseIceDtls,
+  type RemoteIceDtls,
+} from "./sdp-ice.js";
+import type { SrtpKeys } from "./srtp/index.js";
 
 export interface LocalDescription {
   readonly address: string;
@@ -18,6 +29,18 @@ export interface LocalDescription {
   readonly version: number;
   /** Our codecs, most preferred first. */
   readonly codecs: readonly CodecName[];
+  /** The audio stream's transport protocol; default RTP/AVP (an answer mirrors the offer's). */
+  readonly protocol?: string;
+  /** a=crypto lines of the audio stream (SDES, sdp-crypto.ts). */
+  readonly crypto?: readonly CryptoAttribute[];
+  /** ICE + DTLS-SRTP (sdp-ice.ts): put in our offer when set; a DTLS offer is answered only when set. */
+  readonly ice?: LocalIceProvider | undefined;
+}
+
+/** Our ICE/DTLS attributes for an offer, or for the answer to the far end's (sdp-ice.ts). */
+export interface LocalIceProvider {
+  offer(): LocalIceDtls;
+  answer(remote: RemoteIceDtls): LocalIceDtls;
 }
 
 export interface TelephoneEventFormat {
@@ -39,7 +62,17 @@ export interface Negotiated {
   readonly localDirection: MediaDirection;
   /** The far end's a=fmtp for the codec's payload type (Opus: what it asks of our encoder). */
   readonly codecFmtp?: string;
+  /** How the media is protected and with which keys (set by the negotiation layer). */
+  readonly security?: NegotiatedSecurity;
+  /** DTLS-SRTP + ICE: the far end's attributes and our a=setup (null: no ICE). */
+  readonly iceDtls: { readonly remote: RemoteIceDtls; readonly localSetup: LocalIceDtls["setup"] } | null;
 }
+
+/** The protection the exchange concluded: SDES keys both ways, DTLS (keys from the handshake), or none. */
+export type NegotiatedSecurity =
+  | { readonly kind: "none" }
+  | { readonly kind: "dtls" }
+  | { readonly kind: "sdes"; readonly send: SrtpKeys; readonly receive: SrtpKeys };
 
 export const TELEPHONE_EVENT_PT = 101;
 /** telephone-event at Opus's 48 kHz clock (RFC 4733 §7.1.1: events use the audio's clock). */
@@ -54,8 +87,14 @@ interface RemoteFormat {
   readonly fmtp: string | undefined;
 }
 
-interface RemoteStream {
+export interface RemoteStream {
   readonly index: number;
+  /** The m= line's transport protocol (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF, ...). */
+  readonly protocol: string;
+  /** Its a=crypto lines (SDES), as written. */
+  readonly crypto: readonly CryptoAttribute[];
+  /** An a=fingerprint at media or session level (DTLS-SRTP). */
+  readonly fingerprint: boolean;
   readonly address: string;
   readonly port: number;
   readonly rtcpPort: number;
@@ -64,6 +103,8 @@ interface RemoteStream {
   /** a=maxptime, ms (RFC 4566 §6). */
   readonly maxptime: number | undefined;
   readonly parsed: sdpTransform.SessionDescription;
+  /** ICE and DTLS attributes when the profile is UDP/TLS/RTP/SAVP(F), else null. */
+  readonly iceDtls: RemoteIceDtls | null;
 }
 
 const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
@@ -73,6 +114,14 @@ const STATIC: Readonly<Record<number, { name: string; rate: number }>> = {
 };
 
 const LINE = /^[a-zA-Z]=/;
+const PROFILES = new Set([
+  "RTP/AVP",
+  "RTP/AVPF",
+  "RTP/SAVP",
+  "RTP/SAVPF",
+  "UDP/TLS/RTP/SAVP",
+  "UDP/TLS/RTP/SAVPF",
+]);
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function malformed(message: string): MediaError {
@@ -130,7 +179,12 @@ function parseRemoteText(text: unknown): RemoteStream {
   const index = media.findIndex((m) => m.type === "audio" && m.port !== 0);
   const m = media[index];
   if (!m) throw incompatible("no active audio stream");
-  if (m.protocol !== "RTP/AVP") throw incompatible(`transport ${m.protocol} not supported (RTP/AVP only)`);
+  // Which of these profiles is acceptable is the security policy's call (security-policy.ts).
+  if (!PROFILES.has(m.protocol))
+    throw incompatible(`transport ${m.protocol} not supported (RTP/AVP, RTP/SAVP, UDP/TLS/RTP/SAVPF)`);
+  const fingerprinted = m.fingerprint !== undefined || parsed.fingerprint !== undefined;
+  // Without a=fingerprint the policy refuses the offer and says why (security-policy.ts).
+  const iceDtls = isDtlsProfile(m.protocol) && fingerprinted ? parseIceDtls(parsed, m) : null;
   const connection = m.connection ?? parsed.connection;
   if (!connection) throw malformed("no c= line for the audio stream");
   if (connection.version !== 4 || !isIpv4(connection.ip)) {
@@ -163,7 +217,27 @@ function parseRemoteText(text: unknown): RemoteStream {
     direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
   }
   const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
-  return { index, address: connection.ip, port: m.port, rtcpPort, formats, direction, maxptime, parsed };
+  const crypto = (m.crypto ?? []).map((c) => ({
+    id: c.id,
+    suite: c.suite,
+    config: c.config,
+    ...(c.sessionConfig !== undefined ? { sessionConfig: c.sessionConfig } : {}),
+  }));
+  const fingerprint = m.fingerprint !== undefined || parsed.fingerprint !== undefined;
+  return {
+    index,
+    protocol: m.protocol,
+    crypto,
+    fingerprint,
+    address: connection.ip,
+    port: m.port,
+    rtcpPort,
+    formats,
+    direction,
+    maxptime,
+    parsed,
+    iceDtls,
+  };
 }
 
 function pickTelephoneEvent(
@@ -243,11 +317,12 @@ function describe(
   direction: MediaDirection,
   extra: readonly sdpTransform.MediaDescription[] = [],
   audioIndex = 0,
+  ice: LocalIceDtls | null = null,
 ): string {
   const audio: sdpTransform.MediaDescription = {
     type: "audio",
     port: local.port,
-    protocol: "RTP/AVP",
+    protocol: local.protocol ?? "RTP/AVP",
     payloads: formats.map((f) => f.pt).join(" "),
     rtp: formats.map((f) => ({
       payload: f.pt,
@@ -257,9 +332,13 @@ function describe(
     })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
-    rtcp: { port: local.port + 1 },
+    // With rtcp-mux RTCP shares the RTP port (RFC 5761 §5.1.3); a=rtcp would say the same.
+    ...(ice?.rtcpMux ? {} : { rtcp: { port: local.port + 1 } }),
     direction,
+    ...(local.crypto && local.crypto.length > 0 ? { crypto: local.crypto.map((c) => ({ ...c })) } : {}),
+    ...(ice ? iceDtlsMedia(ice) : {}),
   };
+  const groups = ice ? iceDtlsGroups(ice) : undefined;
   const media = [...extra];
   media.splice(audioIndex, 0, audio);
   return sdpTransform.write({
@@ -273,6 +352,7 @@ function describe(
       address: local.address,
     },
     name: "cuffia",
+    ...(groups ? { groups } : {}),
     connection: { version: 4, ip: local.address },
     timing: { start: 0, stop: 0 },
     media,
@@ -287,7 +367,7 @@ export function buildOffer(local: LocalDescription, direction: MediaDirection): 
     formats.push({ pt: TELEPHONE_EVENT_48K_PT, name: "telephone-event", rate: 48000, fmtp: "0-16" });
   }
   formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
-  return describe(local, formats, direction);
+  return describe(local, formats, direction, [], 0, local.ice?.offer() ?? null);
 }
 
 /** Answers a remote offer (RFC 3264 §6): one codec (ours by preference), telephone-event if offered. */
@@ -297,6 +377,8 @@ export function answerOffer(
   hold: boolean,
 ): { sdp: string; negotiated: Negotiated } {
   const remote = parseRemote(remoteSdp);
+  if (remote.iceDtls && !local.ice)
+    throw incompatible("DTLS-SRTP with ICE offered, but this call has no ICE agent");
   // Our preference decides among what both sides support (the offerer's order is a hint only).
   let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
   for (const name of local.codecs) {
@@ -328,7 +410,8 @@ export function answerOffer(
         fmtp: [],
       }),
     );
-  const sdp = describe(local, formats, direction, others, remote.index);
+  const ice = remote.iceDtls && local.ice ? local.ice.answer(remote.iceDtls) : null;
+  const sdp = describe(local, formats, direction, others, remote.index, ice);
   return {
     sdp,
     negotiated: {
@@ -341,6 +424,7 @@ export function answerOffer(
       remoteDirection: remote.direction,
       localDirection: direction,
       ...(chosen.fmtp !== undefined ? { codecFmtp: chosen.fmtp } : {}),
+      iceDtls: remote.iceDtls && ice ? { remote: remote.iceDtls, localSetup: ice.setup } : null,
     },
   };
 }
@@ -350,8 +434,13 @@ export function acceptAnswer(
   offered: readonly CodecName[],
   offeredDirection: MediaDirection,
   remoteSdp: unknown,
+  offeredIce = false,
 ): Negotiated {
   const remote = parseRemote(remoteSdp);
+  // RFC 3264 §6: the answer keeps the offer's transport profile.
+  if (offeredIce && !remote.iceDtls)
+    throw incompatible("DTLS-SRTP offered, the answer is not UDP/TLS/RTP/SAVPF");
+  if (!offeredIce && remote.iceDtls) throw incompatible("the answer is DTLS-SRTP, we did not offer it");
   let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
   for (const f of remote.formats) {
     const c = findCodec(f, offered, remote.maxptime);
@@ -371,6 +460,7 @@ export function acceptAnswer(
     remoteDirection: remote.direction,
     localDirection: intersect(offeredDirection, remote.direction),
     ...(chosen.fmtp !== undefined ? { codecFmtp: chosen.fmtp } : {}),
+    iceDtls: remote.iceDtls ? { remote: remote.iceDtls, localSetup: "actpass" } : null,
   };
 }
 

@@ -740,7 +740,11 @@ export class CallTable {
 
   private createMedia(entry: CallEntry): Promise<MediaSdh | null> {
     entry.mediaPending ??= this.deps.media
-      .create({ callId: entry.id })
+      .create({
+        callId: entry.id,
+        // Inbound: the offer decides the transport (DTLS-SRTP + ICE or plain); "" = offerless INVITE.
+        ...(entry.direction === "inbound" ? { offer: (entry.session as Invitation).request.body ?? "" } : {}),
+      })
       .then((media) => {
         const sdh = new MediaSdh(media, this.deps.log, (d) => this.onRemoteDirection(entry, d));
         entry.sdh = sdh;

@@ -60,6 +60,9 @@ function warnCodeFor(error: MediaError): number {
   const m = error.message;
   if (/no active audio stream/.test(m)) return 304; // Media type not available
   if (/^transport /.test(m)) return 302; // Incompatible transport protocol
+  // The media security policy (rtp.encryption): SRTP wanted or refused, SDES keys over clear
+  // signalling, no usable a=crypto: the transport protocol (RTP/AVP vs RTP/SAVP) does not fit.
+  if (/encrypt|SRTP|SDES|a=crypto|a=fingerprint/.test(m)) return 302;
   if (/not IPv4/.test(m)) return 301; // Incompatible network address formats
   return 305; // Incompatible media format (no common codec)
 }

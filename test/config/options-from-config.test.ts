@@ -12,7 +12,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { controlOptionsFromConfig } from "../../src/control/control-server.js";
 import { headsetOptionsFromConfig } from "../../src/headset/options.js";
 import { lcdOptionsFromConfig } from "../../src/lcd/options.js";
-import { rtpNeedsLocalAddress, rtpOptionsFromConfig } from "../../src/media/options.js";
+import { rtpNeedsLocalAddress, rtpOptionsFromConfig, sipSignallingSecure } from "../../src/media/options.js";
 import { presenceOptionsFromConfig } from "../../src/presence/options.js";
 import { sipOptionsFromConfig } from "../../src/sip/options.js";
 
@@ -90,6 +90,11 @@ describe("optionsFromConfig", () => {
       codecs: ["pcma"],
       mediaTimeoutMs: 12_000,
       holdMediaTimeoutMs: 60_000,
+      encryption: "preferred",
+      // rtp.ice absent: host candidates on the bound address only, no STUN/TURN
+      ice: { hostAddresses: ["192.0.2.10"] },
+      // wss:// signalling: our calls offer DTLS-SRTP with ICE
+      offerDtls: true,
     });
     const any = parse("rtp: { address: 0.0.0.0 }\n");
     expect(rtpNeedsLocalAddress(any)).toBe(true);
@@ -97,6 +102,22 @@ describe("optionsFromConfig", () => {
     const advertised = parse("rtp: { address: 0.0.0.0, advertise: 203.0.113.5 }\n");
     expect(rtpNeedsLocalAddress(advertised)).toBe(false);
     expect(rtpOptionsFromConfig(advertised, undefined).announce).toBe("203.0.113.5");
+  });
+
+  it("rtp.encryption, and whether SDES may travel: only when every SIP server is tls:// or wss://", () => {
+    expect(rtpOptionsFromConfig(parse("rtp: { encryption: required }\n"), undefined).encryption).toBe(
+      "required",
+    );
+    const sip = (server: string, fallback: string[] = []) =>
+      parse(
+        `sip: { server: "${server}", fallback_servers: ${JSON.stringify(fallback)}, aor: "sip:1@pbx", password: x }\n`,
+      );
+    expect(sipSignallingSecure(sip("tls://pbx:5061"))).toBe(true);
+    expect(sipSignallingSecure(sip("wss://pbx/ws"))).toBe(true);
+    expect(sipSignallingSecure(sip("tcp://pbx:5060"))).toBe(false);
+    expect(sipSignallingSecure(sip("ws://pbx/ws"))).toBe(false);
+    expect(sipSignallingSecure(sip("tls://pbx:5061", ["tcp://pbx2:5060"]))).toBe(false);
+    expect(sipSignallingSecure(parse("rtp: {}\n"))).toBe(false);
   });
 
   it("audio: the headset's card where `device: headset`, the latency profile and the card's rate", () => {

@@ -76,6 +76,17 @@ export interface BaresipOptions {
   regint?: number;
   /** Log every SIP message into baresip.log (`baresip -s`); lets tests read what arrived. */
   sipTrace?: boolean;
+  /**
+   * Media encryption (account `mediaenc`): "srtp" (best effort), "srtp-mand", "srtp-mandf",
+   * "dtls_srtp" (DTLS-SRTP, answers UDP/TLS/RTP/SAVP(F))... Loads the srtp or dtls_srtp module.
+   */
+  mediaenc?: "srtp" | "srtp-mand" | "srtp-mandf" | "dtls_srtp" | "dtls_srtpf";
+  /** Media NAT traversal (account `medianat`): "ice" (host candidates on 127.0.0.1), "stun", "turn". */
+  medianat?: "ice" | "stun" | "turn";
+  /** STUN/TURN server for `medianat` (account `stunserver`, e.g. coturn's `stunUrl`/`turnUrl`). */
+  stunServer?: { url: string; username?: string; password?: string };
+  /** `rtcp_mux yes` (RTP and RTCP on one port, RFC 5761); default no. */
+  rtcpMux?: boolean;
   /** Directory for config, uuid, log and recordings; a fresh temp dir when absent. */
   dir?: string;
   /** Milliseconds to wait for the first REGISTER_OK (default 10 s). */
@@ -133,6 +144,12 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const recordDir = join(dir, "rec");
   await mkdir(recordDir, { recursive: true });
   const ctrlPort = await freePort();
+  // Media encryption and NAT traversal modules (mediaenc, medianat options).
+  const mediaModules = [
+    ...(opts.mediaenc?.startsWith("srtp") ? ["srtp.so"] : []),
+    ...(opts.mediaenc?.startsWith("dtls_srtp") ? ["dtls_srtp.so"] : []),
+    ...(opts.medianat ? [`${opts.medianat}.so`] : []),
+  ];
   const audioFile = opts.audioFile ?? (await makeSilence(join(dir, "silence.wav"), 180));
   const aor = `sip:${user}@${kamailio.domain}`;
   const device = `cuffia-${port}`;
@@ -144,6 +161,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     ...(audioCodecs.includes("g722") ? ["g722.so"] : []),
     ...(opts.alsa ? ["alsa.so"] : ["aufile.so", "aubridge.so"]),
     ...(opts.record ? ["sndfile.so"] : []),
+    ...mediaModules,
   ];
   const config = [
     "poll_method epoll",
@@ -171,7 +189,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     "audec_format s16",
     `audio_buffer ${opts.audioBuffer ?? "20-160"}`,
     "rtp_ports 10000-20000",
-    "rtcp_mux no",
+    `rtcp_mux ${opts.rtcpMux ? "yes" : "no"}`,
     `jitter_buffer_delay ${opts.jitterBuffer ?? "5-10"}`,
     "rtp_stats no",
     ...(audioCodecs.includes("opus") ? ["opus_inbandfec yes", "opus_bitrate 32000"] : []),
@@ -186,6 +204,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     "",
   ].join("\n");
   const params = [
+    ...(opts.mediaenc ? [`mediaenc=${opts.mediaenc}`] : []),
+    ...(opts.medianat ? [`medianat=${opts.medianat}`] : []),
+    ...(opts.stunServer ? [`stunserver=${opts.stunServer.url}`] : []),
+    ...(opts.stunServer?.username ? [`stunuser=${opts.stunServer.username}`] : []),
+    ...(opts.stunServer?.password ? [`stunpass=${opts.stunServer.password}`] : []),
     `auth_pass=${password}`,
     `outbound="sip:${kamailio.domain}:${kamailio.udpPort};transport=udp"`,
     `regint=${opts.regint ?? 600}`,
@@ -402,4 +425,35 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     },
     stop,
   };
+}
+
+/** One SIP message of a baresip `sipTrace` log, with where it went. */
+export interface TracedSip {
+  /** "UDP", "TCP", "TLS" as baresip prints it. */
+  readonly transport: string;
+  /** "127.0.0.1:5060" */
+  readonly from: string;
+  readonly to: string;
+  /** The message as text (start line, headers, blank line, body). */
+  readonly message: string;
+}
+
+/**
+ * The SIP messages of a baresip log written with `sipTrace: true` (`baresip -s` prints each as
+ * `ESC[36;1m#`, `UDP a -> b`, the message, `ESC[;m`), in order. Those sent by this baresip have
+ * `from` equal to its own address (`127.0.0.1:${port}`), those received `to` equal to it.
+ */
+export async function readSipTrace(logFile: string): Promise<TracedSip[]> {
+  const log = await readFile(logFile, "utf8");
+  const found: TracedSip[] = [];
+  for (const block of log.split("\x1b[36;1m#").slice(1)) {
+    const text = block.replace(/^\r?\n/, "");
+    const end = text.indexOf("\x1b[;m");
+    const body = end < 0 ? text : text.slice(0, end);
+    const nl = body.indexOf("\n");
+    const m = /^(\S+) (\S+) -> (\S+)/.exec(body.slice(0, nl));
+    if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) continue;
+    found.push({ transport: m[1], from: m[2], to: m[3], message: body.slice(nl + 1) });
+  }
+  return found;
 }

@@ -26,6 +26,9 @@ export const LAB_COMMANDS = [
   "espeak-ng",
   "openssl",
   "socat",
+  "turnserver",
+  "rtpengine",
+  "tshark",
 ] as const;
 
 function labBase(): number | undefined {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration lab needs (Kamailio, baresip, SIPp, Mosquitto,
-# audio and capture tools). Idempotent: installs only what is missing, runs `apt-get update`
-# at most once, and stops the system services the packages start (the lab runs its own
-# Kamailio and Mosquitto on its own ports). Usage: test/lab/install.sh
+# coturn, rtpengine, audio and capture tools). Idempotent: installs only what is missing, runs
+# `apt-get update` at most once, and stops the system services the packages start (the lab runs
+# its own Kamailio, Mosquitto, coturn and rtpengine on loopback, on its own ports).
+# Usage: test/lab/install.sh
 set -euo pipefail
 
 PACKAGES=(
@@ -10,7 +11,15 @@ PACKAGES=(
   mosquitto baresip-core sip-tester socat alsa-utils sox espeak-ng tshark
   libusb-1.0-0 udev openssl tmux
   pulseaudio pulseaudio-utils libasound2-plugins
+  coturn rtpengine-daemon iproute2 nftables
 )
+
+# System services of these packages that must never run on a lab machine: coturn's unit starts
+# turnserver on every address (0.0.0.0:3478) under systemd (its /etc/default/coturn switch only
+# governs the SysV script), and rtpengine-daemon's unit listens on every interface and installs
+# iptables rules. When this script installs them they are masked first, so the postinst cannot
+# start them even for a moment (a symlink in /etc/systemd/system; `systemctl unmask` undoes it);
+# when already installed, the loop at the end stops and disables them if they run.
 
 if [[ $(id -u) -eq 0 ]]; then
   SUDO=()
@@ -28,6 +37,17 @@ for pkg in "${PACKAGES[@]}"; do
     missing+=("$pkg")
   fi
 done
+
+# service => its package: masked only when this run installs the package.
+declare -A MASK_BEFORE_INSTALL=([coturn]=coturn [rtpengine-daemon]=rtpengine-daemon [rtpengine]=rtpengine-daemon)
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+  for service in "${!MASK_BEFORE_INSTALL[@]}"; do
+    if [[ " ${missing[*]} " == *" ${MASK_BEFORE_INSTALL[$service]} "* ]]; then
+      "${SUDO[@]}" systemctl mask --quiet "$service" 2>/dev/null || true
+      echo "install.sh: masked the $service system service before installing it (the lab starts its own)"
+    fi
+  done
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install.sh: all ${#PACKAGES[@]} lab packages already installed"
@@ -47,8 +67,11 @@ fi
 pidfile_alive() {
   [[ -r $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
 }
-declare -A PIDFILES=([kamailio]=/run/kamailio/kamailio.pid [mosquitto]=/run/mosquitto/mosquitto.pid)
-for service in kamailio mosquitto; do
+declare -A PIDFILES=(
+  [kamailio]=/run/kamailio/kamailio.pid [mosquitto]=/run/mosquitto/mosquitto.pid
+  [coturn]=/var/run/turnserver.pid [rtpengine-daemon]=/run/rtpengine/rtpengine-daemon.pid
+)
+for service in kamailio mosquitto coturn rtpengine-daemon; do
   stopped=false
   if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
     if systemctl is-active --quiet "$service"; then
@@ -67,7 +90,8 @@ for service in kamailio mosquitto; do
   fi
 done
 
-for cmd in kamailio kamcmd baresip sipp mosquitto sox espeak-ng openssl socat tshark pulseaudio pactl; do
+for cmd in kamailio kamcmd baresip sipp mosquitto sox espeak-ng openssl socat tshark pulseaudio pactl \
+  turnserver rtpengine ip nft; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install.sh: $cmd still missing" >&2; exit 1; }
 done
 echo "install.sh: lab tools present"

@@ -84,6 +84,11 @@ export interface KamailioOptions {
   wsPing?: boolean;
   /** Run directory (config defines, certificate, ctl socket, log); a fresh temp dir when absent. */
   dir?: string;
+  /**
+   * Media through this rtpengine (`-A WITH_RTPENGINE`): the WebRTC gateway of kamailio.cfg
+   * (see startRtpengine() in rtpengine.ts and README § WebRTC gateway).
+   */
+  rtpengine?: { readonly ngSocket: string };
 }
 
 export function labPorts(base: number): { sip: number; tls: number; ws: number; wss: number } {
@@ -210,6 +215,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     `WSS_PORT=${ports.wss}`,
     `TLS_CFG="${tlsCfg}"`,
     ...(opts.wsPing ? ["WITH_WSPING"] : []),
+    ...(opts.rtpengine ? ["WITH_RTPENGINE", `RTPENGINE_SOCK="${opts.rtpengine.ngSocket}"`] : []),
   ].flatMap((d) => ["-A", d]);
   const args = ["-f", KAMAILIO_CFG, ...defines];
 

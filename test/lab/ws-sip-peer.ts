@@ -27,13 +27,41 @@ export interface WsSipPeer {
   /** Resolves with the first received message (not yet taken) that matches; takes it. */
   next(match: (message: string) => boolean, timeoutMs?: number): Promise<string>;
   send(message: string): void;
-  /** Answers an INVITE with 200 OK (a dummy PCMU SDP); returns the To header with our tag. */
-  answer(invite: string): string;
+  /**
+   * Answers an INVITE with 200 OK and `sdp` (default a dummy PCMU SDP); returns the To header
+   * with our tag.
+   */
+  answer(invite: string, sdp?: string): string;
+  /**
+   * Places a call as a browser would (sip.js on the wire): INVITE with `sdp` to `uri`, answering
+   * Kamailio's 407 with digest credentials, and resolves with the final response. See WsCall.
+   */
+  invite(uri: string, sdp: string, timeoutMs?: number): Promise<WsCall>;
   /** Sends BYE inside the dialog of an INVITE we answered (`to` from answer()); resolves with the reply. */
   bye(invite: string, to: string): Promise<string>;
   /** Replies 200 OK to a request. */
   ok(request: string): void;
   close(): void;
+}
+
+/** A call placed by `invite()`. */
+export interface WsCall {
+  /** The final response (2xx or the error). */
+  readonly response: string;
+  /** Its status code. */
+  readonly status: number;
+  /** The SDP of the final response ("" when none). */
+  readonly answer: string;
+  /** ACKs a 2xx (through the Record-Route set, to the callee's Contact). */
+  ack(): void;
+  /** Sends BYE in the dialog; resolves with its response. */
+  bye(): Promise<string>;
+}
+
+/** The body of a SIP message (after the blank line). */
+export function sipBody(message: string): string {
+  const at = message.indexOf("\r\n\r\n");
+  return at < 0 ? "" : message.slice(at + 4);
 }
 
 export async function connectWsSipPeer(
@@ -115,18 +143,20 @@ export async function connectWsSipPeer(
     host,
     next,
     send,
-    answer(invite) {
+    answer(invite, answerSdp) {
       const to = `${headerValues(invite, "To")[0]};tag=${token()}`;
-      const sdp = [
-        "v=0",
-        "o=- 1 1 IN IP4 127.0.0.1",
-        "s=-",
-        "c=IN IP4 127.0.0.1",
-        "t=0 0",
-        "m=audio 9 RTP/AVP 0",
-        "a=rtpmap:0 PCMU/8000",
-        "",
-      ].join("\r\n");
+      const sdp =
+        answerSdp ??
+        [
+          "v=0",
+          "o=- 1 1 IN IP4 127.0.0.1",
+          "s=-",
+          "c=IN IP4 127.0.0.1",
+          "t=0 0",
+          "m=audio 9 RTP/AVP 0",
+          "a=rtpmap:0 PCMU/8000",
+          "",
+        ].join("\r\n");
       send(
         [
           "SIP/2.0 200 OK",
@@ -161,6 +191,107 @@ export async function connectWsSipPeer(
         ].join("\r\n"),
       );
       return next((m) => m.startsWith("SIP/2.0 ") && /^CSeq:\s*1 BYE/im.test(m));
+    },
+    async invite(uri, sdp, timeoutMs = 10_000) {
+      const callTag = token();
+      const callCallId = `${token()}${token()}`;
+      const from = `<sip:${user}@${domain}>;tag=${callTag}`;
+      const toUri = `<${uri}>`;
+      const isFor = (m: string, cseq: number, method: string): boolean =>
+        m.startsWith("SIP/2.0 ") &&
+        headerValues(m, "Call-ID")[0] === callCallId &&
+        new RegExp(`^CSeq:\\s*${cseq} ${method}\\s*$`, "im").test(m);
+      const finalFor = (cseq: number): Promise<string> =>
+        next((m) => isFor(m, cseq, "INVITE") && !/^SIP\/2\.0 1\d\d /.test(m), timeoutMs);
+      const request = (cseq: number, viaLine: string, extra: string[]): string =>
+        [
+          `INVITE ${uri} SIP/2.0`,
+          viaLine,
+          "Max-Forwards: 70",
+          `To: ${toUri}`,
+          `From: ${from}`,
+          `Call-ID: ${callCallId}`,
+          `CSeq: ${cseq} INVITE`,
+          `Contact: ${contact}`,
+          "Supported: outbound",
+          ...extra,
+          "Content-Type: application/sdp",
+          `Content-Length: ${Buffer.byteLength(sdp)}`,
+          "",
+          sdp,
+        ].join("\r\n");
+      // First without credentials: the lab answers 407 (ACKed hop by hop, same branch).
+      let viaLine = via();
+      send(request(1, viaLine, []));
+      let response = await finalFor(1);
+      if (response.startsWith("SIP/2.0 407") || response.startsWith("SIP/2.0 401")) {
+        send(
+          [
+            `ACK ${uri} SIP/2.0`,
+            viaLine,
+            "Max-Forwards: 70",
+            `To: ${headerValues(response, "To")[0]}`,
+            `From: ${from}`,
+            `Call-ID: ${callCallId}`,
+            "CSeq: 1 ACK",
+            "Content-Length: 0",
+            "",
+            "",
+          ].join("\r\n"),
+        );
+        const proxy = response.startsWith("SIP/2.0 407");
+        const challenge = headerValues(response, proxy ? "Proxy-Authenticate" : "WWW-Authenticate")[0] ?? "";
+        const nonce = /nonce="([^"]+)"/.exec(challenge)?.[1] ?? "";
+        const realm = /realm="([^"]+)"/.exec(challenge)?.[1] ?? "";
+        const cnonce = token();
+        const digest = md5(
+          `${md5(`${user}:${realm}:${password}`)}:${nonce}:00000001:${cnonce}:auth:${md5(`INVITE:${uri}`)}`,
+        );
+        viaLine = via();
+        send(
+          request(2, viaLine, [
+            `${proxy ? "Proxy-Authorization" : "Authorization"}: Digest username="${user}", realm="${realm}", ` +
+              `nonce="${nonce}", uri="${uri}", response="${digest}", qop=auth, nc=00000001, ` +
+              `cnonce="${cnonce}", algorithm=MD5`,
+          ]),
+        );
+        response = await finalFor(2);
+      }
+      const final = response;
+      const cseq = Number(/^CSeq:\s*(\d+)/im.exec(final)?.[1] ?? "0");
+      const status = Number(final.slice(8, 11));
+      // UAC side of the dialog: route set = Record-Route reversed, target = callee's Contact.
+      const routes = headerValues(final, "Record-Route")
+        .flatMap((v) => v.split(",").map((r) => r.trim()))
+        .reverse();
+      const target = /<([^>]+)>/.exec(headerValues(final, "Contact")[0] ?? "")?.[1] ?? uri;
+      const to = headerValues(final, "To")[0] ?? toUri;
+      const inDialog = (method: string, seq: number): string =>
+        [
+          `${method} ${target} SIP/2.0`,
+          via(),
+          "Max-Forwards: 70",
+          ...routes.map((r) => `Route: ${r}`),
+          `To: ${to}`,
+          `From: ${from}`,
+          `Call-ID: ${callCallId}`,
+          `CSeq: ${seq} ${method}`,
+          "Content-Length: 0",
+          "",
+          "",
+        ].join("\r\n");
+      return {
+        response: final,
+        status,
+        answer: sipBody(final),
+        ack() {
+          send(inDialog("ACK", cseq));
+        },
+        bye() {
+          send(inDialog("BYE", cseq + 1));
+          return next((m) => isFor(m, cseq + 1, "BYE"), timeoutMs);
+        },
+      };
     },
     ok(request) {
       send(

@@ -59,6 +59,7 @@ function tagged(key: number): Protection & { rejected: number } {
   const self = {
     kind: "none" as const,
     rejected: 0,
+    dropped: { auth: 0, replay: 0 },
     protectRtp: protect,
     protectRtcp: protect,
     unprotectRtp: (p: Buffer) => unprotect.call(self, p),

@@ -121,8 +121,8 @@ describe("SDP answer matrix", () => {
     );
   });
 
-  it("SRTP-only offer → incompatible", () => {
-    expect(codeOf(() => answerOffer(local(), offer("0", []).replace("RTP/AVP", "RTP/SAVP"), false))).toBe(
+  it("unknown transport profile → incompatible (RTP/SAVP and DTLS profiles are the security policy's)", () => {
+    expect(codeOf(() => answerOffer(local(), offer("0", []).replace("RTP/AVP", "RTP/XYZ"), false))).toBe(
       "incompatible",
     );
   });

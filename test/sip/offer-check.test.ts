@@ -91,6 +91,7 @@ describe("checkOffer: what the desk can never take is refused before it rings", 
     expect(code("hello")).toBe("399");
     expect(code(sdp("m=audio 4000 RTP/AVP 18"))).toBe("305");
     expect(code(sdp("m=audio 4000 UDP/TLS/RTP/SAVPF 0"))).toBe("302");
+    expect(code(sdp("m=audio 4000 RTP/SAVP 0"))).toBe("302"); // SDES over clear signalling
     expect(code(sdp("m=video 4000 RTP/AVP 96"))).toBe("304");
   });
 

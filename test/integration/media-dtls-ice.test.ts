@@ -1,0 +1,180 @@
+/**
+ * DTLS-SRTP + ICE + rtcp-mux with baresip directly (issue 14 item 6): baresip with its
+ * `dtls_srtp` and `ice` modules calls the desk and the desk calls it, through a real Kamailio.
+ * Audio is judged both ways by measurement (the tone each side plays is what the other heard),
+ * and no clear G.711 crosses the wire: the desk's socket is watched with a raw capture of the
+ * ICE port (every RTP datagram must be SRTP: its payload does not decode to the tone).
+ * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server.
+ */
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SipAction } from "../../src/core/types.js";
+import { createLogger, silentLogger } from "../../src/log/logger.js";
+import { createMediaFactory } from "../../src/media/factory.js";
+import { SipAgent } from "../../src/sip/sip-agent.js";
+import { dominantFrequency, makeTone } from "../lab/audio.js";
+import { type Baresip, startBaresip } from "../lab/baresip.js";
+import { type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { baresipPort } from "../lab/ports.js";
+import { type Capture, type Datagram, judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
+import { Inputs, testSipOptions } from "../sip/harness.js";
+
+const log = process.env.SIP_DEBUG
+  ? createLogger({ level: "debug", destination: process.stderr })
+  : silentLogger;
+const DAEMON_HZ = 1000;
+const FAR_HZ = 600;
+/** The tones' periods in samples at 8 kHz (600 Hz: three periods make 40 samples). */
+const DAEMON_PERIOD = 8;
+const FAR_PERIOD = 40;
+/** The desk's media ports (its ICE host candidates are bound in this range): what is captured. */
+const PORT_MIN = 23400;
+const PORT_MAX = 23499;
+
+let kam: Kamailio;
+let dir: string;
+let agent: SipAgent;
+let inputs: Inputs;
+let far: Baresip;
+
+const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  kam = await startKamailio({ base: 27460 });
+  dir = await mkdtemp(join(tmpdir(), "cuffia-dtls-ice-"));
+  const daemonTone = await makeTone(join(dir, "daemon.wav"), { freq: DAEMON_HZ, seconds: 3 });
+  const farTone = await makeTone(join(dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
+  agent = new SipAgent({
+    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`),
+    media: createMediaFactory({
+      audio: {
+        source: { type: "file", path: daemonTone, loop: true },
+        sink: { type: "file", path: join(dir, "sink-{call}.wav") },
+      },
+      rtp: {
+        address: "127.0.0.1",
+        portMin: PORT_MIN,
+        portMax: PORT_MAX,
+        codecs: ["PCMU", "PCMA"],
+        ice: { hostAddresses: ["127.0.0.1"] },
+        offerDtls: true,
+      },
+      log,
+    }),
+    log,
+  });
+  inputs = new Inputs();
+  await agent.start(inputs.emit);
+  await inputs.waitForSip((i) => i.sip === "registered");
+  far = await startBaresip({
+    kamailio: kam,
+    user: "2001",
+    port: await baresipPort(),
+    audioFile: farTone,
+    record: true,
+    sipTrace: true,
+    mediaenc: "dtls_srtp",
+    medianat: "ice",
+    rtcpMux: true,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await far?.stop();
+  await kam?.stop();
+});
+
+/** The RTP/RTCP range of RFC 7983 §7, from or to the desk. */
+function media(datagrams: readonly Datagram[]): Datagram[] {
+  return datagrams.filter((d) => (d.payload[0] ?? 0) >= 128 && (d.payload[0] ?? 0) <= 191);
+}
+
+/** Encrypted on the wire: DTLS and STUN seen, plenty of RTP both ways, none of it the clear tone. */
+function judgeWire(datagrams: readonly Datagram[]): void {
+  const inRange = (p: number) => p >= PORT_MIN && p <= PORT_MAX;
+  expect(datagrams.some((d) => d.payload[0] === 22)).toBe(true); // DTLS handshake records
+  expect(datagrams.some((d) => (d.payload[0] ?? 255) <= 3)).toBe(true); // STUN checks
+  const rtp = media(datagrams);
+  const sent = rtp.filter((d) => inRange(d.srcPort));
+  const received = rtp.filter((d) => inRange(d.dstPort));
+  expect(sent.length).toBeGreaterThan(100);
+  expect(received.length).toBeGreaterThan(100);
+  expect(sent.filter((d) => looksLikeClearTone(d.payload, DAEMON_PERIOD))).toHaveLength(0);
+  expect(received.filter((d) => looksLikeClearTone(d.payload, FAR_PERIOD))).toHaveLength(0);
+  // and the payloads' bytes look random, as SRTP's keystream makes them (the lab's judge)
+  expect(judgeRtp(datagrams).encrypted).toBe(true);
+}
+
+async function judgeAudio(callId: string): Promise<void> {
+  await sleep(500);
+  const recs = await far.recordings();
+  const dec = recs
+    .filter((r) => r.endsWith("-dec.wav"))
+    .sort()
+    .at(-1);
+  expect(dec).toBeDefined();
+  expect(Math.abs((await dominantFrequency(dec as string, { skipSeconds: 0.5 })) - DAEMON_HZ)).toBeLessThan(
+    20,
+  );
+  const sinks = (await readdir(dir)).filter((f) => f.startsWith(`sink-${callId}`) || f.includes(callId));
+  expect(sinks.length).toBe(1);
+  expect(
+    Math.abs((await dominantFrequency(join(dir, sinks[0] as string), { skipSeconds: 0.5 })) - FAR_HZ),
+  ).toBeLessThan(20);
+}
+
+describe("DTLS-SRTP + ICE with baresip", () => {
+  it("baresip calls the desk: answered UDP/TLS/RTP/SAVP(F), audio both ways, nothing clear on the wire", async () => {
+    const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    const mark = inputs.mark;
+    await far.dial(`sip:1017@${kam.domain}`);
+    const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
+    await sip({ action: "answer", callId: offer.callId });
+    await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    await far.waitFor("CALL_ESTABLISHED");
+    await sleep(4000);
+    await far.hangup();
+    const ended = await inputs.waitFor("call_ended", (i) => i.callId === offer.callId);
+    expect(ended.reason).toBe("remote_hangup");
+    expect(ended.stats?.packetsReceived).toBeGreaterThan(100);
+    const trace = await readFile(far.logFile, "utf8");
+    expect(trace).toMatch(/m=audio \d+ UDP\/TLS\/RTP\/SAVPF? /);
+    judgeWire(await capture.stop());
+    await judgeAudio(offer.callId);
+  }, 60_000);
+
+  it("the desk calls baresip: offers UDP/TLS/RTP/SAVPF with ICE and rtcp-mux, audio both ways", async () => {
+    const capture: Capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    far.skip();
+    const mark = inputs.mark;
+    await sip({ action: "dial", target: "2001" });
+    const dialling = await inputs.waitFor("call_dialling", () => true, 10_000, mark);
+    await far.waitFor("CALL_INCOMING");
+    await far.accept();
+    await inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 10_000);
+    await sleep(4000);
+    await sip({ action: "hangup", callId: dialling.callId });
+    const ended = await inputs.waitFor("call_ended", (i) => i.callId === dialling.callId);
+    expect(ended.reason).toBe("local_hangup");
+    const trace = await readFile(far.logFile, "utf8");
+    // our offer as baresip received it
+    const invite = trace.slice(trace.lastIndexOf("INVITE sip:2001"));
+    expect(invite).toMatch(/m=audio \d+ UDP\/TLS\/RTP\/SAVPF /);
+    expect(invite).toMatch(/a=fingerprint:sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    expect(invite).toMatch(/a=setup:actpass/);
+    expect(invite).toMatch(/a=rtcp-mux/);
+    expect(invite).toMatch(/a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
+    // host_addresses: [127.0.0.1]: no other address of this machine in our candidates
+    const body = invite.slice(invite.indexOf("v=0"));
+    const sdp = body.slice(0, body.search(/\r?\n\r?\n/));
+    const candidates = [...sdp.matchAll(/a=candidate:\S+ \d+ \S+ \d+ (\S+) /g)].map((m) => m[1]);
+    expect(candidates.length).toBeGreaterThan(0);
+    expect(candidates.every((a) => a === "127.0.0.1")).toBe(true);
+    judgeWire(await capture.stop());
+    await judgeAudio(dialling.callId);
+  }, 60_000);
+});
