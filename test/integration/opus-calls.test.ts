@@ -18,8 +18,10 @@ import { SipAgent } from "../../src/sip/sip-agent.js";
 import { dominantFrequency, makeTone, readWav, wavComplete } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
 import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
+import { startCapture } from "../lab/wire.js";
 import { Inputs, testSipOptions } from "../sip/harness.js";
 
 const DESK_HZ = 1000;
@@ -134,6 +136,7 @@ function negotiatedCodec(): unknown {
 
 describe("Opus with baresip", () => {
   it("baresip calls the desk: Opus answered on baresip's PT, audio and DTMF both ways", async () => {
+    const capture = await startCapture(dir, "udp portrange 24600-24699");
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
@@ -153,6 +156,14 @@ describe("Opus with baresip", () => {
     expect(ended.stats?.packetsReceived).toBeGreaterThan(100);
     expect(ended.stats?.packetsLost).toBe(0);
     await far.waitFor("CALL_CLOSED");
+    // Clear Opus on the wire, both ways: its TOC byte starts nearly every payload (the control
+    // for opus-dtls-ice.test.ts, where SRTP must spread it).
+    const rtp = rtpDatagrams(await capture.stop());
+    const inRange = (p: number) => p >= 24600 && p <= 24699;
+    for (const leg of [rtp.filter((d) => inRange(d.srcPort)), rtp.filter((d) => inRange(d.dstPort))]) {
+      expect(leg.length).toBeGreaterThan(100);
+      expect(commonestFirstByteShare(leg)).toBeGreaterThan(0.5);
+    }
     await checkAudio(offer.callId);
   });
 
