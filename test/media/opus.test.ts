@@ -110,6 +110,28 @@ describe("the Opus codec (libopus via opusscript)", () => {
     ours.close();
   });
 
+  it("plays a stereo far end (sprop-stereo=1) mixed down to mono, at the tone's frequency", async () => {
+    const OpusScript = (await import("opusscript")).default;
+    const stereo = new OpusScript(48000, 2, OpusScript.Application.VOIP);
+    const ours = new OpusCodec();
+    const out = new Int16Array(OPUS_MAX_DECODED);
+    const decoded: number[] = [];
+    for (let f = 0; f < 20; f++) {
+      const mono = sine(700, f * 960, 960);
+      const both = new Int16Array(1920);
+      for (let i = 0; i < 960; i++) both[2 * i] = both[2 * i + 1] = mono[i] ?? 0;
+      const packet = stereo.encode(Buffer.from(both.buffer), 960);
+      expect((packet[0] ?? 0) & 0x04).toBe(0x04); // the TOC's stereo bit
+      const d = ours.decode(packet, out);
+      if (d === "malformed") throw new Error("stereo packet refused");
+      expect(d.length).toBe(960);
+      if (f >= 5) decoded.push(...d);
+    }
+    stereo.delete();
+    ours.close();
+    expect(strongest(Int16Array.from(decoded), [500, 600, 700, 800, 1000])).toBe(700);
+  });
+
   it("decodes a multi-frame packet (code 3, two 20 ms frames)", () => {
     const far = new OpusCodec({
       maxPlaybackRate: 48000,
