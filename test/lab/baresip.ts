@@ -107,6 +107,12 @@ export interface BaresipOptions {
   jitterBuffer?: string;
   /** `audio_buffer` in ms, "min-max" (default "20-160", baresip's own default). */
   audioBuffer?: string;
+  /**
+   * The account's codecs, preferred first, by baresip's names (default ["pcmu", "pcma"]);
+   * "opus" and "g722" load their modules (Opus with in-band FEC; baresip's own stereo default,
+   * which registers it as opus/48000/2 as RFC 7587 writes it).
+   */
+  audioCodecs?: readonly string[];
 }
 
 /** Encodes one netstring frame. */
@@ -155,8 +161,11 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const aor = `sip:${user}@${kamailio.domain}`;
   const device = `cuffia-${port}`;
 
+  const audioCodecs = opts.audioCodecs ?? ["pcmu", "pcma"];
   const modules = [
     "g711.so",
+    ...(audioCodecs.includes("opus") ? ["opus.so"] : []),
+    ...(audioCodecs.includes("g722") ? ["g722.so"] : []),
     ...(opts.alsa ? ["alsa.so"] : ["aufile.so", "aubridge.so"]),
     ...(opts.record ? ["sndfile.so"] : []),
     ...mediaModules,
@@ -190,6 +199,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     `rtcp_mux ${opts.rtcpMux ? "yes" : "no"}`,
     `jitter_buffer_delay ${opts.jitterBuffer ?? "5-10"}`,
     "rtp_stats no",
+    ...(audioCodecs.includes("opus") ? ["opus_inbandfec yes", "opus_bitrate 32000"] : []),
     "module_path /usr/lib/baresip/modules",
     ...modules.map((m) => `module ${m}`),
     "module_tmp uuid.so",
@@ -210,7 +220,8 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     `outbound="sip:${kamailio.domain}:${kamailio.udpPort};transport=udp"`,
     `regint=${opts.regint ?? 600}`,
     `answermode=${opts.autoAnswer ? "auto" : "manual"}`,
-    "audio_codecs=pcmu,pcma",
+    // baresip looks codecs up by name/rate/channels, the rate defaulting to 8000.
+    `audio_codecs=${audioCodecs.map((c) => (c === "opus" ? "opus/48000/2" : c)).join(",")}`,
   ];
   await writeFile(join(dir, "config"), config);
   await writeFile(join(dir, "accounts"), `<${aor};transport=udp>;${params.join(";")}\n`);
