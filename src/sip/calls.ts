@@ -12,17 +12,7 @@
  *  incoming REFER (the far end transfers the desk): refer.ts; other requests inside a call: in-dialog.ts
  * ```
  */
-import {
-  type Core,
-  Grammar,
-  type Invitation,
-  Inviter,
-  type Session,
-  type SessionDescriptionHandlerFactory,
-  SessionState,
-  type URI,
-  type UserAgent,
-} from "sip.js";
+import type { Core, Invitation, Session, SessionDescriptionHandlerFactory, URI, UserAgent } from "sip.js";
 import type { Emit } from "../core/side.js";
 import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
@@ -35,6 +25,7 @@ import { checkOffer, warning } from "./offer-check.js";
 import { Referral, type ReferralHost } from "./refer.js";
 import { type HoldOptions, MediaSdh, statusForMediaError } from "./sdh.js";
 import { answerTimerRequest, MIN_SE_SECONDS, type TimerAnswer } from "./session-timer.js";
+import { Grammar, Inviter, SessionState } from "./sipjs.js";
 
 export interface CallTableDeps {
   readonly media: MediaSessionFactory;

@@ -13,7 +13,7 @@
  * connection off (Kamailio's websocket ping trap).
  */
 import { readFile } from "node:fs/promises";
-import { type Emitter, Registerer, RegistererState, UserAgent, type UserAgentOptions } from "sip.js";
+import type { Emitter, UserAgentOptions } from "sip.js";
 import { currentCall } from "../core/derive.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect, SipAction, SipHealth } from "../core/types.js";
@@ -34,6 +34,7 @@ import {
   type RegistrationState,
 } from "./registration.js";
 import { parseServer, type SipServer } from "./server-url.js";
+import { Registerer, RegistererState, UserAgent } from "./sipjs.js";
 import { ConnectionTransport } from "./transport.js";
 
 export interface SipAgentDeps {
