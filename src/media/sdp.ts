@@ -278,9 +278,13 @@ export function answerOffer(
         fmtp: [],
       }),
     );
-  const sdp = describe(local, formats, direction, others, remote.index);
+  // Written when first read: the check before ringing (factory.ts checkOffer) needs only the choice.
+  let sdp: string | undefined;
   return {
-    sdp,
+    get sdp() {
+      sdp ??= describe(local, formats, direction, others, remote.index);
+      return sdp;
+    },
     negotiated: {
       codec: chosen.codec,
       payloadType: chosen.pt,
