@@ -738,7 +738,13 @@ export class CallTable {
       .then((media) => {
         const sdh = new MediaSdh(media, this.deps.log, (d) => this.onRemoteDirection(entry, d));
         entry.sdh = sdh;
-        safe(this.deps.log, () => media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp")));
+        // No closure made here may name `media`: closures of one scope share one context, and
+        // the SDH's callback above would then keep the media alive after the call (sdh.ts).
+        try {
+          media.onDtmf((digit) => this.digitReceived(entry, digit, "rtp"));
+        } catch (error) {
+          this.deps.log.warn({ error: String(error) }, "SIP operation failed");
+        }
         media.onMediaTimeout((detail) => this.endFor(entry, "media_timeout", detail));
         if (this.desiredMute?.id === entry.id && this.desiredMute.muted) {
           entry.muted = true;
