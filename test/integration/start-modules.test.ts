@@ -93,6 +93,11 @@ describe("a started desk", () => {
     expect(has("node_modules/pino/")).not.toHaveLength(0); // CommonJS, from require's cache
   });
 
+  it("has not loaded perf_hooks (the `performance` global loads it and seven more on first use)", () => {
+    expect(has("builtin:NativeModule perf_hooks")).toEqual([]);
+    expect(has("builtin:NativeModule fs")).not.toEqual([]); // the list is real
+  });
+
   it("has not loaded the new media dependencies (ICE, DTLS, Opus): a plain RTP desk never needs them", () => {
     expect(has("node_modules/werift")).toEqual([]);
     expect(has("node_modules/opusscript")).toEqual([]);

@@ -1,8 +1,9 @@
 /**
  * `node --import ./test/lab/module-log.mjs ...` with MODULE_LOG=FILE: every ES module the process
  * loads is appended to FILE, one URL a line (from the loader hooks' thread); on SIGUSR2 the
- * CommonJS modules loaded so far (require's cache) follow, then a line `--`. How a test sees what
- * a started daemon holds in memory (test/integration/start-modules.test.ts).
+ * CommonJS modules loaded so far (require's cache) follow, then Node's own modules loaded so far
+ * (`builtin:` and their process.moduleLoadList name), then a line `--`. How a test sees what a
+ * started daemon holds in memory (test/integration/start-modules.test.ts).
  */
 import { appendFileSync } from "node:fs";
 import { createRequire, register } from "node:module";
@@ -14,12 +15,9 @@ if (isMainThread && file) {
   register(import.meta.url);
   process.on("SIGUSR2", () => {
     const cache = createRequire(import.meta.url).cache;
-    appendFileSync(
-      file,
-      `${Object.keys(cache)
-        .map((p) => `file://${p}\n`)
-        .join("")}--\n`,
-    );
+    const cjs = Object.keys(cache).map((p) => `file://${p}\n`);
+    const builtins = process.moduleLoadList.map((m) => `builtin:${m}\n`);
+    appendFileSync(file, `${cjs.join("")}${builtins.join("")}--\n`);
   });
 }
 
