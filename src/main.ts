@@ -3,11 +3,7 @@
  * its exit code. With src/cli/, the only code that touches `process` (argv, environment, signals,
  * exit codes).
  */
-import { checkCommand } from "./cli/check.js";
-import { ctlCommand } from "./cli/ctl.js";
 import { type CliResult, EXIT, err, out, version } from "./cli/io.js";
-import { runCommand } from "./cli/run.js";
-import { schemaCommand } from "./cli/schema.js";
 
 const HELP = `cuffia — a call-centre agent phone on a Raspberry Pi and a USB headset
 
@@ -34,11 +30,12 @@ Options: --help, --version.
 `;
 
 /**
- * The commands that print through here. All but schema load their module when asked for:
- * `cuffia check` never loads node-hid or serialport.
+ * The commands that print through here. Every command loads its module when asked for: `cuffia
+ * check` never loads node-hid or serialport, and the daemon (`run`) never holds the code of
+ * `ctl`, `check`, `schema` (the config reference) or `doctor` in memory.
  */
 const COMMANDS: Record<string, (args: string[]) => Promise<CliResult>> = {
-  schema: schemaCommand,
+  schema: async (args) => (await import("./cli/schema.js")).schemaCommand(args),
   headset: async (args) => (await import("./cli/headset.js")).headsetCommand(args),
   lcd: async (args) => (await import("./cli/lcd.js")).lcdCommand(args),
   doctor: async (args) => (await import("./cli/doctor.js")).doctorCommand(args),
@@ -62,11 +59,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case "run":
-        return await runCommand(rest);
+        return await (await import("./cli/run.js")).runCommand(rest);
       case "check":
-        return await checkCommand(rest);
+        return await (await import("./cli/check.js")).checkCommand(rest);
       case "ctl":
-        return await ctlCommand(rest);
+        return await (await import("./cli/ctl.js")).ctlCommand(rest);
       default: {
         const extra = COMMANDS[command];
         if (extra) {

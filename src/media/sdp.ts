@@ -411,9 +411,13 @@ export function answerOffer(
       }),
     );
   const ice = remote.iceDtls && local.ice ? local.ice.answer(remote.iceDtls) : null;
-  const sdp = describe(local, formats, direction, others, remote.index, ice);
+  // Written when first read: the check before ringing (factory.ts checkOffer) needs only the choice.
+  let sdp: string | undefined;
   return {
-    sdp,
+    get sdp() {
+      sdp ??= describe(local, formats, direction, others, remote.index, ice);
+      return sdp;
+    },
     negotiated: {
       codec: chosen.codec,
       payloadType: chosen.pt,

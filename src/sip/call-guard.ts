@@ -9,11 +9,12 @@
  *   connection's Contact; an in-dialog OPTIONS (dialog-check.ts) when a re-INVITE is under way.
  * Media inactivity is the MediaSession's watchdog (onMediaTimeout); the call table wires it.
  */
-import { type Core, type Session, SessionState, type UserAgent } from "sip.js";
+import type { Core, Session, UserAgent } from "sip.js";
 import type { EndReason } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { checkDialog, type DialogCheck } from "./dialog-check.js";
 import { answerTimerRequest, SessionTimer, type TimerAnswer, type TimerClock } from "./session-timer.js";
+import { SessionState } from "./sipjs.js";
 
 export interface CallGuardDeps {
   readonly ua: UserAgent;

@@ -15,7 +15,7 @@
  * Installed by wrapping `Grammar.parse`, which sip.js's message parser and its API call through
  * the Grammar namespace object.
  */
-import { Grammar, NameAddrHeader, URI } from "sip.js";
+import { Grammar, NameAddrHeader, URI } from "./sipjs.js";
 
 type Params = Record<string, string | undefined>;
 

@@ -14,9 +14,10 @@
  * sip.js dispatches in-dialog requests to the session's `on<Method>Request` methods (called through
  * arrow functions at request time), so overriding them on the session instance is enough.
  */
-import { type Core, type Session, SessionState } from "sip.js";
+import type { Core, Session } from "sip.js";
 import type { Logger } from "../log/logger.js";
 import { INFO_ACCEPT, readInfoDtmf } from "./info-dtmf.js";
+import { SessionState } from "./sipjs.js";
 
 type Request = Core.IncomingRequest;
 

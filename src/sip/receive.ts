@@ -5,9 +5,10 @@
  * §8.1.1 mandatory headers, §8.1.3.3 one Via in a response, §18.3 body length). Anything thrown
  * inside sip.js while handling the message is caught and logged.
  */
-import { Core, type UserAgent } from "sip.js";
+import type { UserAgent } from "sip.js";
 import type { Logger } from "../log/logger.js";
 import { buildResponse } from "./guard.js";
+import { Core } from "./sipjs.js";
 
 export function makeReceiver(
   ua: UserAgent,

@@ -16,9 +16,10 @@
  * Blind transfers only: a Refer-To carrying Replaces (attended transfer, RFC 3891) is refused with
  * 501. `Refer-Sub: false` (RFC 4488) is honoured: no NOTIFYs.
  */
-import { type Core, NameAddrHeader, type Session, SessionState, type URI } from "sip.js";
+import type { Core, Session, URI } from "sip.js";
 import type { Logger } from "../log/logger.js";
 import { reply } from "./in-dialog.js";
+import { NameAddrHeader, SessionState } from "./sipjs.js";
 
 type Request = Core.IncomingRequest;
 

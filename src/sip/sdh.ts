@@ -25,13 +25,27 @@ export class MediaSdh implements SessionDescriptionHandler {
   private pendingAnswer: string | null = null;
   private prepared: { readonly offer: string; readonly answer: string } | null = null;
   private closing: Promise<MediaStats> | null = null;
+  /**
+   * The call's MediaSession, let go once it is closed: sip.js keeps a session and its SDH for up
+   * to 32 s after the call (its transaction timers), and the media (stream, jitter buffer, audio
+   * bridge, sockets) would stay in memory as long, for every call of a busy half-minute.
+   */
+  private live: MediaSession | null;
 
   constructor(
-    readonly media: MediaSession,
+    media: MediaSession,
     private readonly log: Logger,
     /** Told the far end's direction after each of its descriptions is applied. */
     private readonly onRemoteDirection: (direction: MediaDirection) => void = () => {},
-  ) {}
+  ) {
+    this.live = media;
+  }
+
+  /** The MediaSession; throws MediaError "closed" once it has been closed and let go. */
+  get media(): MediaSession {
+    if (this.live === null) throw new MediaError("closed", "media session is closed");
+    return this.live;
+  }
 
   /** Negotiates the answer to `offer` now; the matching setDescription() will reuse it. Throws MediaError. */
   prepare(offer: string): void {
@@ -89,9 +103,12 @@ export class MediaSdh implements SessionDescriptionHandler {
 
   /** RFC 4733 events through the MediaSession (sip.js's own INFO fallback is not used). */
   sendDtmf(tones: string): boolean {
-    this.media
-      .sendDtmf(tones)
-      .catch((error: unknown) => this.log.warn({ error: String(error) }, "DTMF failed"));
+    const failed = (error: unknown) => this.log.warn({ error: String(error) }, "DTMF failed");
+    try {
+      this.media.sendDtmf(tones).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
     return true;
   }
 
@@ -101,7 +118,9 @@ export class MediaSdh implements SessionDescriptionHandler {
 
   /** Closes the MediaSession once; resolves with its final statistics (null if closing failed). */
   closeMedia(): Promise<MediaStats> {
-    this.closing ??= this.media.close();
+    this.closing ??= this.media.close().finally(() => {
+      this.live = null;
+    });
     return this.closing;
   }
 }

@@ -13,7 +13,7 @@
  * connection off (Kamailio's websocket ping trap).
  */
 import { readFile } from "node:fs/promises";
-import { type Emitter, Registerer, RegistererState, UserAgent, type UserAgentOptions } from "sip.js";
+import type { Emitter, UserAgentOptions } from "sip.js";
 import { currentCall } from "../core/derive.js";
 import type { Emit, Side } from "../core/side.js";
 import type { DeskState, Effect, SipAction, SipHealth } from "../core/types.js";
@@ -34,6 +34,7 @@ import {
   type RegistrationState,
 } from "./registration.js";
 import { parseServer, type SipServer } from "./server-url.js";
+import { Registerer, RegistererState, UserAgent } from "./sipjs.js";
 import { ConnectionTransport } from "./transport.js";
 
 export interface SipAgentDeps {
@@ -479,11 +480,10 @@ export class SipAgent implements Side {
   }
 
   private sipJsLog(level: string, category: string, content: string): void {
-    const line = { lib: "sip.js", category };
-    if (level === "error") this.log.warn(line, content);
-    else if (level === "warn") this.log.info(line, content);
-    else if (level === "log") this.log.debug(line, content);
-    else this.log.trace(line, content);
+    const ours = level === "error" ? "warn" : level === "warn" ? "info" : level === "log" ? "debug" : "trace";
+    // sip.js hands every debug line to us whatever the level: dozens per INVITE, before its 200 OK
+    if (!this.log.enabled(ours)) return;
+    this.log[ours]({ lib: "sip.js", category }, content);
   }
 }
 

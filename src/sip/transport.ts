@@ -11,11 +11,12 @@
  * asks. Every message arriving is screened (guard.ts) and handed on inside a try/catch, so no
  * message can take the daemon down.
  */
-import { type Emitter, EmitterImpl, type Transport, TransportState } from "sip.js";
+import type { Emitter, Transport } from "sip.js";
 import type { Logger } from "../log/logger.js";
 import { screen } from "./guard.js";
 import { type Link, openLink, type TlsTrust } from "./links.js";
 import type { SipServer } from "./server-url.js";
+import { EmitterImpl, TransportState } from "./sipjs.js";
 
 export interface ConnectionTransportOptions {
   readonly servers: readonly SipServer[];

@@ -4,7 +4,8 @@
  * file, fsync, rename) when the call is offered or answered and every ALIVE_EVERY_MS during it
  * (its `aliveAt` bounds the call's times after a crash); removed when it ends. Writes run in the
  * background, in order, so the desk never waits on the disk; a failed write is logged and costs
- * only the restart's `call.ended`.
+ * only the restart's `call.ended`. Each write starts on the next turn of the event loop: the call
+ * is offered and auto-answered in one turn, and the 200 OK leaves before the file work begins.
  */
 import { readFileSync } from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
@@ -22,6 +23,8 @@ export class OpenCallFile {
   private key = "";
   private current: OpenCallRecord | null = null;
   private lastWrite = 0;
+  /** state_dir exists (made by the first write; made again after a write that failed). */
+  private dirMade = false;
 
   constructor(
     readonly dir: string,
@@ -103,13 +106,14 @@ export class OpenCallFile {
 
   private write(rec: OpenCallRecord | null, now: number): void {
     this.lastWrite = now;
-    this.chain = this.chain.then(async () => {
+    this.chain = this.chain.then(nextTurn).then(async () => {
       try {
         if (rec === null) {
           await rm(this.path, { force: true });
           return;
         }
-        await mkdir(this.dir, { recursive: true });
+        if (!this.dirMade) await mkdir(this.dir, { recursive: true });
+        this.dirMade = true;
         const tmp = `${this.path}.tmp`;
         const fh = await open(tmp, "w", 0o640);
         try {
@@ -126,6 +130,7 @@ export class OpenCallFile {
         }
         await rename(tmp, this.path);
       } catch (err) {
+        this.dirMade = false;
         this.log.error(
           { err: String(err), file: this.path },
           "could not record the open call: a crash now would leave it without its call.ended",
@@ -134,3 +139,5 @@ export class OpenCallFile {
     });
   }
 }
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -25,7 +25,9 @@ export interface ReconnectClock {
 }
 
 const systemClock: ReconnectClock = {
-  now: () => performance.now(),
+  // Monotonic ms without the `performance` global: its first use loads perf_hooks and seven
+  // internal modules, which a desk that is not in a call does not otherwise need.
+  now: () => Number(process.hrtime.bigint()) / 1e6,
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };

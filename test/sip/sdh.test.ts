@@ -104,4 +104,16 @@ describe("MediaSdh: sip.js offer/answer over a MediaSession (RFC 3264)", () => {
     expect(sdh.hasDescription("application/sdp; charset=x")).toBe(true);
     expect(sdh.hasDescription("text/plain")).toBe(false);
   });
+
+  it("lets go of the closed MediaSession (sip.js keeps the SDH ~32 s more): later offers fail as closed", async () => {
+    const media = fakeMedia();
+    const sdh = new MediaSdh(media, silentLogger);
+    await sdh.closeMedia();
+    expect(() => sdh.media).toThrow(MediaError);
+    await expect(sdh.setDescription("o2")).rejects.toMatchObject({ code: "closed" });
+    await expect(sdh.getDescription()).rejects.toMatchObject({ code: "closed" });
+    expect(sdh.sendDtmf("1")).toBe(true); // logged, not thrown
+    expect(await sdh.closeMedia()).toEqual(STATS);
+    expect(media.calls).toEqual(["close"]);
+  });
 });

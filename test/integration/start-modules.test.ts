@@ -1,0 +1,136 @@
+/**
+ * What a started desk holds in memory: the daemon as the service runs it (`dist/cli.js run`, so
+ * `npm run build` first), registered through the lab Kamailio with the SIP benchmark's config,
+ * has not loaded the code that only another command, a rare event or another kind of media
+ * needs. Every module loaded stays in memory for good (its source, its compiled code), and idle
+ * RSS is a target (README § Performance): this keeps such code from creeping back into the
+ * start. Not a timing test.
+ */
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { labKamailio } from "../lab/kamailio.js";
+import { freePorts } from "../lab/ports.js";
+import { type Spawned, spawnLogged, stopProcess, waitUntil } from "../lab/proc.js";
+
+const BIN = resolve("dist/cli.js");
+const HOOK = resolve("test/lab/module-log.mjs");
+/** The node flags of dist/cli.js's shebang: the daemon runs as /usr/bin/cuffia runs it. */
+const SHEBANG_FLAGS = (
+  /^#!\/usr\/bin\/env -S node(.*)$/.exec(readFileSync(BIN, "utf8").split("\n")[0] ?? "")?.[1] ?? ""
+)
+  .trim()
+  .split(/\s+/)
+  .filter(Boolean);
+
+let dir: string;
+let loaded: string[] = [];
+
+beforeAll(async () => {
+  const kam = labKamailio(inject("lab").kamailio);
+  dir = await mkdtemp(join(tmpdir(), "cuffia-start-modules-"));
+  const first = ((await freePorts(10)) + 1) & ~1;
+  await writeFile(join(dir, "sip.password"), kam.users["1018"] ?? "");
+  await writeFile(
+    join(dir, "cuffia.yaml"),
+    `agent: { id: start-modules, name: Modules }
+sip:
+  server: ws://127.0.0.1:${kam.wsPort}
+  aor: sip:1018@${kam.domain}
+  password_file: sip.password
+  auto_answer: true
+rtp: { address: 127.0.0.1, port_min: ${first}, port_max: ${first + 7}, codecs: [pcmu, pcma] }
+audio:
+  source: { type: none }
+  sink: { type: none }
+control: { socket: ${join(dir, "control.sock")} }
+log: { level: info }
+state_dir: ${join(dir, "state")}
+`,
+  );
+  const list = join(dir, "modules.txt");
+  const logFile = join(dir, "cuffia.log");
+  const proc: Spawned = spawnLogged(
+    process.execPath,
+    [...SHEBANG_FLAGS, "--import", HOOK, BIN, "run", "-c", join(dir, "cuffia.yaml")],
+    logFile,
+    { cwd: dir, env: { ...process.env, MODULE_LOG: list } },
+  );
+  try {
+    await waitUntil(
+      "the desk registered",
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`cuffia exited ${proc.child.exitCode}`);
+        return (await readFile(logFile, "utf8")).includes('"sip":"registered"');
+      },
+      20_000,
+      100,
+    );
+    // what the start does after registering (the next call's RTP ports, the first status) is done
+    await new Promise((r) => setTimeout(r, 1000));
+    proc.child.kill("SIGUSR2");
+    await waitUntil("the module list", async () => (await readFile(list, "utf8")).endsWith("--\n"), 5000, 50);
+    loaded = (await readFile(list, "utf8")).split("\n").filter((l) => l !== "" && l !== "--");
+  } finally {
+    await stopProcess(proc);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const has = (part: string) => loaded.filter((url) => url.includes(part));
+
+describe("a started desk", () => {
+  it("loaded the SIP side and the call path (the module list is real)", () => {
+    expect(has("/dist/sip/sip-agent.js")).toHaveLength(1);
+    expect(has("/dist/sip/calls.js")).toHaveLength(1);
+    expect(has("/dist/media/rtp-session.js")).toHaveLength(1);
+    expect(has("node_modules/sip.js/lib/api/user-agent.js")).toHaveLength(1);
+    expect(has("node_modules/pino/")).not.toHaveLength(0); // CommonJS, from require's cache
+  });
+
+  it("has not loaded perf_hooks (the `performance` global loads it and seven more on first use)", () => {
+    expect(has("builtin:NativeModule perf_hooks")).toEqual([]);
+    expect(has("builtin:NativeModule fs")).not.toEqual([]); // the list is real
+  });
+
+  it("has not loaded the new media dependencies (ICE, DTLS, Opus): a plain RTP desk never needs them", () => {
+    expect(has("node_modules/werift")).toEqual([]);
+    expect(has("node_modules/opusscript")).toEqual([]);
+  });
+
+  it("has not loaded sip.js's root index nor its browser platform", () => {
+    expect(has("node_modules/sip.js/lib/index.js")).toEqual([]);
+    expect(has("node_modules/sip.js/lib/platform/web/index.js")).toEqual([]);
+    expect(has("node_modules/sip.js/lib/platform/web/simple-user/")).toEqual([]);
+    expect(has("node_modules/sip.js/lib/platform/web/session-manager/")).toEqual([]);
+    expect(has("node_modules/sip.js/lib/platform/web/modifiers/")).toEqual([]);
+  });
+
+  it("has not loaded the other commands (ctl, check, schema, doctor, devices) nor the config reference", () => {
+    for (const m of ["ctl", "check", "schema", "doctor", "devices", "headset", "lcd"])
+      expect(has(`/dist/cli/${m}.js`)).toEqual([]);
+    expect(has("/dist/config/reference.js")).toEqual([]);
+    expect(has("/dist/control/control-client.js")).toEqual([]);
+  });
+
+  it("has not loaded the sides its config does not have (headset, LCD, presence)", () => {
+    for (const part of [
+      "node_modules/node-hid",
+      "node_modules/serialport",
+      "node_modules/mqtt",
+      "node_modules/aedes",
+    ])
+      expect(has(part)).toEqual([]);
+    for (const part of [
+      "/dist/headset/hid-headset.js",
+      "/dist/lcd/serial-lcd.js",
+      "/dist/presence/mqtt-presence.js",
+    ])
+      expect(has(part)).toEqual([]);
+  });
+});
