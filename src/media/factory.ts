@@ -7,8 +7,7 @@ import { PcmCache } from "../audio/file-source.js";
 import type { AudioOptions } from "../audio/options.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
-import { deskCertificate } from "./dtls-certificate.js";
-import { IceTransport, type TurnServer } from "./ice-transport.js";
+import type { IceTransport, TurnServer } from "./ice-transport.js";
 import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
 import { Negotiation } from "./negotiation.js";
 import { preloadOpus } from "./opus-codec.js";
@@ -104,6 +103,11 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
       const dtls = offer === undefined ? options.rtp.offerDtls === true : isDtlsOffer(offer);
       if (iceOptions && dtls) {
         try {
+          // Loaded at the first DTLS call: a plain RTP desk never holds werift (start-modules test).
+          const [{ IceTransport }, { deskCertificate }] = await Promise.all([
+            import("./ice-transport.js"),
+            import("./dtls-certificate.js"),
+          ]);
           ice = await IceTransport.gather({
             log: log.child(`call:${callId}`),
             hostAddresses: iceOptions.hostAddresses,
