@@ -125,6 +125,19 @@ export function securityWarnings(raw: Record<string, unknown>): HostFinding[] {
         message: `${section}.tls_verify is false: the ${section === "sip" ? "PBX's" : "broker's"} certificate is not verified, so anyone on the network path can impersonate it and read the credentials; trust a private CA with ${section}.ca_file instead`,
       });
   }
+  // rtp.encryption: required over signalling that cannot carry SDES keys (issue 14).
+  const rtp = raw["rtp"];
+  const sip = raw["sip"];
+  if (rtp && typeof rtp === "object" && (rtp as Record<string, unknown>)["encryption"] === "required") {
+    const s = sip && typeof sip === "object" ? (sip as Record<string, unknown>) : {};
+    const servers = [s["server"], ...(Array.isArray(s["fallback_servers"]) ? s["fallback_servers"] : [])];
+    const clear = servers.filter((u): u is string => typeof u === "string" && !/^(tls|wss):/i.test(u));
+    if (clear.length > 0)
+      out.push({
+        path: ["rtp", "encryption"],
+        message: `rtp.encryption is required but ${clear.join(", ")} is not tls:// or wss://: SDES-SRTP keys are never sent or accepted there, so only DTLS-SRTP calls can be taken and placed over it`,
+      });
+  }
   return out;
 }
 

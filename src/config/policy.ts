@@ -12,6 +12,7 @@ export function policyFromConfig(c: Config): Policy {
     notRespondingSeconds: c.policy.not_responding_seconds,
     autoAnswer: c.sip?.auto_answer ?? false,
     transferTargets: c.sip?.transfer_targets ?? {},
+    encryption: c.rtp.encryption,
     idleHookOff:
       hook === undefined || hook === "ignore" ? { action: "ignore" } : { action: "dial", target: hook.dial },
     sides: {

@@ -15,7 +15,17 @@
  * state unchanged. `seq` grows by one on every step that changes the state.
  */
 import { button } from "./desk/buttons.js";
-import { answered, dialling, ended, held, offered, restarted, timer, transferred } from "./desk/calls.js";
+import {
+  answered,
+  dialling,
+  encryptionChanged,
+  ended,
+  held,
+  offered,
+  restarted,
+  timer,
+  transferred,
+} from "./desk/calls.js";
 import { command } from "./desk/commands.js";
 import { health, policyChanged } from "./desk/health.js";
 import type { PersistedStatus } from "./desk/status.js";
@@ -43,9 +53,11 @@ function apply(s: Step, i: DeskInput): void {
     case "call_dialling":
       return dialling(s, i.callId, i.target);
     case "call_answered":
-      return answered(s, i.callId);
+      return answered(s, i.callId, i.encryption);
     case "call_held":
       return held(s, i.callId, i.by, i.held);
+    case "call_encryption":
+      return encryptionChanged(s, i.callId, i.encryption);
     case "call_transferred":
       return transferred(s, i.callId, i.target, i.ok, i.detail, i.by);
     case "call_ended":

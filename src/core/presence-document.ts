@@ -4,7 +4,15 @@
  * the call).
  */
 import { activity, activitySince, currentCall, held, remoteHeld, routable, wrapUpUntil } from "./derive.js";
-import type { Activity, AgentStatus, CallDirection, DeskState, Pending, SipHealth } from "./types.js";
+import type {
+  Activity,
+  AgentStatus,
+  CallDirection,
+  CallEncryption,
+  DeskState,
+  Pending,
+  SipHealth,
+} from "./types.js";
 
 export interface PresenceDocument {
   readonly v: 1;
@@ -31,6 +39,8 @@ export interface PresenceDocument {
     readonly muted: boolean;
     readonly held: boolean;
     readonly remote_held: boolean;
+    /** How the media is protected: "sdes", "dtls", "none"; null while not known (ringing). */
+    readonly encryption: CallEncryption | null;
   } | null;
   readonly health: {
     readonly sip: SipHealth;
@@ -77,6 +87,7 @@ export function presenceDocument(state: DeskState, agent: AgentIdentity, now: nu
           muted: c.muted,
           held: held(state),
           remote_held: remoteHeld(state),
+          encryption: c.encryption ?? null,
         }
       : null,
     health: {

@@ -50,6 +50,9 @@ export type EndReason =
   /** The daemon stopped (crash, kill, power cut) while this call was open; reported at the next start. */
   | "desk_restart";
 
+/** How a call's media is protected: SRTP keyed by SDES or by DTLS, or clear RTP. */
+export type CallEncryption = "none" | "sdes" | "dtls";
+
 export interface Call {
   readonly id: string;
   readonly direction: CallDirection;
@@ -67,6 +70,8 @@ export interface Call {
   readonly muted: boolean;
   /** A transfer under way (REFER sent, NOTIFY outcome not yet known). */
   readonly transferTarget: string | null;
+  /** How its media is protected, once answered (absent: not known). */
+  readonly encryption?: CallEncryption;
 }
 
 /**
@@ -153,6 +158,8 @@ export interface Policy {
   readonly autoAnswer: boolean;
   readonly transferTargets: Readonly<Record<string, string>>;
   readonly idleHookOff: IdleHookOff;
+  /** rtp.encryption: whether a clear call is worth the operator's notice (absent: preferred). */
+  readonly encryption?: "required" | "preferred" | "off";
   /** Sides present in the config: a command for an absent side answers `not_available`. */
   readonly sides: {
     readonly sip: boolean;
@@ -258,7 +265,9 @@ export type DeskInput =
       readonly autoAnswer: boolean;
     }
   | { readonly type: "call_dialling"; readonly callId: string; readonly target: string }
-  | { readonly type: "call_answered"; readonly callId: string }
+  | { readonly type: "call_answered"; readonly callId: string; readonly encryption?: CallEncryption }
+  /** A re-INVITE changed how an answered call's media is protected (e.g. clear → SDES). */
+  | { readonly type: "call_encryption"; readonly callId: string; readonly encryption: CallEncryption }
   | {
       readonly type: "call_held";
       readonly callId: string;
@@ -321,6 +330,8 @@ export type DeskEvent =
       readonly call_id: string;
       readonly direction: CallDirection;
       readonly ring_time: number;
+      /** How the media is protected (null: not known). */
+      readonly encryption: CallEncryption | null;
     }
   | {
       readonly type: "call.ended";
@@ -337,6 +348,9 @@ export type DeskEvent =
       readonly round_trip_ms: number | null;
       readonly audio_underruns: number | null;
       readonly audio_overruns: number | null;
+      /** SRTP packets dropped: failed authentication, replayed (null: no media statistics). */
+      readonly srtp_auth_dropped: number | null;
+      readonly srtp_replay_dropped: number | null;
     }
   | {
       readonly type: "call.transferred";

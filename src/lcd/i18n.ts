@@ -35,6 +35,8 @@ export interface Strings {
   readonly muted: string;
   readonly held: string;
   readonly remoteHeld: string;
+  /** The call's media is not encrypted while the policy prefers it (rtp.encryption). */
+  readonly clear: string;
   readonly sipRegistering: readonly string[];
   readonly sipUnregistered: readonly string[];
   readonly sipFailed: readonly string[];
@@ -72,6 +74,7 @@ const it: Strings = {
   muted: "MUTO",
   held: "ATTESA",
   remoteHeld: "ATT.REMOTA",
+  clear: "IN CHIARO",
   sipRegistering: ["Registrazione SIP...", "Registrazione...", "Registro..."],
   sipUnregistered: ["SIP non registrato", "Non registrato", "No SIP"],
   sipFailed: ["SIP errore {reason}", "SIP {reason}", "SIP errore"],
@@ -116,6 +119,7 @@ const en: Strings = {
   muted: "MUTED",
   held: "HOLD",
   remoteHeld: "REMOTE HOLD",
+  clear: "UNSECURED",
   sipRegistering: ["Registering SIP...", "Registering..."],
   sipUnregistered: ["SIP not registered", "Not registered", "No SIP"],
   sipFailed: ["SIP error {reason}", "SIP {reason}", "SIP error"],
@@ -160,6 +164,7 @@ const fr: Strings = {
   muted: "MUET",
   held: "ATTENTE",
   remoteHeld: "ATT.DISTANTE",
+  clear: "EN CLAIR",
   sipRegistering: ["Enregistrement SIP...", "Enregistrement...", "Enreg..."],
   sipUnregistered: ["SIP non enregistré", "Non enregistré", "Pas de SIP"],
   sipFailed: ["Erreur SIP {reason}", "SIP {reason}", "Erreur SIP"],
@@ -204,6 +209,7 @@ const es: Strings = {
   muted: "MUDO",
   held: "ESPERA",
   remoteHeld: "ESP.REMOTA",
+  clear: "SIN CIFRAR",
   sipRegistering: ["Registrando SIP...", "Registrando..."],
   sipUnregistered: ["SIP no registrado", "No registrado", "Sin SIP"],
   sipFailed: ["Error SIP {reason}", "SIP {reason}", "Error SIP"],

@@ -106,6 +106,8 @@ function layout(state: DeskState, S: Strings, ctx: ScreenContext): { head: Line;
         // On hold the headline already says so; the mark is for a hold the activity does not show.
         held(state) && act !== "on_hold" ? S.held : null,
         remoteHeld(state) ? S.remoteHeld : null,
+        // Clear media where the policy prefers SRTP (the far end could not): worth knowing.
+        call?.encryption === "none" && (state.policy.encryption ?? "preferred") !== "off" ? S.clear : null,
       ].filter((m): m is string => m !== null);
       const word = act === "on_hold" ? S.onHold : S.onCall;
       const m = marks.join(" ");

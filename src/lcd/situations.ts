@@ -15,6 +15,7 @@ export const SITUATIONS = [
   "ringing-arabic",
   "on-call",
   "on-call-muted",
+  "on-call-unencrypted",
   "on-hold",
   "outbound",
   "not-responding",
@@ -130,6 +131,8 @@ export function sampleState(situation: Situation, now = SAMPLE_NOW): DeskState {
       return baseState(now, talking());
     case "on-call-muted":
       return baseState(now, talking({ muted: true }));
+    case "on-call-unencrypted":
+      return baseState(now, talking({ encryption: "none" }));
     case "on-hold":
       return baseState(now, talking({}, "held"));
     case "outbound": {

@@ -152,6 +152,12 @@ export class Negotiation {
         throw new MediaError("incompatible", `DTLS-SRTP (${remote.protocol}) is not available on this call`);
       if (d.use !== "dtls" && this.o.ice)
         throw new MediaError("incompatible", `this call's media is DTLS-SRTP: ${remote.protocol} refused`);
+      // An encrypted call never goes clear by a re-INVITE: the status would still say encrypted.
+      if (d.use === "none" && this.settled && this.settled.security.kind !== "none")
+        throw new MediaError(
+          "incompatible",
+          "the call's media is encrypted: a re-offer without SRTP is refused",
+        );
       let security: NegotiatedSecurity = d.use === "dtls" ? { kind: "dtls" } : CLEAR;
       let tag = 0;
       if (d.use === "sdes") {
@@ -200,6 +206,11 @@ export class Negotiation {
         }
       }
       if (security.kind === "none") {
+        if (this.settled && this.settled.security.kind !== "none")
+          throw new MediaError(
+            "incompatible",
+            "the call's media is encrypted: an answer without SRTP is refused",
+          );
         if (offer.protocol !== "RTP/AVP")
           throw new MediaError(
             "incompatible",

@@ -207,9 +207,12 @@ export class RtpMediaSession implements MediaSession {
     return this.negotiation.remoteDirection;
   }
 
-  /** How the call's media is protected now. */
+  /**
+   * How the call's media is protected, as negotiated (a DTLS call is "dtls" from its answer on;
+   * its keys arrive with the handshake).
+   */
   get encryption(): MediaEncryption {
-    return this.protection.kind;
+    return this.security.kind;
   }
 
   private assertOpen(): void {

@@ -24,7 +24,7 @@ import {
   type UserAgent,
 } from "sip.js";
 import type { Emit } from "../core/side.js";
-import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
+import type { CallDirection, CallEncryption, EndReason, MediaStats, SipAction } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type MediaDirection, MediaError, type MediaSessionFactory } from "../media/media.js";
 import { tuneForCalls } from "../process/v8-tuning.js";
@@ -63,6 +63,8 @@ interface CallEntry {
   acked: boolean;
   ended: boolean;
   remoteHeld: boolean;
+  /** How the media is protected, as last reported to the desk (from the answer on). */
+  encryption: CallEncryption | null;
   muted: boolean;
   /** Resolves when the initial INVITE transaction is over (our ACK sent, or theirs received). */
   confirmed: Promise<void>;
@@ -91,6 +93,7 @@ function newEntry(id: string, direction: CallDirection, session: Invitation | In
     acked: false,
     ended: false,
     remoteHeld: false,
+    encryption: null,
     muted: false,
     confirmed,
     confirm,
@@ -765,12 +768,22 @@ export class CallTable {
   }
 
   private onRemoteDirection(entry: CallEntry, direction: MediaDirection): void {
+    this.encryptionChanged(entry);
     const held = direction === "sendonly" || direction === "inactive";
     if (held === entry.remoteHeld) return;
     entry.remoteHeld = held;
     if (!entry.answered) return;
     this.deps.log.info({ callId: entry.id, held }, "far end hold");
     this.deps.emit({ type: "call_held", callId: entry.id, by: "remote", held });
+  }
+
+  /** After a re-INVITE: tells the desk when the media's protection changed (clear → SDES). */
+  private encryptionChanged(entry: CallEntry): void {
+    const encryption = entry.sdh?.media.encryption;
+    if (!entry.answered || !encryption || encryption === entry.encryption) return;
+    entry.encryption = encryption;
+    this.deps.log.info({ callId: entry.id, encryption }, "call media protection changed");
+    this.deps.emit({ type: "call_encryption", callId: entry.id, encryption });
   }
 
   private watch(entry: CallEntry): void {
@@ -780,8 +793,10 @@ export class CallTable {
           entry.answered = true;
           // We send the ACK of an outbound call as the 2xx arrives.
           if (entry.direction === "outbound") entry.confirm();
-          this.deps.log.info({ callId: entry.id }, "call answered");
-          this.deps.emit({ type: "call_answered", callId: entry.id });
+          const encryption = entry.sdh?.media.encryption;
+          entry.encryption = encryption ?? null;
+          this.deps.log.info({ callId: entry.id, encryption }, "call answered");
+          this.deps.emit({ type: "call_answered", callId: entry.id, ...(encryption ? { encryption } : {}) });
           this.startGuard(entry);
           // A far end that answered with sendonly already holds us.
           if (entry.remoteHeld)

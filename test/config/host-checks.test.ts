@@ -103,6 +103,20 @@ describe("tls_verify: false", () => {
   });
 });
 
+describe("rtp.encryption: required", () => {
+  it("is warned about over signalling that cannot carry SDES keys, not over TLS", () => {
+    const tcp =
+      "sip:\n  server: tcp://pbx:5060\n  aor: sip:1@pbx\n  password: ${P}\nrtp: { encryption: required }\n";
+    expect(parseConfig(tcp, "c.yaml", { env: { P: "x" } }).warnings).toEqual([
+      expect.stringMatching(
+        /^c\.yaml:5:\d+ rtp\.encryption is required but tcp:\/\/pbx:5060 is not tls:\/\/ or wss:\/\//,
+      ),
+    ]);
+    const tls = tcp.replace("tcp://pbx:5060", "tls://pbx:5061");
+    expect(parseConfig(tls, "c.yaml", { env: { P: "x" } }).warnings).toEqual([]);
+  });
+});
+
 describe("relative paths", () => {
   it("are warned about: the daemon resolves them against its working directory, not the config's", () => {
     const { warnings } = parseConfig(

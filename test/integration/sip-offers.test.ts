@@ -234,10 +234,22 @@ describe("INVITEs the desk can never take are refused at once, before it rings",
       warning: /^305 \S+ "no common codec \(offered: G729\)"$/,
     },
     {
-      name: "no common transport (DTLS-SRTP only)",
+      name: "a DTLS-SRTP profile without a=fingerprint",
       parts: { body: sdp("m=audio 40100 UDP/TLS/RTP/SAVPF 0", ["a=rtpmap:0 PCMU/8000"]) },
       status: "488 Not Acceptable Here",
-      warning: /^302 \S+ "transport UDP\/TLS\/RTP\/SAVPF not supported \(RTP\/AVP only\)"$/,
+      warning: /^302 \S+ "UDP\/TLS\/RTP\/SAVPF offer without a=fingerprint"$/,
+    },
+    {
+      name: "SDES keys over unencrypted signalling (RTP/SAVP with a=crypto to a desk on ws://)",
+      parts: {
+        body: sdp("m=audio 40100 RTP/SAVP 0", [
+          "a=rtpmap:0 PCMU/8000",
+          "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz",
+        ]),
+      },
+      status: "488 Not Acceptable Here",
+      warning:
+        /^302 \S+ "SDES-SRTP keys over unencrypted signalling refused: use sips\/TLS for SDES, or DTLS-SRTP \(UDP\/TLS\/RTP\/SAVPF\)"$/,
     },
     {
       name: "an unsupported Require",

@@ -128,3 +128,59 @@ export function clearToneShare(
   power /= Math.max(pcm.length, 1);
   return power === 0 ? 0 : goertzel(pcm, 8000, freq) / power;
 }
+
+/**
+ * A relay in front of one endpoint: it takes the endpoint's SDP address and port (127.0.0.1:P,
+ * P + 1) while the endpoint itself is bound to another loopback address on the same ports
+ * (`backAddress`:P); what the far end sends to P is relayed to the endpoint, and what the endpoint
+ * sends back (it latches onto the relay, a NAT-like source: same IP, another port) goes to the far
+ * end. No SDP needs rewriting: the endpoint announces 127.0.0.1 and binds `backAddress`.
+ */
+export class FrontRelay {
+  /** RTP datagrams from the far end (before tampering), and those from the endpoint. */
+  readonly fromFar: Buffer[] = [];
+  readonly fromEndpoint: Buffer[] = [];
+  /** Called on every RTP datagram toward the endpoint: may change it in place. */
+  tamper: ((packet: Buffer) => void) | null = null;
+  private farRtp: { address: string; port: number } | null = null;
+  private farRtcp: { address: string; port: number } | null = null;
+
+  private constructor(
+    private readonly pub: Pair,
+    private readonly inner: Pair,
+    private readonly backAddress: string,
+  ) {
+    pub.rtp.on("message", (msg, from) => {
+      this.farRtp = { address: from.address, port: from.port };
+      this.fromFar.push(Buffer.from(msg));
+      this.tamper?.(msg);
+      inner.rtp.send(msg, pub.port, this.backAddress);
+    });
+    pub.rtcp.on("message", (msg, from) => {
+      this.farRtcp = { address: from.address, port: from.port };
+      inner.rtcp.send(msg, pub.port + 1, this.backAddress);
+    });
+    inner.rtp.on("message", (msg) => {
+      this.fromEndpoint.push(Buffer.from(msg));
+      if (this.farRtp) pub.rtp.send(msg, this.farRtp.port, this.farRtp.address);
+    });
+    inner.rtcp.on("message", (msg) => {
+      const to = this.farRtcp ?? (this.farRtp ? { ...this.farRtp, port: this.farRtp.port + 1 } : null);
+      if (to) pub.rtcp.send(msg, to.port, to.address);
+    });
+  }
+
+  /** Binds 127.0.0.1:P and P + 1 (P even, free) and a pair toward the endpoint. */
+  static async open(backAddress = "127.0.0.2"): Promise<FrontRelay> {
+    return new FrontRelay(await bindPair(), await bindPair(), backAddress);
+  }
+
+  /** The endpoint's RTP port: bind it on `backAddress`, announce 127.0.0.1. */
+  get port(): number {
+    return this.pub.port;
+  }
+
+  close(): void {
+    for (const s of [this.pub.rtp, this.pub.rtcp, this.inner.rtp, this.inner.rtcp]) s.close();
+  }
+}

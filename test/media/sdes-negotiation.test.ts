@@ -70,6 +70,29 @@ describe("answering SDES", () => {
     ).toBe(true);
   });
 
+  it("a clear call may become SDES by a re-INVITE (preferred over TLS)", () => {
+    const n = neg();
+    expect(n.answer(offer("RTP/AVP", []), false).negotiated.security?.kind).toBe("none");
+    const k = freshKeys("AES_CM_128_HMAC_SHA1_80");
+    const up = n.answer(offer("RTP/AVP", [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(k)}`], 2), false);
+    expect(up.negotiated.security?.kind).toBe("sdes");
+  });
+
+  it("an encrypted call does not go clear by a re-INVITE (the status would lie)", () => {
+    const k = freshKeys("AES_CM_128_HMAC_SHA1_80");
+    const n = neg();
+    n.answer(offer("RTP/AVP", [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(k)}`]), false);
+    expect(() => n.answer(offer("RTP/AVP", [], 2), false)).toThrow(/re-offer without SRTP is refused/);
+    // Still encrypted: a later re-offer with the key is answered as before.
+    expect(
+      n.answer(offer("RTP/AVP", [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(k)}`], 3), false).negotiated
+        .security?.kind,
+    ).toBe("sdes");
+    // Our own re-offer answered without a=crypto: refused too.
+    n.createOffer(true);
+    expect(() => n.acceptAnswer(offer("RTP/AVP", [], 4))).toThrow(/answer without SRTP is refused/);
+  });
+
   it("refuses with the policy's reason: SDES over clear signalling, SAVP under off", () => {
     const line = [`a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${b64(freshKeys("AES_CM_128_HMAC_SHA1_80"))}`];
     expect(() => neg("preferred", false).answer(offer("RTP/SAVP", line), false)).toThrow(

@@ -5,6 +5,7 @@
 import { lineCall, secondsBetween } from "../derive.js";
 import type {
   Call,
+  CallEncryption,
   DeskEvent,
   DeskInput,
   EndReason,
@@ -116,13 +117,18 @@ function outboundOffered(s: Step, callId: string, target: string): void {
   });
 }
 
-export function answered(s: Step, callId: string): void {
+export function answered(s: Step, callId: string, encryption?: CallEncryption): void {
   const line = s.state.line;
   if ((line.kind !== "ringing" && line.kind !== "outbound") || line.call.id !== callId) return;
   const call = line.call;
   if (call.direction === "inbound") s.effect({ type: "cancel_timer", timer: "ring" });
   s.set({
-    line: { kind: "on_call", since: s.now, call: { ...call, answeredAt: s.now }, hold: NOT_HELD },
+    line: {
+      kind: "on_call",
+      since: s.now,
+      call: { ...call, answeredAt: s.now, ...(encryption ? { encryption } : {}) },
+      hold: NOT_HELD,
+    },
     missed: call.direction === "inbound" ? 0 : s.state.missed,
   }); // 7
   s.event({
@@ -130,7 +136,15 @@ export function answered(s: Step, callId: string): void {
     call_id: callId,
     direction: call.direction,
     ring_time: secondsBetween(call.offeredAt, s.now),
+    encryption: encryption ?? null,
   });
+}
+
+/** A re-INVITE changed the protection of the call's media: the views follow (no event). */
+export function encryptionChanged(s: Step, callId: string, encryption: CallEncryption): void {
+  const line = s.state.line;
+  if (line.kind !== "on_call" || line.call.id !== callId || line.call.encryption === encryption) return;
+  s.line({ ...line, call: { ...line.call, encryption } });
 }
 
 export function held(s: Step, callId: string, by: "local" | "remote", on: boolean): void {
@@ -206,7 +220,7 @@ function takeOver(s: Step, callId: string, target: string): void {
   const call = { ...newCall(callId, "outbound", s.now, { number: target }), answeredAt: s.now };
   s.line({ kind: "on_call", since: s.now, call, hold: NOT_HELD });
   outboundOffered(s, callId, target);
-  s.event({ type: "call.answered", call_id: callId, direction: "outbound", ring_time: 0 });
+  s.event({ type: "call.answered", call_id: callId, direction: "outbound", ring_time: 0, encryption: null });
 }
 
 function endedEvent(
@@ -231,6 +245,8 @@ function endedEvent(
     round_trip_ms: stats?.roundTripMs ?? null,
     audio_underruns: stats?.audioUnderruns ?? null,
     audio_overruns: stats?.audioOverruns ?? null,
+    srtp_auth_dropped: stats?.srtpAuthDropped ?? null,
+    srtp_replay_dropped: stats?.srtpReplayDropped ?? null,
   };
 }
 
