@@ -152,7 +152,9 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
     await sip({ action: "answer", callId: offer.callId });
-    await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    const answered = await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    // reported to the desk (ctl status, presence, LCD) as DTLS-SRTP
+    expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
     await far.waitFor("CALL_ESTABLISHED");
     await heardFor(offer.callId, 4);
     await far.hangup();
@@ -173,7 +175,8 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     const dialling = await inputs.waitFor("call_dialling", () => true, 10_000, mark);
     await far.waitFor("CALL_INCOMING");
     await far.accept();
-    await inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 10_000);
+    const answered = await inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 10_000);
+    expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
     await heardFor(dialling.callId, 4);
     await sip({ action: "hangup", callId: dialling.callId });
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === dialling.callId);

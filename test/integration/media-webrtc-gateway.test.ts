@@ -140,7 +140,9 @@ describe("the desk behind a WebRTC gateway (Kamailio + rtpengine, wss://)", () =
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
     await sip({ action: "answer", callId: offer.callId });
-    await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    const answered = await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    // reported to the desk (ctl status, presence, LCD) as DTLS-SRTP
+    expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
     await far.waitFor("CALL_ESTABLISHED");
     // the INVITE baresip sent (the Call-ID rtpengine knows the call by)
     const invite = (await readSipTrace(far.logFile)).find((t) => /^INVITE sip:1017@/.test(t.message));
