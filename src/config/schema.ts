@@ -202,10 +202,12 @@ const rtp = z
       .describe("RTP uses even ports from this range, RTCP the odd one above."),
     port_max: portRange.default(20999).describe("Two ports per call."),
     codecs: z
-      .array(z.enum(["g722", "pcma", "pcmu"]))
+      .array(z.enum(["opus", "g722", "pcma", "pcmu"]))
       .min(1)
-      .default(["g722", "pcma", "pcmu"])
-      .describe("Preference order."),
+      .default(["opus", "g722", "pcma", "pcmu"])
+      .describe(
+        "Preference order. Wideband first: Opus (48 kHz, RFC 7587), then G.722, then G.711; the far end's offer is answered with the first of these it has.",
+      ),
     media_timeout: z
       .number()
       .int()

@@ -33,9 +33,20 @@ interface Format {
   readonly sendFrame: Int16Array;
   /** ...and its encoded payload, copied into each packet. */
   readonly payload: Uint8Array;
-  /** Decoded samples per payload byte (2 for G.722). */
-  readonly samplesPerByte: number;
+  /** Decoded samples per RTP timestamp unit (2 for G.722, else 1). */
+  readonly samplesPerTick: number;
 }
+
+/** A received payload, decoded: where it goes on the stream's timeline, and its samples. */
+export interface DecodedPayload {
+  /** RTP timestamp of the first sample (earlier than the packet's own when a gap was concealed). */
+  timestamp: number;
+  /** Valid until the next decode (the jitter buffer copies them). */
+  samples: Int16Array;
+}
+
+/** A gap this long or shorter (in samples at the codec's rate) is concealed by the codec itself. */
+const CODEC_CONCEAL_MS = 120;
 
 export class AudioBridge {
   private format: Format | null = null;
@@ -49,20 +60,30 @@ export class AudioBridge {
   private rawFrame: Int16Array | null = null;
   /** Where received payloads are decoded (the jitter buffer copies what it keeps). */
   private decoded = new Int16Array(0);
+  private readonly result: DecodedPayload = { timestamp: 0, samples: new Int16Array(0) };
+  /** RTP timestamp just after the last payload decoded, for a codec that conceals (null: none yet). */
+  private nextTs: number | null = null;
 
   constructor(private readonly o: AudioBridgeOptions) {}
 
-  /** A newly negotiated codec (or payload type): fresh codec state and buffers. */
-  setCodec(info: CodecInfo): void {
+  /**
+   * A newly negotiated codec (or payload type): fresh codec state and buffers; the previous
+   * codec is freed. `remoteFmtp`: the far end's a=fmtp for it. Throws if the codec cannot be created (Opus's library failing to load).
+   */
+  setCodec(info: CodecInfo, remoteFmtp?: string): void {
     const frameSamples = (info.sampleRate * this.o.frameMs) / 1000;
     const tsPerFrame = (info.clockRate * this.o.frameMs) / 1000;
+    const codec = createCodec(info.name, remoteFmtp);
+    this.format?.codec.close?.();
     this.format = {
-      codec: createCodec(info.name),
+      codec,
       sendFrame: new Int16Array(frameSamples),
       // G.711 and G.722 (64 kbit/s, 8000 Hz RTP clock) alike: one byte per timestamp unit.
+      // (Opus hands out packets of its own.)
       payload: new Uint8Array(tsPerFrame),
-      samplesPerByte: info.sampleRate / info.clockRate,
+      samplesPerTick: info.sampleRate / info.clockRate,
     };
+    this.nextTs = null;
     this.setupResamplers();
   }
 
@@ -149,13 +170,44 @@ export class AudioBridge {
     return f.codec.encode(frame, f.payload);
   }
 
-  /** Decodes one payload; the samples are valid until the next call (the jitter buffer copies them). */
-  decode(payload: Uint8Array): Int16Array {
+  /** The far end's stream starts over (a new SSRC): its timestamps owe nothing to the last ones. */
+  newSource(): void {
+    this.nextTs = null;
+  }
+
+  /**
+   * Decodes one payload of RTP timestamp `timestamp`; valid until the next call (the jitter
+   * buffer copies it). "malformed": the codec refused the payload. "late": it is older than one
+   * already decoded by a codec with state across packets (Opus), which would be thrown off.
+   * For such a codec, a gap since the previous packet (up to CODEC_CONCEAL_MS) is filled first
+   * by the codec's own concealment, and the result starts at the gap.
+   */
+  decode(payload: Uint8Array, timestamp: number): DecodedPayload | "malformed" | "late" {
     const f = this.format;
     if (!f) throw new Error("no codec negotiated");
-    const need = payload.length * f.samplesPerByte;
+    const c = f.codec;
+    let gap = 0;
+    if (c.conceal && this.nextTs !== null) {
+      const d = (timestamp - this.nextTs) | 0;
+      const maxGap = (f.codec.info.clockRate * CODEC_CONCEAL_MS) / 1000;
+      if (d < 0 && d > -4 * maxGap) return "late";
+      // Opus frames are multiples of 2.5 ms (120 samples at 48 kHz).
+      if (d > 0 && d <= maxGap && d % 120 === 0) gap = d * f.samplesPerTick;
+    }
+    const need = gap + c.maxDecoded(payload.length);
     if (this.decoded.length < need) this.decoded = new Int16Array(Math.max(need, 320));
-    return f.codec.decode(payload, this.decoded.subarray(0, need));
+    // The concealment first: the codec's state must go through the gap before the packet.
+    if (gap > 0 && c.conceal) {
+      c.conceal(gap, this.decoded.subarray(0, gap));
+      this.nextTs = timestamp;
+    }
+    const samples = c.decode(payload, this.decoded.subarray(gap, need));
+    if (samples === null) return "malformed";
+    const r = this.result;
+    r.timestamp = (timestamp - gap / f.samplesPerTick) >>> 0;
+    r.samples = this.decoded.subarray(0, gap + samples.length);
+    if (c.conceal) this.nextTs = (timestamp + samples.length / f.samplesPerTick) >>> 0;
+    return r;
   }
 
   /** Plays one frame (the codec's rate) out to the sink, if there is one. */
@@ -181,9 +233,10 @@ export class AudioBridge {
     return this.sink?.dropped ?? 0;
   }
 
-  /** Closes the devices (waiting for them to open first, if they are still opening). */
+  /** Closes the devices (waiting for them to open first, if they are still opening) and frees the codec. */
   async close(): Promise<void> {
     this.closed = true;
+    this.format?.codec.close?.();
     await this.opening?.catch(() => undefined);
     const closing: Array<Promise<void>> = [];
     if (this.source) closing.push(this.source.close());

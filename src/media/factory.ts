@@ -11,6 +11,7 @@ import { deskCertificate } from "./dtls-certificate.js";
 import { IceTransport, type TurnServer } from "./ice-transport.js";
 import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
 import { Negotiation } from "./negotiation.js";
+import { preloadOpus } from "./opus-codec.js";
 import { PortAllocator } from "./port-allocator.js";
 import { RtpMediaSession } from "./rtp-session.js";
 import { parseRemote } from "./sdp.js";
@@ -86,7 +87,14 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
     checkOffer(remoteSdp) {
       // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
       const ice = options.rtp.ice && isDtlsOffer(remoteSdp) ? PLACEHOLDER_ICE : undefined;
-      new Negotiation({ address: "127.0.0.1", port: 9, codecs, security, ice }).answer(remoteSdp, false);
+      const { negotiated } = new Negotiation({ address: "127.0.0.1", port: 9, codecs, security, ice }).answer(
+        remoteSdp,
+        false,
+      );
+      // The answer will use Opus: its library loads while the desk rings, not when answering.
+      if (negotiated.codec.name === "OPUS") {
+        preloadOpus().catch((e: Error) => log.error({ err: e.message }, "cannot load the Opus codec"));
+      }
     },
     async create({ callId, offer }) {
       // ICE + DTLS-SRTP when the far end offers it, or when we offer it (the file header of

@@ -36,6 +36,8 @@ const UNREACHABLE_LOG_MS = 60_000;
 export interface MediaCounters extends MediaStats {
   readonly garbage: number;
   readonly unknownPayload: number;
+  /** Payloads of the negotiated codec that it refused (a malformed Opus packet): dropped. */
+  readonly undecodable: number;
   readonly lateOrDuplicate: number;
   readonly concealedFrames: number;
   readonly sourceDropped: number;
@@ -110,6 +112,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     rejected: 0,
     garbage: 0,
     unknownPayload: 0,
+    undecodable: 0,
     lateOrDuplicate: 0,
     rtcpSent: 0,
     rtcpReceived: 0,
@@ -197,7 +200,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
         tsPerFrame: (n.codec.clockRate * FRAME_MS) / 1000,
       };
       this.reporter.remoteSsrc = null;
-      this.bridge.setCodec(n.codec);
+      this.bridge.setCodec(n.codec, n.codecFmtp);
     } else {
       this.format = { ...prev, n, send: f.send, receive: f.receive, held };
     }
@@ -358,14 +361,25 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     if (this.reporter.remoteSsrc !== p.ssrc || !this.reporter.receiver) {
       this.reporter.resetSource(p.ssrc, n.codec.clockRate);
       f.jb.reset();
+      this.bridge.newSource();
     }
     this.reporter.receiver?.update(p.sequence, p.timestamp, now);
     this.counters.received++;
     this.watchdog.heard(now);
     if (p.payloadType === n.payloadType) {
       if (n.localDirection === "sendonly" || n.localDirection === "inactive") return true;
-      const r = f.jb.push(p.timestamp, this.bridge.decode(p.payload), now);
-      if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
+      const d = this.bridge.decode(p.payload, p.timestamp);
+      if (d === "malformed") {
+        if (this.counters.undecodable++ === 0)
+          this.log.warn(
+            { codec: n.codec.name, bytes: p.payload.length },
+            "undecodable payload dropped (counted)",
+          );
+      } else if (d === "late") this.counters.lateOrDuplicate++;
+      else {
+        const r = f.jb.push(d.timestamp, d.samples, now);
+        if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
+      }
     } else {
       this.dtmf.receive(p.timestamp, p.payload); // telephone-event (checked above)
     }
@@ -476,6 +490,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       ...this.stats(),
       garbage: this.counters.garbage,
       unknownPayload: this.counters.unknownPayload,
+      undecodable: this.counters.undecodable,
       lateOrDuplicate: this.counters.lateOrDuplicate,
       concealedFrames: jb?.concealedFrames ?? 0,
       sourceDropped: this.bridge.sourceDropped,

@@ -10,6 +10,7 @@
 import * as sdpTransform from "sdp-transform";
 import { CODECS, type CodecInfo, type CodecName } from "./codecs.js";
 import { type MediaDirection, MediaError } from "./media.js";
+import { accepts20ms, OPUS_LOCAL_FMTP } from "./opus-sdp.js";
 import type { CryptoAttribute } from "./sdp-crypto.js";
 import {
   iceDtlsGroups,
@@ -59,6 +60,8 @@ export interface Negotiated {
   readonly remoteDirection: MediaDirection;
   /** What we said in the description that concluded the exchange. */
   readonly localDirection: MediaDirection;
+  /** The far end's a=fmtp for the codec's payload type (Opus: what it asks of our encoder). */
+  readonly codecFmtp?: string;
   /** How the media is protected and with which keys (set by the negotiation layer). */
   readonly security?: NegotiatedSecurity;
   /** DTLS-SRTP + ICE: the far end's attributes and our a=setup (null: no ICE). */
@@ -72,11 +75,16 @@ export type NegotiatedSecurity =
   | { readonly kind: "sdes"; readonly send: SrtpKeys; readonly receive: SrtpKeys };
 
 export const TELEPHONE_EVENT_PT = 101;
+/** telephone-event at Opus's 48 kHz clock (RFC 4733 §7.1.1: events use the audio's clock). */
+export const TELEPHONE_EVENT_48K_PT = 110;
 
 interface RemoteFormat {
   readonly pt: number;
   readonly name: string;
   readonly rate: number;
+  /** Channels from a=rtpmap (1 when absent, RFC 4566 §6). */
+  readonly channels: number;
+  readonly fmtp: string | undefined;
 }
 
 export interface RemoteStream {
@@ -92,6 +100,8 @@ export interface RemoteStream {
   readonly rtcpPort: number;
   readonly formats: readonly RemoteFormat[];
   readonly direction: MediaDirection;
+  /** a=maxptime, ms (RFC 4566 §6). */
+  readonly maxptime: number | undefined;
   readonly parsed: sdpTransform.SessionDescription;
   /** ICE and DTLS attributes when the profile is UDP/TLS/RTP/SAVP(F), else null. */
   readonly iceDtls: RemoteIceDtls | null;
@@ -191,12 +201,16 @@ function parseRemoteText(text: unknown): RemoteStream {
   const formats: RemoteFormat[] = [];
   for (const pt of pts) {
     const map = (m.rtp ?? []).find((r) => r.payload === pt);
-    if (map) formats.push({ pt, name: map.codec.toUpperCase(), rate: map.rate ?? 0 });
-    else {
+    const fmtp = (m.fmtp ?? []).find((f) => f.payload === pt)?.config;
+    if (map) {
+      const channels = Number(map.encoding ?? 1);
+      formats.push({ pt, name: map.codec.toUpperCase(), rate: map.rate ?? 0, channels, fmtp });
+    } else {
       const s = STATIC[pt];
-      if (s) formats.push({ pt, name: s.name, rate: s.rate });
+      if (s) formats.push({ pt, name: s.name, rate: s.rate, channels: 1, fmtp });
     }
   }
+  const maxptime = typeof m.maxptime === "number" && m.maxptime > 0 ? m.maxptime : undefined;
   let direction = asDirection(m.direction) ?? asDirection(parsed.direction) ?? "sendrecv";
   // RFC 3264 §8.4: c=0.0.0.0 is the old (RFC 2543) way to put a stream on hold.
   if (connection.ip === "0.0.0.0") {
@@ -220,6 +234,7 @@ function parseRemoteText(text: unknown): RemoteStream {
     rtcpPort,
     formats,
     direction,
+    maxptime,
     parsed,
     iceDtls,
   };
@@ -230,17 +245,50 @@ function pickTelephoneEvent(
   clockRate: number,
 ): TelephoneEventFormat | null {
   const te = formats.filter((f) => f.name === "TELEPHONE-EVENT");
-  // RFC 4733 §7.1.1: the event clock should match the audio's; accept 16000 too (G.722 phones).
-  const match = te.find((f) => f.rate === clockRate) ?? te.find((f) => f.rate === 8000 || f.rate === 16000);
+  // RFC 4733 §7.1.1: the event clock should match the audio's. Accept 16000 too (G.722 phones),
+  // and 8000 with Opus: baresip and older PBXs offer only telephone-event/8000 beside
+  // opus/48000. The events' RTP timestamps then stay the stream's (one SSRC, one clock) and only
+  // their durations count in the event clock (telephone-events.ts).
+  const match =
+    te.find((f) => f.rate === clockRate) ??
+    te.find((f) => f.rate === 8000) ??
+    te.find((f) => f.rate === 16000);
   return match ? { payloadType: match.pt, clockRate: match.rate } : null;
 }
 
-function findCodec(f: RemoteFormat, ours: readonly CodecName[]): CodecInfo | null {
+function findCodec(
+  f: RemoteFormat,
+  ours: readonly CodecName[],
+  maxptime: number | undefined,
+): CodecInfo | null {
   for (const name of ours) {
     const c = CODECS[name];
-    if (f.name === c.name && (f.rate === c.clockRate || f.rate === 0)) return c;
+    if (f.name !== c.name) continue;
+    // RFC 7587 §7: opus/48000/2 always; and we send 20 ms packets, which it must accept.
+    if (c.name === "OPUS") {
+      if (f.rate === 48000 && f.channels === 2 && accepts20ms(f.fmtp, maxptime)) return c;
+    } else if (f.rate === c.clockRate || f.rate === 0) return c;
   }
   return null;
+}
+
+interface FormatOut {
+  readonly pt: number;
+  readonly name: string;
+  readonly rate: number;
+  readonly channels?: number | undefined;
+  readonly fmtp?: string | undefined;
+}
+
+/** Our a=rtpmap/a=fmtp entry for a codec at payload type `pt`. */
+function codecFormat(c: CodecInfo, pt: number): FormatOut {
+  return {
+    pt,
+    name: c.encodingName,
+    rate: c.clockRate,
+    channels: c.rtpmapChannels,
+    fmtp: c.name === "OPUS" ? OPUS_LOCAL_FMTP : undefined,
+  };
 }
 
 /** RFC 3264 §6.1: the answer's direction for an offered one, and our hold wish. */
@@ -265,7 +313,7 @@ export function offerDirection(hold: boolean, remoteDirection: MediaDirection): 
 
 function describe(
   local: LocalDescription,
-  formats: ReadonlyArray<{ pt: number; name: string; rate: number; fmtp?: string }>,
+  formats: readonly FormatOut[],
   direction: MediaDirection,
   extra: readonly sdpTransform.MediaDescription[] = [],
   audioIndex = 0,
@@ -276,7 +324,12 @@ function describe(
     port: local.port,
     protocol: local.protocol ?? "RTP/AVP",
     payloads: formats.map((f) => f.pt).join(" "),
-    rtp: formats.map((f) => ({ payload: f.pt, codec: f.name, rate: f.rate })),
+    rtp: formats.map((f) => ({
+      payload: f.pt,
+      codec: f.name,
+      rate: f.rate,
+      ...(f.channels !== undefined ? { encoding: f.channels } : {}),
+    })),
     fmtp: formats.filter((f) => f.fmtp).map((f) => ({ payload: f.pt, config: f.fmtp ?? "" })),
     ptime: 20,
     // With rtcp-mux RTCP shares the RTP port (RFC 5761 §5.1.3); a=rtcp would say the same.
@@ -307,12 +360,12 @@ function describe(
 }
 
 export function buildOffer(local: LocalDescription, direction: MediaDirection): string {
-  const formats: Array<{ pt: number; name: string; rate: number; fmtp?: string }> = local.codecs.map((n) => ({
-    pt: CODECS[n].payloadType,
-    name: n,
-    rate: CODECS[n].clockRate,
-  }));
-  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock (8000 for all our codecs).
+  const formats: FormatOut[] = local.codecs.map((n) => codecFormat(CODECS[n], CODECS[n].payloadType));
+  // RFC 4733 §7.1.1: events 0-16 (DTMF), at the audio clock: 48000 for Opus, 8000 for the others,
+  // and 8000 always (a far end that has only that one still gets our digits with Opus).
+  if (local.codecs.includes("OPUS")) {
+    formats.push({ pt: TELEPHONE_EVENT_48K_PT, name: "telephone-event", rate: 48000, fmtp: "0-16" });
+  }
   formats.push({ pt: TELEPHONE_EVENT_PT, name: "telephone-event", rate: 8000, fmtp: "0-16" });
   return describe(local, formats, direction, [], 0, local.ice?.offer() ?? null);
 }
@@ -327,11 +380,11 @@ export function answerOffer(
   if (remote.iceDtls && !local.ice)
     throw incompatible("DTLS-SRTP with ICE offered, but this call has no ICE agent");
   // Our preference decides among what both sides support (the offerer's order is a hint only).
-  let chosen: { codec: CodecInfo; pt: number } | null = null;
+  let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
   for (const name of local.codecs) {
-    const f = remote.formats.find((x) => findCodec(x, [name]) !== null);
+    const f = remote.formats.find((x) => findCodec(x, [name], remote.maxptime) !== null);
     if (f) {
-      chosen = { codec: CODECS[name], pt: f.pt };
+      chosen = { codec: CODECS[name], pt: f.pt, fmtp: f.fmtp };
       break;
     }
   }
@@ -342,9 +395,7 @@ export function answerOffer(
   }
   const te = pickTelephoneEvent(remote.formats, chosen.codec.clockRate);
   const direction = answerDirection(remote.direction, hold);
-  const formats: Array<{ pt: number; name: string; rate: number; fmtp?: string }> = [
-    { pt: chosen.pt, name: chosen.codec.name, rate: chosen.codec.clockRate },
-  ];
+  const formats: FormatOut[] = [codecFormat(chosen.codec, chosen.pt)];
   if (te) formats.push({ pt: te.payloadType, name: "telephone-event", rate: te.clockRate, fmtp: "0-16" });
   // RFC 3264 §6: every offered m= line appears in the answer; the ones we refuse get port 0.
   const others = (remote.parsed.media ?? [])
@@ -372,6 +423,7 @@ export function answerOffer(
       remoteRtcpPort: remote.rtcpPort,
       remoteDirection: remote.direction,
       localDirection: direction,
+      ...(chosen.fmtp !== undefined ? { codecFmtp: chosen.fmtp } : {}),
       iceDtls: remote.iceDtls && ice ? { remote: remote.iceDtls, localSetup: ice.setup } : null,
     },
   };
@@ -389,11 +441,11 @@ export function acceptAnswer(
   if (offeredIce && !remote.iceDtls)
     throw incompatible("DTLS-SRTP offered, the answer is not UDP/TLS/RTP/SAVPF");
   if (!offeredIce && remote.iceDtls) throw incompatible("the answer is DTLS-SRTP, we did not offer it");
-  let chosen: { codec: CodecInfo; pt: number } | null = null;
+  let chosen: { codec: CodecInfo; pt: number; fmtp: string | undefined } | null = null;
   for (const f of remote.formats) {
-    const c = findCodec(f, offered);
+    const c = findCodec(f, offered, remote.maxptime);
     if (c) {
-      chosen = { codec: c, pt: f.pt };
+      chosen = { codec: c, pt: f.pt, fmtp: f.fmtp };
       break;
     }
   }
@@ -407,6 +459,7 @@ export function acceptAnswer(
     remoteRtcpPort: remote.rtcpPort,
     remoteDirection: remote.direction,
     localDirection: intersect(offeredDirection, remote.direction),
+    ...(chosen.fmtp !== undefined ? { codecFmtp: chosen.fmtp } : {}),
     iceDtls: remote.iceDtls ? { remote: remote.iceDtls, localSetup: "actpass" } : null,
   };
 }

@@ -6,10 +6,16 @@
  * that TURN allocates a relay on the internet side, and that a symmetric NAT maps each destination
  * to a different port. Skipped, saying why, only where the machine forbids namespaces.
  */
+
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
+import { type Baresip, readSipTrace, startBaresip } from "../lab/baresip.js";
 import { type Coturn, startCoturn } from "../lab/coturn.js";
+import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { createHomeNat, type HomeNat, netnsUnavailable } from "../lab/netns.js";
+import { baresipPort } from "../lab/ports.js";
 import { execFileAsync, type Spawned, stopProcess, waitUntil } from "../lab/proc.js";
 
 const unavailable = await netnsUnavailable();
@@ -143,5 +149,116 @@ describe.skipIf(unavailable !== null)("lab home NAT (network namespaces)", () =>
     await extra.teardown();
     const { stdout } = await execFileAsync("ip", ["netns", "list"]);
     for (const ns of [extra.home.ns, extra.router.ns, extra.wan.ns]) expect(stdout).not.toContain(ns);
+  });
+
+  test("a call from behind a symmetric NAT: SIP through the router, media through coturn, audio both ways", async () => {
+    const home = await createHomeNat({ nat: "symmetric" });
+    const stops: Array<() => Promise<void>> = [];
+    try {
+      const inWan = { ns: home.wan.ns, address: home.wan.address, nat: home };
+      const pbx: Kamailio = await startKamailio({ dir: join(home.dir, "kamailio"), netns: inWan });
+      stops.push(() => pbx.stop());
+      const turn = await startCoturn({ dir: join(home.dir, "coturn"), verbose: true, netns: inWan });
+      stops.push(() => turn.stop());
+      const tone440 = await makeTone(join(home.dir, "440.wav"), { freq: 440, seconds: 20 });
+      const tone880 = await makeTone(join(home.dir, "880.wav"), { freq: 880, seconds: 20 });
+      const far: Baresip = await startBaresip({
+        kamailio: pbx,
+        user: "2002",
+        port: await baresipPort(),
+        audioFile: tone880,
+        record: true,
+        autoAnswer: true,
+        netns: inWan,
+      });
+      stops.push(() => far.stop());
+      const desk: Baresip = await startBaresip({
+        kamailio: pbx,
+        user: "2001",
+        port: await baresipPort(),
+        audioFile: tone440,
+        record: true,
+        sipTrace: true,
+        medianat: "turn",
+        stunServer: {
+          url: `turn:${turn.host}:${turn.port}`,
+          username: turn.username,
+          password: turn.password,
+        },
+        netns: { ns: home.home.ns, address: home.home.address, nat: home },
+      });
+      stops.push(() => desk.stop());
+      // Kamailio saw the REGISTER come from the router's public address, not the LAN one.
+      const registration = (await pbx.registrations()).find((r) => r.aor === "2001");
+      expect(registration?.received ?? "").toContain(home.router.address);
+
+      await desk.dial(`sip:2002@${pbx.domain}`);
+      await desk.waitFor("CALL_ESTABLISHED");
+      await far.waitFor("CALL_ESTABLISHED");
+      const rec = (b: Baresip) =>
+        waitUntil(`${b.user}'s recording`, async () =>
+          (await b.recordings()).find((f) => f.endsWith("-dec.wav")),
+        );
+      const [recDesk, recFar] = [await rec(desk), await rec(far)];
+      await waitUntil(
+        "3 s of received audio on both ends",
+        async () => (await wavSeconds(recDesk)) >= 3 && (await wavSeconds(recFar)) >= 3,
+        15_000,
+        100,
+      );
+      await desk.hangup();
+      await far.waitFor("CALL_CLOSED");
+      await waitUntil(
+        "recordings closed",
+        async () => (await wavComplete(recDesk)) && (await wavComplete(recFar)),
+      );
+      expect(Math.abs((await dominantFrequency(recDesk, { skipSeconds: 0.5 })) - 880)).toBeLessThanOrEqual(
+        15,
+      );
+      expect(Math.abs((await dominantFrequency(recFar, { skipSeconds: 0.5 })) - 440)).toBeLessThanOrEqual(15);
+
+      // The desk offered coturn's relay (on the internet side), not its LAN address.
+      const offer =
+        (await readSipTrace(desk.logFile)).find((t) => t.message.startsWith("INVITE "))?.message ?? "";
+      expect(offer).toMatch(new RegExp(`^c=IN IP4 ${turn.host.replace(/\./g, "\\.")}\\r?$`, "m"));
+      const port = Number(/^m=audio (\d+) /m.exec(offer)?.[1]);
+      expect(port).toBeGreaterThanOrEqual(turn.relayPorts.min);
+      expect(port).toBeLessThanOrEqual(turn.relayPorts.max);
+      expect(await readFile(turn.logFile, "utf8")).toMatch(/ALLOCATE processed, success/);
+
+      // The control: the same call without TURN. The far end sends to the LAN address the desk
+      // offered, which the internet side cannot reach: the desk hears nothing while the far end,
+      // reached through the NAT, hears the desk.
+      const bare: Baresip = await startBaresip({
+        kamailio: pbx,
+        user: "2003",
+        port: await baresipPort(),
+        audioFile: tone440,
+        record: true,
+        netns: { ns: home.home.ns, address: home.home.address, nat: home },
+      });
+      stops.push(() => bare.stop());
+      const farCalls = (await far.recordings()).length;
+      await bare.dial(`sip:2002@${pbx.domain}`);
+      await bare.waitFor("CALL_ESTABLISHED");
+      const recFar2 = await waitUntil("the far end's second recording", async () => {
+        const decs = (await far.recordings()).filter((f) => f.endsWith("-dec.wav") && f !== recFar);
+        return (await far.recordings()).length > farCalls ? decs[0] : undefined;
+      });
+      await waitUntil("3 s at the far end", async () => (await wavSeconds(recFar2)) >= 3, 15_000, 100);
+      await bare.hangup();
+      await far.waitFor("CALL_CLOSED");
+      await waitUntil("recording closed", () => wavComplete(recFar2));
+      expect(Math.abs((await dominantFrequency(recFar2, { skipSeconds: 0.5 })) - 440)).toBeLessThanOrEqual(
+        15,
+      );
+      // baresip records what it decodes: in the 3 s the far end heard, the desk decoded nothing.
+      const bareDec = (await bare.recordings()).find((f) => f.endsWith("-dec.wav"));
+      const heardSeconds = bareDec ? await wavSeconds(bareDec) : 0;
+      expect(heardSeconds).toBeLessThan(0.2);
+    } finally {
+      for (const stop of stops.reverse()) await stop().catch(() => {});
+      await home.teardown();
+    }
   });
 });

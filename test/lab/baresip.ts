@@ -17,8 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeSilence } from "./audio.js";
 import type { Kamailio } from "./kamailio.js";
+import type { HomeNat } from "./netns.js";
 import { freePort } from "./ports.js";
-import { type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
+import { execFileAsync, type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
 
 export type BaresipEvent = Record<string, unknown> & { type?: string; class?: string };
 
@@ -87,6 +88,12 @@ export interface BaresipOptions {
   stunServer?: { url: string; username?: string; password?: string };
   /** `rtcp_mux yes` (RTP and RTCP on one port, RFC 5761); default no. */
   rtcpMux?: boolean;
+  /**
+   * Run inside a network namespace of netns.ts (e.g. behind createHomeNat()'s router), SIP and
+   * media on `address`. The control connection goes through a unix socket bridged into the
+   * namespace by socat (the test process cannot reach the namespace's ports).
+   */
+  netns?: { readonly ns: string; readonly address: string; readonly nat: Pick<HomeNat, "spawn"> };
   /** Directory for config, uuid, log and recordings; a fresh temp dir when absent. */
   dir?: string;
   /** Milliseconds to wait for the first REGISTER_OK (default 10 s). */
@@ -100,6 +107,12 @@ export interface BaresipOptions {
   jitterBuffer?: string;
   /** `audio_buffer` in ms, "min-max" (default "20-160", baresip's own default). */
   audioBuffer?: string;
+  /**
+   * The account's codecs, preferred first, by baresip's names (default ["pcmu", "pcma"]);
+   * "opus" and "g722" load their modules (Opus with in-band FEC; baresip's own stereo default,
+   * which registers it as opus/48000/2 as RFC 7587 writes it).
+   */
+  audioCodecs?: readonly string[];
 }
 
 /** Encodes one netstring frame. */
@@ -148,16 +161,19 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const aor = `sip:${user}@${kamailio.domain}`;
   const device = `cuffia-${port}`;
 
+  const audioCodecs = opts.audioCodecs ?? ["pcmu", "pcma"];
   const modules = [
     "g711.so",
+    ...(audioCodecs.includes("opus") ? ["opus.so"] : []),
+    ...(audioCodecs.includes("g722") ? ["g722.so"] : []),
     ...(opts.alsa ? ["alsa.so"] : ["aufile.so", "aubridge.so"]),
     ...(opts.record ? ["sndfile.so"] : []),
     ...mediaModules,
   ];
   const config = [
     "poll_method epoll",
-    `sip_listen ${kamailio.domain}:${port}`,
-    "net_interface 127.0.0.1",
+    `sip_listen ${opts.netns?.address ?? kamailio.domain}:${port}`,
+    `net_interface ${opts.netns?.address ?? "127.0.0.1"}`,
     // Keeps baresip off resolv.conf; nothing is resolved (all URIs carry IP addresses).
     "dns_server 127.0.0.1:53",
     "call_local_timeout 120",
@@ -183,6 +199,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     `rtcp_mux ${opts.rtcpMux ? "yes" : "no"}`,
     `jitter_buffer_delay ${opts.jitterBuffer ?? "5-10"}`,
     "rtp_stats no",
+    ...(audioCodecs.includes("opus") ? ["opus_inbandfec yes", "opus_bitrate 32000"] : []),
     "module_path /usr/lib/baresip/modules",
     ...modules.map((m) => `module ${m}`),
     "module_tmp uuid.so",
@@ -203,7 +220,8 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     `outbound="sip:${kamailio.domain}:${kamailio.udpPort};transport=udp"`,
     `regint=${opts.regint ?? 600}`,
     `answermode=${opts.autoAnswer ? "auto" : "manual"}`,
-    "audio_codecs=pcmu,pcma",
+    // baresip looks codecs up by name/rate/channels, the rate defaulting to 8000.
+    `audio_codecs=${audioCodecs.map((c) => (c === "opus" ? "opus/48000/2" : c)).join(",")}`,
   ];
   await writeFile(join(dir, "config"), config);
   await writeFile(join(dir, "accounts"), `<${aor};transport=udp>;${params.join(";")}\n`);
@@ -212,11 +230,24 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   await writeFile(join(dir, "uuid"), randomUUID());
 
   const logFile = join(dir, "baresip.log");
-  const proc: Spawned = spawnLogged("baresip", ["-f", dir, ...(opts.sipTrace ? ["-s"] : [])], logFile, {
-    cwd: dir,
-    stdin: "ignore",
-    ...(opts.alsa?.env ? { env: { ...process.env, ...opts.alsa.env } } : {}),
-  });
+  const baresipArgs = ["-f", dir, ...(opts.sipTrace ? ["-s"] : [])];
+  const proc: Spawned = opts.netns
+    ? opts.netns.nat.spawn(opts.netns.ns, "baresip", baresipArgs, logFile, { cwd: dir })
+    : spawnLogged("baresip", baresipArgs, logFile, {
+        cwd: dir,
+        stdin: "ignore",
+        ...(opts.alsa?.env ? { env: { ...process.env, ...opts.alsa.env } } : {}),
+      });
+  // In a namespace: a unix socket (a file, reachable from here) bridged to ctrl_tcp inside it.
+  const ctrlSocket = join(dir, "ctrl.sock");
+  const bridge: Spawned | null = opts.netns
+    ? opts.netns.nat.spawn(
+        opts.netns.ns,
+        "socat",
+        [`UNIX-LISTEN:${ctrlSocket},fork,unlink-early`, `TCP:127.0.0.1:${ctrlPort}`],
+        join(dir, "ctrl-bridge.log"),
+      )
+    : null;
   let exitedWith: number | string | null = null;
   void proc.exited.then((code) => {
     exitedWith = code;
@@ -261,7 +292,9 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
 
   const connect = (): Promise<Socket> =>
     new Promise((resolve, reject) => {
-      const s = createConnection({ host: "127.0.0.1", port: ctrlPort });
+      const s = bridge
+        ? createConnection({ path: ctrlSocket })
+        : createConnection({ host: "127.0.0.1", port: ctrlPort });
       s.once("connect", () => resolve(s));
       s.once("error", reject);
     });
@@ -271,12 +304,29 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
       `baresip ${user} ctrl_tcp on ${ctrlPort}`,
       async () => {
         if (exitedWith !== null) throw new Error(`baresip exited (${exitedWith})`);
+        if (opts.netns) {
+          // The bridge accepts before ctrl_tcp listens: probe the port inside the namespace first.
+          const up = await execFileAsync("ip", [
+            "netns",
+            "exec",
+            opts.netns.ns,
+            "socat",
+            "-u",
+            "/dev/null",
+            `TCP:127.0.0.1:${ctrlPort}`,
+          ]).then(
+            () => true,
+            () => false,
+          );
+          if (!up) return undefined;
+        }
         return connect().catch(() => undefined);
       },
       10_000,
     );
   } catch (error) {
     await stopProcess(proc);
+    if (bridge) await stopProcess(bridge);
     throw new Error(`${(error as Error).message}\n${await logTail()}`);
   }
   socket.on("data", (chunk: Buffer) => {
@@ -363,6 +413,7 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const stop = async (): Promise<void> => {
     socket?.destroy();
     await stopProcess(proc, 2000, ["SIGTERM", "SIGTERM"]);
+    if (bridge) await stopProcess(bridge);
   };
 
   try {

@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asList, asStruct, type KamStruct, parseKamcmd } from "./kamcmd.js";
+import type { HomeNat } from "./netns.js";
 import { isPortFree } from "./ports.js";
 import {
   execFileAsync,
@@ -89,6 +90,12 @@ export interface KamailioOptions {
    * (see startRtpengine() in rtpengine.ts and README § WebRTC gateway).
    */
   rtpengine?: { readonly ngSocket: string };
+  /**
+   * Run inside a network namespace of netns.ts (e.g. createHomeNat()'s "wan" side), every listener
+   * and the lab domain on `address` instead of 127.0.0.1. kamcmd still works (its socket is a
+   * file); readiness is judged over it, since the test process cannot reach the namespace's ports.
+   */
+  netns?: { readonly ns: string; readonly address: string; readonly nat: Pick<HomeNat, "spawn"> };
 }
 
 export function labPorts(base: number): { sip: number; tls: number; ws: number; wss: number } {
@@ -111,7 +118,10 @@ export async function findFreeBase(start = DEFAULT_LAB_BASE): Promise<number> {
 }
 
 /** A CA and a server certificate for IP 127.0.0.1 signed by it (EC keys: fast to make). */
-async function makeCertificate(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+async function makeCertificate(
+  dir: string,
+  ip = LAB_DOMAIN,
+): Promise<{ ca: string; cert: string; key: string }> {
   const p = (name: string): string => join(dir, name);
   const ssl = (args: string[]): Promise<unknown> => execFileAsync("openssl", args, { cwd: dir });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -125,10 +135,10 @@ async function makeCertificate(dir: string): Promise<{ ca: string; cert: string;
       "keyUsage=critical,keyCertSign,cRLSign",
     ]),
   );
-  await ssl(["req", ...ec, "-keyout", p("key.pem"), "-out", p("server.csr"), "-subj", "/CN=127.0.0.1"]);
+  await ssl(["req", ...ec, "-keyout", p("key.pem"), "-out", p("server.csr"), "-subj", `/CN=${ip}`]);
   await writeFile(
     p("server.ext"),
-    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=IP:${ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
   );
   await ssl(
     ["x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key")].concat([
@@ -188,7 +198,9 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
   const logFile = join(dir, "kamailio.log");
   const ctl = `unix:${join(runDir, "kamailio_ctl")}`;
 
-  const tls = await makeCertificate(dir);
+  const netns = opts.netns;
+  const domain = netns?.address ?? LAB_DOMAIN;
+  const tls = await makeCertificate(dir, domain);
   const tlsCfg = join(dir, "tls.cfg");
   await writeFile(
     tlsCfg,
@@ -216,6 +228,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     `TLS_CFG="${tlsCfg}"`,
     ...(opts.wsPing ? ["WITH_WSPING"] : []),
     ...(opts.rtpengine ? ["WITH_RTPENGINE", `RTPENGINE_SOCK="${opts.rtpengine.ngSocket}"`] : []),
+    ...(netns ? [`LISTEN_IP=${netns.address}`, `LAB_DOMAIN="${netns.address}"`] : []),
   ].flatMap((d) => ["-A", d]);
   const args = ["-f", KAMAILIO_CFG, ...defines];
 
@@ -233,7 +246,9 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
   const launch = async (): Promise<void> => {
     await rm(pidFile, { force: true });
     await writeFile(logFile, `--- kamailio ${runArgs.join(" ")}\n`, { flag: "a" });
-    const spawned = spawnLogged("kamailio", runArgs, logFile, { cwd: dir });
+    const spawned = netns
+      ? netns.nat.spawn(netns.ns, "kamailio", runArgs, logFile, { cwd: dir })
+      : spawnLogged("kamailio", runArgs, logFile, { cwd: dir });
     proc = spawned;
     let exited: number | string | null = null;
     void spawned.exited.then((code) => {
@@ -244,6 +259,9 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
         `kamailio listeners on base ${base}`,
         async () => {
           if (exited !== null) throw new Error(`kamailio exited (${exited}) during start`);
+          // In a namespace only the ctl socket (a file) is reachable: it answers once the
+          // listeners are bound (they are opened before the workers start).
+          if (netns) return rpc("core.uptime").then(() => true);
           return (
             (await tcpAccepts(ports.sip)) &&
             (await tcpAccepts(ports.tls)) &&
@@ -276,7 +294,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     get pid() {
       return current().pid;
     },
-    domain: LAB_DOMAIN,
+    domain,
     udpPort: ports.sip,
     tcpPort: ports.sip,
     tlsPort: ports.tls,

@@ -40,6 +40,30 @@ function request(message, timeoutMs = 2000) {
   });
 }
 
+/**
+ * Sends `text` to host:to every 250 ms (UDP may be lost; the lab's echoes are socat children that
+ * can miss a datagram under load) until the first datagram comes back from there, or `waitMs`.
+ */
+function exchange(text, to, waitMs) {
+  return new Promise((resolve) => {
+    const send = () => socket.send(text, to, host);
+    const resend = setInterval(send, 250);
+    const done = (value) => {
+      clearInterval(resend);
+      clearTimeout(timer);
+      socket.off("message", onMessage);
+      resolve(value);
+    };
+    const timer = setTimeout(() => done(null), waitMs);
+    const onMessage = (data, from) => {
+      if (from.port === to) done({ data: data.toString(), from: `${from.address}:${from.port}` });
+    };
+    socket.on("message", onMessage);
+    socket.on("error", () => {});
+    send();
+  });
+}
+
 const address = (pair) => (pair ? `${pair[0]}:${pair[1]}` : null);
 let result;
 try {
@@ -73,27 +97,14 @@ try {
           };
   } else if (command === "send") {
     const [text, waitText] = rest;
-    result = await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ reply: null, local: local() }), Number(waitText ?? 1000));
-      socket.once("message", (data, from) => {
-        clearTimeout(timer);
-        resolve({ reply: data.toString(), from: `${from.address}:${from.port}`, local: local() });
-      });
-      socket.send(text ?? "", port, host);
-    });
+    const answer = await exchange(text ?? "", port, Number(waitText ?? 1000));
+    result = answer
+      ? { reply: answer.data, from: answer.from, local: local() }
+      : { reply: null, local: local() };
   } else if (command === "send2") {
     const replies = [];
     for (const to of [port, Number(rest[0])]) {
-      replies.push(
-        await new Promise((resolve) => {
-          const timer = setTimeout(() => resolve(null), 1000);
-          socket.once("message", (data) => {
-            clearTimeout(timer);
-            resolve(data.toString().trim());
-          });
-          socket.send("which address?", to, host);
-        }),
-      );
+      replies.push((await exchange("which address?", to, 1500))?.data.trim() ?? null);
     }
     result = { replies, local: local() };
   } else {

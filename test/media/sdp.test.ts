@@ -218,3 +218,111 @@ describe("answers to our offers", () => {
     expect(codeOf(() => acceptAnswer(["PCMU"], "sendrecv", offer("8", [])))).toBe("incompatible");
   });
 });
+
+describe("Opus (RFC 7587)", () => {
+  const all: LocalDescription["codecs"] = ["OPUS", "G722", "PCMA", "PCMU"];
+
+  it("offers opus/48000/2 on PT 111 first, our fmtp, telephone-event at 48000 and at 8000", () => {
+    const m = sdpTransform.parse(buildOffer(local(all), "sendrecv")).media[0];
+    expect(m?.payloads).toBe("111 9 8 0 110 101");
+    expect(
+      m?.rtp.map((r) => `${r.payload} ${r.codec}/${r.rate}${r.encoding ? `/${r.encoding}` : ""}`),
+    ).toEqual([
+      "111 opus/48000/2",
+      "9 G722/8000",
+      "8 PCMA/8000",
+      "0 PCMU/8000",
+      "110 telephone-event/48000",
+      "101 telephone-event/8000",
+    ]);
+    expect(m?.fmtp).toEqual([
+      { payload: 111, config: "stereo=0;sprop-stereo=0" },
+      { payload: 110, config: "0-16" },
+      { payload: 101, config: "0-16" },
+    ]);
+    expect(m?.ptime).toBe(20);
+  });
+
+  it("an Opus-only offer carries telephone-event/48000, and /8000 for far ends that have only that", () => {
+    const m = sdpTransform.parse(buildOffer(local(["OPUS"]), "sendrecv")).media[0];
+    expect(m?.payloads).toBe("111 110 101");
+  });
+
+  it("answers a browser-style offer with Opus on the far end's PT, its fmtp kept for our encoder", () => {
+    const { sdp, negotiated } = answerOffer(
+      local(all),
+      offer(
+        "109 9 0 8 101 126",
+        ["109 opus/48000/2", "9 G722/8000", "101 telephone-event/48000", "126 telephone-event/8000"],
+        ["a=fmtp:109 minptime=10;useinbandfec=1;maxaveragebitrate=20000", "a=fmtp:101 0-15"],
+      ),
+      false,
+    );
+    expect(negotiated.codec.name).toBe("OPUS");
+    expect(negotiated.payloadType).toBe(109);
+    expect(negotiated.codecFmtp).toBe("minptime=10;useinbandfec=1;maxaveragebitrate=20000");
+    expect(negotiated.telephoneEvent).toEqual({ payloadType: 101, clockRate: 48000 });
+    const m = sdpTransform.parse(sdp).media[0];
+    expect(m?.payloads).toBe("109 101");
+    expect(m?.rtp.map((r) => `${r.codec}/${r.rate}/${r.encoding ?? 1}`)).toEqual([
+      "opus/48000/2",
+      "telephone-event/48000/1",
+    ]);
+    expect(m?.fmtp?.[0]).toEqual({ payload: 109, config: "stereo=0;sprop-stereo=0" });
+  });
+
+  it("a far end without Opus gets G.722, or G.711 without G.722", () => {
+    const g722 = offer("9 0 101", ["9 G722/8000", "101 telephone-event/8000"]);
+    expect(answerOffer(local(all), g722, false).negotiated.codec.name).toBe("G722");
+    const g711 = offer("8 0 101", ["101 telephone-event/8000"]);
+    const n = answerOffer(local(all), g711, false).negotiated;
+    expect(n.codec.name).toBe("PCMA");
+    expect(n.telephoneEvent).toEqual({ payloadType: 101, clockRate: 8000 });
+  });
+
+  it("an Opus desk not configured for it answers G.722 even when Opus comes first", () => {
+    const o = offer("96 9", ["96 opus/48000/2", "9 G722/8000"]);
+    expect(answerOffer(local(["G722", "PCMU"]), o, false).negotiated.codec.name).toBe("G722");
+  });
+
+  it("Opus with telephone-event/48000 when offered, else /8000 (baresip 1.0 offers only that)", () => {
+    const both = offer("96 101 100", [
+      "96 opus/48000/2",
+      "101 telephone-event/8000",
+      "100 telephone-event/48000",
+    ]);
+    expect(answerOffer(local(all), both, false).negotiated.telephoneEvent).toEqual({
+      payloadType: 100,
+      clockRate: 48000,
+    });
+    const te8k = offer("96 9 101", ["96 opus/48000/2", "9 G722/8000", "101 telephone-event/8000"]);
+    const n = answerOffer(local(all), te8k, false).negotiated;
+    expect(n.codec.name).toBe("OPUS");
+    expect(n.telephoneEvent).toEqual({ payloadType: 101, clockRate: 8000 });
+  });
+
+  it("opus must be opus/48000/2, and our 20 ms packets must suit its minptime and maxptime", () => {
+    const answerWith = (rtpmap: string, extra: string[] = []) =>
+      answerOffer(local(["OPUS", "PCMU"]), offer("96 0", [`96 ${rtpmap}`], extra), false).negotiated.codec
+        .name;
+    expect(answerWith("opus/48000/2")).toBe("OPUS");
+    expect(answerWith("OPUS/48000/2")).toBe("OPUS"); // names are case-insensitive
+    expect(answerWith("opus/48000")).toBe("PCMU");
+    expect(answerWith("opus/16000/2")).toBe("PCMU");
+    expect(answerWith("opus/48000/2", ["a=fmtp:96 minptime=40"])).toBe("PCMU");
+    expect(answerWith("opus/48000/2", ["a=maxptime:10"])).toBe("PCMU");
+    expect(answerWith("opus/48000/2", ["a=fmtp:96 minptime=10", "a=maxptime:120"])).toBe("OPUS");
+  });
+
+  it("takes Opus from an answer to our offer, on the answer's PT, with telephone-event/48000", () => {
+    const n = acceptAnswer(
+      all,
+      "sendrecv",
+      offer("96 97", ["96 opus/48000/2", "97 telephone-event/48000"], ["a=fmtp:96 maxplaybackrate=16000"]),
+    );
+    expect(n.codec.name).toBe("OPUS");
+    expect(n.payloadType).toBe(96);
+    expect(n.codecFmtp).toBe("maxplaybackrate=16000");
+    expect(n.telephoneEvent).toEqual({ payloadType: 97, clockRate: 48000 });
+  });
+});
