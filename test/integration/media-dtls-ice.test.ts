@@ -31,8 +31,8 @@ const FAR_HZ = 600;
 const DAEMON_PERIOD = 8;
 const FAR_PERIOD = 40;
 /** The desk's media ports (its ICE host candidates are bound in this range): what is captured. */
-const PORT_MIN = 23400;
-const PORT_MAX = 23499;
+const PORT_MIN = 26400;
+const PORT_MAX = 26499;
 
 let kam: Kamailio;
 let dir: string;

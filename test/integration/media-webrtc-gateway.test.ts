@@ -31,8 +31,8 @@ const log = process.env.SIP_DEBUG
   : silentLogger;
 const DAEMON_HZ = 1000;
 const FAR_HZ = 600;
-const PORT_MIN = 23500;
-const PORT_MAX = 23599;
+const PORT_MIN = 26500;
+const PORT_MAX = 26599;
 
 let dir: string;
 let rtpengine: Rtpengine;
