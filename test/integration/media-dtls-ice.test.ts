@@ -6,7 +6,7 @@
  * ICE port (every RTP datagram must be SRTP: its payload does not decode to the tone).
  * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server.
  */
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import { dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
+import { waitUntil } from "../lab/proc.js";
 import { type Capture, type Datagram, judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
 import { Inputs, testSipOptions } from "../sip/harness.js";
 
@@ -30,8 +31,8 @@ const FAR_HZ = 600;
 const DAEMON_PERIOD = 8;
 const FAR_PERIOD = 40;
 /** The desk's media ports (its ICE host candidates are bound in this range): what is captured. */
-const PORT_MIN = 23400;
-const PORT_MAX = 23499;
+const PORT_MIN = 26400;
+const PORT_MAX = 26499;
 
 let kam: Kamailio;
 let dir: string;
@@ -127,6 +128,23 @@ async function judgeAudio(callId: string): Promise<void> {
   ).toBeLessThan(20);
 }
 
+/**
+ * Waits until the desk's recording of this call holds `seconds` of the far end's audio (8 kHz,
+ * 16-bit: the file sink), so the call carries that much media whatever the DTLS handshake took
+ * under load; bounded.
+ */
+async function heardFor(callId: string, seconds: number): Promise<void> {
+  await waitUntil(
+    `${seconds} s of the far end's audio in the desk's recording`,
+    async () => {
+      const f = (await readdir(dir)).find((x) => x.startsWith("sink-") && x.includes(callId));
+      if (!f) return undefined;
+      return (await stat(join(dir, f))).size >= 44 + seconds * 8000 * 2 ? true : undefined;
+    },
+    20_000,
+  );
+}
+
 describe("DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: answered UDP/TLS/RTP/SAVP(F), audio both ways, nothing clear on the wire", async () => {
     const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
@@ -134,9 +152,11 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
     await sip({ action: "answer", callId: offer.callId });
-    await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    const answered = await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    // reported to the desk (ctl status, presence, LCD) as DTLS-SRTP
+    expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
     await far.waitFor("CALL_ESTABLISHED");
-    await sleep(4000);
+    await heardFor(offer.callId, 4);
     await far.hangup();
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === offer.callId);
     expect(ended.reason).toBe("remote_hangup");
@@ -155,8 +175,9 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     const dialling = await inputs.waitFor("call_dialling", () => true, 10_000, mark);
     await far.waitFor("CALL_INCOMING");
     await far.accept();
-    await inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 10_000);
-    await sleep(4000);
+    const answered = await inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 10_000);
+    expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
+    await heardFor(dialling.callId, 4);
     await sip({ action: "hangup", callId: dialling.callId });
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === dialling.callId);
     expect(ended.reason).toBe("local_hangup");

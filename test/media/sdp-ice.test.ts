@@ -144,17 +144,17 @@ describe("answering a DTLS-SRTP + ICE offer", () => {
       "203.0.113.7:50000 srflx",
     ]);
     expect(remote?.candidates[1]).toMatchObject({ relatedAddress: "127.0.0.1", relatedPort: 50000 });
-    expect(negotiated.iceDtls?.localSetup).toBe("active");
+    expect(negotiated.iceDtls?.localSetup).toBe("passive");
     expect(negotiated.codec.name).toBe("PCMU");
   });
 
-  it("answers UDP/TLS/RTP/SAVPF with our ICE, fingerprint, setup:active, rtcp-mux, mirrored mid and BUNDLE", () => {
+  it("answers UDP/TLS/RTP/SAVPF with our ICE, fingerprint, setup:passive, rtcp-mux, mirrored mid and BUNDLE", () => {
     const { sdp } = negotiation(provider()).answer(BROWSER_OFFER, false);
     expect(sdp).toMatch(/^m=audio 23400 UDP\/TLS\/RTP\/SAVPF 0 101\r$/m);
     expect(sdp).toContain("a=ice-ufrag:UfRg\r\n");
     expect(sdp).toContain("a=ice-pwd:0123456789abcdefghijkl\r\n");
     expect(sdp).toContain("a=fingerprint:sha-256 01:02:03:04\r\n");
-    expect(sdp).toContain("a=setup:active\r\n");
+    expect(sdp).toContain("a=setup:passive\r\n");
     expect(sdp).toContain("a=rtcp-mux\r\n");
     expect(sdp).toContain("a=mid:audio0\r\n");
     expect(sdp).toContain("a=group:BUNDLE audio0\r\n");
@@ -218,7 +218,7 @@ describe("offering DTLS-SRTP + ICE", () => {
   });
 
   it("an answer keeps the profile: plain RTP/AVP to our DTLS offer, and DTLS to a plain one, are refused", () => {
-    // the far end's answer: another desk's (setup active, its own ICE)
+    // the far end's answer: another desk's (setup passive, its own ICE)
     const answer = negotiation(provider()).answer(negotiation(provider()).createOffer(false), false).sdp;
     const plain = answer
       .replace("UDP/TLS/RTP/SAVPF", "RTP/AVP")
@@ -232,7 +232,7 @@ describe("offering DTLS-SRTP + ICE", () => {
     clear.createOffer(false);
     incompatible(() => clear.acceptAnswer(answer), /did not offer it/);
     const n = ours.acceptAnswer(answer);
-    expect(n.iceDtls?.remote.setup).toBe("active");
+    expect(n.iceDtls?.remote.setup).toBe("passive");
     expect(n.iceDtls?.localSetup).toBe("actpass");
     expect(n.security).toEqual({ kind: "dtls" });
   });
@@ -240,7 +240,7 @@ describe("offering DTLS-SRTP + ICE", () => {
 
 describe("a=setup and DTLS roles (RFC 5763 §5, RFC 4145 §4)", () => {
   it.each([
-    ["actpass", "active"],
+    ["actpass", "passive"],
     ["active", "passive"],
     ["passive", "active"],
   ] as const)("answers %s with %s", (offered, answered) => {
