@@ -28,8 +28,8 @@ const log = process.env.SIP_DEBUG
 const DESK_HZ = 1000;
 const FAR_HZ = 600;
 /** The desk's RTP ports in this file (the capture filter). */
-const PORT_MIN = 23400;
-const PORT_MAX = 23499;
+const PORT_MIN = 24300; // its own range: the capture filters by it (23000–23999 is shared)
+const PORT_MAX = 24399;
 
 let kam: Kamailio;
 let dir: string;
