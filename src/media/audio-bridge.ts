@@ -49,6 +49,11 @@ export class AudioBridge {
   private rawFrame: Int16Array | null = null;
   /** Where received payloads are decoded (the jitter buffer copies what it keeps). */
   private decoded = new Int16Array(0);
+  /** Called when a live source completes a frame (the stream's clock sends it at once). */
+  private frameCaptured: (() => void) | null = null;
+  /** Samples a live source holds now (its last report), and one frame of them. */
+  private captureHeld = 0;
+  private captureFrame = Number.POSITIVE_INFINITY;
 
   constructor(private readonly o: AudioBridgeOptions) {}
 
@@ -103,7 +108,27 @@ export class AudioBridge {
       if (src.status === "fulfilled") this.source = src.value;
       if (snk.status === "fulfilled") this.sink = snk.value;
       this.setupResamplers();
+      const live = this.source;
+      if (live?.onCapture) {
+        this.captureFrame = Math.round((live.rate * this.o.frameMs) / 1000);
+        live.onCapture((held, added) => {
+          this.captureHeld = held;
+          // The period that completes a frame, not every period after it (a 10 ms period
+          // completes one every other time).
+          if (held >= this.captureFrame && held - added < this.captureFrame) this.frameCaptured?.();
+        });
+      }
     })();
+  }
+
+  /** `listener` is called each time a live source (a sound card) has completed a frame. */
+  onFrameCaptured(listener: () => void): void {
+    this.frameCaptured = listener;
+  }
+
+  /** A live source already holds the next frame (as of its last capture and the reads since). */
+  get frameReady(): boolean {
+    return this.captureHeld >= this.captureFrame;
   }
 
   private setupResamplers(): void {
@@ -126,6 +151,7 @@ export class AudioBridge {
     const f = this.format;
     if (!f) throw new Error("no codec negotiated");
     const frame = f.sendFrame;
+    if (this.source?.onCapture) this.captureHeld = Math.max(0, this.captureHeld - this.captureFrame);
     if (this.source) {
       if (this.toCodec && this.rawFrame) {
         this.source.read(this.rawFrame);

@@ -127,7 +127,11 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     this.bridge = o.bridge;
     this.dtmf = o.dtmf;
     this.reporter = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
-    this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
+    this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers, {
+      frameReady: () => this.bridge.frameReady,
+    });
+    // A sound card's frame is sent the moment its capture completes it (send-clock.ts).
+    this.bridge.onFrameCaptured(() => this.clock.captured());
     this.watchdog = new MediaWatchdog(o.limits);
   }
 

@@ -273,7 +273,11 @@ function collector(lines: string[]): Logger {
   const fn =
     (level: string) =>
     (a: unknown, b?: string): void => {
-      if (typeof a === "object" && typeof b === "string" && /parameters in force|ALSA/.test(b))
+      if (
+        typeof a === "object" &&
+        typeof b === "string" &&
+        /parameters in force|ALSA|capture to send/.test(b)
+      )
         lines.push(`${level} ${b} ${JSON.stringify(a)}`);
       else if (level === "warn" || level === "error")
         lines.push(`${level} ${typeof a === "string" ? a : `${b} ${JSON.stringify(a)}`}`);
@@ -418,6 +422,8 @@ function report(results: CallFigures[], seconds: number): string {
       lines.push(
         `  ${label}: p50 ${f(d.p50)}  p95 ${f(d.p95)}  max ${f(d.max)}  (${d.delaysMs.length}/${d.sent} bursts)`,
       );
+      if (process.env.CUFFIA_BENCH_AUDIO_TRACE)
+        lines.push(`    ${d.delaysMs.map((x) => x.toFixed(0)).join(" ")}`);
     }
     for (const n of r.notes) lines.push(`  ${n}`);
   }
