@@ -26,7 +26,8 @@
  * tick's due time, one up to CAPTURE_GRACE_MS late sends at once. The timer is then only a
  * backstop, set CAPTURE_GRACE_MS after a tick whose frame has not been captured yet (a card that
  * stalls or is unplugged: the tick sends what there is, silence, on time plus the grace), or on
- * time when the frame is already there (periods longer than a frame). The far end's arrivals are
+ * time when the frame is already there (periods longer than a frame) or while the phase is still
+ * moving towards the card's. The far end's arrivals are
  * still learnt but no longer sleep: a sleep would block the event loop while the card's frame
  * waits to be read. Wake-ups stay at two per packet: the capture's (it always was one) and the far
  * end's packet.
@@ -159,6 +160,14 @@ export class SendClock {
     return this.capturePhase.trusted;
   }
 
+  /**
+   * ...and has reached their phase: the next capture is expected just before the coming tick,
+   * so the timer waits for it (while the phase still moves, ticks keep their own time).
+   */
+  private get awaitsCapture(): boolean {
+    return this.capturePhase.trusted && Math.abs(this.capturePhase.error) <= CAPTURE_SLEW_MS;
+  }
+
   get isRunning(): boolean {
     return this.running;
   }
@@ -249,7 +258,7 @@ export class SendClock {
     if (!this.running) return;
     if (sent > 0) this.slew();
     const wait = this.nextDue - this.deps.now();
-    if (this.followsCapture && !(this.options.frameReady?.() ?? false)) {
+    if (this.awaitsCapture && !(this.options.frameReady?.() ?? false)) {
       // A backstop: the capture completing the frame normally sends the tick before this fires.
       this.timer = this.deps.setTimeout(this.fireBound, Math.max(0, Math.ceil(wait + CAPTURE_GRACE_MS)));
       return;
