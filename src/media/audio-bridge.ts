@@ -189,6 +189,11 @@ export class AudioBridge {
     if (this.sink) this.sink.write(this.toSink ? this.toSink.process(frame) : frame);
   }
 
+  /** A sound card is in use (a source or sink that counts xruns), not only files or silence. */
+  get hasCard(): boolean {
+    return this.source?.xruns !== undefined || this.sink?.xruns !== undefined;
+  }
+
   /** Underruns the speaker reported. */
   get underruns(): number {
     return this.sink?.xruns ?? 0;
