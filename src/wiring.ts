@@ -124,6 +124,7 @@ export async function buildSip(config: Config, log: Logger, env: SideEnv): Promi
         .warn({ call: callId, device: fault.device, retry_ms: fault.retryInMs }, fault.message);
       env.dispatch?.({ type: "health", side: "audio", fault: `${fault.device}: ${fault.message}` });
     },
+    onAudioXruns: (callId, xruns) => env.dispatch?.({ type: "health", side: "audio", xruns, callId }),
   });
   const agent = new SipAgent({ options, media, log: log.child("sip") });
   return withStartReason(agent, options.caFile);

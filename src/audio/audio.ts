@@ -14,6 +14,12 @@ export interface AudioSource {
   readonly dropped: number;
   /** Overruns the sound card reported (absent for files). */
   readonly xruns?: number;
+  /**
+   * A live source (a sound card) only: `listener` is called each time captured audio arrived,
+   * with the samples now held and how many just came. The media clock sends a frame the moment
+   * it is complete instead of on a phase of its own. Paced files have none: the clock pulls them.
+   */
+  onCapture?(listener: (buffered: number, added: number) => void): void;
   close(): Promise<void>;
 }
 

@@ -8,6 +8,13 @@
  * pulls 20 ms frames from it. The ring holds a frame plus two periods: a card whose clock runs
  * faster than the host's cannot make the delay creep past that. Overruns arecord reports are
  * counted. A dead arecord is restarted with backoff (Supervisor).
+ *
+ * The microphone is a live source: it tells the media clock each time audio arrived
+ * (`onCapture`), so a frame is sent as soon as a period completes it, not on the clock's own
+ * phase. And the delay does not stand: audio left over after every read of a whole second (a
+ * burst when arecord started, a capture that came after its tick once) is a delay every word
+ * would carry for the rest of the call, so that much of the oldest audio is dropped. How long
+ * the audio waited between arriving and being read is logged when the microphone closes.
  */
 import { spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
@@ -71,6 +78,13 @@ export const arecordSpawner: CaptureSpawner = (options, onData, onEnd, reports) 
   };
 };
 
+/** Reads over which the ring's lowest level after a read is taken as standing delay (1 s). */
+const STANDING_WINDOW = 50;
+/** A standing level below this (ms) is left alone: not worth a discontinuity. */
+const STANDING_MIN_MS = 2;
+/** Waits (capture → read) are kept in 1 ms bins up to this, for the figures logged at close. */
+const WAIT_BINS = 100;
+
 export interface MicrophoneOptions {
   readonly device: string;
   /** The call's rate: what `read` fills. */
@@ -83,6 +97,8 @@ export interface MicrophoneOptions {
   /** Ring capacity in ms (default: one 20 ms frame plus two periods). */
   readonly bufferMs?: number;
   readonly spawn?: CaptureSpawner;
+  /** Monotonic ms (default performance.now()). */
+  readonly now?: () => number;
 }
 
 export class Microphone implements AudioSource {
@@ -96,10 +112,26 @@ export class Microphone implements AudioSource {
   params: AlsaParams | null = null;
   private readonly ring: SampleRing;
   private readonly supervisor: Supervisor;
+  private readonly log: Logger;
+  private readonly now: () => number;
   private bytesIn = 0;
+  private captureListener: ((buffered: number, added: number) => void) | null = null;
+  /** When audio last arrived (ms), null before the first. */
+  private lastCaptureAt: number | null = null;
+  /** The lowest level after a read in the current window, and the reads in it. */
+  private windowMin = Number.POSITIVE_INFINITY;
+  private windowReads = 0;
+  private readonly standingMin: number;
+  /** Samples dropped as standing delay. */
+  standingDropped = 0;
+  /** How long the newest sample of each frame read had waited since it arrived (1 ms bins). */
+  private readonly waits = new Uint32Array(WAIT_BINS + 1);
 
   constructor(o: MicrophoneOptions) {
     this.rate = o.rate;
+    this.log = o.log;
+    this.now = o.now ?? (() => performance.now());
+    this.standingMin = Math.ceil((STANDING_MIN_MS * o.rate) / 1000);
     this.deviceRate = o.deviceRate ?? o.rate;
     this.latency = o.latency ?? DEFAULT_LATENCY;
     const ringMs = o.bufferMs ?? 20 + (2 * this.latency.periodUs) / 1000;
@@ -118,7 +150,10 @@ export class Microphone implements AudioSource {
           (chunk) => {
             this.bytesIn += chunk.length;
             const samples = asm.push(chunk);
-            this.ring.write(resampler ? resampler.process(samples) : samples);
+            const pcm = resampler ? resampler.process(samples) : samples;
+            this.ring.write(pcm);
+            this.lastCaptureAt = this.now();
+            this.captureListener?.(this.ring.length, pcm.length);
           },
           (message) => {
             // Unplugged (or dead): silence from now on, not the last few ms again and again.
@@ -176,13 +211,56 @@ export class Microphone implements AudioSource {
     return this.supervisor.restarts;
   }
 
+  onCapture(listener: (buffered: number, added: number) => void): void {
+    this.captureListener = listener;
+  }
+
   read(frame: Int16Array): void {
     const n = this.ring.read(frame);
     frame.fill(0, n);
+    const left = this.ring.length;
+    if (n > 0 && this.lastCaptureAt !== null) {
+      // The frame's newest sample came in with the last capture, minus what came after it.
+      const waited = this.now() - this.lastCaptureAt + (left * 1000) / this.rate;
+      const bin = Math.min(WAIT_BINS, Math.max(0, Math.floor(waited)));
+      this.waits[bin] = (this.waits[bin] ?? 0) + 1;
+    }
+    if (left < this.windowMin) this.windowMin = left;
+    if (++this.windowReads < STANDING_WINDOW) return;
+    if (this.windowMin >= this.standingMin) {
+      this.ring.discard(this.windowMin);
+      this.standingDropped += this.windowMin;
+    }
+    this.windowMin = Number.POSITIVE_INFINITY;
+    this.windowReads = 0;
+  }
+
+  /** Percentile (0..1) of the capture → read wait, ms (1 ms resolution); null before any read. */
+  waitPercentile(q: number): number | null {
+    let total = 0;
+    for (const c of this.waits) total += c;
+    if (total === 0) return null;
+    let seen = 0;
+    for (let i = 0; i < this.waits.length; i++) {
+      seen += this.waits[i] ?? 0;
+      if (seen >= q * total) return i;
+    }
+    return WAIT_BINS;
   }
 
   async close(): Promise<void> {
     this.supervisor.close();
     this.ring.clear();
+    const p50 = this.waitPercentile(0.5);
+    if (p50 !== null)
+      this.log.info(
+        {
+          wait_p50_ms: p50,
+          wait_p95_ms: this.waitPercentile(0.95),
+          standing_dropped_ms: Math.round((this.standingDropped * 1000) / this.rate),
+          overruns: this.overruns,
+        },
+        "microphone: capture to send (ms the audio waited in the ring)",
+      );
   }
 }

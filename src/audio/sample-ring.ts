@@ -49,6 +49,14 @@ export class SampleRing {
     return n;
   }
 
+  /** Drops the `n` oldest samples (at most what is held), counted as dropped. */
+  discard(n: number): void {
+    const k = Math.max(0, Math.min(n, this.size));
+    this.start = (this.start + k) % this.capacity;
+    this.size -= k;
+    this.dropped += k;
+  }
+
   clear(): void {
     this.start = 0;
     this.size = 0;

@@ -247,6 +247,7 @@ export class ControlServer implements Side {
       missed_in_a_row: state.missed,
       queues: state.queues,
       faults: state.health.faults,
+      audio_xruns: audioXruns(state),
       caller: callerOf(currentCall(state)),
     };
   }
@@ -254,6 +255,19 @@ export class ControlServer implements Side {
   #send(sock: Socket, msg: unknown): void {
     if (!sock.destroyed) sock.write(`${JSON.stringify(msg)}\n`);
   }
+}
+
+/** The call's sound card xruns for `ctl status` (null without a call on a card). */
+function audioXruns(state: DeskState): Record<string, unknown> | null {
+  const a = state.health.audio;
+  if (!a) return null;
+  return {
+    call: a.callId,
+    underruns: a.underruns,
+    overruns: a.overruns,
+    last_minute: a.lastMinute,
+    degraded: a.degraded,
+  };
 }
 
 /**

@@ -48,6 +48,8 @@ export interface PresenceDocument {
     readonly headset: boolean | null;
     readonly lcd: boolean | null;
     readonly mqtt: boolean | null;
+    /** The call's sound card: "degraded" while xruns repeat; null without a call on a card. */
+    readonly audio: "ok" | "degraded" | null;
   };
 }
 
@@ -96,6 +98,7 @@ export function presenceDocument(state: DeskState, agent: AgentIdentity, now: nu
       headset: state.health.headset,
       lcd: state.health.lcd,
       mqtt: state.health.mqtt,
+      audio: state.health.audio ? (state.health.audio.degraded ? "degraded" : "ok") : null,
     },
   };
 }

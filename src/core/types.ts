@@ -134,6 +134,24 @@ export interface Health {
   readonly mqtt: boolean | null;
   /** Sides whose adapter threw: name → message. Cleared when the side reports again. */
   readonly faults: Readonly<Record<string, string>>;
+  /** The sound card of the call in progress; absent when no call uses one. */
+  readonly audio?: AudioHealth;
+}
+
+/** What the media side counts on a call's sound card (both counts since the call began). */
+export interface AudioXruns {
+  readonly callId: string;
+  /** The speaker ran dry. */
+  readonly underruns: number;
+  /** The microphone's samples were not read in time. */
+  readonly overruns: number;
+  /** Underruns and overruns together in the last 60 s. */
+  readonly lastMinute: number;
+}
+
+export interface AudioHealth extends AudioXruns {
+  /** xruns repeat: AUDIO_DEGRADED_XRUNS or more in the last minute (the operator hears gaps). */
+  readonly degraded: boolean;
 }
 
 export type Pending =
@@ -247,7 +265,15 @@ export type HealthInput =
   /** headset and LCD: the device is present; mqtt: the broker connection is up. */
   | { readonly type: "health"; readonly side: "headset" | "lcd" | "mqtt"; readonly up: boolean }
   /** Any side, by its name (`Side.name`, "audio"...). */
-  | { readonly type: "health"; readonly side: string; readonly fault: string | null };
+  | { readonly type: "health"; readonly side: string; readonly fault: string | null }
+  /** A call's sound card xruns (reported when they change); null: the call's card is closed. */
+  | {
+      readonly type: "health";
+      readonly side: "audio";
+      readonly xruns: AudioXruns | null;
+      /** With null: the call whose card closed. */
+      readonly callId?: string;
+    };
 
 export type DeskInput =
   | { readonly type: "command"; readonly command: Command; readonly origin: Origin }

@@ -63,6 +63,11 @@ export class AudioBridge {
   private readonly result: DecodedPayload = { timestamp: 0, samples: new Int16Array(0) };
   /** RTP timestamp just after the last payload decoded, for a codec that conceals (null: none yet). */
   private nextTs: number | null = null;
+  /** Called when a live source completes a frame (the stream's clock sends it at once). */
+  private frameCaptured: (() => void) | null = null;
+  /** Samples a live source holds now (its last report), and one frame of them. */
+  private captureHeld = 0;
+  private captureFrame = Number.POSITIVE_INFINITY;
 
   constructor(private readonly o: AudioBridgeOptions) {}
 
@@ -124,7 +129,27 @@ export class AudioBridge {
       if (src.status === "fulfilled") this.source = src.value;
       if (snk.status === "fulfilled") this.sink = snk.value;
       this.setupResamplers();
+      const live = this.source;
+      if (live?.onCapture) {
+        this.captureFrame = Math.round((live.rate * this.o.frameMs) / 1000);
+        live.onCapture((held, added) => {
+          this.captureHeld = held;
+          // The period that completes a frame, not every period after it (a 10 ms period
+          // completes one every other time).
+          if (held >= this.captureFrame && held - added < this.captureFrame) this.frameCaptured?.();
+        });
+      }
     })();
+  }
+
+  /** `listener` is called each time a live source (a sound card) has completed a frame. */
+  onFrameCaptured(listener: () => void): void {
+    this.frameCaptured = listener;
+  }
+
+  /** A live source already holds the next frame (as of its last capture and the reads since). */
+  get frameReady(): boolean {
+    return this.captureHeld >= this.captureFrame;
   }
 
   private setupResamplers(): void {
@@ -147,6 +172,7 @@ export class AudioBridge {
     const f = this.format;
     if (!f) throw new Error("no codec negotiated");
     const frame = f.sendFrame;
+    if (this.source?.onCapture) this.captureHeld = Math.max(0, this.captureHeld - this.captureFrame);
     if (this.source) {
       if (this.toCodec && this.rawFrame) {
         this.source.read(this.rawFrame);
@@ -213,6 +239,11 @@ export class AudioBridge {
   /** Plays one frame (the codec's rate) out to the sink, if there is one. */
   play(frame: Int16Array): void {
     if (this.sink) this.sink.write(this.toSink ? this.toSink.process(frame) : frame);
+  }
+
+  /** A sound card is in use (a source or sink that counts xruns), not only files or silence. */
+  get hasCard(): boolean {
+    return this.source?.xruns !== undefined || this.sink?.xruns !== undefined;
   }
 
   /** Underruns the speaker reported. */

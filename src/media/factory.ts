@@ -5,6 +5,7 @@
 import type { AudioFault } from "../audio/audio.js";
 import { PcmCache } from "../audio/file-source.js";
 import type { AudioOptions } from "../audio/options.js";
+import type { AudioXruns } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
 import type { IceTransport, TurnServer } from "./ice-transport.js";
@@ -56,6 +57,8 @@ export interface MediaFactoryOptions {
   readonly log: Logger;
   /** A call's audio device died or could not be opened (the call goes on). */
   readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
+  /** A call's sound card xruns changed (null: its card closed with the call): for health. */
+  readonly onAudioXruns?: (callId: string, xruns: AudioXruns | null) => void;
   /** Mean RTCP report interval, ms (default 5000). */
   readonly rtcpIntervalMs?: number;
 }
@@ -135,6 +138,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
         audio: options.audio,
         log: log.child(`call:${callId}`),
         onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
+        onAudioXruns: options.onAudioXruns ? (x) => options.onAudioXruns?.(callId, x) : undefined,
         pcmCache,
         security,
         ice,

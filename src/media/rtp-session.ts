@@ -26,7 +26,7 @@
 import type { AudioFaultListener } from "../audio/audio.js";
 import type { PcmCache } from "../audio/file-source.js";
 import type { AudioOptions } from "../audio/options.js";
-import type { MediaStats } from "../core/types.js";
+import type { AudioXruns, MediaStats } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { AudioBridge } from "./audio-bridge.js";
 import type { CodecName } from "./codecs.js";
@@ -45,6 +45,7 @@ import { realTimers, type TimerDeps } from "./send-clock.js";
 import { createSrtpProtection, withReceiveKeys } from "./srtp/index.js";
 import { TelephoneEvents } from "./telephone-events.js";
 import { UdpTransport } from "./udp-transport.js";
+import { XrunWindow } from "./xrun-window.js";
 
 export { FRAME_MS, type MediaCounters };
 
@@ -74,6 +75,8 @@ export interface RtpSessionOptions {
   readonly security?: MediaSecurity;
   /** ICE + DTLS-SRTP instead of the UDP pair (gathered by the factory; see the file header). */
   readonly ice?: IceTransport | undefined;
+  /** The call's sound card xruns, when they change (null: the card closed with the call). */
+  readonly onAudioXruns?: ((x: AudioXruns | null) => void) | undefined;
 }
 
 export const DEFAULT_MEDIA_TIMEOUT_MS = 30_000;
@@ -134,6 +137,7 @@ export class RtpMediaSession implements MediaSession {
         holdMs: o.holdMediaTimeoutMs ?? DEFAULT_HOLD_MEDIA_TIMEOUT_MS,
         unreachableMs: o.unreachableTimeoutMs ?? DEFAULT_UNREACHABLE_TIMEOUT_MS,
       },
+      xruns: o.onAudioXruns ? { window: new XrunWindow(o.callId), report: o.onAudioXruns } : undefined,
     });
     this.transport.start(this.stream);
     this.stream.onMediaTimeout((detail) => this.mediaEnded(detail));

@@ -10,7 +10,7 @@
  * and the transport's upkeep run from the packet clock, every WATCH_TICKS ticks.
  */
 import { hostname } from "node:os";
-import type { MediaStats } from "../core/types.js";
+import type { AudioXruns, MediaStats } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import type { AudioBridge } from "./audio-bridge.js";
 import type { CodecName } from "./codecs.js";
@@ -24,6 +24,7 @@ import { parseRtp, RTP_HEADER_BYTES, writeRtpHeader } from "./rtp-packet.js";
 import { flow, type Negotiated } from "./sdp.js";
 import { SendClock, type TimerDeps } from "./send-clock.js";
 import type { RtpPacketOut, TelephoneEvents } from "./telephone-events.js";
+import type { XrunWindow } from "./xrun-window.js";
 
 export const FRAME_MS = 20;
 
@@ -61,6 +62,8 @@ export interface RtpStreamOptions {
   /** Mean RTCP interval (RFC 3550 §6.2: 5 s minimum for a two-party call). */
   readonly rtcpIntervalMs: number;
   readonly limits: WatchdogLimits;
+  /** The sound card's xruns for health: looked at with the watchdog, reported when they change. */
+  readonly xruns?: { readonly window: XrunWindow; report(x: AudioXruns | null): void } | undefined;
 }
 
 /** What the last negotiation means for the stream (replaced as a whole on each one). */
@@ -134,7 +137,11 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     this.bridge = o.bridge;
     this.dtmf = o.dtmf;
     this.reporter = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
-    this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers);
+    this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers, {
+      frameReady: () => this.bridge.frameReady,
+    });
+    // A sound card's frame is sent the moment its capture completes it (send-clock.ts).
+    this.bridge.onFrameCaptured(() => this.clock.captured());
     this.watchdog = new MediaWatchdog(o.limits);
   }
 
@@ -233,6 +240,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     this.clock.stop();
     if (this.rtcpTimer !== null) this.timers.clearTimeout(this.rtcpTimer);
     this.flushUnreachableLog();
+    if (this.o.xruns?.window.reported) this.o.xruns.report(null);
   }
 
   private guard(fn: () => void): void {
@@ -301,6 +309,11 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     )
       this.flushUnreachableLog();
     this.transport.maintain(now);
+    const x = this.o.xruns;
+    if (x && this.bridge.hasCard) {
+      const changed = x.window.update(now, this.bridge.underruns, this.bridge.overruns);
+      if (changed) x.report(changed);
+    }
     const detail = w.check(now, f.held);
     if (detail === null) return;
     this.flushUnreachableLog();

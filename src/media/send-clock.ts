@@ -16,6 +16,21 @@
  * timer, and one that arrives during that sleep is read in the same loop iteration. That is
  * two wake-ups per 20 ms instead of three; a call's CPU follows the wake-ups more than the
  * JavaScript they run (README § Performance).
+ *
+ * A live source (a sound card) leads instead. Its captured audio arrives in periods on the card's
+ * own clock, and a frame read by a tick on another phase waits up to a whole frame: the operator
+ * was heard up to 20 ms late for nothing. With `captured()` called when a capture period completes
+ * a frame, the clock follows those instants (CAPTURE_ALIGN_MS before its ticks, moving up to
+ * CAPTURE_SLEW_MS per tick: the card's phase matters for delay, the far end's only for CPU), and
+ * sends each tick from the capture's own wake-up: a capture up to MERGE_MS early sleeps to the
+ * tick's due time, one up to CAPTURE_GRACE_MS late sends at once. The timer is then only a
+ * backstop, set CAPTURE_GRACE_MS after a tick whose frame has not been captured yet (a card that
+ * stalls or is unplugged: the tick sends what there is, silence, on time plus the grace), or on
+ * time when the frame is already there (periods longer than a frame) or while the phase is still
+ * moving towards the card's. The far end's arrivals are
+ * still learnt but no longer sleep: a sleep would block the event loop while the card's frame
+ * waits to be read. Wake-ups stay at two per packet: the capture's (it always was one) and the far
+ * end's packet.
  */
 
 export interface TimerDeps {
@@ -42,6 +57,12 @@ export const SLEW_MS = 0.2;
 const ALIGN_AFTER = 16;
 /** Arrivals scattered more than this (mean deviation, ms) are not followed (another ptime, bursts). */
 const ALIGN_MAX_SPREAD_MS = 3;
+/** Where completed capture frames are steered: this long before a tick (their jitter is ~1 ms). */
+export const CAPTURE_ALIGN_MS = 1;
+/** The most the phase moves per tick while following the card (a jump of 1 ms in one packet gap). */
+export const CAPTURE_SLEW_MS = 1;
+/** A tick whose frame is still being captured waits this long past its due time for it. */
+export const CAPTURE_GRACE_MS = 5;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -63,27 +84,89 @@ export const realTimers: TimerDeps = {
   },
 };
 
+/**
+ * Where in the clock's period a series of events lands: a smoothed offset (ms, wrapped to ± half
+ * a period) from `target` ms before a tick, and how scattered they are.
+ */
+class Phase {
+  error = 0;
+  spread = 0;
+  count = 0;
+
+  constructor(
+    private readonly target: number,
+    private readonly periodMs: number,
+  ) {}
+
+  reset(): void {
+    this.error = 0;
+    this.spread = 0;
+    this.count = 0;
+  }
+
+  /** An event `early` ms before the next tick. */
+  learn(early: number): void {
+    // Deviation from the estimate, taken the short way round the period, so that the estimate
+    // follows events across the wrap (half a period) instead of averaging +10 and -10 to 0.
+    const deviation = wrap(early - this.target - this.error, this.periodMs);
+    this.count++;
+    const k = this.count < ALIGN_AFTER ? 1 / this.count : 1 / ALIGN_AFTER;
+    this.error += k * deviation;
+    this.spread += k * (Math.abs(deviation) - this.spread);
+  }
+
+  get trusted(): boolean {
+    return this.count >= ALIGN_AFTER && this.spread <= ALIGN_MAX_SPREAD_MS;
+  }
+}
+
+export interface SendClockOptions {
+  /**
+   * With a live source: whether the coming tick's frame is already captured (then a tick not
+   * sent from a capture is timed as usual, not CAPTURE_GRACE_MS late).
+   */
+  readonly frameReady?: () => boolean;
+}
+
 export class SendClock {
   private start = 0;
   private next = 0;
   private timer: unknown = null;
   private running = false;
   private readonly fireBound = () => this.fire(FINE_MS);
-  /** Smoothed offset (ms, wrapped to ± half a period) of arrivals from ALIGN_MS before a tick. */
-  private phaseError = 0;
-  /** Smoothed deviation of arrivals from that offset (ms). */
-  private phaseSpread = 0;
-  private arrivals = 0;
+  /** The far end's packets, ALIGN_MS before a tick once followed. */
+  private readonly arrivalPhase: Phase;
+  /** Completed capture frames, CAPTURE_ALIGN_MS before a tick once followed. */
+  private readonly capturePhase: Phase;
   /** Ticks dropped because the loop was more than one period late. */
   skipped = 0;
   /** Ticks sent from an arrival's wake-up rather than the timer's. */
   merged = 0;
+  /** Ticks sent from a completed capture's wake-up. */
+  capturedTicks = 0;
 
   constructor(
     private readonly periodMs: number,
     private readonly onTick: (tick: number) => void,
     private readonly deps: TimerDeps = realTimers,
-  ) {}
+    private readonly options: SendClockOptions = {},
+  ) {
+    this.arrivalPhase = new Phase(ALIGN_MS, periodMs);
+    this.capturePhase = new Phase(CAPTURE_ALIGN_MS, periodMs);
+  }
+
+  /** The clock follows a live source's captures (they are regular enough to be trusted). */
+  get followsCapture(): boolean {
+    return this.capturePhase.trusted;
+  }
+
+  /**
+   * ...and has reached their phase: the next capture is expected just before the coming tick,
+   * so the timer waits for it (while the phase still moves, ticks keep their own time).
+   */
+  private get awaitsCapture(): boolean {
+    return this.capturePhase.trusted && Math.abs(this.capturePhase.error) <= CAPTURE_SLEW_MS;
+  }
 
   get isRunning(): boolean {
     return this.running;
@@ -99,9 +182,8 @@ export class SendClock {
     this.running = true;
     this.start = this.deps.now();
     this.next = 0;
-    this.phaseError = 0;
-    this.phaseSpread = 0;
-    this.arrivals = 0;
+    this.arrivalPhase.reset();
+    this.capturePhase.reset();
     this.fire(FINE_MS);
   }
 
@@ -112,18 +194,30 @@ export class SendClock {
    */
   arrival(): void {
     if (!this.running) return;
-    const now = this.deps.now();
-    const early = this.nextDue - now;
-    // Deviation from the estimate, taken the short way round the period, so that the estimate
-    // follows arrivals across the wrap (half a period) instead of averaging +10 and -10 to 0.
-    const deviation = wrap(early - ALIGN_MS - this.phaseError, this.periodMs);
-    this.arrivals++;
-    const k = this.arrivals < ALIGN_AFTER ? 1 / this.arrivals : 1 / ALIGN_AFTER;
-    this.phaseError += k * deviation;
-    this.phaseSpread += k * (Math.abs(deviation) - this.phaseSpread);
+    const early = this.nextDue - this.deps.now();
+    this.arrivalPhase.learn(early);
+    // Following a card, the tick waits for the card's frame, not for a sleep on this wake-up.
+    if (this.followsCapture) return;
     if (this.timer !== null && early <= MERGE_MS && this.deps.sleep) {
       this.deps.clearTimeout(this.timer);
       this.merged++;
+      this.fire(MERGE_MS);
+    }
+  }
+
+  /**
+   * A live source has just completed a frame of captured audio. Learns the phase of captures,
+   * and once it follows them sends the coming tick from this wake-up: at once when it is due or
+   * up to CAPTURE_GRACE_MS late, after a precise sleep when it is due within MERGE_MS.
+   */
+  captured(): void {
+    if (!this.running) return;
+    const early = this.nextDue - this.deps.now();
+    this.capturePhase.learn(early);
+    if (!this.followsCapture || this.timer === null) return;
+    if (early <= 0 || (early <= MERGE_MS && this.deps.sleep)) {
+      this.deps.clearTimeout(this.timer);
+      this.capturedTicks++;
       this.fire(MERGE_MS);
     }
   }
@@ -164,18 +258,31 @@ export class SendClock {
     if (!this.running) return;
     if (sent > 0) this.slew();
     const wait = this.nextDue - this.deps.now();
+    if (this.awaitsCapture && !(this.options.frameReady?.() ?? false)) {
+      // A backstop: the capture completing the frame normally sends the tick before this fires.
+      this.timer = this.deps.setTimeout(this.fireBound, Math.max(0, Math.ceil(wait + CAPTURE_GRACE_MS)));
+      return;
+    }
     this.timer = this.deps.setTimeout(this.fireBound, this.deps.sleep ? timerDelay(wait) : Math.max(0, wait));
   }
 
-  /** Moves the next ticks up to SLEW_MS towards having arrivals ALIGN_MS before them. */
+  /**
+   * Moves the next ticks towards having the followed events (the card's captures if trusted,
+   * else the far end's packets) their target before them, up to that one's slew per tick.
+   */
   private slew(): void {
-    if (this.arrivals < ALIGN_AFTER || this.phaseSpread > ALIGN_MAX_SPREAD_MS) return;
-    // A positive error (arrivals more than ALIGN_MS before a tick) moves the ticks earlier, a
-    // negative one later; what is left of the error is what the ticks have not moved yet.
-    const step = Math.max(-SLEW_MS, Math.min(SLEW_MS, this.phaseError));
+    const [phase, limit] = this.capturePhase.trusted
+      ? [this.capturePhase, CAPTURE_SLEW_MS]
+      : [this.arrivalPhase, SLEW_MS];
+    if (!phase.trusted) return;
+    // A positive error (events more than the target before a tick) moves the ticks earlier, a
+    // negative one later; what is left of the error is what the ticks have not moved yet. Both
+    // estimates are relative to the ticks, so both take the step.
+    const step = Math.max(-limit, Math.min(limit, phase.error));
     if (Math.abs(step) < 0.01) return;
     this.start -= step;
-    this.phaseError -= step;
+    this.capturePhase.error -= step;
+    this.arrivalPhase.error -= step;
   }
 }
 

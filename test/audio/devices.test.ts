@@ -67,6 +67,80 @@ describe("Microphone with a fake capture", () => {
   });
 });
 
+describe("Microphone as a live source", () => {
+  /** A capture whose periods the test delivers by hand (160 samples = 20 ms at 8 kHz). */
+  function handCapture() {
+    let deliver: ((chunk: Uint8Array) => void) | null = null;
+    const spawn: CaptureSpawner = (_o, onData) => {
+      deliver = onData;
+      return { stop: () => undefined };
+    };
+    const period = (samples: number, value = 1) =>
+      deliver?.(new Uint8Array(new Int16Array(samples).fill(value).buffer));
+    return { spawn, period };
+  }
+
+  it("tells the clock each time audio arrived, with what it holds", async () => {
+    const c = handCapture();
+    const mic = new Microphone({ device: "x", rate: 8000, log: silentLogger, spawn: c.spawn });
+    const seen: Array<[number, number]> = [];
+    mic.onCapture((held, added) => seen.push([held, added]));
+    c.period(80);
+    c.period(80);
+    mic.read(new Int16Array(160));
+    c.period(80);
+    expect(seen).toEqual([
+      [80, 80],
+      [160, 80],
+      [80, 80],
+    ]);
+    await mic.close();
+  });
+
+  // Regression: a first burst from arecord stood in the ring for the whole call, 20-40 ms of
+  // delay on every word the operator said.
+  it("drops audio that stands in the ring after every read for a second", async () => {
+    let now = 0;
+    const c = handCapture();
+    const mic = new Microphone({
+      device: "x",
+      rate: 8000,
+      log: silentLogger,
+      spawn: c.spawn,
+      now: () => now,
+    });
+    c.period(480, 2); // a start burst: three frames at once
+    const frame = new Int16Array(160);
+    for (let i = 0; i < 60; i++) {
+      now += 20;
+      c.period(160, 3);
+      mic.read(frame);
+    }
+    // After the first second the two frames of standing delay are gone: each read takes the
+    // period that has just arrived, and nothing is left behind it.
+    expect(mic.standingDropped).toBe(320);
+    expect(mic.buffered).toBe(0);
+    expect(frame[0]).toBe(3);
+    expect(mic.waitPercentile(0.5)).toBe(40); // most reads came while the delay stood
+    await mic.close();
+  });
+
+  it("leaves a ring that empties at some read alone (jitter, not a standing delay)", async () => {
+    const c = handCapture();
+    const mic = new Microphone({ device: "x", rate: 8000, log: silentLogger, spawn: c.spawn });
+    const frame = new Int16Array(160);
+    for (let i = 0; i < 120; i++) {
+      // Two periods at once every other read, none in between: the ring is empty after every
+      // other read, so nothing stands.
+      if (i % 2 === 0) c.period(320);
+      mic.read(frame);
+    }
+    expect(mic.standingDropped).toBe(0);
+    expect(mic.dropped).toBe(0);
+    await mic.close();
+  });
+});
+
 /**
  * A fake aplay with a modelled card: a pipe, ALSA's buffer (4 periods of 160, starting at 2),
  * and a device that takes one period every tick. aplay moves whole periods from the pipe to

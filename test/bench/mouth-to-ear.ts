@@ -273,7 +273,11 @@ function collector(lines: string[]): Logger {
   const fn =
     (level: string) =>
     (a: unknown, b?: string): void => {
-      if (typeof a === "object" && typeof b === "string" && /parameters in force|ALSA/.test(b))
+      if (
+        typeof a === "object" &&
+        typeof b === "string" &&
+        /parameters in force|ALSA|capture to send/.test(b)
+      )
         lines.push(`${level} ${b} ${JSON.stringify(a)}`);
       else if (level === "warn" || level === "error")
         lines.push(`${level} ${typeof a === "string" ? a : `${b} ${JSON.stringify(a)}`}`);
@@ -356,6 +360,7 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     const s = ended as { audioUnderruns?: number; audioOverruns?: number; jitterMs?: number } | null;
     notes.push(`call.ended: audio_underruns ${s?.audioUnderruns}, audio_overruns ${s?.audioOverruns}`);
     results.push({ desk: `Cuffia (audio.latency: ${profile})`, ...cuffia, notes });
+    write(report(results, seconds));
     await desk.agent.stop();
     agent = null;
     // 2. baresip at the desk, same card, same far end.
@@ -398,11 +403,12 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     else process.env.ALSA_CONFIG_PATH = saved;
     await r.card.stop();
   }
-  write(report(results, seconds));
+  write(report(results.slice(1), seconds, results));
   return results;
 }
 
-function report(results: CallFigures[], seconds: number): string {
+/** `results` printed; the desk's share from `all` (Cuffia's call and baresip's) when both are there. */
+function report(results: CallFigures[], seconds: number, all: CallFigures[] = results): string {
   const f = (n: number) => `${n.toFixed(1)} ms`;
   const lines = [
     `\nmouth-to-ear on the lab's virtual card (PulseAudio null sinks via the ALSA pulse plugin), PCMU 20 ms, ${seconds} s per call, bursts every ${BURST_EVERY_S * 1000} ms`,
@@ -418,10 +424,12 @@ function report(results: CallFigures[], seconds: number): string {
       lines.push(
         `  ${label}: p50 ${f(d.p50)}  p95 ${f(d.p95)}  max ${f(d.max)}  (${d.delaysMs.length}/${d.sent} bursts)`,
       );
+      if (process.env.CUFFIA_BENCH_AUDIO_TRACE)
+        lines.push(`    ${d.delaysMs.map((x) => x.toFixed(0)).join(" ")}`);
     }
     for (const n of r.notes) lines.push(`  ${n}`);
   }
-  const [c, b] = results;
+  const [c, b] = all;
   if (c && b) {
     lines.push("\nthe desk's own share (same far end, same card; baresip's halves taken as equal):");
     for (const [label, k] of [

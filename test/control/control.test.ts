@@ -103,6 +103,29 @@ describe("control protocol", () => {
 });
 
 describe("control socket", () => {
+  it("status shows the call's sound card xruns, as the media side reported them to the runner", async () => {
+    const { socket, runner: r } = await daemon();
+    expect(await request(socket, { cmd: "status" })).toMatchObject({
+      health: { audio: null },
+      local: { audio_xruns: null },
+    });
+    r.dispatch({
+      type: "health",
+      side: "audio",
+      xruns: { callId: "c9", underruns: 3, overruns: 1, lastMinute: 4 },
+      callId: "c9",
+    });
+    expect(await request(socket, { cmd: "status" })).toMatchObject({
+      health: { audio: "degraded" },
+      local: { audio_xruns: { call: "c9", underruns: 3, overruns: 1, last_minute: 4, degraded: true } },
+    });
+    r.dispatch({ type: "health", side: "audio", xruns: null, callId: "c9" });
+    expect(await request(socket, { cmd: "status" })).toMatchObject({
+      health: { audio: null },
+      local: { audio_xruns: null },
+    });
+  });
+
   it("answers status with the presence document, drives the agent status, mode 0660", async () => {
     const { socket } = await daemon();
     expect(statSync(socket).mode & 0o777).toBe(0o660);

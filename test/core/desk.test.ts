@@ -739,6 +739,99 @@ const rows: Row[] = [
 
   // health (14)
   {
+    name: "a call's sound card reports its xruns: shown, not degraded for one or two",
+    from: desk("on_call"),
+    input: {
+      type: "health",
+      side: "audio",
+      xruns: { callId: "c1", underruns: 2, overruns: 0, lastMinute: 2 },
+    },
+    expect: {
+      line: { kind: "on_call" },
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 2, overruns: 0, lastMinute: 2, degraded: false },
+      },
+    },
+  },
+  {
+    name: "xruns that repeat (3 in the last minute) degrade the audio",
+    from: desk("on_call", {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 2, overruns: 0, lastMinute: 2, degraded: false },
+      },
+    }),
+    input: {
+      type: "health",
+      side: "audio",
+      xruns: { callId: "c1", underruns: 2, overruns: 1, lastMinute: 3 },
+    },
+    expect: {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 2, overruns: 1, lastMinute: 3, degraded: true },
+      },
+    },
+  },
+  {
+    name: "a clean last minute ends degraded (the call's counts stay)",
+    from: desk("on_call", {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 9, overruns: 0, lastMinute: 9, degraded: true },
+      },
+    }),
+    input: {
+      type: "health",
+      side: "audio",
+      xruns: { callId: "c1", underruns: 9, overruns: 0, lastMinute: 0 },
+    },
+    expect: {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 9, overruns: 0, lastMinute: 0, degraded: false },
+      },
+    },
+  },
+  {
+    name: "the same xruns again change nothing",
+    from: desk("on_call", {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 1, overruns: 0, lastMinute: 1, degraded: false },
+      },
+    }),
+    input: {
+      type: "health",
+      side: "audio",
+      xruns: { callId: "c1", underruns: 1, overruns: 0, lastMinute: 1 },
+    },
+    expect: { seq: 0 },
+  },
+  {
+    name: "the call's card closing clears the audio health",
+    from: desk("wrap_up", {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c1", underruns: 1, overruns: 0, lastMinute: 1, degraded: false },
+      },
+    }),
+    input: { type: "health", side: "audio", xruns: null, callId: "c1" },
+    expect: { health: { ...desk("idle").health } },
+  },
+  {
+    name: "another call's card closing leaves the current call's audio health",
+    from: desk("on_call", {
+      health: {
+        ...desk("idle").health,
+        audio: { callId: "c2", underruns: 1, overruns: 0, lastMinute: 1, degraded: false },
+      },
+    }),
+    input: { type: "health", side: "audio", xruns: null, callId: "c1" },
+    expect: { seq: 0 },
+  },
+  {
     name: "registration lost",
     from: desk("idle"),
     input: { type: "health", side: "sip", sip: "failed", reason: "403 Forbidden" },
@@ -946,5 +1039,24 @@ describe("presence document", () => {
     const text = JSON.stringify(doc);
     expect(text).not.toContain("+390612345");
     expect(text).not.toContain("Rossi");
+  });
+
+  it("shows the call's sound card: ok, degraded while xruns repeat, null once its card closed", () => {
+    const agent = { id: "desk-17", name: null };
+    const xruns = (underruns: number, lastMinute: number) =>
+      ({
+        type: "health",
+        side: "audio",
+        xruns: { callId: "c1", underruns, overruns: 0, lastMinute },
+      }) as const;
+    let s = desk("on_call");
+    expect(presenceDocument(s, agent, NOW).health.audio).toBeNull();
+    s = step(s, xruns(1, 1), NOW).state;
+    expect(presenceDocument(s, agent, NOW).health.audio).toBe("ok");
+    s = step(s, xruns(4, 4), NOW).state;
+    expect(presenceDocument(s, agent, NOW).health.audio).toBe("degraded");
+    s = step(s, { type: "health", side: "audio", xruns: null, callId: "c1" }, NOW).state;
+    expect(s.health.audio).toBeUndefined();
+    expect(presenceDocument(s, agent, NOW).health.audio).toBeNull();
   });
 });

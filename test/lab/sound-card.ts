@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AudioFault } from "../../src/audio/audio.js";
 import type { DeviceLatency } from "../../src/audio/latency.js";
+import type { AudioXruns } from "../../src/core/types.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
@@ -300,6 +301,7 @@ export async function startDeskOnCard(o: {
   readonly rtp: { readonly portMin: number; readonly portMax: number; readonly codecs: readonly string[] };
   readonly log?: Logger;
   readonly onAudioFault?: (callId: string, fault: AudioFault) => void;
+  readonly onAudioXruns?: (callId: string, xruns: AudioXruns | null) => void;
 }): Promise<{ agent: SipAgent; inputs: Inputs }> {
   const log = o.log ?? silentLogger;
   const agent = new SipAgent({
@@ -316,6 +318,7 @@ export async function startDeskOnCard(o: {
       rtp: { address: "127.0.0.1", ...o.rtp },
       log,
       ...(o.onAudioFault ? { onAudioFault: o.onAudioFault } : {}),
+      ...(o.onAudioXruns ? { onAudioXruns: o.onAudioXruns } : {}),
     }),
     log,
   });

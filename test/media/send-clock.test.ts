@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   ALIGN_MS,
+  CAPTURE_ALIGN_MS,
+  CAPTURE_GRACE_MS,
+  CAPTURE_SLEW_MS,
   FINE_MS,
   MERGE_MS,
   realTimers,
@@ -212,6 +215,103 @@ describe("SendClock", () => {
       const { ticks, clock } = call({ phaseMs: 7, periodMs: 30, jitterMs: 0.5, seconds: 30 });
       for (const [n, at] of ticks.entries()) expect(at).toBeCloseTo(20 * n, 9);
       expect(clock.skipped).toBe(0);
+    });
+  });
+
+  describe("with a live source (a sound card) completing frames", () => {
+    /**
+     * As above, with a card completing a frame every `periodMs` from `phaseMs` (±`jitterMs`), until
+     * `stopAt` (an unplugged card), and the far end's packets at another phase. Returns each tick
+     * with the capture it read (the last one before it).
+     */
+    function call(opts: {
+      phaseMs: number;
+      periodMs: number;
+      jitterMs: number;
+      seconds: number;
+      stopAt?: number;
+      frameReady?: () => boolean;
+    }) {
+      let r = 0.29;
+      const rand = () => {
+        r = (r * 9.37 + 0.11) % 1;
+        return r;
+      };
+      let exact = false;
+      const t = fakeTimers((due) => (exact ? 0 : Math.ceil(due) - due + rand()));
+      const deps: TimerDeps = {
+        ...t.deps,
+        sleep: (ms) => {
+          expect(ms).toBeLessThanOrEqual(MERGE_MS);
+          t.advance(ms);
+        },
+      };
+      const captures: number[] = [];
+      const ticks: Array<{ at: number; capture: number }> = [];
+      const c = new SendClock(20, () => ticks.push({ at: t.now, capture: captures.at(-1) ?? -1 }), deps, {
+        ...(opts.frameReady ? { frameReady: opts.frameReady } : {}),
+      });
+      const end = opts.seconds * 1000;
+      exact = true;
+      for (let at = opts.phaseMs; at < Math.min(end, opts.stopAt ?? end); at += opts.periodMs) {
+        t.deps.setTimeout(
+          () => {
+            captures.push(t.now);
+            c.captured();
+          },
+          at + (rand() * 2 - 1) * opts.jitterMs,
+        );
+      }
+      for (let at = 7.5; at < end; at += 20) t.deps.setTimeout(() => c.arrival(), at);
+      exact = false;
+      c.begin();
+      t.run(end);
+      c.stop();
+      return { ticks, captures, clock: c };
+    }
+
+    it("sends each frame within a few ms of the capture that completed it", () => {
+      const { ticks, clock } = call({ phaseMs: 11.3, periodMs: 20, jitterMs: 0.7, seconds: 30 });
+      expect(ticks.length).toBeGreaterThanOrEqual(1499);
+      expect(clock.skipped).toBe(0);
+      expect(clock.followsCapture).toBe(true);
+      // The card's phase, not the far end's: once aligned (after 2 s) every tick comes at most
+      // MERGE_MS after the capture it reads; before, a frame waited up to 20 ms.
+      const late = ticks.filter((k) => k.at > 2000);
+      for (const k of late) {
+        expect(k.at - k.capture).toBeGreaterThanOrEqual(0);
+        expect(k.at - k.capture).toBeLessThanOrEqual(MERGE_MS);
+      }
+      const mean = late.reduce((a, k) => a + k.at - k.capture, 0) / late.length;
+      expect(mean).toBeLessThan(CAPTURE_ALIGN_MS + 1);
+      expect(clock.capturedTicks).toBeGreaterThan(0.9 * ticks.length);
+      // While converging a capture may come after its tick was due (it is sent at once, up to
+      // CAPTURE_GRACE_MS late); once aligned the phase moves at most CAPTURE_SLEW_MS per tick.
+      for (let i = 1; i < ticks.length; i++) {
+        const gap = (ticks[i]?.at ?? 0) - (ticks[i - 1]?.at ?? 0);
+        const limit = (ticks[i]?.at ?? 0) > 2000 ? CAPTURE_SLEW_MS : CAPTURE_GRACE_MS + CAPTURE_SLEW_MS;
+        expect(Math.abs(gap - 20)).toBeLessThanOrEqual(limit + 1e-9);
+      }
+    });
+
+    it("keeps sending when the card stops, each tick at most CAPTURE_GRACE_MS late", () => {
+      const { ticks, clock } = call({ phaseMs: 3, periodMs: 20, jitterMs: 0.5, seconds: 10, stopAt: 4000 });
+      const after = ticks.filter((k) => k.at > 4100);
+      expect(after.length).toBeGreaterThanOrEqual(290);
+      expect(clock.skipped).toBe(0);
+      for (let i = 1; i < after.length; i++)
+        // the timer alone, without a sleep: Node lands it up to a millisecond after its due time
+        expect(Math.abs((after[i]?.at ?? 0) - (after[i - 1]?.at ?? 0) - 20)).toBeLessThanOrEqual(2 + 1e-9);
+      const due = ticks.length - 1; // the last tick's index is its due slot, shifted by the phase
+      expect(due).toBeGreaterThanOrEqual(498);
+      expect(CAPTURE_GRACE_MS).toBeLessThan(20 - MERGE_MS);
+    });
+
+    it("does not follow captures that come at no steady phase", () => {
+      // 10 ms periods reported on both halves: two phases, too scattered to follow.
+      const { clock } = call({ phaseMs: 4, periodMs: 10, jitterMs: 0.5, seconds: 10 });
+      expect(clock.followsCapture).toBe(false);
+      expect(clock.capturedTicks).toBe(0);
     });
   });
 
