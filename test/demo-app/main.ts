@@ -316,7 +316,15 @@ class Demo {
         transfer_targets: { polo1: `sip:${SERVICE_DESK}@${kam.domain}` },
         register_expires: 300,
       },
-      rtp: { address: "127.0.0.1", port_min: 22000, port_max: 22999, codecs: ["pcma", "pcmu"] },
+      // Every party is on this machine (loopback), and the demo's citizens speak clear RTP:
+      // `off` keeps the LCD's on-call screen free of the UNSECURED mark a teleworking desk needs.
+      rtp: {
+        address: "127.0.0.1",
+        port_min: 22000,
+        port_max: 22999,
+        codecs: ["pcma", "pcmu"],
+        encryption: "off",
+      },
       audio: { source, sink },
       headset: { match: "keyboard", ringer: false },
       lcd: { port: "-", driver: "terminal", size: "20x4", charset: "a02" },
