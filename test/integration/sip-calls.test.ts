@@ -9,20 +9,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SipAction } from "../../src/core/types.js";
-import { createLogger, silentLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone } from "../lab/audio.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
 import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import {
+  DESK_HZ,
+  FAR_HZ,
+  latestDecoded,
+  makeDeskTone,
+  makeFarTone,
+  sipDebugLog,
+  startToneDesk,
+  startToneFar,
+  toneError,
+} from "../lab/tone-desk.js";
+import type { Inputs } from "../sip/harness.js";
 
-const log = process.env.SIP_DEBUG
-  ? createLogger({ level: "debug", destination: process.stderr })
-  : silentLogger;
-const DAEMON_HZ = 1000;
-const FAR_HZ = 600;
+const KAMAILIO_BASE = 27160;
+const RTP = { address: "127.0.0.1", portMin: 21000, portMax: 21999, codecs: ["PCMU", "PCMA"] };
 
 let kam: Kamailio;
 let dir: string;
@@ -35,33 +40,17 @@ const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  kam = await startKamailio({ base: 27160 });
+  kam = await startKamailio({ base: KAMAILIO_BASE });
   dir = await mkdtemp(join(tmpdir(), "cuffia-sip-calls-"));
-  const daemonTone = await makeTone(join(dir, "daemon.wav"), { freq: DAEMON_HZ, seconds: 3 });
-  const farTone = await makeTone(join(dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
-  agent = new SipAgent({
-    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`),
-    media: createMediaFactory({
-      audio: {
-        source: { type: "file", path: daemonTone, loop: true },
-        sink: { type: "file", path: join(dir, "sink-{call}.wav") },
-      },
-      rtp: { address: "127.0.0.1", portMin: 21000, portMax: 21999, codecs: ["PCMU", "PCMA"] },
-      log,
-    }),
-    log,
-  });
-  inputs = new Inputs();
-  await agent.start(inputs.emit);
-  await inputs.waitForSip((i) => i.sip === "registered");
-  far = await startBaresip({
-    kamailio: kam,
-    user: "2001",
-    port: await baresipPort(),
-    audioFile: farTone,
-    record: true,
-    sipTrace: true,
-  });
+  const farTone = await makeFarTone(dir);
+  ({ agent, inputs } = await startToneDesk({
+    url: `ws://127.0.0.1:${kam.wsPort}`,
+    tone: await makeDeskTone(dir),
+    sinkDir: dir,
+    rtp: RTP,
+    log: sipDebugLog,
+  }));
+  far = await startToneFar(kam, farTone);
 }, 120_000);
 
 afterAll(async () => {
@@ -100,21 +89,13 @@ describe("inbound calls", () => {
     expect(ended.stats?.packetsSent).toBeGreaterThan(100);
     await sleep(500);
     // what the far end received (baresip's -dec recording) is the daemon's tone
-    const recs = await far.recordings();
-    const dec = recs
-      .filter((r) => r.endsWith("-dec.wav"))
-      .sort()
-      .at(-1);
+    const dec = await latestDecoded(far);
     expect(dec).toBeDefined();
-    expect(Math.abs((await dominantFrequency(dec as string, { skipSeconds: 0.5 })) - DAEMON_HZ)).toBeLessThan(
-      20,
-    );
+    expect(await toneError(dec as string, DESK_HZ)).toBeLessThan(20);
     // what the daemon's sink got is the far end's tone
     const sinks = (await readdir(dir)).filter((f) => f.startsWith("sink-"));
     expect(sinks.length).toBe(1);
-    expect(
-      Math.abs((await dominantFrequency(join(dir, sinks[0] as string), { skipSeconds: 0.5 })) - FAR_HZ),
-    ).toBeLessThan(20);
+    expect(await toneError(join(dir, sinks[0] as string), FAR_HZ)).toBeLessThan(20);
   });
 
   it("rejects with the status the desk asks for", async () => {
