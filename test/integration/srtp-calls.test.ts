@@ -9,24 +9,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallEncryption } from "../../src/core/types.js";
-import { createLogger, silentLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
 import type { EncryptionPolicy } from "../../src/media/security-policy.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
-import { type Baresip, startBaresip } from "../lab/baresip.js";
+import { dominantFrequency, wavComplete, wavSeconds } from "../lab/audio.js";
+import type { Baresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
+import {
+  DESK_HZ,
+  FAR_HZ,
+  latestDecoded,
+  makeDeskTone,
+  makeFarTone,
+  sipDebugLog,
+  startToneDesk,
+  startToneFar,
+  type ToneDesk,
+} from "../lab/tone-desk.js";
 import { FrontRelay } from "../lab/udp-relay.js";
 import { judgeRtp, startWireCapture } from "../lab/wire.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
 
-const log = process.env.SIP_DEBUG
-  ? createLogger({ level: "debug", destination: process.stderr })
-  : silentLogger;
-const DESK_HZ = 1000;
-const FAR_HZ = 600;
 /** The desk's RTP ports in this file (the capture filter). */
 const PORT_MIN = 24300; // its own range: the capture filters by it (23000–23999 is shared)
 const PORT_MAX = 24399;
@@ -41,19 +42,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeAll(async () => {
   kam = await startKamailio();
   dir = await mkdtemp(join(tmpdir(), "cuffia-srtp-calls-"));
-  deskTone = await makeTone(join(dir, "desk.wav"), { freq: DESK_HZ, seconds: 3 });
-  farTone = await makeTone(join(dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
+  deskTone = await makeDeskTone(dir);
+  farTone = await makeFarTone(dir);
 }, 60_000);
 
 afterAll(async () => {
   await kam?.stop();
 });
 
-interface Desk {
-  readonly agent: SipAgent;
-  readonly inputs: Inputs;
-  readonly sinkDir: string;
-}
+type Desk = ToneDesk;
 
 async function withDesk(
   encryption: EncryptionPolicy,
@@ -67,40 +64,24 @@ async function withDesk(
 ): Promise<void> {
   const sinkDir = await mkdtemp(join(dir, `desk-${encryption}-${transport}-`));
   const url = transport === "tls" ? `tls://127.0.0.1:${kam.tlsPort}` : `tcp://127.0.0.1:${kam.tcpPort}`;
-  const agent = new SipAgent({
-    options: testSipOptions(url, { aor: `sip:1017@${kam.domain}`, caFile: kam.caFile }),
-    media: createMediaFactory({
-      audio: {
-        source: { type: "file", path: deskTone, loop: true },
-        sink: { type: "file", path: join(sinkDir, "sink-{call}.wav") },
-      },
-      rtp: { ...media, codecs: ["PCMU", "PCMA"], encryption },
-      signallingSecure: transport === "tls",
-      log,
-    }),
-    log,
+  const desk = await startToneDesk({
+    url,
+    sip: { aor: `sip:1017@${kam.domain}`, caFile: kam.caFile },
+    tone: deskTone,
+    sinkDir,
+    rtp: { ...media, codecs: ["PCMU", "PCMA"], encryption },
+    signallingSecure: transport === "tls",
+    log: sipDebugLog,
   });
-  const inputs = new Inputs();
-  await agent.start(inputs.emit);
   try {
-    await inputs.waitForSip((i) => i.sip === "registered");
-    await fn({ agent, inputs, sinkDir });
+    await fn(desk);
   } finally {
-    await agent.stop();
+    await desk.agent.stop();
   }
 }
 
 async function far(mediaenc?: "srtp" | "srtp-mand", autoAnswer = false): Promise<Baresip> {
-  return startBaresip({
-    kamailio: kam,
-    user: "2001",
-    port: await baresipPort(),
-    audioFile: farTone,
-    record: true,
-    sipTrace: true,
-    autoAnswer,
-    ...(mediaenc ? { mediaenc } : {}),
-  });
+  return startToneFar(kam, farTone, { autoAnswer, ...(mediaenc ? { mediaenc } : {}) });
 }
 
 /** The far end calls the desk, the desk answers; resolves with how the desk says it is protected. */
@@ -124,10 +105,7 @@ async function judge(d: Desk, b: Baresip, capture: Awaited<ReturnType<typeof sta
   const inRange = (p: number) => p >= PORT_MIN && p <= PORT_MAX;
   const toDesk = judgeRtp(datagrams.filter((g) => inRange(g.dstPort) && !inRange(g.srcPort)));
   const fromDesk = judgeRtp(datagrams.filter((g) => inRange(g.srcPort) && !inRange(g.dstPort)));
-  const dec = (await b.recordings())
-    .filter((r) => r.endsWith("-dec.wav"))
-    .sort()
-    .at(-1) as string;
+  const dec = (await latestDecoded(b)) as string;
   await waitUntil("baresip's recording complete", () => wavComplete(dec), 10_000);
   const sinks = (await readdir(d.sinkDir)).filter((f) => f.startsWith("sink-"));
   expect(sinks).toHaveLength(1);
