@@ -6,26 +6,35 @@
  * an 8 kHz WAV resampled to 48 kHz before Opus: it must arrive at the same frequency.
  * (telephone-event/48000 between two desks: test/media/session-loopback.test.ts.)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SipAction } from "../../src/core/types.js";
 import { memoryLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone, readWav, wavComplete } from "../lab/audio.js";
-import { type Baresip, startBaresip } from "../lab/baresip.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
+import type { Baresip } from "../lab/baresip.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
-import { baresipPort } from "../lab/ports.js";
-import { waitUntil } from "../lab/proc.js";
+import {
+  expectDtmfBothWays,
+  expectOpusAudio,
+  makeDeskTone,
+  makeFarTone,
+  startToneDesk,
+  startToneFar,
+} from "../lab/tone-desk.js";
 import { startCapture } from "../lab/wire.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import type { Inputs } from "../sip/harness.js";
 
-const DESK_HZ = 1000;
-const FAR_HZ = 600;
+const KAMAILIO_BASE_FROM = 28260;
+const RTP = {
+  address: "127.0.0.1",
+  portMin: 24600,
+  portMax: 24699,
+  // The default order: wideband first.
+  codecs: ["opus", "g722", "pcma", "pcmu"],
+};
 
 let kam: Kamailio;
 let dir: string;
@@ -41,52 +50,17 @@ const logged = (msg: string) => desk.lines.filter((l) => l.msg === msg);
 const digits = () => logged("DTMF received").filter((l) => l.via === "rtp");
 
 beforeAll(async () => {
-  kam = await startKamailio({ base: await findFreeBase(28260) });
+  kam = await startKamailio({ base: await findFreeBase(KAMAILIO_BASE_FROM) });
   dir = await mkdtemp(join(tmpdir(), "cuffia-opus-calls-"));
-  const deskTone = await makeTone(join(dir, "desk.wav"), { freq: DESK_HZ, seconds: 3 });
-  // baresip's aufile plays a file only at the codec's rate and channels (opus/48000/2).
-  const farTone = join(dir, "far.wav");
-  execFileSync("sox", [
-    "-n",
-    "-r",
-    "48000",
-    "-c",
-    "2",
-    "-b",
-    "16",
-    farTone,
-    "synth",
-    "60",
-    "sine",
-    String(FAR_HZ),
-    "vol",
-    "0.5",
-  ]);
-  agent = new SipAgent({
-    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`),
-    media: createMediaFactory({
-      audio: {
-        source: { type: "file", path: deskTone, loop: true },
-        sink: { type: "file", path: join(dir, "sink-{call}.wav") },
-      },
-      // The default order: wideband first.
-      rtp: { address: "127.0.0.1", portMin: 24600, portMax: 24699, codecs: ["opus", "g722", "pcma", "pcmu"] },
-      log: desk.log,
-    }),
+  const farTone = await makeFarTone(dir, "opus");
+  ({ agent, inputs } = await startToneDesk({
+    url: `ws://127.0.0.1:${kam.wsPort}`,
+    tone: await makeDeskTone(dir),
+    sinkDir: dir,
+    rtp: RTP,
     log: desk.log,
-  });
-  inputs = new Inputs();
-  await agent.start(inputs.emit);
-  await inputs.waitForSip((i) => i.sip === "registered");
-  far = await startBaresip({
-    kamailio: kam,
-    user: "2001",
-    port: await baresipPort(),
-    audioFile: farTone,
-    record: true,
-    sipTrace: true,
-    audioCodecs: ["opus", "pcmu", "pcma"],
-  });
+  }));
+  far = await startToneFar(kam, farTone, { audioCodecs: ["opus", "pcmu", "pcma"] });
 }, 120_000);
 
 afterAll(async () => {
@@ -101,34 +75,12 @@ async function sdpsReceived(): Promise<string[]> {
   return trace.split(/\nv=0\r?\n/).slice(1);
 }
 
-/** Both directions measured after the call: baresip heard DESK_HZ, the desk's sink FAR_HZ at 48 kHz. */
-async function checkAudio(callId: string): Promise<void> {
-  const dec = (await far.recordings())
-    .filter((r) => r.endsWith("-dec.wav"))
-    .sort()
-    .at(-1);
-  expect(dec).toBeDefined();
-  await waitUntil("baresip's recording closed", () => wavComplete(dec as string), 5000);
-  expect(Math.abs((await dominantFrequency(dec as string, { skipSeconds: 0.5 })) - DESK_HZ)).toBeLessThan(20);
-  const sink = (await readdir(dir)).find((f) => f === `sink-${callId}.wav`);
-  expect(sink).toBeDefined();
-  const path = join(dir, sink as string);
-  await waitUntil("the desk's recording closed", () => wavComplete(path), 5000);
-  expect((await readWav(path)).rate).toBe(48000);
-  expect(Math.abs((await dominantFrequency(path, { skipSeconds: 0.5 })) - FAR_HZ)).toBeLessThan(20);
-}
+/** Both directions measured after the call: baresip heard the desk's tone, the desk's sink the far one at 48 kHz. */
+const checkAudio = (callId: string) => expectOpusAudio(far, dir, callId);
 
 /** DTMF both ways on the call: baresip's digits reach the desk, the desk's reach baresip. */
-async function checkDtmf(callId: string): Promise<void> {
-  const before = digits().length;
-  await far.sendDtmf("5");
-  await waitUntil("the desk got baresip's digit", async () => digits().length > before, 5000);
-  expect(digits()[before]).toMatchObject({ digit: "5", callId });
-  far.skip();
-  await sip({ action: "dtmf", callId, digits: "7" });
-  const ev = await far.waitFor("CALL_DTMF_START", 10_000);
-  expect(JSON.stringify(ev)).toMatch(/"7"/);
-}
+const checkDtmf = (callId: string) =>
+  expectDtmfBothWays({ far, desk: { sip }, received: digits, callId, farDigit: "5", deskDigit: "7" });
 
 function negotiatedCodec(): unknown {
   return logged("media negotiated").at(-1)?.codec;
@@ -136,7 +88,7 @@ function negotiatedCodec(): unknown {
 
 describe("Opus with baresip", () => {
   it("baresip calls the desk: Opus answered on baresip's PT, audio and DTMF both ways", async () => {
-    const capture = await startCapture(dir, "udp portrange 24600-24699");
+    const capture = await startCapture(dir, `udp portrange ${RTP.portMin}-${RTP.portMax}`);
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
@@ -159,7 +111,7 @@ describe("Opus with baresip", () => {
     // Clear Opus on the wire, both ways: its TOC byte starts nearly every payload (the control
     // for opus-dtls-ice.test.ts, where SRTP must spread it).
     const rtp = rtpDatagrams(await capture.stop());
-    const inRange = (p: number) => p >= 24600 && p <= 24699;
+    const inRange = (p: number) => p >= RTP.portMin && p <= RTP.portMax;
     for (const leg of [rtp.filter((d) => inRange(d.srcPort)), rtp.filter((d) => inRange(d.dstPort))]) {
       expect(leg.length).toBeGreaterThan(100);
       expect(commonestFirstByteShare(leg)).toBeGreaterThan(0.5);

@@ -8,17 +8,20 @@
  * end's modules) is passed in, so it stays at each test file's top.
  */
 import { execFileSync } from "node:child_process";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { expect } from "vitest";
 import type { SipAction } from "../../src/core/types.js";
 import { createLogger, type Logger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory, type MediaFactoryOptions } from "../../src/media/factory.js";
 import type { SipOptions } from "../../src/sip/options.js";
 import { SipAgent } from "../../src/sip/sip-agent.js";
 import { Inputs, testSipOptions } from "../sip/harness.js";
-import { dominantFrequency, makeTone } from "./audio.js";
+import { dominantFrequency, makeTone, readWav, wavComplete } from "./audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "./baresip.js";
 import type { Kamailio } from "./kamailio.js";
 import { baresipPort } from "./ports.js";
+import { waitUntil } from "./proc.js";
 
 /** The tone the desk plays, Hz. */
 export const DESK_HZ = 1000;
@@ -125,4 +128,44 @@ export async function latestDecoded(far: Baresip): Promise<string | undefined> {
 /** How far the recording's dominant frequency (its first 0.5 s skipped) is from `hz`, Hz. */
 export async function toneError(path: string, hz: number): Promise<number> {
   return Math.abs((await dominantFrequency(path, { skipSeconds: 0.5 })) - hz);
+}
+
+/**
+ * An Opus call's audio, both ways, measured after the call: the far end heard DESK_HZ, and the
+ * desk's sink for `callId` (in `sinkDir`) is at 48 kHz and heard FAR_HZ. Waits (bounded) for
+ * each recording to be closed first.
+ */
+export async function expectOpusAudio(far: Baresip, sinkDir: string, callId: string): Promise<void> {
+  const dec = await latestDecoded(far);
+  expect(dec).toBeDefined();
+  await waitUntil("baresip's recording closed", () => wavComplete(dec as string), 5000);
+  expect(await toneError(dec as string, DESK_HZ)).toBeLessThan(20);
+  const sink = (await readdir(sinkDir)).find((f) => f === `sink-${callId}.wav`);
+  expect(sink).toBeDefined();
+  const path = join(sinkDir, sink as string);
+  await waitUntil("the desk's recording closed", () => wavComplete(path), 5000);
+  expect((await readWav(path)).rate).toBe(48000);
+  expect(await toneError(path, FAR_HZ)).toBeLessThan(20);
+}
+
+/**
+ * RFC 4733 DTMF both ways on the call: the far end's `farDigit` reaches the desk (`received`: the
+ * digits the desk reported so far), and the desk's `deskDigit` reaches the far end.
+ */
+export async function expectDtmfBothWays(o: {
+  readonly far: Baresip;
+  readonly desk: Pick<ToneDesk, "sip">;
+  readonly received: () => readonly Record<string, unknown>[];
+  readonly callId: string;
+  readonly farDigit: string;
+  readonly deskDigit: string;
+}): Promise<void> {
+  const before = o.received().length;
+  await o.far.sendDtmf(o.farDigit);
+  await waitUntil("the desk got baresip's digit", async () => o.received().length > before, 5000);
+  expect(o.received()[before]).toMatchObject({ digit: o.farDigit, callId: o.callId });
+  o.far.skip();
+  await o.desk.sip({ action: "dtmf", callId: o.callId, digits: o.deskDigit });
+  const ev = await o.far.waitFor("CALL_DTMF_START", 10_000);
+  expect(JSON.stringify(ev)).toMatch(new RegExp(`"${o.deskDigit}"`));
 }
