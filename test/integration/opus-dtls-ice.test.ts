@@ -8,28 +8,38 @@
  * SRTP the first payload byte is keystream, spread over all 256 values.
  * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SipAction } from "../../src/core/types.js";
 import { memoryLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone, readWav, wavComplete } from "../lab/audio.js";
-import { type Baresip, startBaresip } from "../lab/baresip.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
+import type { Baresip } from "../lab/baresip.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
-import { baresipPort } from "../lab/ports.js";
-import { waitUntil } from "../lab/proc.js";
+import {
+  expectDtmfBothWays,
+  expectOpusAudio,
+  makeDeskTone,
+  makeFarTone,
+  startToneDesk,
+  startToneFar,
+} from "../lab/tone-desk.js";
 import { type Datagram, startCapture } from "../lab/wire.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import type { Inputs } from "../sip/harness.js";
 
-const DESK_HZ = 1000;
-const FAR_HZ = 600;
+const KAMAILIO_BASE_FROM = 28360;
 const PORT_MIN = 24800;
 const PORT_MAX = 24899;
+const RTP = {
+  address: "127.0.0.1",
+  portMin: PORT_MIN,
+  portMax: PORT_MAX,
+  codecs: ["opus", "g722", "pcma", "pcmu"],
+  ice: { hostAddresses: ["127.0.0.1"] },
+  offerDtls: true,
+};
 
 let kam: Kamailio;
 let dir: string;
@@ -44,56 +54,17 @@ const logged = (msg: string) => desk.lines.filter((l) => l.msg === msg);
 const digits = () => logged("DTMF received").filter((l) => l.via === "rtp");
 
 beforeAll(async () => {
-  kam = await startKamailio({ base: await findFreeBase(28360) });
+  kam = await startKamailio({ base: await findFreeBase(KAMAILIO_BASE_FROM) });
   dir = await mkdtemp(join(tmpdir(), "cuffia-opus-dtls-"));
-  const deskTone = await makeTone(join(dir, "desk.wav"), { freq: DESK_HZ, seconds: 3 });
-  // baresip's aufile plays a file only at the codec's rate and channels (opus/48000/2).
-  const farTone = join(dir, "far.wav");
-  execFileSync("sox", [
-    "-n",
-    "-r",
-    "48000",
-    "-c",
-    "2",
-    "-b",
-    "16",
-    farTone,
-    "synth",
-    "60",
-    "sine",
-    String(FAR_HZ),
-    "vol",
-    "0.5",
-  ]);
-  agent = new SipAgent({
-    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`),
-    media: createMediaFactory({
-      audio: {
-        source: { type: "file", path: deskTone, loop: true },
-        sink: { type: "file", path: join(dir, "sink-{call}.wav") },
-      },
-      rtp: {
-        address: "127.0.0.1",
-        portMin: PORT_MIN,
-        portMax: PORT_MAX,
-        codecs: ["opus", "g722", "pcma", "pcmu"],
-        ice: { hostAddresses: ["127.0.0.1"] },
-        offerDtls: true,
-      },
-      log: desk.log,
-    }),
+  const farTone = await makeFarTone(dir, "opus");
+  ({ agent, inputs } = await startToneDesk({
+    url: `ws://127.0.0.1:${kam.wsPort}`,
+    tone: await makeDeskTone(dir),
+    sinkDir: dir,
+    rtp: RTP,
     log: desk.log,
-  });
-  inputs = new Inputs();
-  await agent.start(inputs.emit);
-  await inputs.waitForSip((i) => i.sip === "registered");
-  far = await startBaresip({
-    kamailio: kam,
-    user: "2001",
-    port: await baresipPort(),
-    audioFile: farTone,
-    record: true,
-    sipTrace: true,
+  }));
+  far = await startToneFar(kam, farTone, {
     audioCodecs: ["opus", "pcmu"],
     mediaenc: "dtls_srtp",
     medianat: "ice",
@@ -120,32 +91,10 @@ function judgeWire(datagrams: readonly Datagram[]): void {
   }
 }
 
-async function judgeAudio(callId: string): Promise<void> {
-  const dec = (await far.recordings())
-    .filter((r) => r.endsWith("-dec.wav"))
-    .sort()
-    .at(-1);
-  expect(dec).toBeDefined();
-  await waitUntil("baresip's recording closed", () => wavComplete(dec as string), 5000);
-  expect(Math.abs((await dominantFrequency(dec as string, { skipSeconds: 0.5 })) - DESK_HZ)).toBeLessThan(20);
-  const sink = (await readdir(dir)).find((f) => f === `sink-${callId}.wav`);
-  expect(sink).toBeDefined();
-  const path = join(dir, sink as string);
-  await waitUntil("the desk's recording closed", () => wavComplete(path), 5000);
-  expect((await readWav(path)).rate).toBe(48000);
-  expect(Math.abs((await dominantFrequency(path, { skipSeconds: 0.5 })) - FAR_HZ)).toBeLessThan(20);
-}
+const judgeAudio = (callId: string) => expectOpusAudio(far, dir, callId);
 
-async function checkDtmf(callId: string): Promise<void> {
-  const before = digits().length;
-  await far.sendDtmf("8");
-  await waitUntil("the desk got baresip's digit", async () => digits().length > before, 5000);
-  expect(digits()[before]).toMatchObject({ digit: "8", callId });
-  far.skip();
-  await sip({ action: "dtmf", callId, digits: "2" });
-  const ev = await far.waitFor("CALL_DTMF_START", 10_000);
-  expect(JSON.stringify(ev)).toMatch(/"2"/);
-}
+const checkDtmf = (callId: string) =>
+  expectDtmfBothWays({ far, desk: { sip }, received: digits, callId, farDigit: "8", deskDigit: "2" });
 
 describe("Opus in DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: Opus over UDP/TLS/RTP/SAVPF, audio and DTMF both ways, nothing clear", async () => {
