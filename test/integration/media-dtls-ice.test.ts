@@ -11,28 +11,39 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SipAction } from "../../src/core/types.js";
-import { createLogger, silentLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone } from "../lab/audio.js";
-import { type Baresip, startBaresip } from "../lab/baresip.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
+import type { Baresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
+import {
+  DESK_HZ,
+  FAR_HZ,
+  latestDecoded,
+  makeDeskTone,
+  makeFarTone,
+  sipDebugLog,
+  startToneDesk,
+  startToneFar,
+  toneError,
+} from "../lab/tone-desk.js";
 import { type Capture, type Datagram, judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import type { Inputs } from "../sip/harness.js";
 
-const log = process.env.SIP_DEBUG
-  ? createLogger({ level: "debug", destination: process.stderr })
-  : silentLogger;
-const DAEMON_HZ = 1000;
-const FAR_HZ = 600;
-/** The tones' periods in samples at 8 kHz (600 Hz: three periods make 40 samples). */
-const DAEMON_PERIOD = 8;
+const KAMAILIO_BASE = 27460;
+/** The tones' periods in samples at 8 kHz (DESK_HZ 1000; FAR_HZ 600: three periods make 40 samples). */
+const DESK_PERIOD = 8;
 const FAR_PERIOD = 40;
 /** The desk's media ports (its ICE host candidates are bound in this range): what is captured. */
 const PORT_MIN = 26400;
 const PORT_MAX = 26499;
+const RTP = {
+  address: "127.0.0.1",
+  portMin: PORT_MIN,
+  portMax: PORT_MAX,
+  codecs: ["PCMU", "PCMA"],
+  ice: { hostAddresses: ["127.0.0.1"] },
+  offerDtls: true,
+};
 
 let kam: Kamailio;
 let dir: string;
@@ -44,43 +55,17 @@ const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  kam = await startKamailio({ base: 27460 });
+  kam = await startKamailio({ base: KAMAILIO_BASE });
   dir = await mkdtemp(join(tmpdir(), "cuffia-dtls-ice-"));
-  const daemonTone = await makeTone(join(dir, "daemon.wav"), { freq: DAEMON_HZ, seconds: 3 });
-  const farTone = await makeTone(join(dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
-  agent = new SipAgent({
-    options: testSipOptions(`ws://127.0.0.1:${kam.wsPort}`),
-    media: createMediaFactory({
-      audio: {
-        source: { type: "file", path: daemonTone, loop: true },
-        sink: { type: "file", path: join(dir, "sink-{call}.wav") },
-      },
-      rtp: {
-        address: "127.0.0.1",
-        portMin: PORT_MIN,
-        portMax: PORT_MAX,
-        codecs: ["PCMU", "PCMA"],
-        ice: { hostAddresses: ["127.0.0.1"] },
-        offerDtls: true,
-      },
-      log,
-    }),
-    log,
-  });
-  inputs = new Inputs();
-  await agent.start(inputs.emit);
-  await inputs.waitForSip((i) => i.sip === "registered");
-  far = await startBaresip({
-    kamailio: kam,
-    user: "2001",
-    port: await baresipPort(),
-    audioFile: farTone,
-    record: true,
-    sipTrace: true,
-    mediaenc: "dtls_srtp",
-    medianat: "ice",
-    rtcpMux: true,
-  });
+  const farTone = await makeFarTone(dir);
+  ({ agent, inputs } = await startToneDesk({
+    url: `ws://127.0.0.1:${kam.wsPort}`,
+    tone: await makeDeskTone(dir),
+    sinkDir: dir,
+    rtp: RTP,
+    log: sipDebugLog,
+  }));
+  far = await startToneFar(kam, farTone, { mediaenc: "dtls_srtp", medianat: "ice", rtcpMux: true });
 }, 120_000);
 
 afterAll(async () => {
@@ -104,7 +89,7 @@ function judgeWire(datagrams: readonly Datagram[]): void {
   const received = rtp.filter((d) => inRange(d.dstPort));
   expect(sent.length).toBeGreaterThan(100);
   expect(received.length).toBeGreaterThan(100);
-  expect(sent.filter((d) => looksLikeClearTone(d.payload, DAEMON_PERIOD))).toHaveLength(0);
+  expect(sent.filter((d) => looksLikeClearTone(d.payload, DESK_PERIOD))).toHaveLength(0);
   expect(received.filter((d) => looksLikeClearTone(d.payload, FAR_PERIOD))).toHaveLength(0);
   // and the payloads' bytes look random, as SRTP's keystream makes them (the lab's judge)
   expect(judgeRtp(datagrams).encrypted).toBe(true);
@@ -112,20 +97,12 @@ function judgeWire(datagrams: readonly Datagram[]): void {
 
 async function judgeAudio(callId: string): Promise<void> {
   await sleep(500);
-  const recs = await far.recordings();
-  const dec = recs
-    .filter((r) => r.endsWith("-dec.wav"))
-    .sort()
-    .at(-1);
+  const dec = await latestDecoded(far);
   expect(dec).toBeDefined();
-  expect(Math.abs((await dominantFrequency(dec as string, { skipSeconds: 0.5 })) - DAEMON_HZ)).toBeLessThan(
-    20,
-  );
+  expect(await toneError(dec as string, DESK_HZ)).toBeLessThan(20);
   const sinks = (await readdir(dir)).filter((f) => f.startsWith(`sink-${callId}`) || f.includes(callId));
   expect(sinks.length).toBe(1);
-  expect(
-    Math.abs((await dominantFrequency(join(dir, sinks[0] as string), { skipSeconds: 0.5 })) - FAR_HZ),
-  ).toBeLessThan(20);
+  expect(await toneError(join(dir, sinks[0] as string), FAR_HZ)).toBeLessThan(20);
 }
 
 /**
