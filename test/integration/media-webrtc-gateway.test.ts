@@ -14,25 +14,35 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SipAction } from "../../src/core/types.js";
-import { createLogger, silentLogger } from "../../src/log/logger.js";
-import { createMediaFactory } from "../../src/media/factory.js";
-import { SipAgent } from "../../src/sip/sip-agent.js";
-import { dominantFrequency, makeTone } from "../lab/audio.js";
-import { type Baresip, readSipTrace, startBaresip } from "../lab/baresip.js";
+import type { SipAgent } from "../../src/sip/sip-agent.js";
+import { type Baresip, readSipTrace } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
 import { callLegs, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
+import {
+  DESK_HZ,
+  FAR_HZ,
+  latestDecoded,
+  makeDeskTone,
+  makeFarTone,
+  sipDebugLog,
+  startToneDesk,
+  startToneFar,
+  toneError,
+} from "../lab/tone-desk.js";
 import { judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
-import { Inputs, testSipOptions } from "../sip/harness.js";
+import type { Inputs } from "../sip/harness.js";
 
-const log = process.env.SIP_DEBUG
-  ? createLogger({ level: "debug", destination: process.stderr })
-  : silentLogger;
-const DAEMON_HZ = 1000;
-const FAR_HZ = 600;
 const PORT_MIN = 26500;
 const PORT_MAX = 26599;
+const RTP = {
+  address: "127.0.0.1",
+  portMin: PORT_MIN,
+  portMax: PORT_MAX,
+  codecs: ["PCMU", "PCMA"],
+  ice: { hostAddresses: ["127.0.0.1"] },
+  offerDtls: true,
+};
 
 let dir: string;
 let rtpengine: Rtpengine;
@@ -51,39 +61,17 @@ beforeAll(async () => {
     ...(process.env.RTPE_DEBUG ? { logLevel: 7 } : {}),
   });
   kam = await startKamailio({ dir: join(dir, "kamailio"), rtpengine });
-  const daemonTone = await makeTone(join(dir, "daemon.wav"), { freq: DAEMON_HZ, seconds: 3 });
-  const farTone = await makeTone(join(dir, "far.wav"), { freq: FAR_HZ, seconds: 30 });
-  agent = new SipAgent({
-    options: testSipOptions(`wss://127.0.0.1:${kam.wssPort}`, { caFile: kam.caFile }),
-    media: createMediaFactory({
-      audio: {
-        source: { type: "file", path: daemonTone, loop: true },
-        sink: { type: "file", path: join(dir, "sink-{call}.wav") },
-      },
-      rtp: {
-        address: "127.0.0.1",
-        portMin: PORT_MIN,
-        portMax: PORT_MAX,
-        codecs: ["PCMU", "PCMA"],
-        ice: { hostAddresses: ["127.0.0.1"] },
-        offerDtls: true,
-      },
-      signallingSecure: true,
-      log,
-    }),
-    log,
-  });
-  inputs = new Inputs();
-  await agent.start(inputs.emit);
-  await inputs.waitForSip((i) => i.sip === "registered");
-  far = await startBaresip({
-    kamailio: kam,
-    user: "2001",
-    port: await baresipPort(),
-    audioFile: farTone,
-    record: true,
-    sipTrace: true,
-  });
+  const farTone = await makeFarTone(dir);
+  ({ agent, inputs } = await startToneDesk({
+    url: `wss://127.0.0.1:${kam.wssPort}`,
+    sip: { caFile: kam.caFile },
+    tone: await makeDeskTone(dir),
+    sinkDir: dir,
+    rtp: RTP,
+    signallingSecure: true,
+    log: sipDebugLog,
+  }));
+  far = await startToneFar(kam, farTone);
 }, 120_000);
 
 afterAll(async () => {
@@ -94,19 +82,12 @@ afterAll(async () => {
 });
 
 async function judgeAudio(callId: string): Promise<void> {
-  const dec = await waitUntil("baresip's received recording", async () =>
-    (await far.recordings())
-      .filter((r) => r.endsWith("-dec.wav"))
-      .sort()
-      .at(-1),
-  );
+  const dec = await waitUntil("baresip's received recording", () => latestDecoded(far));
   await sleep(500);
-  expect(Math.abs((await dominantFrequency(dec, { skipSeconds: 0.5 })) - DAEMON_HZ)).toBeLessThan(20);
+  expect(await toneError(dec, DESK_HZ)).toBeLessThan(20);
   const sink = (await readdir(dir)).find((f) => f.startsWith("sink-") && f.includes(callId));
   expect(sink).toBeDefined();
-  expect(
-    Math.abs((await dominantFrequency(join(dir, sink as string), { skipSeconds: 0.5 })) - FAR_HZ),
-  ).toBeLessThan(20);
+  expect(await toneError(join(dir, sink as string), FAR_HZ)).toBeLessThan(20);
 }
 
 /** rtpengine's view: the desk's leg is DTLS-SRTP with ICE, the baresip's plain RTP/AVP. */
