@@ -12,13 +12,13 @@
  */
 import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { classes, Message, methods, parseMessage } from "werift-ice";
 import type { HomeNat } from "./netns.js";
 import { freePort, freePorts, LOOPBACK } from "./ports.js";
-import { type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
+import { type Spawned, spawnLogged, stopProcess, waitStarted } from "./proc.js";
 
 export interface Coturn {
   readonly pid: number;
@@ -108,35 +108,21 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   const proc: Spawned = netns
     ? netns.nat.spawn(netns.ns, "turnserver", args, logFile, { cwd: dir })
     : spawnLogged("turnserver", args, logFile, { cwd: dir });
-  let exitedWith: number | string | null = null;
-  void proc.exited.then((code) => {
-    exitedWith = code;
+  await waitStarted(proc, {
+    name: "turnserver",
+    what: `turnserver answering STUN on ${host}:${port}`,
+    logFile,
+    ready: async () => {
+      if (netns) {
+        const answer = await netns.nat.probe(netns.ns, ["binding", host, String(port)]);
+        return typeof answer.mapped === "string";
+      }
+      return stunBinding({ host, port }, { timeoutMs: 300 }).then(
+        () => true,
+        () => false,
+      );
+    },
   });
-
-  try {
-    await waitUntil(
-      `turnserver answering STUN on ${host}:${port}`,
-      async () => {
-        if (exitedWith !== null) throw new Error(`turnserver exited (${exitedWith}) during start`);
-        if (netns) {
-          const answer = await netns.nat.probe(netns.ns, ["binding", host, String(port)]);
-          return typeof answer.mapped === "string";
-        }
-        return stunBinding({ host, port }, { timeoutMs: 300 }).then(
-          () => true,
-          () => false,
-        );
-      },
-      10_000,
-      100,
-    );
-  } catch (error) {
-    await stopProcess(proc);
-    const log = await readFile(logFile, "utf8").catch(() => "");
-    throw new Error(
-      `${(error as Error).message}\n--- ${logFile} (tail)\n${log.split("\n").slice(-25).join("\n")}`,
-    );
-  }
 
   return {
     pid: proc.pid,

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, openSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -161,6 +162,37 @@ export async function stopProcess(
     if (outcome !== "timeout") return;
   }
   await spawned.exited;
+}
+
+/**
+ * Waits until a server we just spawned is `ready` (polled every 100 ms, up to 10 s). One that
+ * exits first or never gets ready is stopped, and the error carries the tail of its log.
+ */
+export async function waitStarted(
+  proc: Spawned,
+  o: { name: string; what: string; logFile: string; ready: () => Promise<boolean> },
+): Promise<void> {
+  let exitedWith: number | string | null = null;
+  void proc.exited.then((code) => {
+    exitedWith = code;
+  });
+  try {
+    await waitUntil(
+      o.what,
+      async () => {
+        if (exitedWith !== null) throw new Error(`${o.name} exited (${exitedWith}) during start`);
+        return o.ready();
+      },
+      10_000,
+      100,
+    );
+  } catch (error) {
+    await stopProcess(proc);
+    const log = await readFile(o.logFile, "utf8").catch(() => "");
+    throw new Error(
+      `${(error as Error).message}\n--- ${o.logFile} (tail)\n${log.split("\n").slice(-25).join("\n")}`,
+    );
+  }
 }
 
 /** Which of these commands are not on PATH. */

@@ -11,11 +11,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, freePorts, LOOPBACK } from "./ports.js";
-import { type Spawned, spawnLogged, stopProcess, waitUntil } from "./proc.js";
+import { type Spawned, spawnLogged, stopProcess, waitStarted } from "./proc.js";
 
 /** A decoded bencode value: byte strings come back as text (rtpengine's are ASCII/UTF-8). */
 export type Bencoded = string | number | Bencoded[] | { [key: string]: Bencoded };
@@ -76,31 +76,17 @@ export async function startRtpengine(opts: RtpengineOptions = {}): Promise<Rtpen
   ];
   await writeFile(logFile, `--- rtpengine ${args.join(" ")}\n`);
   const proc: Spawned = spawnLogged("rtpengine", args, logFile, { cwd: dir });
-  let exitedWith: number | string | null = null;
-  void proc.exited.then((code) => {
-    exitedWith = code;
-  });
-
   const ng = (message: Record<string, Bencoded>, timeoutMs = 2000) => ngRequest(ngPort, message, timeoutMs);
 
-  try {
-    await waitUntil(
-      `rtpengine answering ng ping on ${LOOPBACK}:${ngPort}`,
-      async () => {
-        if (exitedWith !== null) throw new Error(`rtpengine exited (${exitedWith}) during start`);
-        const reply = await ng({ command: "ping" }, 300).catch(() => null);
-        return reply?.result === "pong";
-      },
-      10_000,
-      100,
-    );
-  } catch (error) {
-    await stopProcess(proc);
-    const log = await readFile(logFile, "utf8").catch(() => "");
-    throw new Error(
-      `${(error as Error).message}\n--- ${logFile} (tail)\n${log.split("\n").slice(-25).join("\n")}`,
-    );
-  }
+  await waitStarted(proc, {
+    name: "rtpengine",
+    what: `rtpengine answering ng ping on ${LOOPBACK}:${ngPort}`,
+    logFile,
+    ready: async () => {
+      const reply = await ng({ command: "ping" }, 300).catch(() => null);
+      return reply?.result === "pong";
+    },
+  });
 
   return {
     pid: proc.pid,
