@@ -115,7 +115,7 @@ const REQUESTED_TRANSPORT_UDP = 0x11000000;
 export async function turnAllocate(
   server: TurnServer,
   timeoutMs: number,
-): Promise<{ relayed: HostPort; mapped: HostPort }> {
+): Promise<{ relayed: HostPort; mapped: HostPort; lifetime: number }> {
   const client = await open(server, timeoutMs);
   try {
     let challenge: Message;
@@ -149,8 +149,15 @@ export async function turnAllocate(
     await client.request(signed(methods.REFRESH, 0), key);
     const relayed = response.getAttributeValue("XOR-RELAYED-ADDRESS") as [string, number];
     const mapped = response.getAttributeValue("XOR-MAPPED-ADDRESS") as [string, number];
-    return { relayed: { host: relayed[0], port: relayed[1] }, mapped: { host: mapped[0], port: mapped[1] } };
+    return {
+      relayed: { host: relayed[0], port: relayed[1] },
+      mapped: { host: mapped[0], port: mapped[1] },
+      lifetime: response.getAttributeValue("LIFETIME") as number,
+    };
   } finally {
     client.close();
   }
 }
+
+/** The one-socket STUN client under the checks (the lab's STUN/TURN tests use it too). */
+export { type Client as StunClient, open as openStunClient };

@@ -14,7 +14,7 @@ import type {} from "../lab/context.js";
 import {
   type Coturn,
   openStunClient,
-  StunErrorResponse,
+  StunRefused,
   startCoturn,
   stunBinding,
   turnAllocate,
@@ -70,8 +70,8 @@ describe("lab coturn", () => {
         () => null,
         (error: unknown) => error,
       );
-      expect(outcome).toBeInstanceOf(StunErrorResponse);
-      expect((outcome as StunErrorResponse).code).toBe(401);
+      expect(outcome).toBeInstanceOf(StunRefused);
+      expect((outcome as StunRefused).status).toBe(401);
     }
     // The 401s came from the credential check, not from a malformed request.
     const log = await readFile(coturn.logFile, "utf8");

@@ -7,15 +7,19 @@
  * `--allow-loopback-peers` is needed because every peer in the lab is on 127.0.0.1 (coturn refuses
  * loopback peers by default); `--relay-ip=127.0.0.1` keeps relayed addresses on loopback.
  *
- * Also here: `stunBinding()` and `turnAllocate()`, a minimal STUN/TURN client on werift-ice's
- * message codec, for readiness checks and for tests that want to prove the server's answers.
+ * Also here: `stunBinding()`, `turnAllocate()` and `openStunClient()`, the product's STUN/TURN
+ * probe (src/media/stun-probe.ts, `cuffia doctor`'s) with the lab's defaults, for readiness checks
+ * and for tests that want to prove the server's answers.
  */
-import { createHash } from "node:crypto";
-import { createSocket } from "node:dgram";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { classes, Message, methods, parseMessage } from "werift-ice";
+import {
+  openStunClient as openProbeClient,
+  turnAllocate as probeAllocate,
+  stunBinding as probeBinding,
+  type StunClient,
+} from "../../src/media/stun-probe.js";
 import type { HomeNat } from "./netns.js";
 import { freePort, freePorts, LOOPBACK } from "./ports.js";
 import { type Spawned, spawnLogged, stopProcess, waitStarted } from "./proc.js";
@@ -146,114 +150,30 @@ export interface StunServer {
   port: number;
 }
 
-/** A STUN error response (class ERROR) as an exception: `code` is the ERROR-CODE (401, 438, ...). */
-export class StunErrorResponse extends Error {
-  constructor(
-    readonly code: number,
-    readonly reason: string,
-    readonly response: Message,
-  ) {
-    super(`STUN error ${code} ${reason}`);
-  }
-}
-
-/** One UDP socket on an ephemeral loopback port talking STUN to one server. */
-export interface StunClient {
-  /**
-   * Sends `request` and resolves with the response of the same transaction (retransmitted every
-   * 250 ms until `timeoutMs`, default 2 s). An error response rejects with StunErrorResponse.
-   * With `integrityKey`, a success response must carry a valid MESSAGE-INTEGRITY.
-   */
-  request(request: Message, timeoutMs?: number, integrityKey?: Buffer): Promise<Message>;
-  close(): void;
-}
-
-export async function openStunClient(server: StunServer): Promise<StunClient> {
-  const socket = createSocket("udp4");
-  const pending = new Map<string, (message: Message, data: Buffer) => void>();
-  socket.on("message", (data) => {
-    const message = parseMessage(data);
-    if (!message) return;
-    pending.get(message.transactionIdHex)?.(message, data);
-  });
-  socket.on("error", () => {});
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
-    socket.bind(0, LOOPBACK, () => {
-      socket.removeListener("error", reject);
-      resolve();
-    });
-  });
-  return {
-    request(request, timeoutMs = 2000, integrityKey) {
-      return new Promise((resolve, reject) => {
-        const id = request.transactionIdHex;
-        const bytes = request.bytes;
-        const send = (): void => socket.send(bytes, server.port, server.host);
-        const resend = setInterval(send, 250);
-        const finish = (outcome: () => void): void => {
-          clearTimeout(timer);
-          clearInterval(resend);
-          pending.delete(id);
-          outcome();
-        };
-        const timer = setTimeout(
-          () =>
-            finish(() =>
-              reject(new Error(`no STUN answer from ${server.host}:${server.port} within ${timeoutMs} ms`)),
-            ),
-          timeoutMs,
-        );
-        pending.set(id, (message, data) => {
-          if (message.messageClass === classes.ERROR) {
-            const [code, reason] = message.getAttributeValue("ERROR-CODE") as [number, string];
-            finish(() => reject(new StunErrorResponse(code, reason, message)));
-          } else if (integrityKey && !parseMessage(data, integrityKey)) {
-            finish(() => reject(new Error("STUN success response with a missing or bad MESSAGE-INTEGRITY")));
-          } else {
-            finish(() => resolve(message));
-          }
-        });
-        send();
-      });
-    },
-    close() {
-      socket.close();
-    },
-  };
+/**
+ * One UDP socket talking STUN to one server (the product's client): every request is
+ * retransmitted every 250 ms and must be answered within `timeoutMs` (default 2 s) of opening.
+ */
+export function openStunClient(server: StunServer, timeoutMs = 2000): Promise<StunClient> {
+  return openProbeClient(server, timeoutMs);
 }
 
 /** A Binding request; resolves with the XOR-MAPPED-ADDRESS the server saw. */
-export async function stunBinding(
+export function stunBinding(
   server: StunServer,
   opts: { timeoutMs?: number } = {},
 ): Promise<{ host: string; port: number }> {
-  const client = await openStunClient(server);
-  try {
-    const response = await client.request(new Message(methods.BINDING, classes.REQUEST), opts.timeoutMs);
-    const mapped = response.getAttributeValue("XOR-MAPPED-ADDRESS") as [string, number] | undefined;
-    if (!mapped) throw new Error("STUN Binding response without XOR-MAPPED-ADDRESS");
-    return { host: mapped[0], port: mapped[1] };
-  } finally {
-    client.close();
-  }
+  return probeBinding(server, opts.timeoutMs ?? 2000);
 }
-
-/** The long-term credential key (RFC 5389 §15.4): MD5(username:realm:password). */
-export function longTermKey(username: string, realm: string, password: string): Buffer {
-  return createHash("md5").update(`${username}:${realm}:${password}`).digest();
-}
-
-const REQUESTED_TRANSPORT_UDP = 0x11000000;
 
 /**
- * A TURN Allocate with long-term credentials (RFC 8656 §7.2), all from one socket (coturn ties
- * the nonce and the allocation to the 5-tuple): the first request carries no credentials and gets
- * 401 with REALM and NONCE; the second is signed with MESSAGE-INTEGRITY. Resolves with the relayed
- * and mapped addresses after releasing the allocation (Refresh, LIFETIME 0); rejects with
- * StunErrorResponse (401 for wrong credentials).
+ * A TURN Allocate with long-term credentials (RFC 8656 §7.2), the product's check: 401 with REALM
+ * and NONCE first, then the signed request, all from one socket (coturn ties the nonce and the
+ * allocation to the 5-tuple). Resolves with the relayed and mapped addresses and the lifetime
+ * after releasing the allocation; rejects with StunRefused (status 401 for wrong credentials).
+ * `timeoutMs` (default 6 s) bounds the three requests together.
  */
-export async function turnAllocate(
+export function turnAllocate(
   server: StunServer,
   username: string,
   password: string,
@@ -263,45 +183,10 @@ export async function turnAllocate(
   mapped: { host: string; port: number };
   lifetime: number;
 }> {
-  const client = await openStunClient(server);
-  try {
-    let challenge: Message;
-    try {
-      await client.request(
-        new Message(methods.ALLOCATE, classes.REQUEST)
-          .setAttribute("REQUESTED-TRANSPORT", REQUESTED_TRANSPORT_UDP)
-          .addFingerprint(),
-        opts.timeoutMs,
-      );
-      throw new Error("TURN server allocated without asking for credentials");
-    } catch (error) {
-      if (!(error instanceof StunErrorResponse) || error.code !== 401) throw error;
-      challenge = error.response;
-    }
-    const realm = challenge.getAttributeValue("REALM") as string;
-    const nonce = challenge.getAttributeValue("NONCE") as Buffer;
-    const key = longTermKey(username, realm, password);
-    const signed = (method: methods, lifetime: number): Message => {
-      const m = new Message(method, classes.REQUEST);
-      if (method === methods.ALLOCATE) m.setAttribute("REQUESTED-TRANSPORT", REQUESTED_TRANSPORT_UDP);
-      return m
-        .setAttribute("LIFETIME", lifetime)
-        .setAttribute("USERNAME", username)
-        .setAttribute("REALM", realm)
-        .setAttribute("NONCE", nonce)
-        .addMessageIntegrity(key)
-        .addFingerprint();
-    };
-    const response = await client.request(signed(methods.ALLOCATE, 60), opts.timeoutMs, key);
-    await client.request(signed(methods.REFRESH, 0), opts.timeoutMs, key);
-    const relayed = response.getAttributeValue("XOR-RELAYED-ADDRESS") as [string, number];
-    const mapped = response.getAttributeValue("XOR-MAPPED-ADDRESS") as [string, number];
-    return {
-      relayed: { host: relayed[0], port: relayed[1] },
-      mapped: { host: mapped[0], port: mapped[1] },
-      lifetime: response.getAttributeValue("LIFETIME") as number,
-    };
-  } finally {
-    client.close();
-  }
+  return probeAllocate(
+    { host: server.host, port: server.port, username, password, transport: "udp" },
+    opts.timeoutMs ?? 6000,
+  );
 }
+
+export { type StunClient, StunRefused, StunTimeout } from "../../src/media/stun-probe.js";
