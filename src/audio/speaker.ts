@@ -240,8 +240,6 @@ export class Speaker implements AudioSink {
   /** Extra periods of depth after repeated underruns (depth-adapt.ts). */
   private readonly adapt: DepthAdapt;
   private readonly log: Logger;
-  /** When aplay last reported a period handed to ALSA (it ticks every period while it plays). */
-  private lastPlayedAt = 0;
   /** The card just ran dry: the next frame may bring the depth up to target with silence. */
   private topUp = false;
 
@@ -294,7 +292,6 @@ export class Speaker implements AudioSink {
             onPlayed: (frames) => {
               if (!mine()) return;
               this.played += frames;
-              this.lastPlayedAt = this.now();
               this.card.handed(this.now(), this.deviceRate, frames, this.params?.startThreshold ?? 0);
             },
             onUnderrun: () => {
@@ -393,14 +390,9 @@ export class Speaker implements AudioSink {
         "speaker: a minute without ALSA underruns; one period less queued",
       );
     }
-    // More than a period waiting while the card plays, with aplay still ticking every period,
-    // means aplay cannot hand it over: ALSA's buffer is full. An aplay that has not ticked for
-    // two periods is stalled (no CPU, a sound server holding it) while the card drains: the
-    // backlog is then not excess, and taking the buffer for full would drop frames just before
-    // the card runs dry.
-    const ticking = now - this.lastPlayedAt < (2 * period * 1000) / this.deviceRate;
-    if (p && this.card.running && ticking && this.pending >= period + n)
-      this.card.atLeast(p.bufferSize - period);
+    // More than a period waiting while the card plays means aplay cannot hand it over: ALSA's
+    // buffer is full. (If aplay was stalled instead, its underrun report resets the estimate.)
+    if (p && this.card.running && this.pending >= period + n) this.card.atLeast(p.bufferSize - period);
     // Queued with this frame: what aplay has not taken, what ALSA still holds, the frame. The
     // target is the start threshold, and at least a period more than the frame (frames come
     // every 20 ms: the card must not run dry in between), plus the periods repeated underruns

@@ -340,22 +340,6 @@ describe("Speaker with a fake playback", () => {
     void sp.close();
   });
 
-  it("a stalled aplay (no meter tick, the card still playing) is not taken for a full buffer: nothing is dropped", () => {
-    const card = new FakeCard();
-    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
-    steadyDepth(card, sp, 50);
-    for (let i = 0; i < 4; i++) stall(card, sp, 15);
-    expect(sp.extraPeriods).toBe(2);
-    steadyDepth(card, sp, 50);
-    const dropped = sp.dropped;
-    // 60 ms without aplay: the pipe holds 2 periods + a frame while ALSA still has one to play.
-    stall(card, sp, 3, 50);
-    expect(sp.dropped).toBe(dropped);
-    expect(card.underruns).toBe(4);
-    expect(sp.underruns).toBe(4);
-    void sp.close();
-  });
-
   it("while aplay starts, keeps no more than it needs to start; restarts a dead aplay", async () => {
     let spawned = 0;
     let end: ((m: string) => void) | null = null;
