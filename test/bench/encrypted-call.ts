@@ -20,28 +20,17 @@
  * dtls runs one mode; ENC_BENCH_KEEP=1 keeps captures and logs.
  * Benchmarks print figures; they do not judge.
  */
-import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
 import type { Kamailio } from "../lab/kamailio.js";
 import { baresipPort, freePorts } from "../lab/ports.js";
-import { execFileAsync, pause, type Spawned, spawnLogged, stopProcess, waitUntil } from "../lab/proc.js";
-import { cpuMs, quantile, rssMb } from "./sip-answer.js";
+import { execFileAsync, pause, stopProcess } from "../lab/proc.js";
+import { cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
 import { sipPackets, startCapture } from "./sip-tshark.js";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "..", "..");
-const BIN = join(ROOT, "dist", "cli.js");
-const SHEBANG_FLAGS = (
-  /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(BIN, "utf8").split("\n")[0] ?? "")?.[1] ?? ""
-)
-  .trim()
-  .split(/\s+/)
-  .filter(Boolean);
 const CUFFIA_USER = "1017";
 const BARESIP_USER = "2001";
 const CALLER = "3001";
@@ -121,26 +110,7 @@ state_dir: ${join(dir, "state")}
 `;
   const cfg = join(dir, "cuffia.yaml");
   await writeFile(cfg, config);
-  const logFile = join(dir, "cuffia.log");
-  const proc: Spawned = spawnLogged(process.execPath, [...SHEBANG_FLAGS, BIN, "run", "-c", cfg], logFile, {
-    cwd: dir,
-  });
-  try {
-    await waitUntil(
-      "the daemon registered",
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`cuffia exited ${proc.child.exitCode}`);
-        const regs = await kam.registrations();
-        return regs.some((r) => r.aor === CUFFIA_USER || r.aor.startsWith(`${CUFFIA_USER}@`));
-      },
-      20_000,
-      100,
-    );
-  } catch (error) {
-    await stopProcess(proc);
-    const log = await readFile(logFile, "utf8").catch(() => "");
-    throw new Error(`${(error as Error).message}\n${log.slice(-2000)}`);
-  }
+  const proc = await runRegisteredDaemon(kam, dir, cfg);
   return { pid: proc.pid, stop: () => stopProcess(proc, 8000) };
 }
 

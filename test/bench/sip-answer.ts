@@ -213,30 +213,7 @@ state_dir: ${join(dir, "state")}
 `;
   const cfg = join(dir, "cuffia.yaml");
   await writeFile(cfg, config);
-  const proc: Spawned = spawnLogged(
-    process.execPath,
-    [...SHEBANG_FLAGS, ...nodeFlags, BIN, "run", "-c", cfg],
-    join(dir, "cuffia.log"),
-    {
-      cwd: dir,
-    },
-  );
-  try {
-    await waitUntil(
-      "the daemon registered",
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`cuffia exited ${proc.child.exitCode}`);
-        const regs = await kam.registrations();
-        return regs.some((r) => r.aor === CUFFIA_USER || r.aor.startsWith(`${CUFFIA_USER}@`));
-      },
-      20_000,
-      100,
-    );
-  } catch (error) {
-    await stopProcess(proc);
-    const log = await readFile(join(dir, "cuffia.log"), "utf8").catch(() => "");
-    throw new Error(`${(error as Error).message}\n${log.slice(-2000)}`);
-  }
+  const proc = await runRegisteredDaemon(kam, dir, cfg, nodeFlags);
   return { pid: proc.pid, rtpMin: first, rtpMax, sigPort, stop: () => stopProcess(proc, 8000) };
 }
 
@@ -558,4 +535,42 @@ export async function main(
     );
   }
   return f;
+}
+
+/**
+ * Starts `dist/cli.js run -c cfg` as the service runs it (log in `dir`/cuffia.log) and waits until
+ * Kamailio has its registration; on failure the daemon is stopped and its log's tail thrown.
+ */
+export async function runRegisteredDaemon(
+  kam: Kamailio,
+  dir: string,
+  cfg: string,
+  nodeFlags: readonly string[] = [],
+): Promise<Spawned> {
+  const logFile = join(dir, "cuffia.log");
+  const proc: Spawned = spawnLogged(
+    process.execPath,
+    [...SHEBANG_FLAGS, ...nodeFlags, BIN, "run", "-c", cfg],
+    logFile,
+    {
+      cwd: dir,
+    },
+  );
+  try {
+    await waitUntil(
+      "the daemon registered",
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`cuffia exited ${proc.child.exitCode}`);
+        const regs = await kam.registrations();
+        return regs.some((r) => r.aor === CUFFIA_USER || r.aor.startsWith(`${CUFFIA_USER}@`));
+      },
+      20_000,
+      100,
+    );
+  } catch (error) {
+    await stopProcess(proc);
+    const log = await readFile(logFile, "utf8").catch(() => "");
+    throw new Error(`${(error as Error).message}\n${log.slice(-2000)}`);
+  }
+  return proc;
 }
