@@ -11,6 +11,8 @@
  *    and the agent fails) and restart are the library's.
  *  - DTLS (RFC 5764): werift-dtls, client or server by a=setup, certificate asked of the client
  *    too; the far end's certificate must match its a=fingerprint, or the media ends with an error.
+ *    Its records are packed one flight per datagram and retransmissions renumbered on the way out
+ *    (dtls-datagrams.ts).
  *    The use_srtp keys (RFC 5764 §4.2) go up as `DtlsSrtpKeys`; the session swaps in the SRTP
  *    protection. Until then nothing is sent and RTP received is dropped (it could not be read).
  *
@@ -29,6 +31,7 @@ import { DtlsClient, DtlsServer, type DtlsSocket } from "werift-dtls/lib/dtls/sr
 import { Candidate, Connection, type IceOptions } from "werift-ice";
 import type { Logger } from "../log/logger.js";
 import { DTLS_SIGNATURE, type DtlsCertificate, matchesFingerprint } from "./dtls-certificate.js";
+import { DtlsDatagramWriter } from "./dtls-datagrams.js";
 import type { PacketTransport, TransportListener } from "./packet-transport.js";
 import {
   candidateToSdp,
@@ -368,12 +371,25 @@ export class IceTransport implements PacketTransport {
   /** The DTLS socket exists from the start so a ClientHello right after the checks is not lost. */
   private startDtls(): void {
     const conn = this.conn;
+    // werift writes a flight's records one send() each, synchronously: they go out packed and
+    // renumbered at the end of the turn (dtls-datagrams.ts: why).
+    const writer = new DtlsDatagramWriter();
+    let batch: Buffer[] = [];
+    const flush = (): void => {
+      const records = batch;
+      batch = [];
+      for (const datagram of writer.pack(records)) conn.send(datagram).catch(this.sendFailed);
+    };
     const shim = {
       type: "udp",
       address: { address: "", family: "IPv4", port: 0 },
       closed: false,
       onData: (_data: Buffer, _addr: readonly [string, number]): void => {},
-      send: (data: Buffer): Promise<void> => conn.send(data),
+      send: (data: Buffer): Promise<void> => {
+        if (batch.length === 0) queueMicrotask(flush);
+        batch.push(data);
+        return Promise.resolve();
+      },
       close: async (): Promise<void> => {},
     };
     const options = {

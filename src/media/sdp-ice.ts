@@ -75,9 +75,9 @@ function asSetup(v: unknown): SetupRole | null {
 /**
  * Our a=setup in an answer (RFC 5763 §5: active or passive, the opposite of a side that chose).
  * To `actpass` we answer `passive`: the desk is the DTLS server and the far end opens the
- * association. Measured in the lab: werift-dtls 0.5.8 as the client stalls in about a third of
- * its handshakes with an OpenSSL server that picks P-256 for ECDHE (rtpengine: the server never
- * answers our flight 5), while as the server it completed every time (rtpengine, baresip).
+ * association. (Chosen when werift-dtls as the client stalled in about a third of its handshakes
+ * with rtpengine; that was its one-datagram-per-record flights and byte-for-byte retransmissions,
+ * corrected in dtls-datagrams.ts, and both roles now complete: media-webrtc-gateway-outgoing.)
  */
 export function answerSetup(offered: SetupRole): "active" | "passive" {
   if (offered === "holdconn") throw incompatible("a=setup:holdconn: the far end holds the DTLS connection");

@@ -5,9 +5,8 @@
  * (UDP/TLS/RTP/SAVPF, fingerprint, actpass, ICE, rtcp-mux), the desk answers it (passive: it is the
  * DTLS server), DTLS-SRTP and ICE run between the desk and rtpengine. Tones are measured both ways,
  * rtpengine's view says the desk's leg is SAVPF and the baresip's RTP/AVP, and the capture of the
- * desk's leg is encrypted. (The desk calling through rtpengine is not here: rtpengine answers
- * passive, and werift-dtls as the client stalls in about a third of those handshakes: README §
- * Working from home, Known issue.)
+ * desk's leg is encrypted. (The desk calling through rtpengine, where rtpengine answers passive and
+ * the desk is the DTLS client: media-webrtc-gateway-outgoing.test.ts.)
  */
 import { mkdtemp, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
