@@ -4,7 +4,12 @@
  * Audio is judged both ways by measurement (the tone each side plays is what the other heard),
  * and no clear G.711 crosses the wire: the desk's socket is watched with a raw capture of the
  * ICE port (every RTP datagram must be SRTP: its payload does not decode to the tone).
- * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server.
+ * baresip 1.0's ICE offers every non-loopback address it sees, so it runs in a network namespace
+ * the test creates, joined to this one by a veth pair (netns.ts createVethLink): its only address
+ * is its end of the pair, Kamailio listens on this end, and the desk gathers on this end only
+ * (rtp.ice.host_addresses). The capture (every interface) checks that no datagram of the desk's
+ * media ports goes to or comes from any other address, none to the machine's own. No server is
+ * contacted.
  */
 import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,6 +19,7 @@ import type { SipAction } from "../../src/core/types.js";
 import type { SipAgent } from "../../src/sip/sip-agent.js";
 import type { Baresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
 import { waitUntil } from "../lab/proc.js";
 import {
   DESK_HZ,
@@ -36,15 +42,8 @@ const FAR_PERIOD = 40;
 /** The desk's media ports (its ICE host candidates are bound in this range): what is captured. */
 const PORT_MIN = 26400;
 const PORT_MAX = 26499;
-const RTP = {
-  address: "127.0.0.1",
-  portMin: PORT_MIN,
-  portMax: PORT_MAX,
-  codecs: ["PCMU", "PCMA"],
-  ice: { hostAddresses: ["127.0.0.1"] },
-  offerDtls: true,
-};
 
+let link: VethLink;
 let kam: Kamailio;
 let dir: string;
 let agent: SipAgent;
@@ -55,24 +54,42 @@ const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  kam = await startKamailio({ base: KAMAILIO_BASE });
+  link = await createVethLink();
+  kam = await startKamailio({ base: KAMAILIO_BASE, listen: link.rootAddress });
   dir = await mkdtemp(join(tmpdir(), "cuffia-dtls-ice-"));
   const farTone = await makeFarTone(dir);
   ({ agent, inputs } = await startToneDesk({
-    url: `ws://127.0.0.1:${kam.wsPort}`,
+    url: `ws://${kam.domain}:${kam.wsPort}`,
+    sip: { aor: `sip:1017@${kam.domain}` },
     tone: await makeDeskTone(dir),
     sinkDir: dir,
-    rtp: RTP,
+    rtp: {
+      address: link.rootAddress,
+      portMin: PORT_MIN,
+      portMax: PORT_MAX,
+      codecs: ["PCMU", "PCMA"],
+      ice: { hostAddresses: [link.rootAddress] },
+      offerDtls: true,
+    },
     log: sipDebugLog,
   }));
-  far = await startToneFar(kam, farTone, { mediaenc: "dtls_srtp", medianat: "ice", rtcpMux: true });
+  far = await startToneFar(kam, farTone, {
+    mediaenc: "dtls_srtp",
+    medianat: "ice",
+    rtcpMux: true,
+    netns: { ns: link.ns, address: link.address, nat: link },
+  });
 }, 120_000);
 
 afterAll(async () => {
   await agent?.stop();
   await far?.stop();
   await kam?.stop();
+  await link?.teardown();
 });
+
+/** The desk's media ports, captured on every interface (the veth pair, and lo if anything strayed there). */
+const captureMedia = () => startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`, "any");
 
 /** The RTP/RTCP range of RFC 7983 §7, from or to the desk. */
 function media(datagrams: readonly Datagram[]): Datagram[] {
@@ -82,6 +99,10 @@ function media(datagrams: readonly Datagram[]): Datagram[] {
 /** Encrypted on the wire: DTLS and STUN seen, plenty of RTP both ways, none of it the clear tone. */
 function judgeWire(datagrams: readonly Datagram[]): void {
   const inRange = (p: number) => p >= PORT_MIN && p <= PORT_MAX;
+  // ICE used the link's two addresses and nothing else: none of the machine's own
+  expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
+  const own = machineAddresses();
+  expect(datagrams.filter((d) => own.includes(d.dstAddress) || own.includes(d.srcAddress))).toHaveLength(0);
   expect(datagrams.some((d) => d.payload[0] === 22)).toBe(true); // DTLS handshake records
   expect(datagrams.some((d) => (d.payload[0] ?? 255) <= 3)).toBe(true); // STUN checks
   const rtp = media(datagrams);
@@ -124,7 +145,7 @@ async function heardFor(callId: string, seconds: number): Promise<void> {
 
 describe("DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: answered UDP/TLS/RTP/SAVP(F), audio both ways, nothing clear on the wire", async () => {
-    const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    const capture = await captureMedia();
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
@@ -145,7 +166,7 @@ describe("DTLS-SRTP + ICE with baresip", () => {
   }, 60_000);
 
   it("the desk calls baresip: offers UDP/TLS/RTP/SAVPF with ICE and rtcp-mux, audio both ways", async () => {
-    const capture: Capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    const capture: Capture = await captureMedia();
     far.skip();
     const mark = inputs.mark;
     await sip({ action: "dial", target: "2001" });
@@ -165,13 +186,17 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     expect(invite).toMatch(/a=fingerprint:sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
     expect(invite).toMatch(/a=setup:actpass/);
     expect(invite).toMatch(/a=rtcp-mux/);
-    expect(invite).toMatch(/a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 \d+ typ host/);
-    // host_addresses: [127.0.0.1]: no other address of this machine in our candidates
+    // host_addresses: [the link's end]: no other address of this machine in our candidates
     const body = invite.slice(invite.indexOf("v=0"));
     const sdp = body.slice(0, body.search(/\r?\n\r?\n/));
     const candidates = [...sdp.matchAll(/a=candidate:\S+ \d+ \S+ \d+ (\S+) /g)].map((m) => m[1]);
     expect(candidates.length).toBeGreaterThan(0);
-    expect(candidates.every((a) => a === "127.0.0.1")).toBe(true);
+    expect(candidates.every((a) => a === link.rootAddress)).toBe(true);
+    // and baresip's answer offers its end of the link only
+    const answer = invite.slice(invite.search(/^SIP\/2\.0 200 /m));
+    const theirs = [...answer.matchAll(/a=candidate:\S+ \d+ \S+ \d+ (\S+) /g)].map((m) => m[1]);
+    expect(theirs.length).toBeGreaterThan(0);
+    expect(theirs.every((a) => a === link.address)).toBe(true);
     judgeWire(await capture.stop());
     await judgeAudio(dialling.callId);
   }, 60_000);

@@ -96,6 +96,11 @@ export interface KamailioOptions {
    * file); readiness is judged over it, since the test process cannot reach the namespace's ports.
    */
   netns?: { readonly ns: string; readonly address: string; readonly nat: Pick<HomeNat, "spawn"> };
+  /**
+   * Every listener and the lab domain on this address of this namespace instead of 127.0.0.1 (e.g.
+   * a VethLink's rootAddress, so a peer in the link's namespace reaches it too).
+   */
+  listen?: string;
 }
 
 export function labPorts(base: number): { sip: number; tls: number; ws: number; wss: number } {
@@ -155,7 +160,7 @@ async function makeCertificate(
 }
 
 /** Sends an OPTIONS over UDP and resolves true when any SIP response comes back. */
-function udpAnswers(port: number, timeoutMs = 500): Promise<boolean> {
+function udpAnswers(port: number, timeoutMs = 500, host = LAB_DOMAIN): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket("udp4");
     const done = (ok: boolean): void => {
@@ -166,22 +171,22 @@ function udpAnswers(port: number, timeoutMs = 500): Promise<boolean> {
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.once("message", (msg) => done(msg.toString("latin1").startsWith("SIP/2.0 ")));
     socket.once("error", () => done(false));
-    socket.bind(0, LAB_DOMAIN, () => {
+    socket.bind(0, host, () => {
       const local = socket.address().port;
       const tag = randomBytes(6).toString("hex");
       const request = [
-        `OPTIONS sip:${LAB_DOMAIN}:${port} SIP/2.0`,
-        `Via: SIP/2.0/UDP ${LAB_DOMAIN}:${local};branch=z9hG4bK${tag};rport`,
+        `OPTIONS sip:${host}:${port} SIP/2.0`,
+        `Via: SIP/2.0/UDP ${host}:${local};branch=z9hG4bK${tag};rport`,
         "Max-Forwards: 70",
-        `From: <sip:probe@${LAB_DOMAIN}>;tag=${tag}`,
-        `To: <sip:${LAB_DOMAIN}:${port}>`,
-        `Call-ID: probe-${tag}@${LAB_DOMAIN}`,
+        `From: <sip:probe@${host}>;tag=${tag}`,
+        `To: <sip:${host}:${port}>`,
+        `Call-ID: probe-${tag}@${host}`,
         "CSeq: 1 OPTIONS",
         "Content-Length: 0",
         "",
         "",
       ].join("\r\n");
-      socket.send(request, port, LAB_DOMAIN);
+      socket.send(request, port, host);
     });
   });
 }
@@ -199,7 +204,8 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
   const ctl = `unix:${join(runDir, "kamailio_ctl")}`;
 
   const netns = opts.netns;
-  const domain = netns?.address ?? LAB_DOMAIN;
+  const listen = netns?.address ?? opts.listen;
+  const domain = listen ?? LAB_DOMAIN;
   const tls = await makeCertificate(dir, domain);
   const tlsCfg = join(dir, "tls.cfg");
   await writeFile(
@@ -228,7 +234,7 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
     `TLS_CFG="${tlsCfg}"`,
     ...(opts.wsPing ? ["WITH_WSPING"] : []),
     ...(opts.rtpengine ? ["WITH_RTPENGINE", `RTPENGINE_SOCK="${opts.rtpengine.ngSocket}"`] : []),
-    ...(netns ? [`LISTEN_IP=${netns.address}`, `LAB_DOMAIN="${netns.address}"`] : []),
+    ...(listen ? [`LISTEN_IP=${listen}`, `LAB_DOMAIN="${listen}"`] : []),
   ].flatMap((d) => ["-A", d]);
   const args = ["-f", KAMAILIO_CFG, ...defines];
 
@@ -263,11 +269,11 @@ export async function startKamailio(opts: KamailioOptions = {}): Promise<Kamaili
           // listeners are bound (they are opened before the workers start).
           if (netns) return rpc("core.uptime").then(() => true);
           return (
-            (await tcpAccepts(ports.sip)) &&
-            (await tcpAccepts(ports.tls)) &&
-            (await tcpAccepts(ports.ws)) &&
-            (await tcpAccepts(ports.wss)) &&
-            (await udpAnswers(ports.sip))
+            (await tcpAccepts(ports.sip, domain)) &&
+            (await tcpAccepts(ports.tls, domain)) &&
+            (await tcpAccepts(ports.ws, domain)) &&
+            (await tcpAccepts(ports.wss, domain)) &&
+            (await udpAnswers(ports.sip, 500, domain))
           );
         },
         15_000,

@@ -22,7 +22,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileAsync, repoRoot, type Spawned, spawnLogged } from "./proc.js";
 
@@ -234,4 +234,101 @@ export async function createHomeNat(opts: { nat?: NatKind } = {}): Promise<HomeN
       process.removeListener("exit", onExit);
     },
   };
+}
+
+/**
+ * One namespace joined to this one by a veth pair, both ends on addresses the test made: a far
+ * end (baresip) that can only reach this namespace, and that sees no address of the machine but
+ * its own end of the pair. Built for ICE tests against a peer whose ICE offers every non-loopback
+ * address it has (baresip 1.0): run inside, its only one is `address`, and the desk, given
+ * `rtp.ice.host_addresses: [rootAddress]`, checks nothing else.
+ *
+ *   this namespace  198.18.N.1/30 (rootAddress, on rootDev)
+ *     | veth
+ *   ns              198.18.N.2/30 (address), no other route
+ *
+ * 198.18.0.0/15 is the benchmarking range (RFC 2544), never routed; N is drawn at random and checked
+ * against the addresses already here, so parallel runs do not collide. `teardown()` deletes the
+ * namespace (and with it both ends of the pair), also from an exit hook.
+ */
+export interface VethLink {
+  readonly id: string;
+  /** The namespace (for `ip netns exec`). */
+  readonly ns: string;
+  /** The namespace's end of the pair. */
+  readonly address: string;
+  /** This namespace's end of the pair, and its interface name (for a capture). */
+  readonly rootAddress: string;
+  readonly rootDev: string;
+  spawn: HomeNat["spawn"];
+  teardown(): Promise<void>;
+}
+
+export async function createVethLink(): Promise<VethLink> {
+  const id = randomBytes(3).toString("hex");
+  const ns = `cuffia-${id}-far`;
+  const rootDev = `cf${id}r`;
+  const farDev = `cf${id}f`;
+  const taken = String((await execFileAsync("ip", ["-4", "-o", "addr"])).stdout);
+  let n = 0;
+  do n = 1 + Math.floor(Math.random() * 254);
+  while (taken.includes(` 198.18.${n}.`));
+  const rootAddress = `198.18.${n}.1`;
+  const address = `198.18.${n}.2`;
+  let created = false;
+  const onExit = (): void => {
+    try {
+      execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", onExit);
+  const inNs = (args: readonly string[]) => execFileAsync("ip", ["netns", "exec", ns, ...args]);
+  try {
+    await ip(["netns", "add", ns]);
+    created = true;
+    await inNs(["ip", "link", "set", "lo", "up"]);
+    await ip(["link", "add", rootDev, "type", "veth", "peer", "name", farDev, "netns", ns]);
+    await ip(["addr", "add", `${rootAddress}/30`, "dev", rootDev]);
+    await ip(["link", "set", rootDev, "up"]);
+    await inNs(["ip", "addr", "add", `${address}/30`, "dev", farDev]);
+    await inNs(["ip", "link", "set", farDev, "up"]);
+  } catch (error) {
+    await ip(["link", "del", rootDev]).catch(() => {});
+    if (created) await ip(["netns", "del", ns]).catch(() => {});
+    process.removeListener("exit", onExit);
+    throw new Error(`building the veth link failed: ${(error as Error).message}`);
+  }
+  return {
+    id,
+    ns,
+    address,
+    rootAddress,
+    rootDev,
+    spawn(space, command, args, logFile, spawnOpts = {}) {
+      return spawnLogged("ip", ["netns", "exec", space, command, ...args], logFile, spawnOpts);
+    },
+    async teardown() {
+      await ip(["netns", "del", ns]).catch(() => {});
+      await ip(["link", "del", rootDev]).catch(() => {}); // gone with its peer, normally
+      process.removeListener("exit", onExit);
+    },
+  };
+}
+
+/**
+ * The IPv4 addresses of this namespace's interfaces other than loopback and other than test-made
+ * veth ends (198.18.0.0/15): the machine's own (eth0...), which ICE in tests must never use.
+ */
+export function machineAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a !== undefined && a.family === "IPv4" && !a.internal && !a.address.startsWith("198.18."))
+    .map((a) => (a as { address: string }).address);
+}
+
+/** Every address the datagrams came from or went to, sorted, once each. */
+export function addressesSeen(datagrams: readonly { srcAddress: string; dstAddress: string }[]): string[] {
+  return [...new Set(datagrams.flatMap((d) => [d.srcAddress, d.dstAddress]))].sort();
 }

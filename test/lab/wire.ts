@@ -27,16 +27,16 @@ export interface WireCapture {
 }
 
 /**
- * Starts `tshark -i lo -f FILTER -w FILE` and resolves once packets matching FILTER are really
+ * Starts `tshark -i IFACE -f FILTER -w FILE` (IFACE: lo unless told, e.g. "any") and resolves once packets matching FILTER are really
  * being written: tshark's "Capturing on" comes before that under load (a DTLS handshake right
  * after it was missed), so probe datagrams to a free port, also let through by the filter, are
  * sent until the file grows.
  */
-export async function startWireCapture(file: string, filter: string): Promise<WireCapture> {
+export async function startWireCapture(file: string, filter: string, iface = "lo"): Promise<WireCapture> {
   const logFile = `${file}.log`;
   const probePort = await freePort();
   const fullFilter = `(${filter}) or (udp and dst host ${LOOPBACK} and dst port ${probePort})`;
-  const proc: Spawned = spawnLogged("tshark", ["-i", "lo", "-f", fullFilter, "-w", file, "-q"], logFile);
+  const proc: Spawned = spawnLogged("tshark", ["-i", iface, "-f", fullFilter, "-w", file, "-q"], logFile);
   const alive = async (): Promise<void> => {
     if (proc.child.exitCode !== null) throw new Error(`tshark exited: ${await readFile(logFile, "utf8")}`);
   };
@@ -84,6 +84,9 @@ export async function startWireCapture(file: string, filter: string): Promise<Wi
 export type DatagramKind = "stun" | "dtls" | "rtp" | "rtcp" | "other";
 
 export interface Datagram {
+  /** IPv4 addresses, dotted. */
+  readonly srcAddress: string;
+  readonly dstAddress: string;
   readonly srcPort: number;
   readonly dstPort: number;
   readonly payload: Buffer;
@@ -120,6 +123,10 @@ export async function readDatagrams(file: string): Promise<Datagram[]> {
       "udp.dstport",
       "-e",
       "udp.payload",
+      "-e",
+      "ip.src",
+      "-e",
+      "ip.dst",
     ],
     { maxBuffer: 256 * 1024 * 1024 },
   );
@@ -127,9 +134,16 @@ export async function readDatagrams(file: string): Promise<Datagram[]> {
     .split("\n")
     .filter((l) => l.length > 0)
     .map((l) => {
-      const [src = "0", dst = "0", hex = ""] = l.split("\t");
+      const [src = "0", dst = "0", hex = "", srcAddress = "", dstAddress = ""] = l.split("\t");
       const payload = Buffer.from(hex.replace(/:/g, ""), "hex");
-      return { srcPort: Number(src), dstPort: Number(dst), payload, kind: classify(payload) };
+      return {
+        srcAddress,
+        dstAddress,
+        srcPort: Number(src),
+        dstPort: Number(dst),
+        payload,
+        kind: classify(payload),
+      };
     });
 }
 
@@ -213,8 +227,8 @@ export interface Capture {
 }
 
 /** startWireCapture() into `dir` (file `wire-<time>.pcap`), returning the datagrams on stop(). */
-export async function startCapture(dir: string, filter: string): Promise<Capture> {
-  const capture = await startWireCapture(join(dir, `wire-${Date.now()}.pcap`), filter);
+export async function startCapture(dir: string, filter: string, iface = "lo"): Promise<Capture> {
+  const capture = await startWireCapture(join(dir, `wire-${Date.now()}.pcap`), filter, iface);
   return {
     async stop() {
       await capture.stop();
@@ -243,6 +257,8 @@ export function parsePcap(buf: Buffer): Datagram[] {
     if (udp.length < 8) continue;
     const payload = udp.subarray(8, udp.readUInt16BE(4));
     out.push({
+      srcAddress: ip4.subarray(12, 16).join("."),
+      dstAddress: ip4.subarray(16, 20).join("."),
       srcPort: udp.readUInt16BE(0),
       dstPort: udp.readUInt16BE(2),
       payload,
