@@ -6,7 +6,11 @@
  * the one SRTP makes visible for Opus: a clear Opus stream starts every payload with one of a few
  * TOC bytes (RFC 6716 §3.1: the same mode, bandwidth and frame size packet after packet); under
  * SRTP the first payload byte is keystream, spread over all 256 values.
- * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server.
+ * baresip 1.0's ICE offers every non-loopback address it sees, so it runs in a network namespace
+ * the test creates, joined to this one by a veth pair (netns.ts createVethLink): its only address
+ * is its end of the pair, Kamailio listens on this end, and the desk gathers on this end only
+ * (rtp.ice.host_addresses). The capture (every interface) checks that the desk's media ports
+ * talked to those two addresses only, none of the machine's own. No server is contacted.
  */
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,6 +21,7 @@ import { memoryLogger } from "../../src/log/logger.js";
 import type { SipAgent } from "../../src/sip/sip-agent.js";
 import type { Baresip } from "../lab/baresip.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
 import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
 import {
   expectDtmfBothWays,
@@ -32,15 +37,8 @@ import type { Inputs } from "../sip/harness.js";
 const KAMAILIO_BASE_FROM = 28360;
 const PORT_MIN = 24800;
 const PORT_MAX = 24899;
-const RTP = {
-  address: "127.0.0.1",
-  portMin: PORT_MIN,
-  portMax: PORT_MAX,
-  codecs: ["opus", "g722", "pcma", "pcmu"],
-  ice: { hostAddresses: ["127.0.0.1"] },
-  offerDtls: true,
-};
 
+let link: VethLink;
 let kam: Kamailio;
 let dir: string;
 let agent: SipAgent;
@@ -54,14 +52,23 @@ const logged = (msg: string) => desk.lines.filter((l) => l.msg === msg);
 const digits = () => logged("DTMF received").filter((l) => l.via === "rtp");
 
 beforeAll(async () => {
-  kam = await startKamailio({ base: await findFreeBase(KAMAILIO_BASE_FROM) });
+  link = await createVethLink();
+  kam = await startKamailio({ base: await findFreeBase(KAMAILIO_BASE_FROM), listen: link.rootAddress });
   dir = await mkdtemp(join(tmpdir(), "cuffia-opus-dtls-"));
   const farTone = await makeFarTone(dir, "opus");
   ({ agent, inputs } = await startToneDesk({
-    url: `ws://127.0.0.1:${kam.wsPort}`,
+    url: `ws://${kam.domain}:${kam.wsPort}`,
+    sip: { aor: `sip:1017@${kam.domain}` },
     tone: await makeDeskTone(dir),
     sinkDir: dir,
-    rtp: RTP,
+    rtp: {
+      address: link.rootAddress,
+      portMin: PORT_MIN,
+      portMax: PORT_MAX,
+      codecs: ["opus", "g722", "pcma", "pcmu"],
+      ice: { hostAddresses: [link.rootAddress] },
+      offerDtls: true,
+    },
     log: desk.log,
   }));
   far = await startToneFar(kam, farTone, {
@@ -69,6 +76,7 @@ beforeAll(async () => {
     mediaenc: "dtls_srtp",
     medianat: "ice",
     rtcpMux: true,
+    netns: { ns: link.ns, address: link.address, nat: link },
   });
 }, 120_000);
 
@@ -76,10 +84,18 @@ afterAll(async () => {
   await agent?.stop();
   await far?.stop();
   await kam?.stop();
+  await link?.teardown();
 });
+
+/** The desk's media ports, captured on every interface (the veth pair, and lo if anything strayed there). */
+const captureMedia = () => startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`, "any");
 
 /** Encrypted: DTLS seen, and in each direction the first payload byte is spread (not a TOC). */
 function judgeWire(datagrams: readonly Datagram[]): void {
+  // ICE used the link's two addresses and nothing else: none of the machine's own
+  expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
+  const own = machineAddresses();
+  expect(datagrams.filter((d) => own.includes(d.dstAddress) || own.includes(d.srcAddress))).toHaveLength(0);
   expect(datagrams.some((d) => d.payload[0] === 22)).toBe(true); // DTLS handshake records
   const inRange = (p: number) => p >= PORT_MIN && p <= PORT_MAX;
   const rtp = rtpDatagrams(datagrams);
@@ -98,7 +114,7 @@ const checkDtmf = (callId: string) =>
 
 describe("Opus in DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: Opus over UDP/TLS/RTP/SAVPF, audio and DTMF both ways, nothing clear", async () => {
-    const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    const capture = await captureMedia();
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
@@ -118,7 +134,7 @@ describe("Opus in DTLS-SRTP + ICE with baresip", () => {
   }, 60_000);
 
   it("the desk calls baresip: Opus first in a UDP/TLS/RTP/SAVPF offer, audio and DTMF both ways", async () => {
-    const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    const capture = await captureMedia();
     far.skip();
     const mark = inputs.mark;
     await sip({ action: "dial", target: "2001" });
