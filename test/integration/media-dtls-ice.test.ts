@@ -88,8 +88,17 @@ afterAll(async () => {
   await link?.teardown();
 });
 
-/** The desk's media ports, captured on every interface (the veth pair, and lo if anything strayed there). */
-const captureMedia = () => startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`, "any");
+/**
+ * The desk's media ports on every interface, to or from the link's addresses: the desk's sockets
+ * are bound to its end, so a datagram it sent anywhere else (eth0's address) is caught too, and
+ * other runs on the same ports (other worktrees) are not.
+ */
+const captureMedia = () =>
+  startCapture(
+    dir,
+    `udp portrange ${PORT_MIN}-${PORT_MAX} and (host ${link.rootAddress} or host ${link.address})`,
+    "any",
+  );
 
 /** The RTP/RTCP range of RFC 7983 §7, from or to the desk. */
 function media(datagrams: readonly Datagram[]): Datagram[] {
