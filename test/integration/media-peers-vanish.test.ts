@@ -1,0 +1,249 @@
+/**
+ * Issue 14's peers that vanish or restart mid-call, against the whole desk as `cuffia run`
+ * composes it (config → app, its control socket), on real peers: the rule is that a desk is never
+ * left silently out of service. Each case ends with the desk idle and available in `ctl status`
+ * (which is the presence document plus local details) and a NEXT call answered with audio both
+ * ways, judged by measurement (each side's recording holds the tone the other side played).
+ * - the DTLS-SRTP + ICE far end (baresip with `dtls_srtp` and `ice`) SIGKILLed mid-call:
+ *   · with `rtp.media_timeout: 3` the media watchdog ends the call first (`media_timeout`, its
+ *     silence detail), long before ICE consent (RFC 7675, 30 s) would;
+ *   · with `rtp.media_timeout: 0` (watchdog off) consent freshness alone ends it
+ *     (`media_timeout`, detail "ICE consent lost ...") ~30 s after the last consent answer;
+ * - the TURN relay (coturn) of a relay-only desk SIGKILLed mid-call: the call ends cleanly
+ *   (`media_timeout`, the caller gets the BYE), and with coturn started again on the same port
+ *   the next relay-only call carries audio through it;
+ * - rtpengine (the WebRTC gateway behind Kamailio, wss://) SIGKILLed mid-call and started again
+ *   at once on the same ports: the restarted one knows nothing of the call, so its media stops
+ *   and the call ends (`media_timeout`); the next call goes through the new rtpengine.
+ * The far end that lies (a DTLS certificate not matching its a=fingerprint) is covered in
+ * test/media/dtls-ice-session.test.ts.
+ * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server but the lab's coturn.
+ */
+import { mkdtempSync } from "node:fs";
+import { mkdir, readdir, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type App, buildApp } from "../../src/app.js";
+import { parseConfig } from "../../src/config/load.js";
+import { request } from "../../src/control/control-client.js";
+import type { DeskEvent } from "../../src/core/types.js";
+import { silentLogger } from "../../src/log/logger.js";
+import type { Baresip, BaresipOptions } from "../lab/baresip.js";
+import { type Coturn, startCoturn } from "../lab/coturn.js";
+import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { waitUntil } from "../lab/proc.js";
+import { callLegs, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
+import {
+  DESK_HZ,
+  FAR_HZ,
+  latestDecoded,
+  makeDeskTone,
+  makeFarTone,
+  sipDebugLog,
+  startToneDesk,
+  startToneFar,
+  type ToneDesk,
+  toneError,
+} from "../lab/tone-desk.js";
+
+/** The desk's RTP (and ICE host candidate) ports; the second desk of the TURN case has its own. */
+const DESK_PORTS = [33600, 33699] as const;
+const CALLER_PORTS = [33700, 33799] as const;
+
+const dir = mkdtempSync(join(tmpdir(), "cuffia-peers-vanish-"));
+const cleanup: Array<() => Promise<unknown>> = [];
+let kam: Kamailio;
+/** The desk plays FAR_HZ (the far ends play DESK_HZ): what each side must hear of the other. */
+let deskTone: string;
+let farTone: string;
+
+beforeAll(async () => {
+  kam = await startKamailio({ base: await findFreeBase(28860), dir: join(dir, "kamailio") });
+  deskTone = await makeFarTone(dir);
+  farTone = await makeDeskTone(dir);
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => {});
+  await kam?.stop();
+});
+
+interface Desk {
+  readonly app: App;
+  readonly socket: string;
+  readonly sinkDir: string;
+  readonly events: DeskEvent[];
+}
+
+/** The desk from its config text (auto-answer, file tone and sink), logged in, ready, registered. */
+async function startDesk(name: string, server: string, rtpExtra: string, caFile?: string): Promise<Desk> {
+  const socket = join(dir, `${name}.sock`);
+  const sinkDir = join(dir, `sink-${name}`);
+  await mkdir(sinkDir, { recursive: true });
+  const text = `
+agent: { id: desk-${name} }
+sip:
+  server: ${server}
+  aor: sip:1017@127.0.0.1
+  password: pw1017
+${caFile ? `  ca_file: ${caFile}\n` : ""}  auto_answer: true
+rtp:
+  address: 127.0.0.1
+  port_min: ${DESK_PORTS[0]}
+  port_max: ${DESK_PORTS[1]}
+  codecs: [pcmu, pcma]
+${rtpExtra}
+audio:
+  source: { type: file, path: ${deskTone}, loop: true }
+  sink: { type: file, path: "${sinkDir}/sink-{call}.wav" }
+policy: { wrap_up_seconds: 0, ring_timeout_seconds: 0 }
+control: { socket: ${socket} }
+state_dir: ${dir}/state-${name}
+`;
+  const { config } = parseConfig(text, join(dir, `${name}.yaml`));
+  const app = await buildApp(config, silentLogger, {});
+  const events: DeskEvent[] = [];
+  app.runner.subscribe((c) => {
+    if (c.kind === "event") events.push(c.event);
+  });
+  await app.start();
+  cleanup.push(() => app.stop());
+  await request(socket, { id: 1, cmd: "login" });
+  await request(socket, { id: 2, cmd: "ready" });
+  await waitUntil("registered", () => app.runner.state.health.sip === "registered", 15_000);
+  return { app, socket, sinkDir, events };
+}
+
+async function status(desk: Desk): Promise<Record<string, unknown>> {
+  const r = await request(desk.socket, { id: 9, cmd: "status" });
+  return (r["data"] ?? r) as Record<string, unknown>;
+}
+
+/** The call's id once `ctl status` shows it answered. */
+async function answeredCall(desk: Desk): Promise<string> {
+  return waitUntil(
+    "a call answered in ctl status",
+    async () => {
+      const call = (await status(desk))["call"] as Record<string, unknown> | null;
+      return call?.["answered"] ? String(call["id"]) : undefined;
+    },
+    15_000,
+  );
+}
+
+/** The call.ended event of `callId`, waited for (bounded). */
+function ended(
+  desk: Desk,
+  callId: string,
+  timeoutMs: number,
+): Promise<Extract<DeskEvent, { type: "call.ended" }>> {
+  return waitUntil(
+    `call.ended of ${callId}`,
+    async () =>
+      desk.events.find((e) => e.type === "call.ended" && e.call_id === callId) as
+        | Extract<DeskEvent, { type: "call.ended" }>
+        | undefined,
+    timeoutMs,
+    100,
+  );
+}
+
+/** Not silently out of service: idle, available, routable, no call, registered (ctl status = presence + locals). */
+async function expectIdle(desk: Desk): Promise<void> {
+  const s = await status(desk);
+  expect(s).toMatchObject({ status: "available", activity: "idle", call: null, routable: true });
+  expect((s["health"] as Record<string, unknown>)["sip"]).toBe("registered");
+}
+
+/** Waits until the desk's recording of `callId` holds `seconds` of the far end's audio (8 kHz, 16-bit). */
+async function heardFor(desk: Desk, callId: string, seconds: number): Promise<string> {
+  return waitUntil(
+    `${seconds} s of the far end's audio in the desk's recording`,
+    async () => {
+      const f = (await readdir(desk.sinkDir).catch(() => [] as string[])).find((x) => x.includes(callId));
+      if (!f) return undefined;
+      const path = join(desk.sinkDir, f);
+      return (await stat(path)).size >= 44 + seconds * 8000 * 2 ? path : undefined;
+    },
+    20_000,
+  );
+}
+
+async function far(extra: Partial<BaresipOptions> = {}): Promise<Baresip> {
+  const b = await startToneFar(kam, farTone, extra);
+  cleanup.push(() => b.stop());
+  return b;
+}
+
+/** A call from `from` answered by the desk, carrying audio both ways (both recordings measured). */
+async function callWithAudio(desk: Desk, from: Baresip, via = kam): Promise<string> {
+  const before = desk.events.length;
+  await from.dial(`sip:1017@${via.domain}`);
+  await from.waitFor("CALL_ESTABLISHED", 15_000);
+  const callId = await answeredCall(desk);
+  expect(desk.events.slice(before).some((e) => e.type === "call.answered" && e.call_id === callId)).toBe(
+    true,
+  );
+  const sink = await heardFor(desk, callId, 3);
+  expect(await toneError(sink, DESK_HZ)).toBeLessThan(20);
+  const dec = await waitUntil("the far end's recording", () => latestDecoded(from), 5000);
+  expect(await toneError(dec, FAR_HZ)).toBeLessThan(20);
+  return callId;
+}
+
+const DTLS_FAR: Partial<BaresipOptions> = { mediaenc: "dtls_srtp", medianat: "ice", rtcpMux: true };
+
+describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => {
+  it("media_timeout 3: the media watchdog ends the call first; desk idle; next DTLS call has audio both ways", async () => {
+    const desk = await startDesk(
+      "dtls-watchdog",
+      `ws://127.0.0.1:${kam.wsPort}`,
+      "  media_timeout: 3\n  ice: { host_addresses: [127.0.0.1] }",
+    );
+    const gone = await far(DTLS_FAR);
+    const callId = await callWithAudio(desk, gone);
+    expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
+    const killedAt = Date.now();
+    process.kill(gone.pid, "SIGKILL");
+    const e = await ended(desk, callId, 15_000);
+    // the watchdog's 3 s, not consent's 30 s
+    expect(e.end_reason).toBe("media_timeout");
+    expect(e.detail).toMatch(/no RTP or RTCP for 3 s/);
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    await expectIdle(desk);
+    const next = await far(DTLS_FAR);
+    const nextId = await callWithAudio(desk, next);
+    expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
+    await next.hangup();
+    expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
+    await expectIdle(desk);
+    await desk.app.stop();
+  }, 90_000);
+
+  it("media_timeout 0 (watchdog off): ICE consent freshness alone ends the call; desk idle; next call has audio both ways", async () => {
+    const desk = await startDesk(
+      "dtls-consent",
+      `ws://127.0.0.1:${kam.wsPort}`,
+      "  media_timeout: 0\n  ice: { host_addresses: [127.0.0.1] }",
+    );
+    const gone = await far(DTLS_FAR);
+    const callId = await callWithAudio(desk, gone);
+    const killedAt = Date.now();
+    process.kill(gone.pid, "SIGKILL");
+    // RFC 7675 §5.1: 30 s after the last consent answer (checks every ~5 s), so 25–40 s after the kill
+    const e = await ended(desk, callId, 50_000);
+    const after = Date.now() - killedAt;
+    expect(e.end_reason).toBe("media_timeout");
+    expect(e.detail).toMatch(/ICE consent lost/);
+    expect(after).toBeGreaterThan(20_000);
+    expect(after).toBeLessThan(45_000);
+    await expectIdle(desk);
+    const next = await far(DTLS_FAR);
+    const nextId = await callWithAudio(desk, next);
+    await next.hangup();
+    expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
+    await expectIdle(desk);
+    await desk.app.stop();
+  }, 120_000);
+});
