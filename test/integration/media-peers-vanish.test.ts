@@ -20,7 +20,7 @@
  * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server but the lab's coturn.
  */
 import { mkdtempSync } from "node:fs";
-import { mkdir, readdir, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,8 +28,8 @@ import { type App, buildApp } from "../../src/app.js";
 import { parseConfig } from "../../src/config/load.js";
 import { request } from "../../src/control/control-client.js";
 import type { DeskEvent } from "../../src/core/types.js";
-import { silentLogger } from "../../src/log/logger.js";
-import type { Baresip, BaresipOptions } from "../lab/baresip.js";
+import { makeTone } from "../lab/audio.js";
+import { type Baresip, type BaresipOptions, readSipTrace } from "../lab/baresip.js";
 import { type Coturn, startCoturn } from "../lab/coturn.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { waitUntil } from "../lab/proc.js";
@@ -38,7 +38,6 @@ import {
   DESK_HZ,
   FAR_HZ,
   latestDecoded,
-  makeDeskTone,
   makeFarTone,
   sipDebugLog,
   startToneDesk,
@@ -54,14 +53,15 @@ const CALLER_PORTS = [33700, 33799] as const;
 const dir = mkdtempSync(join(tmpdir(), "cuffia-peers-vanish-"));
 const cleanup: Array<() => Promise<unknown>> = [];
 let kam: Kamailio;
-/** The desk plays FAR_HZ (the far ends play DESK_HZ): what each side must hear of the other. */
+/** The desk plays FAR_HZ, the far ends DESK_HZ: what each side must hear of the other. */
 let deskTone: string;
 let farTone: string;
 
 beforeAll(async () => {
   kam = await startKamailio({ base: await findFreeBase(28860), dir: join(dir, "kamailio") });
   deskTone = await makeFarTone(dir);
-  farTone = await makeDeskTone(dir);
+  // long enough for a whole call: baresip's aufile ends the call when its file ends
+  farTone = await makeTone(join(dir, "far-end.wav"), { freq: DESK_HZ, seconds: 60 });
 }, 60_000);
 
 afterAll(async () => {
@@ -102,7 +102,7 @@ control: { socket: ${socket} }
 state_dir: ${dir}/state-${name}
 `;
   const { config } = parseConfig(text, join(dir, `${name}.yaml`));
-  const app = await buildApp(config, silentLogger, {});
+  const app = await buildApp(config, sipDebugLog, {});
   const events: DeskEvent[] = [];
   app.runner.subscribe((c) => {
     if (c.kind === "event") events.push(c.event);
@@ -156,7 +156,11 @@ async function expectIdle(desk: Desk): Promise<void> {
   expect((s["health"] as Record<string, unknown>)["sip"]).toBe("registered");
 }
 
-/** Waits until the desk's recording of `callId` holds `seconds` of the far end's audio (8 kHz, 16-bit). */
+/**
+ * Waits until the desk's recording of `callId` is `seconds` long (8 kHz, 16-bit; the sink is
+ * written in real time from the answer on, silence until the DTLS keys are in included), so its
+ * dominant frequency says what the far end sent; bounded.
+ */
 async function heardFor(desk: Desk, callId: string, seconds: number): Promise<string> {
   return waitUntil(
     `${seconds} s of the far end's audio in the desk's recording`,
@@ -170,8 +174,8 @@ async function heardFor(desk: Desk, callId: string, seconds: number): Promise<st
   );
 }
 
-async function far(extra: Partial<BaresipOptions> = {}): Promise<Baresip> {
-  const b = await startToneFar(kam, farTone, extra);
+async function far(extra: Partial<BaresipOptions> = {}, via = kam): Promise<Baresip> {
+  const b = await startToneFar(via, farTone, extra);
   cleanup.push(() => b.stop());
   return b;
 }
@@ -242,6 +246,174 @@ describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => 
     const next = await far(DTLS_FAR);
     const nextId = await callWithAudio(desk, next);
     await next.hangup();
+    expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
+    await expectIdle(desk);
+    await desk.app.stop();
+  }, 120_000);
+});
+
+describe("the TURN relay of a relay-only desk killed mid-call (coturn SIGKILL), then started again", () => {
+  let coturn: Coturn;
+  let caller: ToneDesk;
+  let callerSinks: string;
+
+  beforeAll(async () => {
+    coturn = await startCoturn({ dir: join(dir, "coturn-1"), verbose: true });
+    cleanup.push(() => coturn.stop());
+    callerSinks = join(dir, "sink-caller");
+    await mkdir(callerSinks, { recursive: true });
+    // a second desk (our own SIP side, host candidates on 127.0.0.1) places the calls
+    caller = await startToneDesk({
+      url: `ws://127.0.0.1:${kam.wsPort}`,
+      sip: { aor: "sip:2001@127.0.0.1", username: "2001", password: "pw2001" },
+      tone: farTone,
+      sinkDir: callerSinks,
+      rtp: {
+        address: "127.0.0.1",
+        portMin: CALLER_PORTS[0],
+        portMax: CALLER_PORTS[1],
+        codecs: ["PCMU"],
+        ice: { hostAddresses: ["127.0.0.1"] },
+        offerDtls: true,
+      },
+      log: sipDebugLog,
+    });
+    cleanup.push(() => caller.agent.stop());
+  }, 60_000);
+
+  /**
+   * The caller dials the desk; once answered, each side has heard the other's tone. Resolves
+   * with the call's id at the desk and at the caller.
+   */
+  async function relayCall(desk: Desk): Promise<{ callId: string; callerId: string }> {
+    const mark = caller.inputs.mark;
+    await caller.sip({ action: "dial", target: "1017" });
+    const dialling = await caller.inputs.waitFor("call_dialling", () => true, 10_000, mark);
+    await caller.inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 15_000, mark);
+    const callId = await answeredCall(desk);
+    expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
+    const sink = await heardFor(desk, callId, 3);
+    expect(await toneError(sink, DESK_HZ)).toBeLessThan(20);
+    const theirs = await waitUntil("the caller's recording", async () => {
+      const f = (await readdir(callerSinks)).find((x) => x.includes(dialling.callId));
+      return f && (await stat(join(callerSinks, f))).size > 44 + 2 * 8000 * 2
+        ? join(callerSinks, f)
+        : undefined;
+    });
+    expect(await toneError(theirs, FAR_HZ)).toBeLessThan(20);
+    return { callId, callerId: dialling.callId };
+  }
+
+  it("the call ends cleanly (media_timeout, BYE to the caller), desk idle; coturn back on its port: the next relay-only call has audio both ways", async () => {
+    await writeFile(join(dir, "turn-password"), coturn.password, { mode: 0o600 });
+    const desk = await startDesk(
+      "turn",
+      `ws://127.0.0.1:${kam.wsPort}`,
+      [
+        "  media_timeout: 3",
+        "  ice:",
+        "    host_addresses: [127.0.0.1]",
+        "    relay_only: true",
+        "    turn_servers:",
+        `      - { url: "${coturn.turnUrl}", username: ${coturn.username}, password_file: ${join(dir, "turn-password")} }`,
+      ].join("\n"),
+    );
+    const { callId } = await relayCall(desk);
+    const mark = caller.inputs.mark;
+    const killedAt = Date.now();
+    process.kill(coturn.pid, "SIGKILL");
+    const e = await ended(desk, callId, 15_000);
+    expect(e.end_reason).toBe("media_timeout");
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    // the caller got the desk's BYE: nothing left hanging on either side
+    const theirEnd = await caller.inputs.waitFor("call_ended", () => true, 10_000, mark);
+    expect(theirEnd.reason).toBe("remote_hangup");
+    await expectIdle(desk);
+
+    coturn = await startCoturn({
+      dir: join(dir, "coturn-2"),
+      port: coturn.port,
+      relayPorts: coturn.relayPorts,
+      verbose: true,
+    });
+    cleanup.push(() => coturn.stop());
+    const next = await relayCall(desk);
+    // the new call's media crossed the new coturn: a relay allocated for the desk, a channel to the caller
+    const log = await readFile(coturn.logFile, "utf8");
+    expect(log).toMatch(/ALLOCATE processed, success/);
+    expect(log).toMatch(new RegExp(`peer 127\\.0\\.0\\.1:${CALLER_PORTS[0].toString().slice(0, 3)}\\d\\d `));
+    expect(log).toMatch(/CHANNEL_BIND processed, success/);
+    await caller.sip({ action: "hangup", callId: next.callerId });
+    expect((await ended(desk, next.callId, 10_000)).end_reason).toBe("remote_hangup");
+    await expectIdle(desk);
+    await desk.app.stop();
+  }, 120_000);
+});
+
+describe("rtpengine (the WebRTC gateway, wss://) killed mid-call and started again (SIGKILL)", () => {
+  let rtpengine: Rtpengine;
+  let gw: Kamailio;
+
+  beforeAll(async () => {
+    rtpengine = await startRtpengine({ dir: join(dir, "rtpengine-1") });
+    cleanup.push(() => rtpengine.stop());
+    gw = await startKamailio({ base: await findFreeBase(28960), dir: join(dir, "kamailio-gw"), rtpengine });
+    cleanup.push(() => gw.stop());
+  }, 60_000);
+
+  /** The SIP Call-ID of `from`'s latest INVITE to the desk (the id rtpengine knows the call by). */
+  async function sipCallId(from: Baresip): Promise<string> {
+    const invite = (await readSipTrace(from.logFile)).findLast((t) => /^INVITE sip:1017@/.test(t.message));
+    const id = /^Call-ID:\s*(\S+)/im.exec(invite?.message ?? "")?.[1];
+    expect(id).toBeDefined();
+    return id as string;
+  }
+
+  /** rtpengine's view of the call: the desk's leg DTLS-SRTP (SAVPF) and carrying the desk's packets. */
+  async function throughRtpengine(id: string): Promise<void> {
+    await waitUntil(
+      "rtpengine forwarding the desk's leg",
+      async () => {
+        const desk = (await callLegs(rtpengine, id)).find((l) => l.protocol === "UDP/TLS/RTP/SAVPF");
+        return desk !== undefined && desk.packets > 50 ? true : undefined;
+      },
+      10_000,
+    );
+  }
+
+  it("the call ends (media_timeout), desk idle; the next call goes through the new rtpengine with audio both ways", async () => {
+    const desk = await startDesk(
+      "gateway",
+      `wss://127.0.0.1:${gw.wssPort}`,
+      "  media_timeout: 3\n  ice: { host_addresses: [127.0.0.1] }",
+      gw.caFile,
+    );
+    const plain = await far({}, gw);
+    const callId = await callWithAudio(desk, plain, gw);
+    expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
+    await throughRtpengine(await sipCallId(plain));
+    const { ngPort, portMin, portMax } = rtpengine;
+    const killedAt = Date.now();
+    process.kill(rtpengine.pid, "SIGKILL");
+    await waitUntil("rtpengine gone", () => rtpengine.stop().then(() => true), 5000);
+    // back at once where Kamailio knows it, with no memory of the call
+    rtpengine = await startRtpengine({
+      dir: join(dir, "rtpengine-2"),
+      ngPort,
+      ports: { min: portMin, max: portMax },
+    });
+    cleanup.push(() => rtpengine.stop());
+    const e = await ended(desk, callId, 15_000);
+    expect(e.end_reason).toBe("media_timeout");
+    expect(Date.now() - killedAt).toBeLessThan(12_000);
+    await expectIdle(desk);
+    // the caller got the desk's BYE (through Kamailio, whose rtpengine_delete finds no such call)
+    await plain.waitFor("CALL_CLOSED", 10_000);
+
+    const nextId = await callWithAudio(desk, plain, gw);
+    expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
+    await throughRtpengine(await sipCallId(plain));
+    await plain.hangup();
     expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
     await expectIdle(desk);
     await desk.app.stop();
