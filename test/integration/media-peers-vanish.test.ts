@@ -15,8 +15,10 @@
  * - rtpengine (the WebRTC gateway behind Kamailio, wss://) SIGKILLed mid-call and started again
  *   at once on the same ports: the restarted one knows nothing of the call, so its media stops
  *   and the call ends (`media_timeout`); the next call goes through the new rtpengine.
- * The far end that lies (a DTLS certificate not matching its a=fingerprint) is covered in
- * test/media/dtls-ice-session.test.ts.
+ * - a far end that lies: the lab Kamailio rewrites the a=fingerprint of baresip's offer, so its
+ *   certificate does not match: the handshake is refused, the call ends at once with that reason
+ *   and the desk sent no RTP (test/media/dtls-ice-session.test.ts has the same between two
+ *   sessions).
  * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server but the lab's coturn.
  */
 import { mkdtempSync } from "node:fs";
@@ -32,7 +34,7 @@ import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, readSipTrace } from "../lab/baresip.js";
 import { type Coturn, startCoturn } from "../lab/coturn.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { waitUntil } from "../lab/proc.js";
+import { pause, waitUntil } from "../lab/proc.js";
 import { callLegs, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
 import {
   DESK_HZ,
@@ -45,6 +47,7 @@ import {
   type ToneDesk,
   toneError,
 } from "../lab/tone-desk.js";
+import { startCapture } from "../lab/wire.js";
 
 /** The desk's RTP (and ICE host candidate) ports; the second desk of the TURN case has its own. */
 const DESK_PORTS = [33600, 33699] as const;
@@ -250,6 +253,47 @@ describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => 
     await expectIdle(desk);
     await desk.app.stop();
   }, 120_000);
+});
+
+describe("a far end that lies: its DTLS certificate is not the a=fingerprint of its SDP", () => {
+  it("the handshake is refused, the call ends at once with the reason, no media sent by the desk, desk idle; the next call has audio both ways", async () => {
+    const desk = await startDesk(
+      "liar",
+      `ws://127.0.0.1:${kam.wsPort}`,
+      "  ice: { host_addresses: [127.0.0.1] }",
+    );
+    const liar = await far(DTLS_FAR);
+    const capture = await startCapture(dir, `udp portrange ${DESK_PORTS[0]}-${DESK_PORTS[1]}`);
+    // the lab Kamailio puts another fingerprint in 2001's INVITEs (kamailio.cfg, route[LIE]),
+    // its re-INVITE after ICE included
+    await kam.rpc("htable.seti", "lie", "s:2001", "1");
+    const before = desk.events.length;
+    await liar.dial(`sip:1017@${kam.domain}`);
+    const answered = await waitUntil("the call answered", () =>
+      desk.events.slice(before).find((e) => e.type === "call.answered"),
+    );
+    const answeredAt = Date.now();
+    const e = await ended(desk, answered.call_id, 15_000);
+    // refused when the handshake completes, not by a timeout (media_timeout is 30 s here)
+    expect(Date.now() - answeredAt).toBeLessThan(10_000);
+    expect(e.end_reason).toBe("media_timeout");
+    expect(e.detail).toMatch(/DTLS: the far end's certificate does not match its a=fingerprint/);
+    await expectIdle(desk);
+    await liar.waitFor("CALL_CLOSED", 10_000);
+    // tshark writes what it captured in batches: give the last ones (the handshake's end) time
+    await pause(1000);
+    const datagrams = await capture.stop();
+    const fromDesk = datagrams.filter((d) => d.srcPort >= DESK_PORTS[0] && d.srcPort <= DESK_PORTS[1]);
+    expect(fromDesk.some((d) => d.kind === "dtls")).toBe(true); // the handshake did run
+    expect(fromDesk.filter((d) => d.kind === "rtp" || d.kind === "rtcp")).toHaveLength(0);
+    await kam.rpc("htable.delete", "lie", "s:2001");
+    const nextId = await callWithAudio(desk, liar);
+    expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
+    await liar.hangup();
+    expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
+    await expectIdle(desk);
+    await desk.app.stop();
+  }, 90_000);
 });
 
 describe("the TURN relay of a relay-only desk killed mid-call (coturn SIGKILL), then started again", () => {
