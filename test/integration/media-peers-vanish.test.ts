@@ -10,8 +10,9 @@
  *   · with `rtp.media_timeout: 0` (watchdog off) consent freshness alone ends it
  *     (`media_timeout`, detail "ICE consent lost ...") ~30 s after the last consent answer;
  * - the TURN relay (coturn) of a relay-only desk SIGKILLed mid-call: the call ends cleanly
- *   (`media_timeout`, the caller gets the BYE), and with coturn started again on the same port
- *   the next relay-only call carries audio through it;
+ *   (`media_timeout`, the caller gets the BYE); a call while coturn is down is refused (no
+ *   candidate to offer: `failed`), the desk idle; with coturn started again on the same port the
+ *   next relay-only call carries audio through it;
  * - rtpengine (the WebRTC gateway behind Kamailio, wss://) SIGKILLed mid-call and started again
  *   at once on the same ports: the restarted one knows nothing of the call, so its media stops
  *   and the call ends (`media_timeout`); the next call goes through the new rtpengine.
@@ -348,7 +349,7 @@ describe("the TURN relay of a relay-only desk killed mid-call (coturn SIGKILL), 
     return { callId, callerId: dialling.callId };
   }
 
-  it("the call ends cleanly (media_timeout, BYE to the caller), desk idle; coturn back on its port: the next relay-only call has audio both ways", async () => {
+  it("the call ends cleanly (media_timeout, BYE to the caller), desk idle; a call while it is down is refused; coturn back on its port: the next relay-only call has audio both ways", async () => {
     await writeFile(join(dir, "turn-password"), coturn.password, { mode: 0o600 });
     const desk = await startDesk(
       "turn",
@@ -372,6 +373,20 @@ describe("the TURN relay of a relay-only desk killed mid-call (coturn SIGKILL), 
     // the caller got the desk's BYE: nothing left hanging on either side
     const theirEnd = await caller.inputs.waitFor("call_ended", () => true, 10_000, mark);
     expect(theirEnd.reason).toBe("remote_hangup");
+    await expectIdle(desk);
+
+    // a call while the relay is down: a relay-only desk has no candidate to offer, so it refuses
+    // the call (the TURN Allocate times out, ~6 s) and stays idle, not stuck ringing
+    const downMark = caller.inputs.mark;
+    const deskMark = desk.events.length;
+    await caller.sip({ action: "dial", target: "1017" });
+    const refused = await caller.inputs.waitFor("call_ended", () => true, 20_000, downMark);
+    expect(refused.reason).toBe("failed");
+    const deskRefused = desk.events.slice(deskMark).find((x) => x.type === "call.ended");
+    expect(deskRefused).toMatchObject({ end_reason: "failed", talk_time: 0 });
+    expect(deskRefused?.type === "call.ended" && deskRefused.detail).toMatch(
+      /no candidate could be gathered/,
+    );
     await expectIdle(desk);
 
     coturn = await startCoturn({
