@@ -70,7 +70,10 @@ export interface Call {
   readonly muted: boolean;
   /** A transfer under way (REFER sent, NOTIFY outcome not yet known). */
   readonly transferTarget: string | null;
-  /** How its media is protected, once answered (absent: not known). */
+  /**
+   * How its media is protected, once answered (absent: not known). The media session is the one
+   * source; this is the desk's record of its reports (call_answered, call_encryption) for the views.
+   */
   readonly encryption?: CallEncryption;
 }
 
@@ -292,7 +295,10 @@ export type DeskInput =
     }
   | { readonly type: "call_dialling"; readonly callId: string; readonly target: string }
   | { readonly type: "call_answered"; readonly callId: string; readonly encryption?: CallEncryption }
-  /** A re-INVITE changed how an answered call's media is protected (e.g. clear → SDES). */
+  /**
+   * How an answered call's media is protected after an offer/answer (a re-INVITE may change it,
+   * e.g. clear → SDES); a report that changes nothing is ignored.
+   */
   | { readonly type: "call_encryption"; readonly callId: string; readonly encryption: CallEncryption }
   | {
       readonly type: "call_held";

@@ -14,7 +14,7 @@
  */
 import type { Core, Invitation, Session, SessionDescriptionHandlerFactory, URI, UserAgent } from "sip.js";
 import type { Emit } from "../core/side.js";
-import type { CallDirection, CallEncryption, EndReason, MediaStats, SipAction } from "../core/types.js";
+import type { CallDirection, EndReason, MediaStats, SipAction } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type MediaDirection, MediaError, type MediaSessionFactory } from "../media/media.js";
 import { tuneForCalls } from "../process/v8-tuning.js";
@@ -54,8 +54,6 @@ interface CallEntry {
   acked: boolean;
   ended: boolean;
   remoteHeld: boolean;
-  /** How the media is protected, as last reported to the desk (from the answer on). */
-  encryption: CallEncryption | null;
   muted: boolean;
   /** Resolves when the initial INVITE transaction is over (our ACK sent, or theirs received). */
   confirmed: Promise<void>;
@@ -84,7 +82,6 @@ function newEntry(id: string, direction: CallDirection, session: Invitation | In
     acked: false,
     ended: false,
     remoteHeld: false,
-    encryption: null,
     muted: false,
     confirmed,
     confirm,
@@ -768,7 +765,7 @@ export class CallTable {
   }
 
   private onRemoteDirection(entry: CallEntry, direction: MediaDirection): void {
-    this.encryptionChanged(entry);
+    this.reportEncryption(entry);
     const held = direction === "sendonly" || direction === "inactive";
     if (held === entry.remoteHeld) return;
     entry.remoteHeld = held;
@@ -777,12 +774,15 @@ export class CallTable {
     this.deps.emit({ type: "call_held", callId: entry.id, by: "remote", held });
   }
 
-  /** After a re-INVITE: tells the desk when the media's protection changed (clear → SDES). */
-  private encryptionChanged(entry: CallEntry): void {
+  /**
+   * After each offer/answer of an answered call: the media's protection as the media session
+   * has it now (a re-INVITE may have changed it, e.g. clear → SDES). The media session is the
+   * one source of it; this side keeps no copy, and the desk ignores a report that changes nothing
+   * (the media logs each real change, "media protection changed").
+   */
+  private reportEncryption(entry: CallEntry): void {
     const encryption = entry.sdh?.media.encryption;
-    if (!entry.answered || !encryption || encryption === entry.encryption) return;
-    entry.encryption = encryption;
-    this.deps.log.info({ callId: entry.id, encryption }, "call media protection changed");
+    if (!entry.answered || !encryption) return;
     this.deps.emit({ type: "call_encryption", callId: entry.id, encryption });
   }
 
@@ -794,7 +794,6 @@ export class CallTable {
           // We send the ACK of an outbound call as the 2xx arrives.
           if (entry.direction === "outbound") entry.confirm();
           const encryption = entry.sdh?.media.encryption;
-          entry.encryption = encryption ?? null;
           this.deps.log.info({ callId: entry.id, encryption }, "call answered");
           this.deps.emit({ type: "call_answered", callId: entry.id, ...(encryption ? { encryption } : {}) });
           this.startGuard(entry);

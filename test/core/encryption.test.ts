@@ -72,4 +72,11 @@ describe("a re-INVITE that changes the protection (call_encryption)", () => {
       ring,
     );
   });
+
+  it("a report that changes nothing (the SIP side reports after every offer/answer, e.g. a hold) leaves the state as it is", () => {
+    const sdes = answer(ringing(), "sdes").state;
+    const r = step(sdes, { type: "call_encryption", callId: "c1", encryption: "sdes" }, SAMPLE_NOW + 1000);
+    expect(r.state).toBe(sdes);
+    expect(r.effects).toEqual([]);
+  });
 });

@@ -59,6 +59,12 @@ export interface CoturnOptions {
   /** Run directory (log, user database, password file); a fresh temp dir when absent. */
   dir?: string;
   /**
+   * The STUN/TURN port and relay range of an earlier instance, to start coturn again where the
+   * desks know it (a TURN server restarted mid-call); free ones when absent.
+   */
+  port?: number;
+  relayPorts?: { readonly min: number; readonly max: number };
+  /**
    * Run inside a network namespace of netns.ts (e.g. the "wan" side of createHomeNat()),
    * listening and relaying on `address` there instead of 127.0.0.1.
    */
@@ -76,9 +82,9 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   const relayCount = opts.relayPortCount ?? 20;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cuffia-coturn-")));
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
-  const relayMin = await freePorts(relayCount);
-  const relayMax = relayMin + relayCount - 1;
+  const port = opts.port ?? (await freePort());
+  const relayMin = opts.relayPorts?.min ?? (await freePorts(relayCount));
+  const relayMax = opts.relayPorts?.max ?? relayMin + relayCount - 1;
   const logFile = join(dir, "turnserver.log");
   const passwordFile = join(dir, "turn-password");
   await writeFile(passwordFile, password, { mode: 0o600 });

@@ -46,17 +46,23 @@ export interface RtpengineOptions {
   logLevel?: number;
   /** Run directory (log, pid file); a fresh temp dir when absent. */
   dir?: string;
+  /**
+   * The ng port and media port range of an earlier instance, to start rtpengine again where
+   * Kamailio knows it (a media relay restarted mid-call); free ones when absent.
+   */
+  ngPort?: number;
+  ports?: { readonly min: number; readonly max: number };
 }
 
 export async function startRtpengine(opts: RtpengineOptions = {}): Promise<Rtpengine> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cuffia-rtpengine-")));
   await mkdir(dir, { recursive: true });
-  const ngPort = await freePort();
+  const ngPort = opts.ngPort ?? (await freePort());
   // RTP ports are allocated in even/odd pairs: start the range on an even port.
   const count = Math.max(8, opts.portCount ?? 60);
-  const first = await freePorts(count + 1);
+  const first = opts.ports?.min ?? (await freePorts(count + 1));
   const portMin = first % 2 === 0 ? first : first + 1;
-  const portMax = portMin + count - 1;
+  const portMax = opts.ports?.max ?? portMin + count - 1;
   const logFile = join(dir, "rtpengine.log");
   const args = [
     "--config-file=none",
