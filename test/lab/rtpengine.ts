@@ -4,8 +4,8 @@
  * `rtpengine` option and README § WebRTC gateway).
  *
  * Userspace forwarding only: `--table=-1` (no kernel module, no iptables rules), `--config-file=none`
- * (never /etc/rtpengine/rtpengine.conf), `--interface=127.0.0.1`, the ng control protocol on a free
- * loopback UDP port, RTP ports from a free range, in the foreground, logging to a file; stopped by
+ * (never /etc/rtpengine/rtpengine.conf), `--interface=127.0.0.1` (or the `address` a test made, e.g. a
+ * VethLink's rootAddress), the ng control protocol on a free loopback UDP port, RTP ports from a free range, in the foreground, logging to a file; stopped by
  * pid. `ng()` speaks the ng protocol (bencode over UDP) so a test can ask rtpengine about a call
  * (`query`: per-leg protocol, crypto suite, ICE, packet counters) or list calls.
  */
@@ -22,7 +22,10 @@ export type Bencoded = string | number | Bencoded[] | { [key: string]: Bencoded 
 
 export interface Rtpengine {
   readonly pid: number;
+  /** The ng control address (loopback). */
   readonly host: string;
+  /** The media address (`--interface`): 127.0.0.1 unless `address` was given. */
+  readonly mediaAddress: string;
   /** ng control port (UDP). */
   readonly ngPort: number;
   /** The same as Kamailio's rtpengine_sock wants it: `udp:127.0.0.1:PORT`. */
@@ -52,6 +55,12 @@ export interface RtpengineOptions {
    */
   ngPort?: number;
   ports?: { readonly min: number; readonly max: number };
+  /**
+   * The media address (`--interface`) instead of 127.0.0.1: an address the test made, e.g. a
+   * VethLink's rootAddress, so a far end in the link's namespace reaches rtpengine and rtpengine's
+   * ICE offers that address only. The ng control port stays on loopback.
+   */
+  address?: string;
 }
 
 export async function startRtpengine(opts: RtpengineOptions = {}): Promise<Rtpengine> {
@@ -64,10 +73,11 @@ export async function startRtpengine(opts: RtpengineOptions = {}): Promise<Rtpen
   const portMin = first % 2 === 0 ? first : first + 1;
   const portMax = opts.ports?.max ?? portMin + count - 1;
   const logFile = join(dir, "rtpengine.log");
+  const mediaAddress = opts.address ?? LOOPBACK;
   const args = [
     "--config-file=none",
     "--table=-1",
-    `--interface=${LOOPBACK}`,
+    `--interface=${mediaAddress}`,
     `--listen-ng=${LOOPBACK}:${ngPort}`,
     `--port-min=${portMin}`,
     `--port-max=${portMax}`,
@@ -97,6 +107,7 @@ export async function startRtpengine(opts: RtpengineOptions = {}): Promise<Rtpen
   return {
     pid: proc.pid,
     host: LOOPBACK,
+    mediaAddress,
     ngPort,
     ngSocket: `udp:${LOOPBACK}:${ngPort}`,
     portMin,

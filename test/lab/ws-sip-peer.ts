@@ -72,7 +72,9 @@ export async function connectWsSipPeer(
   const password = kamailio.users[user];
   if (password === undefined) throw new Error(`user ${user} is not a lab user`);
   const secure = opts.secure ?? false;
-  const url = secure ? `wss://127.0.0.1:${kamailio.wssPort}` : `ws://127.0.0.1:${kamailio.wsPort}`;
+  const url = secure
+    ? `wss://${kamailio.domain}:${kamailio.wssPort}`
+    : `ws://${kamailio.domain}:${kamailio.wsPort}`;
   const ws = new WebSocket(url, "sip", secure ? { ca: await readFile(kamailio.caFile) } : {});
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
