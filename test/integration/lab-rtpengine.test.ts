@@ -5,6 +5,12 @@
  * that leg into DTLS-SRTP + ICE + rtcp-mux (UDP/TLS/RTP/SAVPF) and the plain leg stays RTP/AVP.
  * Audio is measured both ways, rtpengine's own view of the call proves each leg's protocol and
  * packet counts, and a capture of the WebRTC leg proves no clear RTP crossed it.
+ * baresip 1.0's ICE offers every non-loopback address it sees (in this namespace: eth0's), so the
+ * baresips run in a network namespace the test creates, joined to this one by a veth pair (netns.ts
+ * createVethLink): their only address is their end of the pair. Kamailio listens and rtpengine
+ * offers media on this end (rtpengine's ng control stays on loopback), the browser stand-in's
+ * candidate is there too; captures on every interface check that rtpengine's media went to or came
+ * from the link's two addresses only, never the machine's own.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { mkdtemp, readFile } from "node:fs/promises";
@@ -16,33 +22,42 @@ import { analyse, dominantFrequency, makeTone, wavComplete, wavSeconds } from ".
 import { type Baresip, type BaresipOptions, readSipTrace, startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
 import { baresipPort } from "../lab/ports.js";
-import { waitUntil } from "../lab/proc.js";
+import { pause, waitUntil } from "../lab/proc.js";
 import { callLegs, markWebrtcUser, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
-import { nonLoopbackSockets } from "../lab/sockets.js";
-import { judgeRtp, startWireCapture } from "../lab/wire.js";
+import { boundSockets } from "../lab/sockets.js";
+import { type Datagram, judgeRtp, startWireCapture, type WireCapture } from "../lab/wire.js";
 import { connectWsSipPeer, headerValues, sipBody } from "../lab/ws-sip-peer.js";
 
 let dir = "";
+let link: VethLink;
 let rtpengine: Rtpengine;
 let kamailio: Kamailio;
 const started: Array<{ stop(): Promise<void> }> = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "cuffia-lab-rtpengine-"));
-  rtpengine = await startRtpengine({ dir: join(dir, "rtpengine") });
-  kamailio = await startKamailio({ dir: join(dir, "kamailio"), rtpengine });
-});
+  link = await createVethLink();
+  rtpengine = await startRtpengine({ dir: join(dir, "rtpengine"), address: link.rootAddress });
+  kamailio = await startKamailio({ dir: join(dir, "kamailio"), rtpengine, listen: link.rootAddress });
+}, 60_000);
 
 afterAll(async () => {
   // Newest first: peers unregister while their Kamailio still runs.
   for (const p of started.splice(0).reverse()) await p.stop().catch(() => {});
   await kamailio?.stop();
   await rtpengine?.stop();
+  await link?.teardown();
 });
 
 async function peer(opts: Omit<BaresipOptions, "port" | "kamailio">): Promise<Baresip> {
-  const b = await startBaresip({ kamailio, port: await baresipPort(), ...opts });
+  const b = await startBaresip({
+    kamailio,
+    port: await baresipPort(),
+    netns: { ns: link.ns, address: link.address, nat: link },
+    ...opts,
+  });
   started.push(b);
   return b;
 }
@@ -57,7 +72,7 @@ async function received(b: Baresip): Promise<string> {
 
 /** The SIP messages a baresip received (from its `sipTrace` log) whose text matches `pattern`. */
 async function receivedBy(b: Baresip, pattern: RegExp): Promise<string[]> {
-  const me = `127.0.0.1:${b.port}`;
+  const me = `${link.address}:${b.port}`;
   return (await readSipTrace(b.logFile))
     .filter((t) => t.to === me && pattern.test(t.message))
     .map((t) => t.message);
@@ -94,17 +109,18 @@ function expectPlainSdp(message: string): void {
  * are judged with it (the desk's own DTLS-SRTP transport is the real browser-side end).
  */
 function browserSdp(port: number, setup: "actpass" | "active"): string {
+  const address = link.rootAddress;
   return [
     "v=0",
-    "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+    `o=- 4611731400430051336 2 IN IP4 ${address}`,
     "s=-",
     "t=0 0",
     "a=group:BUNDLE 0",
     "a=msid-semantic: WMS",
     `m=audio ${port} UDP/TLS/RTP/SAVPF 111 0 126`,
-    "c=IN IP4 127.0.0.1",
-    `a=rtcp:${port} IN IP4 127.0.0.1`,
-    `a=candidate:1 1 udp 2122260223 127.0.0.1 ${port} typ host generation 0`,
+    `c=IN IP4 ${address}`,
+    `a=rtcp:${port} IN IP4 ${address}`,
+    `a=candidate:1 1 udp 2122260223 ${address} ${port} typ host generation 0`,
     "a=ice-ufrag:brws",
     "a=ice-pwd:browserpassword0123456789",
     "a=ice-options:trickle",
@@ -121,7 +137,10 @@ function browserSdp(port: number, setup: "actpass" | "active"): string {
   ].join("\r\n");
 }
 
-/** A UDP socket standing for the browser's host candidate; collects STUN requests sent to it. */
+/**
+ * A UDP socket standing for the browser's host candidate, on the link's root end (an address the
+ * test made); collects STUN requests sent to it.
+ */
 async function candidateSocket(): Promise<{ socket: Socket; port: number; stunUsernames: string[] }> {
   const socket = createSocket("udp4");
   const stunUsernames: string[] = [];
@@ -131,7 +150,7 @@ async function candidateSocket(): Promise<{ socket: Socket; port: number; stunUs
       stunUsernames.push(String(m.getAttributeValue("USERNAME")));
     }
   });
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  await new Promise<void>((resolve) => socket.bind(0, link.rootAddress, () => resolve()));
   started.push({
     stop: async () => {
       socket.close();
@@ -140,9 +159,45 @@ async function candidateSocket(): Promise<{ socket: Socket; port: number; stunUs
   return { socket, port: socket.address().port, stunUsernames };
 }
 
+/**
+ * rtpengine's sockets: on loopback (ng control) or on the link's root end (media), none on a
+ * wildcard or on an address of the machine (eth0's).
+ */
+function expectOnlyTestAddresses(sockets: readonly { address: string }[]): void {
+  expect(sockets.length).toBeGreaterThan(0);
+  const elsewhere = sockets.filter((s) => !s.address.startsWith("127.") && s.address !== link.rootAddress);
+  expect(elsewhere, JSON.stringify(sockets)).toEqual([]);
+}
+
+/** Every datagram of rtpengine's media ports on every interface, to or from the link's addresses. */
+function captureMedia(name: string): Promise<WireCapture> {
+  return startWireCapture(
+    join(dir, name),
+    `udp and portrange ${rtpengine.portMin}-${rtpengine.portMax} and (host ${link.rootAddress} or host ${link.address})`,
+    "any",
+  );
+}
+
+/**
+ * rtpengine's media (its sockets are bound to the link's root end, so a datagram it sent anywhere
+ * else, eth0's address included, passes the capture's filter) used the link's two addresses and
+ * no other, none of the machine's own.
+ */
+function expectLinkOnly(datagrams: readonly Datagram[]): void {
+  expect(datagrams.length).toBeGreaterThan(0);
+  const seen = addressesSeen(datagrams);
+  expect(seen.filter((a) => a !== link.rootAddress && a !== link.address)).toEqual([]);
+  const own = machineAddresses();
+  expect(datagrams.filter((d) => own.includes(d.srcAddress) || own.includes(d.dstAddress))).toEqual([]);
+}
+
 describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
-  test("rtpengine listens on loopback only", async () => {
-    expect(await nonLoopbackSockets(rtpengine.pid)).toEqual([]);
+  test("rtpengine's ng control listens on loopback only, and it has no socket on any other address", async () => {
+    const sockets = await boundSockets(rtpengine.pid);
+    expect(sockets.filter((s) => s.port === rtpengine.ngPort)).toEqual([
+      expect.objectContaining({ proto: "udp", address: "127.0.0.1" }),
+    ]);
+    expectOnlyTestAddresses(sockets);
   });
 
   test("plain RTP/AVP caller ↔ DTLS-SRTP + ICE + rtcp-mux callee: audio both ways, WebRTC leg encrypted", async () => {
@@ -162,10 +217,7 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     });
 
     // Every datagram to or from rtpengine's media ports, from before the first offer.
-    const capture = await startWireCapture(
-      join(dir, "media.pcap"),
-      `udp and portrange ${rtpengine.portMin}-${rtpengine.portMax}`,
-    );
+    const capture = await captureMedia("media.pcap");
     started.push(capture);
     await plain.dial(`sip:2002@${kamailio.domain}`);
     await plain.waitFor("CALL_ESTABLISHED");
@@ -193,6 +245,12 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     for (const flag of ["ICE", "DTLS-SRTP", "rtcp-mux"]) expect(plainLeg?.flags).not.toContain(flag);
     expect(plainLeg?.packets).toBeGreaterThan(50);
     expect(webrtcLeg?.packets).toBeGreaterThan(50);
+    // Both ends' media came from their end of the link, and rtpengine's media sockets are on its end.
+    expect(plainLeg?.endpoint).toMatch(new RegExp(`^${link.address.replaceAll(".", "\\.")}:\\d+$`));
+    expect(webrtcLeg?.endpoint).toMatch(new RegExp(`^${link.address.replaceAll(".", "\\.")}:\\d+$`));
+    const sockets = await boundSockets(rtpengine.pid);
+    expect(sockets.some((s) => s.address === link.rootAddress)).toBe(true);
+    expectOnlyTestAddresses(sockets);
 
     // What each end was offered and answered: the WebRTC end SAVPF + fingerprint + ICE +
     // rtcp-mux and no SDES key; the plain end RTP/AVP without any of them.
@@ -243,7 +301,10 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
 
     // On the wire: the WebRTC leg carried ICE checks, a DTLS handshake and RTP whose payloads are
     // random bytes (SRTP); the plain leg carried G.711 in the clear. Same judge, both verdicts.
+    // All of it between the link's two addresses: baresip's ICE offered its end only.
     const datagrams = await capture.datagrams();
+    expectLinkOnly(datagrams);
+    expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
     const onLeg = (ports: readonly number[]) =>
       datagrams.filter((d) => ports.includes(d.srcPort) || ports.includes(d.dstPort));
     const wireWebrtc = judgeRtp(onLeg(webrtcLeg?.localPorts ?? []));
@@ -261,6 +322,8 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     const browser = await connectWsSipPeer(kamailio, "1018", { secure: true });
     started.push({ stop: async () => browser.close() });
     const candidate = await candidateSocket();
+    const capture = await captureMedia("browser-offer.pcap");
+    started.push(capture);
 
     const call = await browser.invite(`sip:2003@${kamailio.domain}`, browserSdp(candidate.port, "actpass"));
     expect(call.status).toBe(200);
@@ -274,7 +337,12 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     // What the browser got back: rtpengine's own DTLS-SRTP + ICE + rtcp-mux end.
     expectWebrtcSdp(call.answer);
     expect(call.answer).toMatch(/^a=setup:passive/m);
-    expect(call.answer).toMatch(/^a=candidate:\S+ 1 UDP \d+ 127\.0\.0\.1 \d+ typ host/im);
+    // rtpengine's candidates: its media address only (the link's root end), none of the machine's
+    const theirs = [...call.answer.matchAll(/^a=candidate:\S+ \d+ UDP \d+ (\S+) \d+ typ /gim)].map(
+      (m) => m[1],
+    );
+    expect(theirs.length).toBeGreaterThan(0);
+    expect(theirs.every((a) => a === link.rootAddress)).toBe(true);
 
     // ICE is live on that leg: rtpengine sends connectivity checks to the browser's candidate,
     // with USERNAME "<browser ufrag>:<rtpengine ufrag>".
@@ -285,6 +353,11 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
       5_000,
     );
     expect(candidate.stunUsernames[0]).toBe(`brws:${rtpeUfrag}`);
+    // tshark writes what it captured in batches: give the last ones (these first checks) time
+    await pause(1000);
+    await capture.stop();
+    // rtpengine's checks and the plain leg's media: the link's addresses only
+    expectLinkOnly(await capture.datagrams());
 
     expect((await call.bye()).split("\r\n")[0]).toBe("SIP/2.0 200 OK");
     await callee.waitFor("CALL_CLOSED");
@@ -338,10 +411,7 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
       autoAnswer: true,
       mediaenc: "srtp-mand",
     });
-    const capture = await startWireCapture(
-      join(dir, "sdes.pcap"),
-      `udp and portrange ${rtpengine.portMin}-${rtpengine.portMax}`,
-    );
+    const capture = await captureMedia("sdes.pcap");
     started.push(capture);
     await caller.dial(`sip:2003@${kamailio.domain}`);
     await caller.waitFor("CALL_ESTABLISHED");
@@ -383,8 +453,10 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     expect(firstCrypto(calleeInvite)).toBe(firstCrypto(callerInvite));
     expect(calleeInvite).toMatch(/^a=crypto:\d+ NULL_HMAC_SHA1_80 /m);
     expect(await nthReceived(caller, OK_TO_INVITE, 0)).toMatch(/^a=crypto:1 AES_CM_128_HMAC_SHA1_80 /m);
-    // And both legs' RTP payloads are random bytes on the wire.
+    // And both legs' RTP payloads are random bytes on the wire, between the link's addresses only.
     const datagrams = await capture.datagrams();
+    expectLinkOnly(datagrams);
+    expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
     for (const leg of legs) {
       const verdict = judgeRtp(
         datagrams.filter((d) => leg.localPorts.includes(d.srcPort) || leg.localPorts.includes(d.dstPort)),
