@@ -5,7 +5,11 @@
  * - **sdes**: SDES-SRTP (RTP/SAVP, a=crypto), G.711. The daemon's signalling is tls:// (it refuses
  *   SDES keys over clear signalling); baresip's desk is on UDP with `mediaenc=srtp-mand`.
  * - **dtls**: DTLS-SRTP + ICE + rtcp-mux + Opus. The daemon on ws:// with
- *   `rtp.ice.host_addresses: [127.0.0.1]`; baresip's desk with `dtls_srtp` + `medianat=ice`, Opus.
+ *   `rtp.ice.host_addresses` its one address; baresip's desk with `dtls_srtp` + `medianat=ice`, Opus.
+ *   baresip's `ice` offers every non-loopback address it sees (eth0's here), so in this mode both
+ *   baresips run in a network namespace made for the run, joined by a veth pair (netns.ts
+ *   createVethLink), and a Kamailio of the mode's own and the daemon's media use the pair's root
+ *   end: ICE sees only those two addresses.
  *
  * In both, the caller is a plain-UDP baresip (3001) with the mode's settings, calling through the
  * lab Kamailio; tshark on its SIP port sees its leg in clear, so the answer latency is the
@@ -25,7 +29,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
-import type { Kamailio } from "../lab/kamailio.js";
+import { type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { createVethLink, type VethLink } from "../lab/netns.js";
 import { baresipPort, freePorts } from "../lab/ports.js";
 import { execFileAsync, pause, stopProcess } from "../lab/proc.js";
 import { cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
@@ -78,12 +83,12 @@ async function startDaemon(kam: Kamailio, dir: string, tone: string, mode: Mode)
   await writeFile(join(dir, "sip.password"), kam.users[CUFFIA_USER] ?? "");
   const sip =
     mode === "sdes"
-      ? `  server: tls://127.0.0.1:${kam.tlsPort}\n  ca_file: ${kam.caFile}\n`
-      : `  server: ws://127.0.0.1:${kam.wsPort}\n`;
+      ? `  server: tls://${kam.domain}:${kam.tlsPort}\n  ca_file: ${kam.caFile}\n`
+      : `  server: ws://${kam.domain}:${kam.wsPort}\n`;
   const media =
     mode === "sdes"
       ? "  codecs: [pcmu, pcma]\n"
-      : "  codecs: [opus, pcmu]\n  ice:\n    host_addresses: [127.0.0.1]\n";
+      : `  codecs: [opus, pcmu]\n  ice:\n    host_addresses: [${kam.domain}]\n`;
   const config = `agent:
   id: bench-desk
   name: Bench
@@ -93,7 +98,7 @@ ${sip}  aor: sip:${CUFFIA_USER}@${kam.domain}
   auto_answer: true
   register_expires: 600
 rtp:
-  address: 127.0.0.1
+  address: ${kam.domain}
   port_min: ${first}
   port_max: ${first + 31}
   encryption: required
@@ -160,10 +165,15 @@ async function measureDesk(
   deskPid: number,
   calls: number,
   callSeconds: number,
+  /** Where the caller's SIP crosses: lo, or the veth link's root end in the DTLS mode. */
+  iface = "lo",
 ): Promise<DeskFigures> {
   const target = `sip:${deskUser}@${kam.domain}`;
   const file = join(dir, `${name}-sip.pcapng`);
-  const capture = await startCapture(file, `udp port ${caller.port}`);
+  // On the veth (MTU 1500) the INVITE with credentials is fragmented, and only its first fragment
+  // has a UDP header: take the others too (by their fragment offset) so tshark can reassemble it.
+  const fragments = iface === "lo" ? "" : " or (ip[6:2] & 0x1fff != 0)";
+  const capture = await startCapture(file, `udp port ${caller.port}${fragments}`, iface);
   await pause(1500); // tshark says "Capturing on" a little before its first packet is written
   let rssAfterFirstMb = Number.NaN;
   try {
@@ -203,7 +213,7 @@ async function measureDesk(
 }
 
 export async function measureMode(
-  kam: Kamailio,
+  lab: Kamailio,
   mode: Mode,
   opts: { calls: number; callSeconds: number; keep: boolean },
 ): Promise<ModeFigures> {
@@ -238,7 +248,17 @@ export async function measureMode(
   let daemon: Daemon | null = null;
   let desk: Baresip | null = null;
   let caller: Baresip | null = null;
+  // DTLS mode: the baresips (ice) in a namespace of their own, the rest on the link's root end.
+  let link: VethLink | null = null;
+  let own: Kamailio | null = null;
+  let kam = lab;
   try {
+    if (mode === "dtls") {
+      link = await createVethLink();
+      own = await startKamailio({ dir: join(dir, "kamailio"), listen: link.rootAddress });
+      kam = own;
+    }
+    const netns = link ? { netns: { ns: link.ns, address: link.address, nat: link } } : {};
     await mkdir(join(dir, "daemon"), { recursive: true });
     daemon = await startDaemon(kam, join(dir, "daemon"), tone, mode);
     desk = await startBaresip({
@@ -249,6 +269,7 @@ export async function measureMode(
       audioFile: deskTone,
       dir: join(dir, "baresip-desk"),
       ...baresipMedia(mode),
+      ...netns,
     });
     caller = await startBaresip({
       kamailio: kam,
@@ -257,6 +278,7 @@ export async function measureMode(
       audioFile: callerTone,
       dir: join(dir, "baresip-caller"),
       ...baresipMedia(mode),
+      ...netns,
     });
     await pause(2000);
     const cuffia = await measureDesk(
@@ -268,6 +290,7 @@ export async function measureMode(
       daemon.pid,
       opts.calls,
       opts.callSeconds,
+      link?.rootDev,
     );
     const baresip = await measureDesk(
       kam,
@@ -278,6 +301,7 @@ export async function measureMode(
       desk.pid,
       opts.calls,
       opts.callSeconds,
+      link?.rootDev,
     );
     return { mode, calls: opts.calls, callSeconds: opts.callSeconds, cuffia, baresip };
   } catch (error) {
@@ -287,6 +311,8 @@ export async function measureMode(
     await caller?.stop().catch(() => {});
     await desk?.stop().catch(() => {});
     await daemon?.stop().catch(() => {});
+    await own?.stop().catch(() => {});
+    await link?.teardown();
     if (opts.keep) process.stderr.write(`encrypted-call bench: ${mode} kept in ${dir}\n`);
     else await rm(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 /**
  * tshark as the benchmark's clock (sip-lab.md: SIPp's own statistics have 1 ms granularity).
- * Capture on `lo` only, always with a capture filter, to a file: nothing is dissected while the
+ * Capture on `lo` (or the one interface a caller's SIP crosses, e.g. a veth link's root end),
+ * always with a capture filter, to a file: nothing is dissected while the
  * measured processes run (a live dissector would compete with them for the machine's 2 cores).
  * The file is dissected afterwards into plain rows.
  */
@@ -14,10 +15,10 @@ export interface Capture {
   stop(): Promise<void>;
 }
 
-/** Starts `tshark -i lo -f FILTER -w FILE` and resolves once it captures. */
-export async function startCapture(file: string, filter: string): Promise<Capture> {
+/** Starts `tshark -i IFACE -f FILTER -w FILE` (IFACE lo unless told) and resolves once it captures. */
+export async function startCapture(file: string, filter: string, iface = "lo"): Promise<Capture> {
   const logFile = `${file}.log`;
-  const proc: Spawned = spawnLogged("tshark", ["-i", "lo", "-f", filter, "-w", file, "-q"], logFile);
+  const proc: Spawned = spawnLogged("tshark", ["-i", iface, "-f", filter, "-w", file, "-q"], logFile);
   await waitUntil(
     `tshark capturing (${filter})`,
     async () => {
