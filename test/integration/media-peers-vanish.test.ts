@@ -21,6 +21,11 @@
  *   and the desk sent no RTP (test/media/dtls-ice-session.test.ts has the same between two
  *   sessions).
  * ICE gathers 127.0.0.1 only (rtp.ice.host_addresses) and contacts no server but the lab's coturn.
+ * baresip's `ice` offers every non-loopback address it sees (eth0's here), so the DTLS-SRTP + ICE
+ * far ends run in a network namespace the test creates, joined by a veth pair (netns.ts
+ * createVethLink), with a Kamailio of their own and the desk (SIP, media, ICE) on the pair's root
+ * end: their ICE sees only the link's two addresses (the liar case's capture, on every interface,
+ * checks it).
  */
 import { mkdtempSync } from "node:fs";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
@@ -35,6 +40,7 @@ import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, readSipTrace } from "../lab/baresip.js";
 import { type Coturn, startCoturn } from "../lab/coturn.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
 import { pause, waitUntil } from "../lab/proc.js";
 import { callLegs, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
 import {
@@ -57,12 +63,23 @@ const CALLER_PORTS = [33700, 33799] as const;
 const dir = mkdtempSync(join(tmpdir(), "cuffia-peers-vanish-"));
 const cleanup: Array<() => Promise<unknown>> = [];
 let kam: Kamailio;
+/** The DTLS-SRTP + ICE far ends' namespace and their Kamailio, on the link's root end. */
+let link: VethLink;
+let dkam: Kamailio;
 /** The desk plays FAR_HZ, the far ends DESK_HZ: what each side must hear of the other. */
 let deskTone: string;
 let farTone: string;
 
 beforeAll(async () => {
   kam = await startKamailio({ base: await findFreeBase(28860), dir: join(dir, "kamailio") });
+  link = await createVethLink();
+  cleanup.push(() => link.teardown());
+  dkam = await startKamailio({
+    base: await findFreeBase(29060),
+    dir: join(dir, "kamailio-link"),
+    listen: link.rootAddress,
+  });
+  cleanup.push(() => dkam.stop());
   deskTone = await makeFarTone(dir);
   // long enough for a whole call: baresip's aufile ends the call when its file ends
   farTone = await makeTone(join(dir, "far-end.wav"), { freq: DESK_HZ, seconds: 60 });
@@ -80,8 +97,17 @@ interface Desk {
   readonly events: DeskEvent[];
 }
 
-/** The desk from its config text (auto-answer, file tone and sink), logged in, ready, registered. */
-async function startDesk(name: string, server: string, rtpExtra: string, caFile?: string): Promise<Desk> {
+/**
+ * The desk from its config text (auto-answer, file tone and sink), logged in, ready, registered;
+ * its aor and media on `address` (127.0.0.1, or the link's root end for the DTLS far ends).
+ */
+async function startDesk(
+  name: string,
+  server: string,
+  rtpExtra: string,
+  caFile?: string,
+  address = "127.0.0.1",
+): Promise<Desk> {
   const socket = join(dir, `${name}.sock`);
   const sinkDir = join(dir, `sink-${name}`);
   await mkdir(sinkDir, { recursive: true });
@@ -89,11 +115,11 @@ async function startDesk(name: string, server: string, rtpExtra: string, caFile?
 agent: { id: desk-${name} }
 sip:
   server: ${server}
-  aor: sip:1017@127.0.0.1
+  aor: sip:1017@${address}
   password: pw1017
 ${caFile ? `  ca_file: ${caFile}\n` : ""}  auto_answer: true
 rtp:
-  address: 127.0.0.1
+  address: ${address}
   port_min: ${DESK_PORTS[0]}
   port_max: ${DESK_PORTS[1]}
   codecs: [pcmu, pcma]
@@ -200,17 +226,33 @@ async function callWithAudio(desk: Desk, from: Baresip, via = kam): Promise<stri
   return callId;
 }
 
-const DTLS_FAR: Partial<BaresipOptions> = { mediaenc: "dtls_srtp", medianat: "ice", rtcpMux: true };
+/** A DTLS-SRTP + ICE far end: in the link's namespace, where its only address is its end of the pair. */
+const dtlsFar = (): Promise<Baresip> =>
+  far(
+    {
+      mediaenc: "dtls_srtp",
+      medianat: "ice",
+      rtcpMux: true,
+      netns: { ns: link.ns, address: link.address, nat: link },
+    },
+    dkam,
+  );
+
+/** A desk on the link's root end (SIP over ws to the link's Kamailio, ICE on that address only). */
+const linkDesk = (name: string, rtpExtra: string): Promise<Desk> =>
+  startDesk(
+    name,
+    `ws://${dkam.domain}:${dkam.wsPort}`,
+    [rtpExtra, `  ice: { host_addresses: [${link.rootAddress}] }`].filter((l) => l !== "").join("\n"),
+    undefined,
+    link.rootAddress,
+  );
 
 describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => {
   it("media_timeout 3: the media watchdog ends the call first; desk idle; next DTLS call has audio both ways", async () => {
-    const desk = await startDesk(
-      "dtls-watchdog",
-      `ws://127.0.0.1:${kam.wsPort}`,
-      "  media_timeout: 3\n  ice: { host_addresses: [127.0.0.1] }",
-    );
-    const gone = await far(DTLS_FAR);
-    const callId = await callWithAudio(desk, gone);
+    const desk = await linkDesk("dtls-watchdog", "  media_timeout: 3");
+    const gone = await dtlsFar();
+    const callId = await callWithAudio(desk, gone, dkam);
     expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
     const killedAt = Date.now();
     process.kill(gone.pid, "SIGKILL");
@@ -220,8 +262,8 @@ describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => 
     expect(e.detail).toMatch(/no RTP or RTCP for 3 s/);
     expect(Date.now() - killedAt).toBeLessThan(10_000);
     await expectIdle(desk);
-    const next = await far(DTLS_FAR);
-    const nextId = await callWithAudio(desk, next);
+    const next = await dtlsFar();
+    const nextId = await callWithAudio(desk, next, dkam);
     expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
     await next.hangup();
     expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
@@ -230,13 +272,9 @@ describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => 
   }, 90_000);
 
   it("media_timeout 0 (watchdog off): ICE consent freshness alone ends the call; desk idle; next call has audio both ways", async () => {
-    const desk = await startDesk(
-      "dtls-consent",
-      `ws://127.0.0.1:${kam.wsPort}`,
-      "  media_timeout: 0\n  ice: { host_addresses: [127.0.0.1] }",
-    );
-    const gone = await far(DTLS_FAR);
-    const callId = await callWithAudio(desk, gone);
+    const desk = await linkDesk("dtls-consent", "  media_timeout: 0");
+    const gone = await dtlsFar();
+    const callId = await callWithAudio(desk, gone, dkam);
     const killedAt = Date.now();
     process.kill(gone.pid, "SIGKILL");
     // RFC 7675 §5.1: 30 s after the last consent answer (werift checks every 4–6 s), so about
@@ -248,8 +286,8 @@ describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => 
     expect(after).toBeGreaterThan(20_000);
     expect(after).toBeLessThan(45_000);
     await expectIdle(desk);
-    const next = await far(DTLS_FAR);
-    const nextId = await callWithAudio(desk, next);
+    const next = await dtlsFar();
+    const nextId = await callWithAudio(desk, next, dkam);
     await next.hangup();
     expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
     await expectIdle(desk);
@@ -259,18 +297,20 @@ describe("the DTLS-SRTP + ICE far end killed mid-call (baresip SIGKILL)", () => 
 
 describe("a far end that lies: its DTLS certificate is not the a=fingerprint of its SDP", () => {
   it("the handshake is refused, the call ends at once with the reason, no media sent by the desk, desk idle; the next call has audio both ways", async () => {
-    const desk = await startDesk(
-      "liar",
-      `ws://127.0.0.1:${kam.wsPort}`,
-      "  ice: { host_addresses: [127.0.0.1] }",
+    const desk = await linkDesk("liar", "");
+    const liar = await dtlsFar();
+    // the desk's media ports on every interface, to or from the link's addresses (the desk's
+    // sockets are bound to its end, so one sent anywhere else is caught too)
+    const capture = await startCapture(
+      dir,
+      `udp portrange ${DESK_PORTS[0]}-${DESK_PORTS[1]} and (host ${link.rootAddress} or host ${link.address})`,
+      "any",
     );
-    const liar = await far(DTLS_FAR);
-    const capture = await startCapture(dir, `udp portrange ${DESK_PORTS[0]}-${DESK_PORTS[1]}`);
     // the lab Kamailio puts another fingerprint in 2001's INVITEs (kamailio.cfg, route[LIE]),
     // its re-INVITE after ICE included
-    await kam.rpc("htable.seti", "lie", "s:2001", "1");
+    await dkam.rpc("htable.seti", "lie", "s:2001", "1");
     const before = desk.events.length;
-    await liar.dial(`sip:1017@${kam.domain}`);
+    await liar.dial(`sip:1017@${dkam.domain}`);
     const answered = await waitUntil("the call answered", () =>
       desk.events.slice(before).find((e) => e.type === "call.answered"),
     );
@@ -288,8 +328,12 @@ describe("a far end that lies: its DTLS certificate is not the a=fingerprint of 
     const fromDesk = datagrams.filter((d) => d.srcPort >= DESK_PORTS[0] && d.srcPort <= DESK_PORTS[1]);
     expect(fromDesk.some((d) => d.kind === "dtls")).toBe(true); // the handshake did run
     expect(fromDesk.filter((d) => d.kind === "rtp" || d.kind === "rtcp")).toHaveLength(0);
-    await kam.rpc("htable.delete", "lie", "s:2001");
-    const nextId = await callWithAudio(desk, liar);
+    // ICE and the handshake between the link's two addresses only: none of the machine's own
+    expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
+    const own = machineAddresses();
+    expect(datagrams.filter((d) => own.includes(d.srcAddress) || own.includes(d.dstAddress))).toEqual([]);
+    await dkam.rpc("htable.delete", "lie", "s:2001");
+    const nextId = await callWithAudio(desk, liar, dkam);
     expect((await status(desk))["call"]).toMatchObject({ encryption: "dtls" });
     await liar.hangup();
     expect((await ended(desk, nextId, 10_000)).end_reason).toBe("remote_hangup");
