@@ -158,4 +158,14 @@ describe("lab smoke", () => {
     await b.waitFor("REGISTER_OK", 10_000);
     expect((await kamailio.registrations()).map((r) => r.aor)).toEqual(["2001"]);
   });
+
+  test("a baresip with ice outside a test-made namespace is refused before it starts (it would offer eth0's address)", async () => {
+    const kamailio = labKamailio(lab.kamailio);
+    const port = await baresipPort();
+    await expect(startBaresip({ kamailio, user: "2001", port, medianat: "ice" })).rejects.toThrow(
+      /every non-loopback address .*createVethLink/,
+    );
+    // nothing was started: nothing registered on that port
+    expect((await kamailio.registrations()).some((r) => r.contact.includes(`:${port}`))).toBe(false);
+  });
 });

@@ -82,7 +82,12 @@ export interface BaresipOptions {
    * "dtls_srtp" (DTLS-SRTP, answers UDP/TLS/RTP/SAVP(F))... Loads the srtp or dtls_srtp module.
    */
   mediaenc?: "srtp" | "srtp-mand" | "srtp-mandf" | "dtls_srtp" | "dtls_srtpf";
-  /** Media NAT traversal (account `medianat`): "ice" (host candidates on 127.0.0.1), "stun", "turn". */
+  /**
+   * Media NAT traversal (account `medianat`): "ice", "stun", "turn". baresip 1.0's `ice` offers
+   * every non-loopback address it sees, never 127.0.0.1: "ice" is refused without `netns` (e.g. a
+   * createVethLink() namespace, where its only address is the link's end), so no test's ICE
+   * offers or checks an address of the machine (eth0's).
+   */
   medianat?: "ice" | "stun" | "turn";
   /** STUN/TURN server for `medianat` (account `stunserver`, e.g. coturn's `stunUrl`/`turnUrl`). */
   stunServer?: { url: string; username?: string; password?: string };
@@ -147,6 +152,12 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
   const { kamailio, user, port } = opts;
   const password = kamailio.users[user];
   if (password === undefined) throw new Error(`user ${user} is not a lab user`);
+  if (opts.medianat === "ice" && !opts.netns) {
+    throw new Error(
+      "baresip's ice module offers every non-loopback address of the machine (eth0's), never loopback: " +
+        "run it in a namespace the test made (netns: { ns, address, nat } of createVethLink())",
+    );
+  }
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), `cuffia-baresip-${user}-`)));
   const recordDir = join(dir, "rec");
   await mkdir(recordDir, { recursive: true });
