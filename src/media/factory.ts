@@ -8,6 +8,7 @@ import type { AudioOptions } from "../audio/options.js";
 import type { AudioXruns } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
+import { IceHostSockets } from "./ice-host-sockets.js";
 import type { IceTransport, TurnServer } from "./ice-transport.js";
 import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
 import { Negotiation } from "./negotiation.js";
@@ -78,6 +79,13 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   if (codecs.length === 0) codecs.push(...DEFAULT_CODECS);
   const ports = new PortAllocator(options.rtp.address, options.rtp.portMin, options.rtp.portMax);
   ports.prepareSpare(); // the first call's ports are bound before it arrives
+  // DTLS calls' host sockets: bound ahead from the first DTLS call on (a plain desk binds none).
+  // Not with relay_only: no host candidate is shown, werift binds the TURN client's socket.
+  const ice = options.rtp.ice;
+  const hostSockets =
+    ice && !ice.relayOnly && ice.hostAddresses.length > 0
+      ? new IceHostSockets(ice.hostAddresses, options.rtp.portMin, options.rtp.portMax)
+      : null;
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
   const security: MediaSecurity = {
@@ -85,7 +93,9 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
     signallingSecure: options.signallingSecure ?? false,
   };
   return {
-    close: () => ports.close(),
+    close: async () => {
+      await Promise.all([ports.close(), hostSockets?.close()]);
+    },
     checkOffer(remoteSdp) {
       // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
       const ice = options.rtp.ice && isDtlsOffer(remoteSdp) ? PLACEHOLDER_ICE : undefined;
@@ -111,6 +121,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
             import("./ice-transport.js"),
             import("./dtls-certificate.js"),
           ]);
+          const certificate = await deskCertificate();
           ice = await IceTransport.gather({
             log: log.child(`call:${callId}`),
             hostAddresses: iceOptions.hostAddresses,
@@ -118,17 +129,21 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
             turnServer: iceOptions.turnServer,
             relayOnly: iceOptions.relayOnly,
             portRange: [options.rtp.portMin, options.rtp.portMax],
-            certificate: await deskCertificate(),
+            certificate,
+            hostSockets: await hostSockets?.take(),
           });
         } catch (e) {
           throw new MediaError("incompatible", `ICE: ${(e as Error).message}`);
         }
       }
-      let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
-      try {
-        pair = await ports.allocate();
-      } catch (e) {
-        throw new MediaError("incompatible", (e as Error).message);
+      // A DTLS call carries its media on the ICE sockets: it takes no plain RTP pair.
+      let pair: Awaited<ReturnType<PortAllocator["allocate"]>> | undefined;
+      if (ice === undefined) {
+        try {
+          pair = await ports.allocate();
+        } catch (e) {
+          throw new MediaError("incompatible", (e as Error).message);
+        }
       }
       return new RtpMediaSession({
         callId,
