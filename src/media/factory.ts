@@ -88,11 +88,31 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
       : null;
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
+  let prepared = false;
   const security: MediaSecurity = {
     encryption: options.rtp.encryption ?? DEFAULT_ENCRYPTION,
     signallingSecure: options.signallingSecure ?? false,
   };
   return {
+    prepare() {
+      // Only a desk whose own offers are DTLS (wss://, or required over ws:// or tcp://): a plain
+      // desk answers a DTLS offer too, but must not hold werift for it (start-modules test).
+      if (!options.rtp.offerDtls || !ice || prepared) return;
+      prepared = true;
+      void (async () => {
+        const [, { deskCertificate }] = await Promise.all([
+          import("./ice-transport.js"),
+          import("./dtls-certificate.js"),
+        ]);
+        await deskCertificate();
+        hostSockets?.prepare();
+        if (codecs.includes("OPUS")) await preloadOpus();
+        log.info({}, "DTLS-SRTP, ICE and the codecs loaded ahead of the first call");
+      })().catch((e: unknown) => {
+        prepared = false;
+        log.warn({ err: (e as Error).message }, "cannot load DTLS-SRTP ahead: the first call will");
+      });
+    },
     close: async () => {
       await Promise.all([ports.close(), hostSockets?.close()]);
     },

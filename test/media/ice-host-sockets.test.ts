@@ -130,7 +130,53 @@ describe("a DTLS call and the plain RTP pairs", () => {
     expect(plain.answer(offer, { hold: false })).toMatch(/m=audio 3614[02] RTP\/AVP 0/);
     await plain.close();
     await dtls.close();
-    await factory.close();
+    await factory.close?.();
     expect(await held(span(36140, 4))).toEqual([]);
+  });
+});
+
+describe("MediaSessionFactory.prepare (after registration)", () => {
+  const make = (portMin: number, offerDtls: boolean) =>
+    createMediaFactory({
+      audio: { source: { type: "none" }, sink: { type: "none" } },
+      rtp: {
+        address: "127.0.0.1",
+        portMin,
+        portMax: portMin + 5,
+        codecs: ["PCMU"],
+        ice: { hostAddresses: ["127.0.0.1"] },
+        offerDtls,
+      },
+      log: silentLogger,
+    });
+
+  it("a desk that offers DTLS binds its first call's ICE socket ahead, and that call uses it", async () => {
+    const factory = make(36160, true);
+    const range = span(36160, 6);
+    await until(async () => (await held(range)).length === 2); // the plain spare pair
+    factory.prepare?.();
+    let before: number[] = [];
+    await until(async () => {
+      before = await held(range);
+      return before.length === 4; // and the ICE spare (its pair until handed out)
+    });
+    expect(before).toHaveLength(4);
+    const call = await factory.create({ callId: "first" });
+    const port = Number(/m=audio (\d+)/.exec(call.createOffer({ hold: false }))?.[1]);
+    expect(before).toContain(port);
+    await call.close();
+    await factory.close?.();
+    expect(await held(range)).toEqual([]);
+  });
+
+  it("a desk that does not offer DTLS binds nothing more", async () => {
+    const factory = make(36170, false);
+    const range = span(36170, 6);
+    await until(async () => (await held(range)).length === 2);
+    factory.prepare?.();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await held(range)).toHaveLength(2);
+    await factory.close?.();
+    expect(await held(range)).toEqual([]);
   });
 });
