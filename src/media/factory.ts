@@ -8,7 +8,7 @@ import type { AudioOptions } from "../audio/options.js";
 import type { AudioXruns } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
-import { IceHostSockets } from "./ice-host-sockets.js";
+import { IceAgents } from "./ice-host-sockets.js";
 import type { IceTransport, TurnServer } from "./ice-transport.js";
 import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
 import { Negotiation } from "./negotiation.js";
@@ -79,13 +79,21 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   if (codecs.length === 0) codecs.push(...DEFAULT_CODECS);
   const ports = new PortAllocator(options.rtp.address, options.rtp.portMin, options.rtp.portMax);
   ports.prepareSpare(); // the first call's ports are bound before it arrives
-  // DTLS calls' host sockets: bound ahead from the first DTLS call on (a plain desk binds none).
-  // Not with relay_only: no host candidate is shown, werift binds the TURN client's socket.
+  // DTLS calls' ICE agents: sockets bound (host-only: agents gathered) ahead from the first DTLS
+  // call on, or from prepare() (a plain desk binds none).
   const ice = options.rtp.ice;
-  const hostSockets =
-    ice && !ice.relayOnly && ice.hostAddresses.length > 0
-      ? new IceHostSockets(ice.hostAddresses, options.rtp.portMin, options.rtp.portMax)
-      : null;
+  const iceAgents = ice
+    ? new IceAgents(
+        {
+          hostAddresses: ice.hostAddresses,
+          stunServer: ice.stunServer,
+          turnServer: ice.turnServer,
+          relayOnly: ice.relayOnly,
+          portRange: [options.rtp.portMin, options.rtp.portMax],
+        },
+        log.child("ice"),
+      )
+    : null;
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
   let prepared = false;
@@ -105,7 +113,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
           import("./dtls-certificate.js"),
         ]);
         await deskCertificate();
-        hostSockets?.prepare();
+        iceAgents?.prepare();
         if (codecs.includes("OPUS")) await preloadOpus();
         log.info({}, "DTLS-SRTP, ICE and the codecs loaded ahead of the first call");
       })().catch((e: unknown) => {
@@ -114,7 +122,7 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
       });
     },
     close: async () => {
-      await Promise.all([ports.close(), hostSockets?.close()]);
+      await Promise.all([ports.close(), iceAgents?.close()]);
     },
     checkOffer(remoteSdp) {
       // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
@@ -131,27 +139,13 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
     async create({ callId, offer }) {
       // ICE + DTLS-SRTP when the far end offers it, or when we offer it (the file header of
       // rtp-session.ts): its candidates must be gathered before the description is written.
-      const iceOptions = options.rtp.ice;
       let ice: IceTransport | undefined;
       const dtls = offer === undefined ? options.rtp.offerDtls === true : isDtlsOffer(offer);
-      if (iceOptions && dtls) {
+      if (iceAgents && dtls) {
         try {
-          // Loaded at the first DTLS call: a plain RTP desk never holds werift (start-modules test).
-          const [{ IceTransport }, { deskCertificate }] = await Promise.all([
-            import("./ice-transport.js"),
-            import("./dtls-certificate.js"),
-          ]);
-          const certificate = await deskCertificate();
-          ice = await IceTransport.gather({
-            log: log.child(`call:${callId}`),
-            hostAddresses: iceOptions.hostAddresses,
-            stunServer: iceOptions.stunServer,
-            turnServer: iceOptions.turnServer,
-            relayOnly: iceOptions.relayOnly,
-            portRange: [options.rtp.portMin, options.rtp.portMax],
-            certificate,
-            hostSockets: await hostSockets?.take(),
-          });
+          // werift is loaded at the first DTLS call (or by prepare()): a plain RTP desk never
+          // holds it (start-modules test).
+          ice = await iceAgents.take(log.child(`call:${callId}`));
         } catch (e) {
           throw new MediaError("incompatible", `ICE: ${(e as Error).message}`);
         }
@@ -187,13 +181,20 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   };
 }
 
+/** The last offer judged: checkOffer (ringing) and create (answering) ask about the same one. */
+let lastOffer: { readonly sdp: string; readonly dtls: boolean } | null = null;
+
 /** Whether a far end's offer asks for DTLS-SRTP (its audio stream's profile). */
 function isDtlsOffer(sdp: string): boolean {
+  if (lastOffer?.sdp === sdp) return lastOffer.dtls;
+  let dtls = false;
   try {
-    return parseRemote(sdp).iceDtls !== null;
+    dtls = parseRemote(sdp).iceDtls !== null;
   } catch {
-    return false; // the answer reports what is wrong with it
+    // the answer reports what is wrong with it
   }
+  lastOffer = { sdp, dtls };
+  return dtls;
 }
 
 /** checkOffer's stand-in for a call's ICE agent: the same attributes, no socket. */

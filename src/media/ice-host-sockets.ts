@@ -12,6 +12,10 @@
  * The plain RTP pairs are not touched: a DTLS call takes none.
  */
 import type { Socket } from "node:dgram";
+import type { Logger } from "../log/logger.js";
+// Types only: werift (ice-transport.js, dtls-certificate.js) is imported at the first DTLS call
+// or when the desk prepares, never at start.
+import type { IceTransport, IceTransportOptions } from "./ice-transport.js";
 import { PortAllocator } from "./port-allocator.js";
 
 export interface HostSocket {
@@ -58,5 +62,86 @@ export class IceHostSockets {
   /** Releases the spares; sockets handed out are their calls' to release. */
   async close(): Promise<void> {
     await Promise.all(this.allocators.map(([, ports]) => ports.close()));
+  }
+}
+
+/** What IceAgents gathers each DTLS call's agent with (IceTransport.gather's, but the call's and the desk's certificate). */
+export type IceAgentOptions = Omit<IceTransportOptions, "log" | "hostSockets" | "certificate">;
+
+/**
+ * Each DTLS call's ICE agent. With host candidates only (no STUN, no TURN configured) the next
+ * call's agent is gathered ahead, right after a call took one (or when the desk prepares): its
+ * candidates need no network round trip, so they cannot go stale while it waits, and the answer
+ * only writes them. With a STUN or TURN server the agent is gathered per call on a socket bound
+ * ahead: a server-reflexive address learnt ahead could be stale by the call (the home router's
+ * UDP binding times out) and a TURN allocation held between calls would need refreshing; so the
+ * call waits for those servers' answers, as the SDP must carry every candidate (no trickle ICE).
+ */
+export class IceAgents {
+  private readonly sockets: IceHostSockets | null;
+  private readonly ahead: boolean;
+  private spare: Promise<IceTransport | null> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly o: IceAgentOptions,
+    private readonly log: Logger,
+  ) {
+    const hostCandidates = !o.relayOnly && o.hostAddresses.length > 0;
+    this.sockets =
+      hostCandidates && o.portRange
+        ? new IceHostSockets(o.hostAddresses, o.portRange[0], o.portRange[1])
+        : null;
+    this.ahead = this.sockets !== null && !o.stunServer && !o.turnServer;
+  }
+
+  /** Binds (and, host-only, gathers) the next call's agent now. Idempotent. */
+  prepare(): void {
+    if (this.closed) return;
+    this.sockets?.prepare();
+    if (!this.ahead || this.spare) return;
+    this.spare = this.gather(this.log).then(
+      (agent) => {
+        if (this.closed) {
+          void agent.close();
+          return null;
+        }
+        agent.hold(false); // an idle spare never keeps the process alive
+        return agent;
+      },
+      (e: unknown) => {
+        this.log.warn({ err: (e as Error).message }, "cannot gather the next DTLS call's ICE agent ahead");
+        return null; // the call gathers its own
+      },
+    );
+  }
+
+  /** A call's agent: the one gathered ahead if there is one, else gathered now. */
+  async take(log: Logger): Promise<IceTransport> {
+    if (this.closed) throw new Error("the media factory is closed");
+    const spare = this.spare;
+    this.spare = null;
+    const agent = (spare ? await spare : null) ?? (await this.gather(log));
+    agent.adopt(log);
+    agent.hold(true);
+    if (this.ahead) setImmediate(() => this.prepare()); // after the call's answer has gone out
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const spare = this.spare;
+    this.spare = null;
+    await (await spare)?.close();
+    await this.sockets?.close();
+  }
+
+  private async gather(log: Logger): Promise<IceTransport> {
+    const [{ IceTransport }, { deskCertificate }] = await Promise.all([
+      import("./ice-transport.js"),
+      import("./dtls-certificate.js"),
+    ]);
+    const certificate = await deskCertificate();
+    return IceTransport.gather({ ...this.o, log, certificate, hostSockets: await this.sockets?.take() });
   }
 }

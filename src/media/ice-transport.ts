@@ -295,7 +295,7 @@ function toLine(c: Candidate): IceCandidateLine {
 }
 
 export class IceTransport implements PacketTransport {
-  private readonly log: Logger;
+  private log: Logger;
   private readonly o: IceTransportOptions;
   private conn: HostOnlyConnection;
   private listener: TransportListener = NO_LISTENER;
@@ -384,6 +384,19 @@ export class IceTransport implements PacketTransport {
         );
       }
     });
+  }
+
+  /** The call an agent gathered ahead now serves: its log lines name that call. */
+  adopt(log: Logger): void {
+    this.log = log;
+  }
+
+  /** Whether a process may exit while this agent (gathered ahead, not yet a call's) waits. */
+  hold(held: boolean): void {
+    for (const h of this.o.hostSockets ?? []) {
+      if (held) h.socket.ref();
+      else h.socket.unref();
+    }
   }
 
   get state(): IceTransportState {

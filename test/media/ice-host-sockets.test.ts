@@ -3,7 +3,9 @@
  * the next bound after each hand-out, released with the call and on failure, never holding the
  * plain calls' RTP pair; and gathering asks no STUN server nobody configured.
  */
+import { execFileSync } from "node:child_process";
 import dns from "node:dns";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { deskCertificate } from "../../src/media/dtls-certificate.js";
@@ -142,7 +144,7 @@ describe("MediaSessionFactory.prepare (after registration)", () => {
       rtp: {
         address: "127.0.0.1",
         portMin,
-        portMax: portMin + 5,
+        portMax: portMin + 7,
         codecs: ["PCMU"],
         ice: { hostAddresses: ["127.0.0.1"] },
         offerDtls,
@@ -150,28 +152,80 @@ describe("MediaSessionFactory.prepare (after registration)", () => {
       log: silentLogger,
     });
 
-  it("a desk that offers DTLS binds its first call's ICE socket ahead, and that call uses it", async () => {
+  it("a desk that offers DTLS gathers its first call's ICE agent ahead, and that call uses it", async () => {
     const factory = make(36160, true);
-    const range = span(36160, 6);
+    const range = span(36160, 8);
     await until(async () => (await held(range)).length === 2); // the plain spare pair
     factory.prepare?.();
     let before: number[] = [];
     await until(async () => {
       before = await held(range);
-      return before.length === 4; // and the ICE spare (its pair until handed out)
+      // and the agent's host socket (even port only), and the next socket (a pair until handed out)
+      return before.length === 5;
     });
-    expect(before).toHaveLength(4);
+    expect(before).toHaveLength(5);
     const call = await factory.create({ callId: "first" });
-    const port = Number(/m=audio (\d+)/.exec(call.createOffer({ hold: false }))?.[1]);
+    const offer = call.createOffer({ hold: false });
+    const port = Number(/m=audio (\d+)/.exec(offer)?.[1]);
     expect(before).toContain(port);
+    expect(offer).toContain(`127.0.0.1 ${port} typ host`);
+    // the next agent is gathered after this one was taken: one more socket
+    await until(async () => (await held(range)).length === 6);
+    expect(await held(range)).toHaveLength(6);
     await call.close();
     await factory.close?.();
     expect(await held(range)).toEqual([]);
   });
 
+  it("with a STUN server configured no agent is gathered ahead (a srflx address could be stale): only its socket", async () => {
+    const factory = createMediaFactory({
+      audio: { source: { type: "none" }, sink: { type: "none" } },
+      rtp: {
+        address: "127.0.0.1",
+        portMin: 36180,
+        portMax: 36187,
+        codecs: ["PCMU"],
+        ice: { hostAddresses: ["127.0.0.1"], stunServer: { host: "127.0.0.1", port: 9 } },
+        offerDtls: true,
+      },
+      log: silentLogger,
+    });
+    const range = span(36180, 8);
+    await until(async () => (await held(range)).length === 2);
+    factory.prepare?.();
+    await until(async () => (await held(range)).length === 4); // the socket's pair, no agent
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await held(range)).toHaveLength(4);
+    await factory.close?.();
+    expect(await held(range)).toEqual([]);
+  });
+
+  it("an agent and sockets waiting for a call never keep the process alive", () => {
+    const dist = join(import.meta.dirname, "..", "..", "dist");
+    const script = `
+      import { createMediaFactory } from ${JSON.stringify(join(dist, "media", "factory.js"))};
+      import { silentLogger } from ${JSON.stringify(join(dist, "log", "logger.js"))};
+      const f = createMediaFactory({
+        audio: { source: { type: "none" }, sink: { type: "none" } },
+        rtp: { address: "127.0.0.1", portMin: 36190, portMax: 36197, codecs: ["PCMU"],
+               ice: { hostAddresses: ["127.0.0.1"] }, offerDtls: true },
+        log: silentLogger,
+      });
+      f.prepare();
+      setTimeout(() => console.log("still here"), 1500);
+    `;
+    const started = Date.now();
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 15_000,
+    });
+    expect(out.trim()).toBe("still here");
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it("a desk that does not offer DTLS binds nothing more", async () => {
     const factory = make(36170, false);
-    const range = span(36170, 6);
+    const range = span(36170, 8);
     await until(async () => (await held(range)).length === 2);
     factory.prepare?.();
     await new Promise((r) => setTimeout(r, 200));
