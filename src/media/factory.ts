@@ -159,24 +159,30 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
           throw new MediaError("incompatible", (e as Error).message);
         }
       }
-      return new RtpMediaSession({
-        callId,
-        address: options.rtp.announce ?? options.rtp.address,
-        ports: pair,
-        codecs,
-        audio: options.audio,
-        log: log.child(`call:${callId}`),
-        onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
-        onAudioXruns: options.onAudioXruns ? (x) => options.onAudioXruns?.(callId, x) : undefined,
-        pcmCache,
-        security,
-        ice,
-        ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
-        ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
-        ...(options.rtp.holdMediaTimeoutMs !== undefined
-          ? { holdMediaTimeoutMs: options.rtp.holdMediaTimeoutMs }
-          : {}),
-      });
+      try {
+        return new RtpMediaSession({
+          callId,
+          address: options.rtp.announce ?? options.rtp.address,
+          ports: pair,
+          codecs,
+          audio: options.audio,
+          log: log.child(`call:${callId}`),
+          onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
+          onAudioXruns: options.onAudioXruns ? (x) => options.onAudioXruns?.(callId, x) : undefined,
+          pcmCache,
+          security,
+          ice,
+          ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
+          ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
+          ...(options.rtp.holdMediaTimeoutMs !== undefined
+            ? { holdMediaTimeoutMs: options.rtp.holdMediaTimeoutMs }
+            : {}),
+        });
+      } catch (e) {
+        // No session owns them: freed here, not left bound until the process ends.
+        await Promise.all([pair?.release(), ice?.close()]);
+        throw e;
+      }
     },
   };
 }
