@@ -8,6 +8,7 @@ import type { AudioOptions } from "../audio/options.js";
 import type { AudioXruns } from "../core/types.js";
 import type { Logger } from "../log/logger.js";
 import { type CodecName, codecByName, DEFAULT_CODECS } from "./codecs.js";
+import { IceAgents } from "./ice-host-sockets.js";
 import type { IceTransport, TurnServer } from "./ice-transport.js";
 import { type MediaCreateOptions, MediaError, type MediaSessionFactory } from "./media.js";
 import { Negotiation } from "./negotiation.js";
@@ -78,14 +79,51 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
   if (codecs.length === 0) codecs.push(...DEFAULT_CODECS);
   const ports = new PortAllocator(options.rtp.address, options.rtp.portMin, options.rtp.portMax);
   ports.prepareSpare(); // the first call's ports are bound before it arrives
+  // DTLS calls' ICE agents: sockets bound (host-only: agents gathered) ahead from the first DTLS
+  // call on, or from prepare() (a plain desk binds none).
+  const ice = options.rtp.ice;
+  const iceAgents = ice
+    ? new IceAgents(
+        {
+          hostAddresses: ice.hostAddresses,
+          stunServer: ice.stunServer,
+          turnServer: ice.turnServer,
+          relayOnly: ice.relayOnly,
+          portRange: [options.rtp.portMin, options.rtp.portMax],
+        },
+        log.child("ice"),
+      )
+    : null;
   // The file source's WAV, decoded once for all calls (re-read only when the file changes).
   const pcmCache = new PcmCache();
+  let prepared = false;
   const security: MediaSecurity = {
     encryption: options.rtp.encryption ?? DEFAULT_ENCRYPTION,
     signallingSecure: options.signallingSecure ?? false,
   };
   return {
-    close: () => ports.close(),
+    prepare() {
+      // Only a desk whose own offers are DTLS (wss://, or required over ws:// or tcp://): a plain
+      // desk answers a DTLS offer too, but must not hold werift for it (start-modules test).
+      if (!options.rtp.offerDtls || !ice || prepared) return;
+      prepared = true;
+      void (async () => {
+        const [, { deskCertificate }] = await Promise.all([
+          import("./ice-transport.js"),
+          import("./dtls-certificate.js"),
+        ]);
+        await deskCertificate();
+        iceAgents?.prepare();
+        if (codecs.includes("OPUS")) await preloadOpus();
+        log.info({}, "DTLS-SRTP, ICE and the codecs loaded ahead of the first call");
+      })().catch((e: unknown) => {
+        prepared = false;
+        log.warn({ err: (e as Error).message }, "cannot load DTLS-SRTP ahead: the first call will");
+      });
+    },
+    close: async () => {
+      await Promise.all([ports.close(), iceAgents?.close()]);
+    },
     checkOffer(remoteSdp) {
       // The same negotiation as the answer (policy included), on a placeholder address: nothing is bound.
       const ice = options.rtp.ice && isDtlsOffer(remoteSdp) ? PLACEHOLDER_ICE : undefined;
@@ -101,64 +139,68 @@ export function createMediaFactory(options: MediaFactoryOptions): RtpMediaFactor
     async create({ callId, offer }) {
       // ICE + DTLS-SRTP when the far end offers it, or when we offer it (the file header of
       // rtp-session.ts): its candidates must be gathered before the description is written.
-      const iceOptions = options.rtp.ice;
       let ice: IceTransport | undefined;
       const dtls = offer === undefined ? options.rtp.offerDtls === true : isDtlsOffer(offer);
-      if (iceOptions && dtls) {
+      if (iceAgents && dtls) {
         try {
-          // Loaded at the first DTLS call: a plain RTP desk never holds werift (start-modules test).
-          const [{ IceTransport }, { deskCertificate }] = await Promise.all([
-            import("./ice-transport.js"),
-            import("./dtls-certificate.js"),
-          ]);
-          ice = await IceTransport.gather({
-            log: log.child(`call:${callId}`),
-            hostAddresses: iceOptions.hostAddresses,
-            stunServer: iceOptions.stunServer,
-            turnServer: iceOptions.turnServer,
-            relayOnly: iceOptions.relayOnly,
-            portRange: [options.rtp.portMin, options.rtp.portMax],
-            certificate: await deskCertificate(),
-          });
+          // werift is loaded at the first DTLS call (or by prepare()): a plain RTP desk never
+          // holds it (start-modules test).
+          ice = await iceAgents.take(log.child(`call:${callId}`));
         } catch (e) {
           throw new MediaError("incompatible", `ICE: ${(e as Error).message}`);
         }
       }
-      let pair: Awaited<ReturnType<PortAllocator["allocate"]>>;
-      try {
-        pair = await ports.allocate();
-      } catch (e) {
-        throw new MediaError("incompatible", (e as Error).message);
+      // A DTLS call carries its media on the ICE sockets: it takes no plain RTP pair.
+      let pair: Awaited<ReturnType<PortAllocator["allocate"]>> | undefined;
+      if (ice === undefined) {
+        try {
+          pair = await ports.allocate();
+        } catch (e) {
+          throw new MediaError("incompatible", (e as Error).message);
+        }
       }
-      return new RtpMediaSession({
-        callId,
-        address: options.rtp.announce ?? options.rtp.address,
-        ports: pair,
-        codecs,
-        audio: options.audio,
-        log: log.child(`call:${callId}`),
-        onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
-        onAudioXruns: options.onAudioXruns ? (x) => options.onAudioXruns?.(callId, x) : undefined,
-        pcmCache,
-        security,
-        ice,
-        ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
-        ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
-        ...(options.rtp.holdMediaTimeoutMs !== undefined
-          ? { holdMediaTimeoutMs: options.rtp.holdMediaTimeoutMs }
-          : {}),
-      });
+      try {
+        return new RtpMediaSession({
+          callId,
+          address: options.rtp.announce ?? options.rtp.address,
+          ports: pair,
+          codecs,
+          audio: options.audio,
+          log: log.child(`call:${callId}`),
+          onAudioFault: options.onAudioFault ? (f) => options.onAudioFault?.(callId, f) : undefined,
+          onAudioXruns: options.onAudioXruns ? (x) => options.onAudioXruns?.(callId, x) : undefined,
+          pcmCache,
+          security,
+          ice,
+          ...(options.rtcpIntervalMs !== undefined ? { rtcpIntervalMs: options.rtcpIntervalMs } : {}),
+          ...(options.rtp.mediaTimeoutMs !== undefined ? { mediaTimeoutMs: options.rtp.mediaTimeoutMs } : {}),
+          ...(options.rtp.holdMediaTimeoutMs !== undefined
+            ? { holdMediaTimeoutMs: options.rtp.holdMediaTimeoutMs }
+            : {}),
+        });
+      } catch (e) {
+        // No session owns them: freed here, not left bound until the process ends.
+        await Promise.all([pair?.release(), ice?.close()]);
+        throw e;
+      }
     },
   };
 }
 
+/** The last offer judged: checkOffer (ringing) and create (answering) ask about the same one. */
+let lastOffer: { readonly sdp: string; readonly dtls: boolean } | null = null;
+
 /** Whether a far end's offer asks for DTLS-SRTP (its audio stream's profile). */
 function isDtlsOffer(sdp: string): boolean {
+  if (lastOffer?.sdp === sdp) return lastOffer.dtls;
+  let dtls = false;
   try {
-    return parseRemote(sdp).iceDtls !== null;
+    dtls = parseRemote(sdp).iceDtls !== null;
   } catch {
-    return false; // the answer reports what is wrong with it
+    // the answer reports what is wrong with it
   }
+  lastOffer = { sdp, dtls };
+  return dtls;
 }
 
 /** checkOffer's stand-in for a call's ICE agent: the same attributes, no socket. */

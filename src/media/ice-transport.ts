@@ -27,11 +27,21 @@
  * through werift's TURN client for a relayed pair (ChannelData framing, RFC 8656 §12).
  */
 import type { Socket } from "node:dgram";
+import { isIP } from "node:net";
 import { DtlsClient, DtlsServer, type DtlsSocket } from "werift-dtls/lib/dtls/src/index.js";
-import { Candidate, Connection, type IceOptions } from "werift-ice";
+import {
+  Candidate,
+  Connection,
+  candidateFoundation,
+  candidatePriority,
+  type IceOptions,
+  StunProtocol,
+  serverReflexiveCandidate,
+} from "werift-ice";
 import type { Logger } from "../log/logger.js";
 import { DTLS_SIGNATURE, type DtlsCertificate, matchesFingerprint } from "./dtls-certificate.js";
 import { DtlsDatagramWriter } from "./dtls-datagrams.js";
+import type { HostSocket } from "./ice-host-sockets.js";
 import type { PacketTransport, TransportListener } from "./packet-transport.js";
 import {
   candidateToSdp,
@@ -78,6 +88,11 @@ export interface IceTransportOptions {
   /** Ports the host candidates are bound in (rtp.port_min..port_max). */
   readonly portRange?: readonly [number, number] | undefined;
   readonly certificate: DtlsCertificate;
+  /**
+   * Host sockets bound ahead (ice-host-sockets.ts), one per host address: used instead of binding
+   * at gathering, and released when the transport closes (or its gathering fails).
+   */
+  readonly hostSockets?: readonly HostSocket[] | undefined;
 }
 
 export type IceTransportState = "gathered" | "checking" | "handshaking" | "secured" | "failed" | "closed";
@@ -108,6 +123,7 @@ class HostOnlyConnection extends Connection {
     controlling: boolean,
     options: Partial<IceOptions>,
     private readonly hosts: readonly string[],
+    private readonly bound: readonly HostSocket[] = [],
   ) {
     super(controlling, options);
   }
@@ -133,6 +149,12 @@ class HostOnlyConnection extends Connection {
       this.hosts.forEach((host, i) => {
         this.options.interfaceAddresses = { udp4: host };
         if (i > 0) this.turnServer = undefined;
+        // A socket bound ahead: its host candidate (and srflx) made here; werift then skips the
+        // address (it has a protocol) and only allocates the TURN relay, if any.
+        const socket = this.options.forceTurn
+          ? undefined
+          : this.bound.find((b) => b.address === host)?.socket;
+        if (socket) pending.push(this.boundHost(host, socket));
         pending.push(...self.getCandidatePromises([host], 5));
       });
       this.turnServer = turnServer;
@@ -140,6 +162,109 @@ class HostOnlyConnection extends Connection {
       self.localCandidatesEnd = true;
     }
   }
+
+  /**
+   * The host candidate on a socket bound ahead, as werift-ice 0.2.3's getCandidatePromises makes
+   * one on the socket it binds (and the srflx candidate through it, with the same 5 s limit).
+   */
+  private boundHost(host: string, socket: Socket): Promise<unknown> {
+    // biome-ignore lint/suspicious/noExplicitAny: werift-ice's private gathering state (see the class comment).
+    const self = this as any;
+    const protocol = new StunProtocol();
+    self.ensureProtocol(protocol);
+    const transport = new BoundUdpTransport(socket);
+    transport.onData = (data, addr) => {
+      // biome-ignore lint/suspicious/noExplicitAny: StunProtocol's datagramReceived is private.
+      (protocol as any).datagramReceived(data, addr);
+    };
+    protocol.transport = transport as unknown as StunProtocol["transport"];
+    protocol.localIp = host;
+    self.protocols.push(protocol);
+    const candidate = new Candidate(
+      candidateFoundation("host", "udp", host),
+      1,
+      "udp",
+      candidatePriority("host", { transport: "udp" }),
+      host,
+      transport.port,
+      "host",
+      undefined,
+      undefined,
+      undefined,
+      this.generation,
+      this.localUsername,
+    );
+    protocol.localCandidate = candidate;
+    self.pairLocalProtocol(protocol);
+    self.appendLocalCandidate(candidate);
+    const stun = this.stunServer;
+    if (!stun) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      serverReflexiveCandidate(protocol, stun).then((c) => {
+        if (c) self.appendLocalCandidate(c);
+      }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 5000);
+      }),
+    ])
+      .catch(() => {}) // no srflx candidate: as werift-ice, gathering goes on without it
+      .finally(() => clearTimeout(timer));
+  }
+}
+
+/**
+ * werift-ice's UdpTransport on a socket bound ahead (werift's own binds a socket of its own in
+ * its constructor): the same fields and behaviour, plus an error listener (a dgram socket
+ * without one throws an ICMP-reported send error at the process).
+ */
+class BoundUdpTransport {
+  readonly type = "udp";
+  readonly socketType = "udp4";
+  closed = false;
+  rinfo: { address: string; port: number } | undefined;
+  onData: (data: Buffer, addr: readonly [string, number]) => void = () => {};
+
+  constructor(readonly socket: Socket) {
+    socket.on("error", () => {});
+    socket.on("message", (data, info) => {
+      this.rinfo = info;
+      this.onData(data, [info.address, info.port]);
+    });
+  }
+
+  get address(): { address: string; port: number } {
+    return this.socket.address();
+  }
+
+  get host(): string {
+    return this.socket.address().address;
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send = async (data: Buffer, addr?: readonly [string, number]): Promise<void> => {
+    const to = addr ?? [this.rinfo?.address ?? "", this.rinfo?.port ?? 0];
+    if (isIP(to[0]) === 0) {
+      // a name (a STUN server's): the callback reports a failed lookup
+      return new Promise((resolve, reject) =>
+        this.socket.send(data, to[1], to[0], (e) => (e ? reject(e) : resolve())),
+      );
+    }
+    this.socket.send(data, to[1], to[0]);
+  };
+
+  close = (): Promise<void> =>
+    new Promise((resolve) => {
+      this.closed = true;
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
+    });
 }
 
 /** Whether a datagram is RTCP rather than RTP under rtcp-mux (RFC 5761 §4: PT 192–223). */
@@ -173,7 +298,7 @@ function toLine(c: Candidate): IceCandidateLine {
 }
 
 export class IceTransport implements PacketTransport {
-  private readonly log: Logger;
+  private log: Logger;
   private readonly o: IceTransportOptions;
   private conn: HostOnlyConnection;
   private listener: TransportListener = NO_LISTENER;
@@ -202,8 +327,12 @@ export class IceTransport implements PacketTransport {
    * configured) before the description that carries them is written (no trickle ICE).
    */
   static async gather(o: IceTransportOptions): Promise<IceTransport> {
-    if (o.hostAddresses.length === 0) throw new Error("ICE: no host address to gather on");
-    if (o.relayOnly && !o.turnServer) throw new Error("ICE: relay_only without a TURN server");
+    const refuse = async (detail: string): Promise<never> => {
+      await Promise.all((o.hostSockets ?? []).map((h) => h.release()));
+      throw new Error(detail);
+    };
+    if (o.hostAddresses.length === 0) return refuse("ICE: no host address to gather on");
+    if (o.relayOnly && !o.turnServer) return refuse("ICE: relay_only without a TURN server");
     const conn = new HostOnlyConnection(
       true,
       {
@@ -223,14 +352,21 @@ export class IceTransport implements PacketTransport {
         ...(o.portRange ? { portRange: [o.portRange[0], o.portRange[1]] as [number, number] } : {}),
       },
       o.hostAddresses,
+      o.hostSockets,
     );
-    // werift-ice reads its servers from the connection, not only from the options.
-    if (o.stunServer) conn.stunServer = [o.stunServer.host, o.stunServer.port];
+    // werift-ice reads its servers from the connection, not only from the options. Without
+    // rtp.ice.stun it would ask stun.l.google.com:19302 (its default) at every call: a lookup
+    // and a request to a server nobody configured, before the answer could be written.
+    conn.stunServer = o.stunServer ? [o.stunServer.host, o.stunServer.port] : undefined;
     if (o.turnServer) conn.turnServer = [o.turnServer.host, o.turnServer.port];
-    await conn.gatherCandidates();
-    if (conn.localCandidates.length === 0) {
-      await conn.close();
-      throw new Error(`ICE: no candidate could be gathered on ${o.hostAddresses.join(", ")}`);
+    try {
+      await conn.gatherCandidates();
+      if (conn.localCandidates.length === 0)
+        throw new Error(`ICE: no candidate could be gathered on ${o.hostAddresses.join(", ")}`);
+    } catch (e) {
+      await conn.close().catch(() => {});
+      await Promise.all((o.hostSockets ?? []).map((h) => h.release()));
+      throw e;
     }
     const t = new IceTransport(o, conn);
     t.subscribe();
@@ -251,6 +387,19 @@ export class IceTransport implements PacketTransport {
         );
       }
     });
+  }
+
+  /** The call an agent gathered ahead now serves: its log lines name that call. */
+  adopt(log: Logger): void {
+    this.log = log;
+  }
+
+  /** Whether a process may exit while this agent (gathered ahead, not yet a call's) waits. */
+  hold(held: boolean): void {
+    for (const h of this.o.hostSockets ?? []) {
+      if (held) h.socket.ref();
+      else h.socket.unref();
+    }
   }
 
   get state(): IceTransportState {
@@ -289,8 +438,15 @@ export class IceTransport implements PacketTransport {
     if (before === null) {
       this.role = role;
       this.conn.iceControlling = controlling;
-      this.startIce(remote);
-      this.startDtls();
+      // After the description that carries our answer has left (the 200 OK is sent in the same
+      // turn): the checks and the DTLS socket need not delay it. The far end's checks that come
+      // first are answered meanwhile (werift-ice keeps them as early checks, RFC 8445 §7.3), and
+      // its ClientHello cannot come before its checks succeed.
+      setImmediate(() => {
+        if (this.st === "closed" || this.st === "failed") return; // ended meanwhile
+        this.startIce(remote);
+        this.startDtls();
+      });
       return;
     }
     if (needsNewDtls(before, remote) || role !== this.role) {
@@ -579,5 +735,6 @@ export class IceTransport implements PacketTransport {
     }
     this.dtls = null;
     await this.conn.close().catch(() => {});
+    await Promise.all((this.o.hostSockets ?? []).map((h) => h.release()));
   }
 }

@@ -69,6 +69,13 @@ export interface MediaSessionFactory {
    * refuses such an INVITE with 488 before the desk rings.
    */
   checkOffer?(remoteSdp: string): void;
+  /**
+   * Loads and binds ahead what this desk's calls will need and that is not loaded at start (a
+   * desk that offers DTLS-SRTP: the ICE/DTLS library, its certificate, the next call's ICE
+   * sockets, Opus), so that its first call does not wait for them. Called once the desk is
+   * registered, in idle time; never throws (a failure is logged, and the call loads it again).
+   */
+  prepare?(): void;
   /** Frees what the factory holds between calls (ports bound ahead); sessions stay open. */
   close?(): Promise<void>;
 }

@@ -19,8 +19,8 @@
  * Transport choice: a session made with `ice` (an IceTransport the factory gathered because the
  * far end's offer is DTLS-SRTP, or because we offer it) uses it instead of the UDP pair, and its
  * negotiation speaks UDP/TLS/RTP/SAVPF; every exchange on it must conclude DTLS (anything else is
- * refused as incompatible). The UDP pair stays allocated, unused, until close. When the DTLS
- * handshake gives keys the stream's protection is swapped to SRTP (`setProtection`); a lost
+ * refused as incompatible). Such a session has no UDP pair (the factory takes none for it). When
+ * the DTLS handshake gives keys the stream's protection is swapped to SRTP (`setProtection`); a lost
  * ICE consent or a failed handshake ends the media like a media timeout.
  */
 import type { AudioFaultListener } from "../audio/audio.js";
@@ -53,7 +53,8 @@ export interface RtpSessionOptions {
   readonly callId: string;
   /** Address put in c=/o= (the ports are bound by the allocator, possibly to 0.0.0.0). */
   readonly address: string;
-  readonly ports: PortPair;
+  /** The plain call's RTP/RTCP pair (none with `ice`: the media goes on the ICE sockets). */
+  readonly ports?: PortPair | undefined;
   readonly codecs: readonly CodecName[];
   readonly audio: AudioOptions;
   readonly log: Logger;
@@ -94,7 +95,6 @@ export class RtpMediaSession implements MediaSession {
   private security: NegotiatedSecurity = { kind: "none" };
   private closed: Promise<MediaStats> | null = null;
   private readonly ice: IceTransport | null;
-  private readonly udpPorts: PortPair;
   private readonly timeoutListeners: Array<(detail: string) => void> = [];
   private timedOut = false;
 
@@ -102,15 +102,17 @@ export class RtpMediaSession implements MediaSession {
     this.log = o.log;
     const timers = o.timers ?? realTimers;
     this.ice = o.ice ?? null;
-    this.udpPorts = o.ports;
+    const ports = o.ports;
     this.negotiation = new Negotiation({
       address: o.address,
-      port: this.ice ? this.ice.localPort : o.ports.port,
+      port: this.ice ? this.ice.localPort : (ports?.port ?? 9),
       codecs: o.codecs,
       ...(o.security ? { security: o.security } : {}),
       ice: this.ice ? this.iceProvider(this.ice) : undefined,
     });
-    this.transport = this.ice ?? new UdpTransport({ ports: o.ports, log: o.log, now: () => timers.now() });
+    if (this.ice) this.transport = this.ice;
+    else if (ports) this.transport = new UdpTransport({ ports, log: o.log, now: () => timers.now() });
+    else throw new MediaError("incompatible", "a plain RTP session needs its port pair");
     this.bridge = new AudioBridge({
       callId: o.callId,
       audio: o.audio,
@@ -351,7 +353,6 @@ export class RtpMediaSession implements MediaSession {
       await new Promise((r) => setImmediate(r)); // let the BYE leave before the socket closes
       await this.bridge.close();
       await this.transport.close();
-      if (this.ice) await this.udpPorts.release();
       this.log.debug({ ...final }, "media closed");
       return final;
     })();

@@ -51,6 +51,8 @@ export interface SipAgentDeps {
 }
 
 const DIALOG_CHECK_TIMEOUT_MS = 10_000;
+/** After the first registration, the media loads what its calls will need (MediaSessionFactory.prepare). */
+const MEDIA_PREPARE_DELAY_MS = 1000;
 
 export class SipAgent implements Side {
   readonly name = "sip";
@@ -75,6 +77,7 @@ export class SipAgent implements Side {
   private readonly queued: RegistrationEvent[] = [];
   private livenessTimer: NodeJS.Timeout | null = null;
   private livenessFirst: NodeJS.Timeout | null = null;
+  private mediaPrepared = false;
 
   constructor(private readonly deps: SipAgentDeps) {
     // the plain headers of every call parsed by hand, not by sip.js's PEG interpreter (same results)
@@ -369,6 +372,7 @@ export class SipAgent implements Side {
           this.fenced("registered", () =>
             this.feed({ type: "register_accepted", contact, removed: removing }),
           );
+          this.prepareMedia();
         },
         onReject: (response) => {
           const m = response.message;
@@ -382,6 +386,15 @@ export class SipAgent implements Side {
         },
       },
     });
+  }
+
+  /** Once, a second after the first registration (idle time, not the start: idle RSS). */
+  private prepareMedia(): void {
+    if (this.mediaPrepared || !this.deps.media.prepare) return;
+    this.mediaPrepared = true;
+    setTimeout(() => {
+      if (!this.stopping) this.deps.media.prepare?.();
+    }, MEDIA_PREPARE_DELAY_MS).unref();
   }
 
   private onRegistererState(state: RegistererState): void {

@@ -21,7 +21,8 @@
  * p90; the first call reported apart as cold); RSS after the first call and after the last, the
  * growth per call between them; CPU per call-minute of the desk over one ENC_BENCH_CALL_SECONDS
  * (60) s call from the caller (the desk sends a tone and receives one). ENC_BENCH_MODES=sdes or
- * dtls runs one mode; ENC_BENCH_KEEP=1 keeps captures and logs.
+ * dtls runs one mode; ENC_BENCH_KEEP=1 keeps captures and logs; ENC_BENCH_CPU_PROF=DIR writes the
+ * daemon's V8 CPU profile there (`--cpu-prof`, 100 µs samples; sip-profile.ts reads such files).
  * Benchmarks print figures; they do not judge.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -77,7 +78,13 @@ interface Daemon {
   stop(): Promise<void>;
 }
 
-async function startDaemon(kam: Kamailio, dir: string, tone: string, mode: Mode): Promise<Daemon> {
+async function startDaemon(
+  kam: Kamailio,
+  dir: string,
+  tone: string,
+  mode: Mode,
+  profileDir?: string,
+): Promise<Daemon> {
   const block = (await freePorts(34)) + 1;
   const first = block % 2 === 0 ? block : block + 1;
   await writeFile(join(dir, "sip.password"), kam.users[CUFFIA_USER] ?? "");
@@ -115,7 +122,8 @@ state_dir: ${join(dir, "state")}
 `;
   const cfg = join(dir, "cuffia.yaml");
   await writeFile(cfg, config);
-  const proc = await runRegisteredDaemon(kam, dir, cfg);
+  const flags = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir, "--cpu-prof-interval", "100"] : [];
+  const proc = await runRegisteredDaemon(kam, dir, cfg, flags);
   return { pid: proc.pid, stop: () => stopProcess(proc, 8000) };
 }
 
@@ -215,7 +223,7 @@ async function measureDesk(
 export async function measureMode(
   lab: Kamailio,
   mode: Mode,
-  opts: { calls: number; callSeconds: number; keep: boolean },
+  opts: { calls: number; callSeconds: number; keep: boolean; profileDir?: string | undefined },
 ): Promise<ModeFigures> {
   const dir = await mkdtemp(join(tmpdir(), `cuffia-enc-bench-${mode}-`));
   const tone = await makeTone(join(dir, "cuffia-tone.wav"), { freq: 1000, seconds: 5 });
@@ -260,7 +268,7 @@ export async function measureMode(
     }
     const netns = link ? { netns: { ns: link.ns, address: link.address, nat: link } } : {};
     await mkdir(join(dir, "daemon"), { recursive: true });
-    daemon = await startDaemon(kam, join(dir, "daemon"), tone, mode);
+    daemon = await startDaemon(kam, join(dir, "daemon"), tone, mode, opts.profileDir);
     desk = await startBaresip({
       kamailio: kam,
       user: BARESIP_USER,
@@ -367,6 +375,7 @@ export async function main(kam: Kamailio, write: (s: string) => void): Promise<M
     calls: Math.max(3, Number(env.ENC_BENCH_CALLS ?? 15)),
     callSeconds: Math.max(5, Number(env.ENC_BENCH_CALL_SECONDS ?? 60)),
     keep: env.ENC_BENCH_KEEP === "1",
+    profileDir: env.ENC_BENCH_CPU_PROF,
   };
   const out: ModeFigures[] = [];
   for (const mode of modes) {
