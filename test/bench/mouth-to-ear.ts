@@ -149,17 +149,24 @@ function figures(delaysMs: number[], sent: number): Direction {
   };
 }
 
-/** 4 channels, bursts on aux0 (from 1 s) and aux2 (250 ms later), every 500 ms. */
+/**
+ * 4 channels, bursts on aux0 (from 1 s) and aux2 (250 ms later), every 500 ms plus a shift of
+ * (7 n mod 20) ms for the n-th: 500 ms is 25 packets, so without it every burst of a call would
+ * start at the same place in its RTP packet, and the split at the wire (packetisation on the send
+ * side, the burst's place in the packet on the receive side) would hang on the call's luck.
+ */
 function injection(seconds: number): Buffer {
   const frames = Math.round((seconds + 1.5) * RATE);
   const pcm = new Int16Array(frames * 4);
   const burst = Math.round((BURST_MS * RATE) / 1000);
-  for (let t = 1; t < seconds + 1; t += BURST_EVERY_S) {
+  let n = 0;
+  for (let t = 1; t < seconds + 1; t += BURST_EVERY_S, n++) {
+    const shift = ((7 * n) % 20) / 1000;
     for (const [ch, offset] of [
       [0, 0],
       [2, BURST_EVERY_S / 2],
     ] as const) {
-      const start = Math.round((t + offset) * RATE);
+      const start = Math.round((t + offset + shift) * RATE);
       for (let i = 0; i < burst; i++) {
         pcm[(start + i) * 4 + ch] = Math.round(16000 * Math.sin((2 * Math.PI * 1000 * i) / RATE));
       }
