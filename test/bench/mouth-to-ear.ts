@@ -487,7 +487,7 @@ function collector(lines: string[]): Logger {
       if (
         typeof a === "object" &&
         typeof b === "string" &&
-        /parameters in force|ALSA|capture to send/.test(b)
+        /parameters in force|ALSA|capture to send|jitter buffer/.test(b)
       )
         lines.push(`${level} ${b} ${JSON.stringify(a)}`);
       else if (level === "warn" || level === "error")
@@ -576,6 +576,7 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     // 2. Cuffia at the desk, the reflector as the far end: the desk's own delay per direction.
     peer = await connectWsSipPeer(kamailio, "2003");
     const rnotes: string[] = [];
+    const logged = notes.length;
     let rcallId = "";
     let rended: unknown = null;
     let wsCall: WsCall | null = null;
@@ -607,7 +608,8 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
       },
     );
     const rs = rended as { audioUnderruns?: number; audioOverruns?: number } | null;
-    rnotes.push(...creflected.align);
+    // The desk's log lines of this call (collected into `notes`) belong to it.
+    rnotes.push(...notes.splice(logged), ...creflected.align);
     rnotes.push(`call.ended: audio_underruns ${rs?.audioUnderruns}, audio_overruns ${rs?.audioOverruns}`);
     results.push({
       desk: `Cuffia (audio.latency: ${profile})`,
