@@ -10,10 +10,10 @@
  *    a fade to silence over 60 ms (the G.711 Appendix I idea, minus pitch search), and skipped;
  *  - nothing buffered at all (the sender is late): conceal *without* advancing, so the delay
  *    grows by what the network needs; a packet arriving after its slot was skipped is late;
- *  - every packet played for a whole second waited at least `target + 1 frame` between its
- *    arrival and its playout: one frame is dropped, so the delay shrinks again once the jitter
- *    calms down, and never below what the last second needed (no creep up, no oscillation: the
- *    frame dropped is slack that no packet of that second used).
+ *  - every packet played for a whole second waited at least `target + k frames` between its
+ *    arrival and its playout: k frames are dropped, so the delay shrinks again once the jitter
+ *    calms down or a stall is over, and never below what the last second needed (no creep up,
+ *    no oscillation: the frames dropped are slack that no packet of that second used).
  *  - a jump of the timestamp far away (new stream, long silence, re-INVITE): resynchronise.
  *
  * `target` follows the interarrival jitter estimate of RFC 3550 §6.4.1: frame + 3 × J, clamped to
@@ -183,15 +183,18 @@ export class JitterBuffer {
       out.fill(0);
       return "silent";
     }
-    // Adapt down: when every packet of the last second waited a frame more than the target,
-    // that frame is slack: drop one frame of buffered audio.
+    // Adapt down: when every packet of the last second waited k frames more than the target,
+    // those k frames are slack: drop them (all at once: after a 200 ms stall the delay is back
+    // within a second, not ten).
     if (++this.windowPulls >= Math.round(this.o.sampleRate / this.o.frameSamples)) {
-      const frameMs = (this.o.frameSamples * 1000) / this.o.sampleRate;
-      const targetMs = (this.target() * 1000) / this.o.sampleRate;
-      const slack = Number.isFinite(this.windowMinWait) && this.windowMinWait >= targetMs + frameMs;
-      if (slack && !this.windowUnderrun && this.buffered() > 0) {
-        this.playPos += this.o.frameSamples;
-        this.counters.droppedForDelay++;
+      const frame = this.o.frameSamples;
+      const waitSamples = (this.windowMinWait * this.o.sampleRate) / 1000;
+      const slack = Number.isFinite(waitSamples)
+        ? Math.min(Math.floor((waitSamples - this.target()) / frame), Math.floor(this.buffered() / frame))
+        : 0;
+      if (slack > 0 && !this.windowUnderrun) {
+        this.playPos += slack * frame;
+        this.counters.droppedForDelay += slack;
       }
       this.resetWindow();
     }

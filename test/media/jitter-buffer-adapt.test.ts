@@ -151,3 +151,30 @@ describe("JitterBuffer adapts its delay like a desk phone's", () => {
     expect(Math.max(...waitsOf(r, 500, 1000))).toBeLessThan(50);
   });
 });
+
+describe("JitterBuffer after a stall", () => {
+  it("a sender that stalls 140 ms and resumes on time (skipped timestamps) costs its delay for about a second, not seven", () => {
+    // Packets 100..106 never come (the sender's clock skipped them); 107 on arrive on time.
+    const r = run(
+      stream(600, (s) => s * 20).filter((a) => a.seq < 100 || a.seq >= 107),
+      12_200,
+    );
+    const target = r.jb.stats().targetDelayMs;
+    // Within two seconds of the stall the delay is back to target + less than a frame.
+    expect(Math.max(...waitsOf(r, 210, 600))).toBeLessThan(target + 20);
+    expect(r.jb.stats().late).toBe(0);
+  });
+
+  it("a network that holds 200 ms of packets and delivers them in a burst: nothing lost, slack gone within about a second", () => {
+    const r = run(
+      stream(600, (s) => (s >= 100 && s < 110 ? 110 * 20 + 1 : s * 20)),
+      12_200,
+    );
+    // Every packet of the burst is played (the delay grew to take them)...
+    for (let s = 100; s < 110; s++) expect(r.wait.has(s)).toBe(true);
+    // ...and the extra delay it left is dropped in one go once a second shows it is slack.
+    const target = r.jb.stats().targetDelayMs;
+    expect(Math.max(...waitsOf(r, 220, 600))).toBeLessThan(target + 20);
+    expect(r.jb.stats().late).toBe(0);
+  });
+});
