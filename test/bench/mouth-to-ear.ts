@@ -107,6 +107,12 @@ export interface CallFigures {
   readonly toOperator: Direction;
   /** Reflector only: aux0 → aux3 in the recording (send + receive, no clock needed). */
   readonly roundTrip?: Direction;
+  /**
+   * Reflector only: the same split for the first sample of the packet that carries the burst
+   * (the whole 20 ms frame counted as sending, as ITU-T G.114 budgets count packetisation):
+   * send + place, receive − place, where place is the burst's offset in its packet.
+   */
+  readonly firstSample?: { readonly send: Direction; readonly receive: Direction };
   readonly notes: string[];
 }
 
@@ -328,7 +334,7 @@ async function measureReflected(
   name: string,
   setup: (sdp: string) => Promise<void>,
   during: () => Promise<void>,
-): Promise<Pick<CallFigures, "toCaller" | "toOperator" | "roundTrip"> & { align: string[] }> {
+): Promise<Pick<CallFigures, "toCaller" | "toOperator" | "roundTrip" | "firstSample"> & { align: string[] }> {
   const port = await freePorts(2);
   const file = join(r.card.dir, `${name}.raw`);
   const out = join(r.card.dir, `${name}.json`);
@@ -422,38 +428,49 @@ function alignNotes(log: ReflectorLog): string[] {
 /**
  * Per burst: its onset on aux0 (i0), the first RTP packet that carries it as it reaches the
  * reflector (tw, after at least 150 ms of quiet packets), its onset on aux3 (i3). Send =
- * tw − wall(i0), receive = wall(i3) − tw, round trip = (i3 − i0) / RATE (no clock).
+ * tw − wall(i0), receive = wall(i3) − tw, round trip = (i3 − i0) / RATE (no clock). And the
+ * split for the packet's first sample: the onset's place in the packet (k samples at 8 kHz)
+ * moves from the receive side to the send side.
  */
 export function splitAtTheWire(
   mouth: Int16Array,
   ear: Int16Array,
   log: ReflectorLog,
-): Pick<CallFigures, "toCaller" | "toOperator" | "roundTrip"> {
+): Pick<CallFigures, "toCaller" | "toOperator" | "roundTrip" | "firstSample"> {
   const wall = recordingClock(log);
-  const burstPackets: number[] = [];
+  const burstPackets: { t: number; placeMs: number }[] = [];
   let lastLoud = Number.NEGATIVE_INFINITY;
   for (const [t, , k] of log.packets) {
     if (k < 0) continue;
-    if (t - lastLoud > 150e6) burstPackets.push(t);
+    if (t - lastLoud > 150e6) burstPackets.push({ t, placeMs: k / 8 });
     lastLoud = t;
   }
   const send: number[] = [];
   const receive: number[] = [];
   const round: number[] = [];
+  const sendFirst: number[] = [];
+  const receiveFirst: number[] = [];
   const injected = onsets(mouth);
   for (const i0 of injected) {
     const i3 = onsets(ear, i0, Math.min(ear.length, i0 + (SEARCH_MS * RATE) / 1000))[0];
     const w0 = wall(i0);
-    const tw = burstPackets.find((t) => t > w0 - 20e6 && t < w0 + SEARCH_MS * 1e6);
-    if (i3 === undefined || tw === undefined) continue;
+    const packet = burstPackets.find((p) => p.t > w0 - 20e6 && p.t < w0 + SEARCH_MS * 1e6);
+    if (i3 === undefined || packet === undefined) continue;
+    const tw = packet.t;
     round.push(((i3 - i0) * 1000) / RATE);
     send.push((tw - w0) / 1e6);
     receive.push((wall(i3) - tw) / 1e6);
+    sendFirst.push((tw - w0) / 1e6 + packet.placeMs);
+    receiveFirst.push((wall(i3) - tw) / 1e6 - packet.placeMs);
   }
   return {
     toCaller: figures(send, injected.length),
     toOperator: figures(receive, injected.length),
     roundTrip: figures(round, injected.length),
+    firstSample: {
+      send: figures(sendFirst, injected.length),
+      receive: figures(receiveFirst, injected.length),
+    },
   };
 }
 
@@ -703,6 +720,8 @@ function report(results: CallFigures[], seconds: number, all: CallFigures[] = re
           ["round trip, mouth → ear (aux0 → aux3)", r.roundTrip],
           ["desk sends, mouth → wire", r.toCaller],
           ["desk receives, wire → ear", r.toOperator],
+          ["packet's first sample (whole frame counted as sending): desk sends", r.firstSample?.send],
+          ["packet's first sample: desk receives", r.firstSample?.receive],
         ]
       : [
           ["operator → caller", r.toCaller],
@@ -728,6 +747,11 @@ function report(results: CallFigures[], seconds: number, all: CallFigures[] = re
       lines.push(
         `  ${r.desk}: sends p50 ${f(r.toCaller.p50)} p95 ${f(r.toCaller.p95)}, receives p50 ${f(r.toOperator.p50)} p95 ${f(r.toOperator.p95)}${r.desk.startsWith("Cuffia") ? ` — ${met ? "met" : "NOT met"}` : ""}`,
       );
+      const fs = r.firstSample;
+      if (fs)
+        lines.push(
+          `    packet's first sample: sends p50 ${f(fs.send.p50)} p95 ${f(fs.send.p95)}, receives p50 ${f(fs.receive.p50)} p95 ${f(fs.receive.p95)}`,
+        );
     }
   }
   return `${lines.join("\n")}\n`;
