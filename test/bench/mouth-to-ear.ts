@@ -48,6 +48,8 @@
  * packet that carries it: the desk sends in tw − wall(onset on aux0) (capture, the ring,
  * packetisation: the packet leaves when its last sample is captured) and receives in
  * wall(onset on aux3) − tw (jitter buffer, speaker, PulseAudio); the two add up to the round trip.
+ * Also printed: the split for the packet's first sample (the burst's place in its packet moved to
+ * the send side, the whole frame counted as sending, as ITU-T G.114 budgets count packetisation).
  * Accuracy: the bus renders in blocks of at most the recorder's 2 ms fragment, and the envelope is
  * a few tenths of a ms above the render (printed: chunk delay above the envelope, and how far the
  * windowed offset moved over the run): ±2 ms per direction. The same is done with baresip's
