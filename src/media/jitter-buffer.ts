@@ -10,11 +10,17 @@
  *    a fade to silence over 60 ms (the G.711 Appendix I idea, minus pitch search), and skipped;
  *  - nothing buffered at all (the sender is late): conceal *without* advancing, so the delay
  *    grows by what the network needs; a packet arriving after its slot was skipped is late;
- *  - more buffered than `target + 2 frames` for a whole second: one frame is dropped, so the
- *    delay shrinks again once the jitter calms down;
+ *  - every packet played for a whole second waited at least `target + k frames` between its
+ *    arrival and its playout: k frames are dropped, so the delay shrinks again once the jitter
+ *    calms down or a stall is over, and never below what the last second needed (no creep up,
+ *    no oscillation: the frames dropped are slack that no packet of that second used).
  *  - a jump of the timestamp far away (new stream, long silence, re-INVITE): resynchronise.
  *
- * `target` follows the interarrival jitter estimate of RFC 3550 §6.4.1: frame + 3 × J, clamped.
+ * `target` follows the interarrival jitter estimate of RFC 3550 §6.4.1: frame + 3 × J, clamped to
+ * [minDelayMs, maxDelayMs]. The floor is one frame by default: the pull clock reads a packet up to
+ * a frame after it arrived, so a packet waits between `target` and `target + 1 frame` (20-40 ms
+ * on a network with no jitter) and may come up to `target` late without a gap; a sender later
+ * than that grows the delay (above), as a desk phone's buffer does.
  */
 
 export interface JitterBufferOptions {
@@ -45,6 +51,8 @@ export interface JitterBufferStats {
 interface Slot {
   readonly pos: number;
   readonly samples: Int16Array;
+  /** When it arrived (ms, the caller's clock): its wait until playout is the measured delay. */
+  readonly arrivalMs: number;
 }
 
 const FADE_FRAMES = 3;
@@ -66,7 +74,10 @@ export class JitterBuffer {
   private readonly history: Int16Array;
   private hasHistory = false;
   private concealRun = 0;
-  private overTargetPulls = 0;
+  /** Pulls in the current one-second window, and the least wait of a packet played in it (ms). */
+  private windowPulls = 0;
+  private windowMinWait = Number.POSITIVE_INFINITY;
+  private windowUnderrun = false;
   private underrunSince: number | null = null;
   private readonly minDelay: number;
   private readonly maxDelay: number;
@@ -74,7 +85,8 @@ export class JitterBuffer {
 
   constructor(private readonly o: JitterBufferOptions) {
     this.history = new Int16Array(o.frameSamples);
-    this.minDelay = Math.round(((o.minDelayMs ?? 40) * o.sampleRate) / 1000);
+    const frameMs = (o.frameSamples * 1000) / o.sampleRate;
+    this.minDelay = Math.round(((o.minDelayMs ?? frameMs) * o.sampleRate) / 1000);
     this.maxDelay = Math.round(((o.maxDelayMs ?? 300) * o.sampleRate) / 1000);
   }
 
@@ -137,7 +149,7 @@ export class JitterBuffer {
       for (const s of this.slots) this.recycle(s);
       this.slots.length = 0;
       this.playPos = pos - this.target();
-      this.overTargetPulls = 0;
+      this.resetWindow();
       this.underrunSince = null;
     }
     if (pos + samples.length <= this.playPos) {
@@ -151,7 +163,7 @@ export class JitterBuffer {
       this.counters.duplicates++;
       return "duplicate";
     }
-    const slot = { pos, samples: this.copy(samples) };
+    const slot = { pos, samples: this.copy(samples), arrivalMs };
     if (i === this.slots.length) this.slots.push(slot);
     else this.slots.splice(i, 0, slot);
     // Bound the memory whatever the sender does.
@@ -171,15 +183,20 @@ export class JitterBuffer {
       out.fill(0);
       return "silent";
     }
-    // Adapt down: a whole second above target + 2 frames drops one frame of buffered audio.
-    if (this.buffered() > this.target() + 2 * this.o.frameSamples) {
-      if (++this.overTargetPulls >= Math.round(this.o.sampleRate / this.o.frameSamples)) {
-        this.playPos += this.o.frameSamples;
-        this.counters.droppedForDelay++;
-        this.overTargetPulls = 0;
+    // Adapt down: when every packet of the last second waited k frames more than the target,
+    // those k frames are slack: drop them (all at once: after a 200 ms stall the delay is back
+    // within a second, not ten).
+    if (++this.windowPulls >= Math.round(this.o.sampleRate / this.o.frameSamples)) {
+      const frame = this.o.frameSamples;
+      const waitSamples = (this.windowMinWait * this.o.sampleRate) / 1000;
+      const slack = Number.isFinite(waitSamples)
+        ? Math.min(Math.floor((waitSamples - this.target()) / frame), Math.floor(this.buffered() / frame))
+        : 0;
+      if (slack > 0 && !this.windowUnderrun) {
+        this.playPos += slack * frame;
+        this.counters.droppedForDelay += slack;
       }
-    } else {
-      this.overTargetPulls = 0;
+      this.resetWindow();
     }
 
     let filled = 0;
@@ -198,6 +215,7 @@ export class JitterBuffer {
       if (!s) {
         // Underrun: conceal without advancing; the delay grows by one frame.
         this.conceal(out, filled, want);
+        this.windowUnderrun = true;
         if (real === 0 && this.underrunSince === null) this.underrunSince = nowMs;
         break;
       }
@@ -210,6 +228,7 @@ export class JitterBuffer {
         continue;
       }
       const offset = this.playPos - s.pos;
+      if (offset === 0) this.windowMinWait = Math.min(this.windowMinWait, nowMs - s.arrivalMs);
       const n = Math.min(want, s.samples.length - offset);
       out.set(s.samples.subarray(offset, offset + n), filled);
       filled += n;
@@ -225,6 +244,12 @@ export class JitterBuffer {
     }
     this.counters.concealedFrames++;
     return this.hasHistory ? "concealed" : "silent";
+  }
+
+  private resetWindow(): void {
+    this.windowPulls = 0;
+    this.windowMinWait = Number.POSITIVE_INFINITY;
+    this.windowUnderrun = false;
   }
 
   private copy(samples: Int16Array): Int16Array {

@@ -241,6 +241,20 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     if (this.rtcpTimer !== null) this.timers.clearTimeout(this.rtcpTimer);
     this.flushUnreachableLog();
     if (this.o.xruns?.window.reported) this.o.xruns.report(null);
+    const jb = this.format?.receive ? this.format.jb.stats() : null;
+    // What the caller's audio waited for at the end of the call, and what that cost.
+    if (jb && this.counters.received > 0)
+      this.log.info(
+        {
+          target_ms: Math.round(jb.targetDelayMs * 10) / 10,
+          jitter_ms: Math.round(jb.jitterMs * 10) / 10,
+          concealed_frames: jb.concealedFrames,
+          dropped_for_delay: jb.droppedForDelay,
+          late: jb.late,
+          resyncs: jb.resyncs,
+        },
+        "jitter buffer at call end",
+      );
   }
 
   private guard(fn: () => void): void {
