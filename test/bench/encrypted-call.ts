@@ -28,7 +28,7 @@ import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.
 import type { Kamailio } from "../lab/kamailio.js";
 import { baresipPort, freePorts } from "../lab/ports.js";
 import { execFileAsync, pause, stopProcess } from "../lab/proc.js";
-import { cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
+import { contextSwitches, cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
 import { sipPackets, startCapture } from "./sip-tshark.js";
 
 const CUFFIA_USER = "1017";
@@ -46,6 +46,8 @@ export interface DeskFigures {
   readonly rssAfterFirstMb: number;
   readonly rssAfterLastMb: number;
   readonly cpuMsPerCallMinute: number;
+  /** Context switches of the desk's threads per second of the CPU call (its wake-ups). */
+  readonly switchesPerSecond: number;
 }
 
 export interface ModeFigures {
@@ -187,9 +189,9 @@ async function measureDesk(
   await caller.dial(target);
   await caller.waitFor("CALL_ESTABLISHED", 15_000);
   await pause(2000); // keys agreed, media flowing
-  const cpu0 = { ms: await cpuMs(deskPid), t: performance.now() };
+  const cpu0 = { ms: await cpuMs(deskPid), cs: await contextSwitches(deskPid), t: performance.now() };
   await pause(callSeconds * 1000);
-  const cpu1 = { ms: await cpuMs(deskPid), t: performance.now() };
+  const cpu1 = { ms: await cpuMs(deskPid), cs: await contextSwitches(deskPid), t: performance.now() };
   await caller.hangup();
   await caller.waitFor("CALL_CLOSED", 10_000);
   await pause(1000);
@@ -199,6 +201,7 @@ async function measureDesk(
     rssAfterFirstMb,
     rssAfterLastMb,
     cpuMsPerCallMinute: (cpu1.ms - cpu0.ms) / ((cpu1.t - cpu0.t) / 60_000),
+    switchesPerSecond: (cpu1.cs - cpu0.cs) / ((cpu1.t - cpu0.t) / 1000),
   };
 }
 
@@ -315,6 +318,7 @@ export function table(f: ModeFigures): string {
     `| answer, caller's view, p90 (ms) | ${n(p90.c)} | ${n(p90.b)} | ${n(p90.c / p90.b)}× | |`,
     `| answer, first call (cold, ms) | ${n(cold.c)} | ${n(cold.b)} | ${n(cold.c / cold.b)}× | |`,
     `| CPU per call-minute (ms; % of a core) | ${n(c.cpuMsPerCallMinute, 0)} (${n(c.cpuMsPerCallMinute / 600, 1)} %) | ${n(b.cpuMsPerCallMinute, 0)} (${n(b.cpuMsPerCallMinute / 600, 1)} %) | ${n(c.cpuMsPerCallMinute / b.cpuMsPerCallMinute)}× | ≤ 1.5× — ${verdict(c.cpuMsPerCallMinute / b.cpuMsPerCallMinute, 1.5)} |`,
+    `| context switches per second of the call (wake-ups) | ${n(c.switchesPerSecond, 0)} | ${n(b.switchesPerSecond, 0)} | ${n(c.switchesPerSecond / b.switchesPerSecond)}× | |`,
     `| RSS after the first call / after the last (MB) | ${n(c.rssAfterFirstMb, 1)} / ${n(c.rssAfterLastMb, 1)} | ${n(b.rssAfterFirstMb, 1)} / ${n(b.rssAfterLastMb, 1)} | | |`,
     `| RSS growth per call after the first (MB) | ${n(g.c, 3)} | ${n(g.b, 3)} | | ≤ 1 MB — ${Number.isFinite(g.c) ? (g.c <= 1 ? "met" : "not met") : "n/a"} |`,
   ];

@@ -9,9 +9,14 @@
  * rollover counter guess (Appendix A) and a 64-packet replay window for SRTP and for SRTCP. State
  * for an SSRC is created only once one of its packets has authenticated, so forged packets with
  * random SSRCs cannot grow it.
+ *
+ * Per packet of the AES-CM suites nothing is allocated but the protected packet itself: the
+ * HMAC-SHA1 is ours with the session's key pads compressed once (hmac-sha1.ts says why), and an
+ * SSRC's keystream is made a second of packets ahead in one cipher call (KeystreamCache).
  */
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from "node:crypto";
-import { AesCm } from "./aes-cm.js";
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { AesCm, BLOCK } from "./aes-cm.js";
+import { HmacSha1 } from "./hmac-sha1.js";
 import { KeyDerivation, LABEL } from "./kdf.js";
 import { guessRoc, ReplayWindow } from "./replay.js";
 import { type SrtpProfile, SUITES, type Suite } from "./suites.js";
@@ -32,7 +37,8 @@ interface SessionKeys {
   readonly cm: AesCm | null;
   /** AES-GCM key (AEAD suite). */
   readonly key: Buffer;
-  readonly auth: Buffer;
+  /** HMAC-SHA1 keyed with the session's authentication key (HMAC suites). */
+  readonly auth: HmacSha1 | null;
   readonly salt: Buffer;
 }
 
@@ -41,9 +47,55 @@ function deriveSession(kdf: KeyDerivation, suite: Suite, rtcp: boolean): Session
   const salt = kdf.derive(rtcp ? LABEL.rtcpSalt : LABEL.rtpSalt, suite.saltLength);
   const auth =
     suite.authKeyLength > 0
-      ? kdf.derive(rtcp ? LABEL.rtcpAuth : LABEL.rtpAuth, suite.authKeyLength)
-      : Buffer.alloc(0);
+      ? new HmacSha1(kdf.derive(rtcp ? LABEL.rtcpAuth : LABEL.rtpAuth, suite.authKeyLength))
+      : null;
   return { cm: suite.aead ? null : new AesCm(key), key, auth, salt };
+}
+
+/** Keystream blocks made ahead per packet: 256 bytes of payload (G.711's 20 ms is 160, Opus's less). */
+const AHEAD_BLOCKS = 16;
+/** Packets made ahead: a second of 20 ms packets. */
+const AHEAD_PACKETS = 50;
+
+/**
+ * One SSRC's SRTP keystream (AES-CM), made AHEAD_PACKETS consecutive packet indices at a time in
+ * one cipher call rather than one call (and one native buffer) per packet. A packet outside the
+ * window (a jump, a late one) starts a new window at its index; a payload longer than the window's
+ * blocks is not covered (the caller makes its keystream alone). The keystream of an index is the
+ * same whenever it is made: this only moves when the cipher runs.
+ */
+class KeystreamCache {
+  private base = -1;
+  private ks: Buffer | null = null;
+
+  constructor(
+    private readonly cm: AesCm,
+    private readonly ivOf: (index: number) => Buffer,
+  ) {}
+
+  /** dst = src XOR the keystream of packet `index`; false when the payload is too long for it. */
+  xor(index: number, src: Uint8Array, dst: Uint8Array): boolean {
+    const n = src.length;
+    if (n > AHEAD_BLOCKS * BLOCK) return false;
+    let ks = this.ks;
+    if (ks === null || index < this.base || index >= this.base + AHEAD_PACKETS) {
+      ks = this.cm.batch(AHEAD_PACKETS, AHEAD_BLOCKS, (k, into, offset) => {
+        this.ivOf(index + k).copy(into, offset, 0, BLOCK);
+      });
+      this.ks = ks;
+      this.base = index;
+    }
+    const o = (index - this.base) * AHEAD_BLOCKS * BLOCK;
+    for (let i = 0; i < n; i++) dst[i] = (src[i] as number) ^ (ks[o + i] as number);
+    return true;
+  }
+}
+
+/** Whether the first `n` bytes of a and b are equal, in time that does not depend on where they differ. */
+function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number, n: number): boolean {
+  let diff = 0;
+  for (let i = 0; i < n; i++) diff |= (a[i] as number) ^ (b[bOffset + i] as number);
+  return diff === 0;
 }
 
 /** Checks a key's lengths against its profile; throws with a message naming what is wrong. */
@@ -138,20 +190,24 @@ abstract class Context {
     return iv;
   }
 
-  /** HMAC-SHA1 over `data` (and the 4-byte ROC for SRTP, §4.2), the full 20 bytes. */
-  protected hmac(key: Buffer, data: Uint8Array, roc: number | null): Buffer {
-    const h = createHmac("sha1", key).update(data);
-    if (roc !== null) {
-      this.word.writeUInt32BE(roc >>> 0, 0);
-      h.update(this.word);
-    }
-    return h.digest();
+  /** HMAC-SHA1 over `data[0..len)` (and the 4-byte ROC for SRTP, §4.2), the full 20 bytes (reused). */
+  protected hmac(auth: HmacSha1 | null, data: Uint8Array, len: number, roc: number | null): Uint8Array {
+    const h = (auth as HmacSha1).begin().update(data, 0, len);
+    if (roc !== null) h.updateWord(roc >>> 0);
+    return h.end();
+  }
+
+  /** An SSRC's keystream window, for the AES-CM suites (null for GCM). */
+  protected keystreamFor(ssrc: number): KeystreamCache | null {
+    const cm = this.rtp.cm;
+    if (cm === null) return null;
+    return new KeystreamCache(cm, (index) => this.rtpIv(ssrc, Math.floor(index / 0x10000), index & 0xffff));
   }
 }
 
 /** Protects what we send. */
 export class SrtpSender extends Context {
-  private readonly rocs = new Map<number, { roc: number; sl: number }>();
+  private readonly rocs = new Map<number, { roc: number; sl: number; readonly ks: KeystreamCache | null }>();
   private readonly rtcpIndex = new Map<number, number>();
 
   /** The SRTP packet for a clear RTP packet, or null when `p` is not an RTP packet. */
@@ -165,7 +221,7 @@ export class SrtpSender extends Context {
     let st = this.rocs.get(ssrc);
     let roc = 0;
     if (!st) {
-      st = { roc: 0, sl: seq };
+      st = { roc: 0, sl: seq, ks: this.keystreamFor(ssrc) };
       this.rocs.set(ssrc, st);
     } else {
       roc = Math.max(guessRoc(st.roc, st.sl, seq), 0);
@@ -177,8 +233,8 @@ export class SrtpSender extends Context {
     const tag = this.suite.rtpTag;
     const out = Buffer.allocUnsafe(len + tag);
     p.copy(out, 0, 0, h);
-    const iv = this.rtpIv(ssrc, roc, seq);
     if (this.suite.aead) {
+      const iv = this.rtpIv(ssrc, roc, seq);
       const c = createCipheriv("aes-128-gcm", this.rtp.key, iv, { authTagLength: 16 });
       c.setAAD(p.subarray(0, h));
       const ct = c.update(p.subarray(h, len));
@@ -187,8 +243,11 @@ export class SrtpSender extends Context {
       c.getAuthTag().copy(out, len);
       return out;
     }
-    (this.rtp.cm as AesCm).xor(iv, p.subarray(h, len), out.subarray(h, len));
-    this.hmac(this.rtp.auth, out.subarray(0, len), roc).copy(out, len, 0, tag);
+    const payload = p.subarray(h, len);
+    const ciphertext = out.subarray(h, len);
+    if (!st.ks?.xor(roc * 0x10000 + seq, payload, ciphertext))
+      (this.rtp.cm as AesCm).xor(this.rtpIv(ssrc, roc, seq), payload, ciphertext);
+    out.set(this.hmac(this.rtp.auth, out, len, roc).subarray(0, tag), len);
     return out;
   }
 
@@ -218,7 +277,7 @@ export class SrtpSender extends Context {
     // RFC 3711 §3.4: header || ciphertext || E+index || tag over all before it.
     (this.rtcp.cm as AesCm).xor(iv, p.subarray(RTCP_HEADER, len), out.subarray(RTCP_HEADER, len));
     out.writeUInt32BE((E_BIT | index) >>> 0, len);
-    this.hmac(this.rtcp.auth, out.subarray(0, len + 4), null).copy(out, len + 4, 0, tag);
+    out.set(this.hmac(this.rtcp.auth, out, len + 4, null).subarray(0, tag), len + 4);
     return out;
   }
 }
@@ -227,6 +286,7 @@ interface RtpSource {
   roc: number;
   sl: number;
   readonly window: ReplayWindow;
+  readonly ks: KeystreamCache | null;
 }
 
 /** Checks and decrypts what we receive, in place. */
@@ -248,8 +308,8 @@ export class SrtpReceiver extends Context {
     if (v < 0) return REPLAYED; // from before the stream's first wrap we saw: older than the window
     const index = v * 0x10000 + seq;
     if (src && !src.window.fresh(index)) return REPLAYED;
-    const iv = this.rtpIv(ssrc, v, seq);
     if (this.suite.aead) {
+      const iv = this.rtpIv(ssrc, v, seq);
       const d = createDecipheriv("aes-128-gcm", this.rtp.key, iv, { authTagLength: 16 });
       d.setAAD(p.subarray(0, h));
       d.setAuthTag(p.subarray(len, len + tag));
@@ -261,15 +321,15 @@ export class SrtpReceiver extends Context {
       }
       pt.copy(p, h);
     } else {
-      const mac = this.hmac(this.rtp.auth, p.subarray(0, len), v);
-      if (!timingSafeEqual(mac.subarray(0, tag), p.subarray(len, len + tag))) return AUTH_FAILED;
+      if (!sameBytes(this.hmac(this.rtp.auth, p, len, v), p, len, tag)) return AUTH_FAILED;
       const payload = p.subarray(h, len);
-      (this.rtp.cm as AesCm).xor(iv, payload, payload);
+      if (!src?.ks?.xor(index, payload, payload))
+        (this.rtp.cm as AesCm).xor(this.rtpIv(ssrc, v, seq), payload, payload);
     }
     if (!src) {
       const w = new ReplayWindow();
       w.accept(index);
-      this.sources.set(ssrc, { roc: 0, sl: seq, window: w });
+      this.sources.set(ssrc, { roc: 0, sl: seq, window: w, ks: this.keystreamFor(ssrc) });
     } else {
       if (v === src.roc + 1) {
         src.roc = v;
@@ -321,8 +381,7 @@ export class SrtpReceiver extends Context {
       }
       pt?.copy(p, RTCP_HEADER);
     } else {
-      const mac = this.hmac(this.rtcp.auth, p.subarray(0, end + 4), null);
-      if (!timingSafeEqual(mac.subarray(0, tag), p.subarray(end + 4, end + 4 + tag))) return AUTH_FAILED;
+      if (!sameBytes(this.hmac(this.rtcp.auth, p, end + 4, null), p, end + 4, tag)) return AUTH_FAILED;
       if (encrypted) {
         const body = p.subarray(RTCP_HEADER, end);
         (this.rtcp.cm as AesCm).xor(iv, body, body);
