@@ -23,6 +23,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OPUS_COMPLEXITY } from "../../src/media/opus-codec.js";
 import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
 import type { Kamailio } from "../lab/kamailio.js";
@@ -66,7 +67,14 @@ const MODE_LABEL: Record<Mode, string> = {
 function baresipMedia(mode: Mode): Partial<BaresipOptions> {
   return mode === "sdes"
     ? { mediaenc: "srtp-mand", audioCodecs: ["pcmu", "pcma"] }
-    : { mediaenc: "dtls_srtp", medianat: "ice", rtcpMux: true, audioCodecs: ["opus", "pcmu"] };
+    : {
+        mediaenc: "dtls_srtp",
+        medianat: "ice",
+        rtcpMux: true,
+        audioCodecs: ["opus", "pcmu"],
+        // The daemon's encoder settings (opus-codec.ts): the same work per frame on both desks.
+        opusEncoder: { complexity: OPUS_COMPLEXITY, application: "voip" },
+      };
 }
 
 interface Daemon {
