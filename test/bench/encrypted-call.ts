@@ -27,8 +27,9 @@ import { OPUS_COMPLEXITY } from "../../src/media/opus-codec.js";
 import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
 import type { Kamailio } from "../lab/kamailio.js";
-import { baresipPort, freePorts } from "../lab/ports.js";
+import { baresipPort, freePort, freePorts } from "../lab/ports.js";
 import { execFileAsync, pause, stopProcess } from "../lab/proc.js";
+import { measureNodeFloor, type NodeFloor } from "./node-floor.js";
 import { contextSwitches, cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
 import { sipPackets, startCapture } from "./sip-tshark.js";
 
@@ -57,6 +58,8 @@ export interface ModeFigures {
   readonly callSeconds: number;
   readonly cuffia: DeskFigures;
   readonly baresip: DeskFigures;
+  /** A bare Node 20 ms packet loop in the same run (node-floor.ts): what any Node desk costs here. */
+  readonly floor: NodeFloor;
 }
 
 const MODE_LABEL: Record<Mode, string> = {
@@ -290,7 +293,8 @@ export async function measureMode(
       opts.calls,
       opts.callSeconds,
     );
-    return { mode, calls: opts.calls, callSeconds: opts.callSeconds, cuffia, baresip };
+    const floor = await measureNodeFloor(dir, await freePort(), opts.callSeconds);
+    return { mode, calls: opts.calls, callSeconds: opts.callSeconds, cuffia, baresip, floor };
   } catch (error) {
     const log = await readFile(join(dir, "daemon", "cuffia.log"), "utf8").catch(() => "");
     throw new Error(`${(error as Error).message}\ndaemon log (tail):\n${log.slice(-2000)}`);
@@ -327,6 +331,7 @@ export function table(f: ModeFigures): string {
     `| answer, first call (cold, ms) | ${n(cold.c)} | ${n(cold.b)} | ${n(cold.c / cold.b)}× | |`,
     `| CPU per call-minute (ms; % of a core) | ${n(c.cpuMsPerCallMinute, 0)} (${n(c.cpuMsPerCallMinute / 600, 1)} %) | ${n(b.cpuMsPerCallMinute, 0)} (${n(b.cpuMsPerCallMinute / 600, 1)} %) | ${n(c.cpuMsPerCallMinute / b.cpuMsPerCallMinute)}× | ≤ 1.5× — ${verdict(c.cpuMsPerCallMinute / b.cpuMsPerCallMinute, 1.5)} |`,
     `| context switches per second of the call (wake-ups) | ${n(c.switchesPerSecond, 0)} | ${n(b.switchesPerSecond, 0)} | ${n(c.switchesPerSecond / b.switchesPerSecond)}× | |`,
+    `| a bare Node packet loop, same flags (timer, send, receive per 20 ms; node-floor.ts): CPU per minute, switches/s | ${n(f.floor.cpuMsPerMinute, 0)} ms, ${n(f.floor.switchesPerSecond, 0)}/s | | cuffia ${n(c.cpuMsPerCallMinute / f.floor.cpuMsPerMinute)}× the loop, baresip ${n(b.cpuMsPerCallMinute / f.floor.cpuMsPerMinute)}× | |`,
     `| RSS after the first call / after the last (MB) | ${n(c.rssAfterFirstMb, 1)} / ${n(c.rssAfterLastMb, 1)} | ${n(b.rssAfterFirstMb, 1)} / ${n(b.rssAfterLastMb, 1)} | | |`,
     `| RSS growth per call after the first (MB) | ${n(g.c, 3)} | ${n(g.b, 3)} | | ≤ 1 MB — ${Number.isFinite(g.c) ? (g.c <= 1 ? "met" : "not met") : "n/a"} |`,
   ];

@@ -45,6 +45,10 @@ const SHEBANG_FLAGS = (
   .trim()
   .split(/\s+/)
   .filter(Boolean);
+/** The node flags the daemon runs with (its shebang's), for processes measured beside it. */
+export function shebangFlags(): readonly string[] {
+  return SHEBANG_FLAGS;
+}
 const CUFFIA_USER = "1017";
 const BARESIP_USER = "2001";
 const CALLER = "3001";
