@@ -80,7 +80,7 @@ export function measure(n = 50_000): Figure[] {
 }
 
 export async function main(write: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
-  write("SRTP per packet (AES in OpenSSL through node:crypto, HMAC-SHA1 ours: hmac-sha1.ts)\n");
+  write("SRTP per packet (node:crypto / OpenSSL)\n");
   for (const f of measure())
     write(
       `  ${f.what.padEnd(52)} ${f.usPerOp.toFixed(2).padStart(7)} µs  ${f.heapBytesPerOp.toFixed(0).padStart(5)} B heap\n`,

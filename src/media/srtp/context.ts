@@ -10,13 +10,12 @@
  * for an SSRC is created only once one of its packets has authenticated, so forged packets with
  * random SSRCs cannot grow it.
  *
- * Per packet of the AES-CM suites nothing is allocated but the protected packet itself: the
- * HMAC-SHA1 is ours with the session's key pads compressed once (hmac-sha1.ts says why), and an
- * SSRC's keystream is made a second of packets ahead in one cipher call (KeystreamCache).
+ * Per packet of the AES-CM suites, the keystream is no cipher call of its own: an SSRC's is made a
+ * second of packets ahead in one OpenSSL call (KeystreamCache). The HMAC stays one createHmac per
+ * packet: Node cannot re-key or reset an Hmac, and the tag must be computed in OpenSSL.
  */
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from "node:crypto";
 import { AesCm, BLOCK } from "./aes-cm.js";
-import { HmacSha1 } from "./hmac-sha1.js";
 import { KeyDerivation, LABEL } from "./kdf.js";
 import { guessRoc, ReplayWindow } from "./replay.js";
 import { type SrtpProfile, SUITES, type Suite } from "./suites.js";
@@ -37,8 +36,7 @@ interface SessionKeys {
   readonly cm: AesCm | null;
   /** AES-GCM key (AEAD suite). */
   readonly key: Buffer;
-  /** HMAC-SHA1 keyed with the session's authentication key (HMAC suites). */
-  readonly auth: HmacSha1 | null;
+  readonly auth: Buffer;
   readonly salt: Buffer;
 }
 
@@ -47,8 +45,8 @@ function deriveSession(kdf: KeyDerivation, suite: Suite, rtcp: boolean): Session
   const salt = kdf.derive(rtcp ? LABEL.rtcpSalt : LABEL.rtpSalt, suite.saltLength);
   const auth =
     suite.authKeyLength > 0
-      ? new HmacSha1(kdf.derive(rtcp ? LABEL.rtcpAuth : LABEL.rtpAuth, suite.authKeyLength))
-      : null;
+      ? kdf.derive(rtcp ? LABEL.rtcpAuth : LABEL.rtpAuth, suite.authKeyLength)
+      : Buffer.alloc(0);
   return { cm: suite.aead ? null : new AesCm(key), key, auth, salt };
 }
 
@@ -89,13 +87,6 @@ class KeystreamCache {
     for (let i = 0; i < n; i++) dst[i] = (src[i] as number) ^ (ks[o + i] as number);
     return true;
   }
-}
-
-/** Whether the first `n` bytes of a and b are equal, in time that does not depend on where they differ. */
-function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number, n: number): boolean {
-  let diff = 0;
-  for (let i = 0; i < n; i++) diff |= (a[i] as number) ^ (b[bOffset + i] as number);
-  return diff === 0;
 }
 
 /** Checks a key's lengths against its profile; throws with a message naming what is wrong. */
@@ -190,11 +181,14 @@ abstract class Context {
     return iv;
   }
 
-  /** HMAC-SHA1 over `data[0..len)` (and the 4-byte ROC for SRTP, §4.2), the full 20 bytes (reused). */
-  protected hmac(auth: HmacSha1 | null, data: Uint8Array, len: number, roc: number | null): Uint8Array {
-    const h = (auth as HmacSha1).begin().update(data, 0, len);
-    if (roc !== null) h.updateWord(roc >>> 0);
-    return h.end();
+  /** HMAC-SHA1 over `data` (and the 4-byte ROC for SRTP, §4.2), the full 20 bytes. */
+  protected hmac(key: Buffer, data: Uint8Array, roc: number | null): Buffer {
+    const h = createHmac("sha1", key).update(data);
+    if (roc !== null) {
+      this.word.writeUInt32BE(roc >>> 0, 0);
+      h.update(this.word);
+    }
+    return h.digest();
   }
 
   /** An SSRC's keystream window, for the AES-CM suites (null for GCM). */
@@ -247,7 +241,7 @@ export class SrtpSender extends Context {
     const ciphertext = out.subarray(h, len);
     if (!st.ks?.xor(roc * 0x10000 + seq, payload, ciphertext))
       (this.rtp.cm as AesCm).xor(this.rtpIv(ssrc, roc, seq), payload, ciphertext);
-    out.set(this.hmac(this.rtp.auth, out, len, roc).subarray(0, tag), len);
+    this.hmac(this.rtp.auth, out.subarray(0, len), roc).copy(out, len, 0, tag);
     return out;
   }
 
@@ -277,7 +271,7 @@ export class SrtpSender extends Context {
     // RFC 3711 §3.4: header || ciphertext || E+index || tag over all before it.
     (this.rtcp.cm as AesCm).xor(iv, p.subarray(RTCP_HEADER, len), out.subarray(RTCP_HEADER, len));
     out.writeUInt32BE((E_BIT | index) >>> 0, len);
-    out.set(this.hmac(this.rtcp.auth, out, len + 4, null).subarray(0, tag), len + 4);
+    this.hmac(this.rtcp.auth, out.subarray(0, len + 4), null).copy(out, len + 4, 0, tag);
     return out;
   }
 }
@@ -321,7 +315,8 @@ export class SrtpReceiver extends Context {
       }
       pt.copy(p, h);
     } else {
-      if (!sameBytes(this.hmac(this.rtp.auth, p, len, v), p, len, tag)) return AUTH_FAILED;
+      const mac = this.hmac(this.rtp.auth, p.subarray(0, len), v);
+      if (!timingSafeEqual(mac.subarray(0, tag), p.subarray(len, len + tag))) return AUTH_FAILED;
       const payload = p.subarray(h, len);
       if (!src?.ks?.xor(index, payload, payload))
         (this.rtp.cm as AesCm).xor(this.rtpIv(ssrc, v, seq), payload, payload);
@@ -381,7 +376,8 @@ export class SrtpReceiver extends Context {
       }
       pt?.copy(p, RTCP_HEADER);
     } else {
-      if (!sameBytes(this.hmac(this.rtcp.auth, p, end + 4, null), p, end + 4, tag)) return AUTH_FAILED;
+      const mac = this.hmac(this.rtcp.auth, p.subarray(0, end + 4), null);
+      if (!timingSafeEqual(mac.subarray(0, tag), p.subarray(end + 4, end + 4 + tag))) return AUTH_FAILED;
       if (encrypted) {
         const body = p.subarray(RTCP_HEADER, end);
         (this.rtcp.cm as AesCm).xor(iv, body, body);

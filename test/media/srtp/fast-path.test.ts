@@ -1,14 +1,12 @@
 /**
- * The allocation-free SRTP path (issue 14, CPU): our HMAC-SHA1 against OpenSSL's, and the SRTP of
- * the AES-CM suites with its keystream made ahead (KeystreamCache) against a reference written
- * straight from RFC 3711 on node:crypto (a CTR cipher and an Hmac per packet), over what moves
- * the window: payloads longer than it, jumps forward and back, two SSRCs interleaved, late and
- * reordered packets at the receiver.
+ * The SRTP of the AES-CM suites with its keystream made ahead (KeystreamCache, issue 14's CPU
+ * part) against a reference written straight from RFC 3711 on node:crypto (a CTR cipher and an
+ * Hmac per packet), over what moves the window: payloads longer than it, jumps forward and back,
+ * two SSRCs interleaved, the sequence wrap, late and reordered packets at the receiver.
  */
 import { createCipheriv, createHmac, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { SrtpReceiver, SrtpSender } from "../../../src/media/srtp/context.js";
-import { HmacSha1 } from "../../../src/media/srtp/hmac-sha1.js";
 import { KeyDerivation, LABEL } from "../../../src/media/srtp/kdf.js";
 import type { SrtpProfile } from "../../../src/media/srtp/suites.js";
 
@@ -22,31 +20,6 @@ function rtp(seq: number, ssrc: number, payload: Buffer): Buffer {
   payload.copy(p, 12);
   return p;
 }
-
-describe("HmacSha1", () => {
-  it("equals node:crypto's HMAC-SHA1 for keys and messages of every length class, reused", () => {
-    for (const keyLength of [0, 1, 20, 63, 64, 65, 100]) {
-      const key = randomBytes(keyLength);
-      const h = new HmacSha1(key);
-      for (let len = 0; len <= 300; len += len < 130 ? 1 : 17) {
-        const data = randomBytes(len);
-        const roc = Math.floor(Math.random() * 0x100000000);
-        const word = Buffer.alloc(4);
-        word.writeUInt32BE(roc);
-        const ours = Buffer.from(h.begin().update(data).updateWord(roc).end());
-        expect(
-          ours.equals(createHmac("sha1", key).update(data).update(word).digest()),
-          `${keyLength}/${len}`,
-        ).toBe(true);
-        // A part of a buffer, in two updates.
-        const from = Math.min(3, len);
-        const mid = Math.floor((from + len) / 2);
-        const part = Buffer.from(h.begin().update(data, from, mid).update(data, mid, len).end());
-        expect(part.equals(createHmac("sha1", key).update(data.subarray(from)).digest())).toBe(true);
-      }
-    }
-  });
-});
 
 /** RFC 3711 §4.1.1 and §4.2 on node:crypto, one cipher and one Hmac per packet (the reference). */
 function reference(profile: SrtpProfile, masterKey: Buffer, masterSalt: Buffer) {
