@@ -24,7 +24,10 @@
  *  secured ──connect() with a new ufrag/pwd (ICE restart)──▶ checking ──▶ secured (same DTLS)
  * ```
  * Sends are one synchronous dgram call on the selected pair's socket (host and srflx pairs), or
- * through werift's TURN client for a relayed pair (ChannelData framing, RFC 8656 §12).
+ * through werift's TURN client for a relayed pair (ChannelData framing, RFC 8656 §12). RTP and
+ * RTCP received on that socket from the selected pair go straight to the stream (`fastReceive`),
+ * not through werift-ice's two event emitters (each an async function, so a promise, per packet);
+ * STUN and DTLS still go to werift.
  */
 import type { Socket } from "node:dgram";
 import { isIP } from "node:net";
@@ -313,6 +316,8 @@ export class IceTransport implements PacketTransport {
   /** The selected pair, for one synchronous send per packet (null: relayed or none yet). */
   private direct: { socket: Socket; address: string; port: number } | null = null;
   private selected: Endpoint | null = null;
+  /** werift's UDP transports whose datagrams pass fastReceive first. */
+  private readonly hooked = new WeakSet<object>();
   private onKeys: (keys: DtlsSrtpKeys) => void = () => {};
   private onFailure: (detail: string) => void = () => {};
 
@@ -581,6 +586,7 @@ export class IceTransport implements PacketTransport {
         pair.localCandidate.type !== "relay" && socket
           ? { socket, address: this.selected.address, port: this.selected.port }
           : null;
+      if (this.direct !== null) this.hookReceive(protocol.transport);
       this.log.info(
         {
           local: `${pair.localCandidate.host}:${pair.localCandidate.port} ${pair.localCandidate.type}`,
@@ -642,6 +648,40 @@ export class IceTransport implements PacketTransport {
     } catch (e) {
       this.log.error({ err: (e as Error).message }, "media handler failed");
     }
+  }
+
+  /**
+   * Puts fastReceive in front of werift's handler of a UDP transport's datagrams (werift-ice
+   * 0.2.3's UdpTransport calls its `onData(data, [address, port])` from the socket's message
+   * event). Once per transport; what fastReceive does not take goes on to werift as before.
+   */
+  private hookReceive(transport: { onData: (data: Buffer, addr: readonly [string, number]) => void }): void {
+    if (this.hooked.has(transport) || typeof transport.onData !== "function") return;
+    this.hooked.add(transport);
+    const werift = transport.onData;
+    const socket = (transport as unknown as { socket?: Socket }).socket;
+    transport.onData = (data, addr) => {
+      if (!this.fastReceive(socket, data, addr)) werift.call(transport, data, addr);
+    };
+  }
+
+  /**
+   * RTP or RTCP (RFC 7983: first byte 128–191) on the selected pair's socket from the selected
+   * pair's address, once the keys are in: straight to the stream. False: werift's (STUN, DTLS,
+   * anything else, another address, before the keys or after a restart changed the pair).
+   */
+  private fastReceive(socket: Socket | undefined, data: Buffer, addr: readonly [string, number]): boolean {
+    const d = this.direct;
+    const b = data[0] ?? 0;
+    if (d === null || !this.secure || b < 128 || b > 191 || d.socket !== socket) return false;
+    if (addr[1] !== d.port || addr[0] !== d.address) return false;
+    try {
+      if (isRtcp(data)) this.listener.rtcp(data, d.address, d.port);
+      else this.listener.rtp(data, d.address, d.port);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, "media handler failed");
+    }
+    return true;
   }
 
   /** One datagram from the agent (STUN already taken by werift-ice): RFC 7983 demultiplexing. */

@@ -28,13 +28,15 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OPUS_COMPLEXITY } from "../../src/media/opus-codec.js";
 import { makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { createVethLink, type VethLink } from "../lab/netns.js";
-import { baresipPort, freePorts } from "../lab/ports.js";
+import { baresipPort, freePort, freePorts } from "../lab/ports.js";
 import { execFileAsync, pause, stopProcess } from "../lab/proc.js";
-import { cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
+import { measureNodeFloor, type NodeFloor } from "./node-floor.js";
+import { contextSwitches, cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
 import { sipPackets, startCapture } from "./sip-tshark.js";
 
 const CUFFIA_USER = "1017";
@@ -52,6 +54,8 @@ export interface DeskFigures {
   readonly rssAfterFirstMb: number;
   readonly rssAfterLastMb: number;
   readonly cpuMsPerCallMinute: number;
+  /** Context switches of the desk's threads per second of the CPU call (its wake-ups). */
+  readonly switchesPerSecond: number;
 }
 
 export interface ModeFigures {
@@ -60,6 +64,8 @@ export interface ModeFigures {
   readonly callSeconds: number;
   readonly cuffia: DeskFigures;
   readonly baresip: DeskFigures;
+  /** A bare Node 20 ms packet loop in the same run (node-floor.ts): what any Node desk costs here. */
+  readonly floor: NodeFloor;
 }
 
 const MODE_LABEL: Record<Mode, string> = {
@@ -70,7 +76,14 @@ const MODE_LABEL: Record<Mode, string> = {
 function baresipMedia(mode: Mode): Partial<BaresipOptions> {
   return mode === "sdes"
     ? { mediaenc: "srtp-mand", audioCodecs: ["pcmu", "pcma"] }
-    : { mediaenc: "dtls_srtp", medianat: "ice", rtcpMux: true, audioCodecs: ["opus", "pcmu"] };
+    : {
+        mediaenc: "dtls_srtp",
+        medianat: "ice",
+        rtcpMux: true,
+        audioCodecs: ["opus", "pcmu"],
+        // The daemon's encoder settings (opus-codec.ts): the same work per frame on both desks.
+        opusEncoder: { complexity: OPUS_COMPLEXITY, application: "voip" },
+      };
 }
 
 interface Daemon {
@@ -205,9 +218,9 @@ async function measureDesk(
   await caller.dial(target);
   await caller.waitFor("CALL_ESTABLISHED", 15_000);
   await pause(2000); // keys agreed, media flowing
-  const cpu0 = { ms: await cpuMs(deskPid), t: performance.now() };
+  const cpu0 = { ms: await cpuMs(deskPid), cs: await contextSwitches(deskPid), t: performance.now() };
   await pause(callSeconds * 1000);
-  const cpu1 = { ms: await cpuMs(deskPid), t: performance.now() };
+  const cpu1 = { ms: await cpuMs(deskPid), cs: await contextSwitches(deskPid), t: performance.now() };
   await caller.hangup();
   await caller.waitFor("CALL_CLOSED", 10_000);
   await pause(1000);
@@ -217,6 +230,7 @@ async function measureDesk(
     rssAfterFirstMb,
     rssAfterLastMb,
     cpuMsPerCallMinute: (cpu1.ms - cpu0.ms) / ((cpu1.t - cpu0.t) / 60_000),
+    switchesPerSecond: (cpu1.cs - cpu0.cs) / ((cpu1.t - cpu0.t) / 1000),
   };
 }
 
@@ -311,7 +325,8 @@ export async function measureMode(
       opts.callSeconds,
       link?.rootDev,
     );
-    return { mode, calls: opts.calls, callSeconds: opts.callSeconds, cuffia, baresip };
+    const floor = await measureNodeFloor(dir, await freePort(), opts.callSeconds);
+    return { mode, calls: opts.calls, callSeconds: opts.callSeconds, cuffia, baresip, floor };
   } catch (error) {
     const log = await readFile(join(dir, "daemon", "cuffia.log"), "utf8").catch(() => "");
     throw new Error(`${(error as Error).message}\ndaemon log (tail):\n${log.slice(-2000)}`);
@@ -349,6 +364,8 @@ export function table(f: ModeFigures): string {
     `| answer, caller's view, p90 (ms) | ${n(p90.c)} | ${n(p90.b)} | ${n(p90.c / p90.b)}× | |`,
     `| answer, first call (cold, ms) | ${n(cold.c)} | ${n(cold.b)} | ${n(cold.c / cold.b)}× | |`,
     `| CPU per call-minute (ms; % of a core) | ${n(c.cpuMsPerCallMinute, 0)} (${n(c.cpuMsPerCallMinute / 600, 1)} %) | ${n(b.cpuMsPerCallMinute, 0)} (${n(b.cpuMsPerCallMinute / 600, 1)} %) | ${n(c.cpuMsPerCallMinute / b.cpuMsPerCallMinute)}× | ≤ 1.5× — ${verdict(c.cpuMsPerCallMinute / b.cpuMsPerCallMinute, 1.5)} |`,
+    `| context switches per second of the call (wake-ups) | ${n(c.switchesPerSecond, 0)} | ${n(b.switchesPerSecond, 0)} | ${n(c.switchesPerSecond / b.switchesPerSecond)}× | |`,
+    `| a bare Node packet loop, same flags (timer, send, receive per 20 ms; node-floor.ts): CPU per minute, switches/s | ${n(f.floor.cpuMsPerMinute, 0)} ms, ${n(f.floor.switchesPerSecond, 0)}/s | | cuffia ${n(c.cpuMsPerCallMinute / f.floor.cpuMsPerMinute)}× the loop, baresip ${n(b.cpuMsPerCallMinute / f.floor.cpuMsPerMinute)}× | |`,
     `| RSS after the first call / after the last (MB) | ${n(c.rssAfterFirstMb, 1)} / ${n(c.rssAfterLastMb, 1)} | ${n(b.rssAfterFirstMb, 1)} / ${n(b.rssAfterLastMb, 1)} | | |`,
     `| RSS growth per call after the first (MB) | ${n(g.c, 3)} | ${n(g.b, 3)} | | ≤ 1 MB — ${Number.isFinite(g.c) ? (g.c <= 1 ? "met" : "not met") : "n/a"} |`,
   ];

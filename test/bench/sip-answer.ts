@@ -20,7 +20,7 @@
  * Benchmarks print figures; they do not judge.
  */
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,7 +34,10 @@ import { readFields, type SipPacket, sipPackets, startCapture } from "./sip-tsha
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..", "..");
-const BIN = join(ROOT, "dist", "cli.js");
+/** The daemon's build: this tree's dist/, or CUFFIA_BENCH_BIN (another build's cli.js, for an A/B). */
+const BIN = process.env.CUFFIA_BENCH_BIN ?? join(ROOT, "dist", "cli.js");
+/** Extra node flags for the daemon (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), space-separated. */
+const EXTRA_NODE_FLAGS = (process.env.CUFFIA_BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
 /** The node flags of dist/cli.js's shebang: the daemon runs as /usr/bin/cuffia runs it. */
 const SHEBANG_FLAGS = (
   /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(BIN, "utf8").split("\n")[0] ?? "")?.[1] ?? ""
@@ -42,6 +45,10 @@ const SHEBANG_FLAGS = (
   .trim()
   .split(/\s+/)
   .filter(Boolean);
+/** The node flags the daemon runs with (its shebang's), for processes measured beside it. */
+export function shebangFlags(): readonly string[] {
+  return SHEBANG_FLAGS;
+}
 const CUFFIA_USER = "1017";
 const BARESIP_USER = "2001";
 const CALLER = "3001";
@@ -95,6 +102,19 @@ export async function cpuMs(pid: number): Promise<number> {
   // Fields after the parenthesised command name (which may contain spaces).
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/**
+ * Context switches of all the process's threads (voluntary + involuntary): each is a wake-up or a
+ * preemption, the count that this VM's CPU follows more than the JavaScript run.
+ */
+export async function contextSwitches(pid: number): Promise<number> {
+  let total = 0;
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const status = await readFile(`/proc/${pid}/task/${task}/status`, "utf8").catch(() => "");
+    for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) total += Number(m[1]);
+  }
+  return total;
 }
 
 export async function rssMb(pid: number): Promise<number> {
@@ -550,7 +570,7 @@ export async function runRegisteredDaemon(
   const logFile = join(dir, "cuffia.log");
   const proc: Spawned = spawnLogged(
     process.execPath,
-    [...SHEBANG_FLAGS, ...nodeFlags, BIN, "run", "-c", cfg],
+    [...SHEBANG_FLAGS, ...EXTRA_NODE_FLAGS, ...nodeFlags, BIN, "run", "-c", cfg],
     logFile,
     {
       cwd: dir,

@@ -118,6 +118,11 @@ export interface BaresipOptions {
    * which registers it as opus/48000/2 as RFC 7587 writes it).
    */
   audioCodecs?: readonly string[];
+  /**
+   * Opus encoder settings of baresip's opus module (`opus_complexity` 0-10, `opus_application`),
+   * e.g. the daemon's own for a fair benchmark; absent: baresip's defaults (complexity 10, audio).
+   */
+  opusEncoder?: { readonly complexity: number; readonly application: "voip" | "audio" };
 }
 
 /** Encodes one netstring frame. */
@@ -211,6 +216,9 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     `jitter_buffer_delay ${opts.jitterBuffer ?? "5-10"}`,
     "rtp_stats no",
     ...(audioCodecs.includes("opus") ? ["opus_inbandfec yes", "opus_bitrate 32000"] : []),
+    ...(audioCodecs.includes("opus") && opts.opusEncoder
+      ? [`opus_complexity ${opts.opusEncoder.complexity}`, `opus_application ${opts.opusEncoder.application}`]
+      : []),
     "module_path /usr/lib/baresip/modules",
     ...modules.map((m) => `module ${m}`),
     "module_tmp uuid.so",

@@ -5,6 +5,11 @@
  * would be a fresh OpenSSL context (and key schedule) 50 times a second each way; ECB over the
  * counter blocks is the same keystream from one context. The counter blocks live in a buffer
  * reused from packet to packet.
+ *
+ * `batch()` makes the keystreams of many packets in one cipher call: each `update()` returns a
+ * new native buffer, and a packet stream's IVs are known ahead (consecutive packet indices), so
+ * a stream's keystream is made a second ahead (KeystreamCache in context.ts) instead of per
+ * packet.
  */
 import { type Cipher, createCipheriv } from "node:crypto";
 
@@ -40,6 +45,30 @@ export class AesCm {
       }
     }
     return this.ecb.update(c.subarray(0, blocks * BLOCK));
+  }
+
+  /**
+   * The keystreams of `count` packets, `blocksEach` blocks (at most 2^16) each, one cipher call:
+   * packet k's starts at byte k * blocksEach * 16 and its initial counter is what `ivAt(k, c, o)`
+   * writes at c[o..o+16) (an SRTP IV: its low 16 bits zero, RFC 3711 §4.1.1, so the block
+   * counter only fills them).
+   */
+  batch(count: number, blocksEach: number, ivAt: (k: number, into: Buffer, offset: number) => void): Buffer {
+    if (blocksEach > 0x10000) throw new Error("AES-CM: at most 2^16 blocks per packet");
+    const size = count * blocksEach * BLOCK;
+    if (size > this.counters.length) this.counters = Buffer.alloc(size);
+    const c = this.counters;
+    for (let k = 0; k < count; k++) {
+      const o = k * blocksEach * BLOCK;
+      ivAt(k, c, o);
+      for (let b = 1; b < blocksEach; b++) {
+        const ob = o + b * BLOCK;
+        c.copy(c, ob, o, o + 14);
+        c[ob + 14] = b >>> 8;
+        c[ob + 15] = b & 0xff;
+      }
+    }
+    return this.ecb.update(c.subarray(0, size));
   }
 
   /** dst[0..n) = src[0..n) XOR keystream(iv); dst may be src (in place). */

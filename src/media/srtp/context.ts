@@ -9,9 +9,13 @@
  * rollover counter guess (Appendix A) and a 64-packet replay window for SRTP and for SRTCP. State
  * for an SSRC is created only once one of its packets has authenticated, so forged packets with
  * random SSRCs cannot grow it.
+ *
+ * Per packet of the AES-CM suites, the keystream is no cipher call of its own: an SSRC's is made a
+ * second of packets ahead in one OpenSSL call (KeystreamCache). The HMAC stays one createHmac per
+ * packet: Node cannot re-key or reset an Hmac, and the tag must be computed in OpenSSL.
  */
 import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from "node:crypto";
-import { AesCm } from "./aes-cm.js";
+import { AesCm, BLOCK } from "./aes-cm.js";
 import { KeyDerivation, LABEL } from "./kdf.js";
 import { guessRoc, ReplayWindow } from "./replay.js";
 import { type SrtpProfile, SUITES, type Suite } from "./suites.js";
@@ -44,6 +48,45 @@ function deriveSession(kdf: KeyDerivation, suite: Suite, rtcp: boolean): Session
       ? kdf.derive(rtcp ? LABEL.rtcpAuth : LABEL.rtpAuth, suite.authKeyLength)
       : Buffer.alloc(0);
   return { cm: suite.aead ? null : new AesCm(key), key, auth, salt };
+}
+
+/** Keystream blocks made ahead per packet: 256 bytes of payload (G.711's 20 ms is 160, Opus's less). */
+const AHEAD_BLOCKS = 16;
+/** Packets made ahead: a second of 20 ms packets. */
+const AHEAD_PACKETS = 50;
+
+/**
+ * One SSRC's SRTP keystream (AES-CM), made AHEAD_PACKETS consecutive packet indices at a time in
+ * one cipher call rather than one call (and one native buffer) per packet. A packet outside the
+ * window (a jump, a late one) starts a new window at its index; a payload longer than the window's
+ * blocks is not covered (the caller makes its keystream alone). The keystream of an index is the
+ * same whenever it is made: this only moves when the cipher runs.
+ */
+class KeystreamCache {
+  private base = -1;
+  private ks: Buffer | null = null;
+
+  constructor(
+    private readonly cm: AesCm,
+    private readonly ivOf: (index: number) => Buffer,
+  ) {}
+
+  /** dst = src XOR the keystream of packet `index`; false when the payload is too long for it. */
+  xor(index: number, src: Uint8Array, dst: Uint8Array): boolean {
+    const n = src.length;
+    if (n > AHEAD_BLOCKS * BLOCK) return false;
+    let ks = this.ks;
+    if (ks === null || index < this.base || index >= this.base + AHEAD_PACKETS) {
+      ks = this.cm.batch(AHEAD_PACKETS, AHEAD_BLOCKS, (k, into, offset) => {
+        this.ivOf(index + k).copy(into, offset, 0, BLOCK);
+      });
+      this.ks = ks;
+      this.base = index;
+    }
+    const o = (index - this.base) * AHEAD_BLOCKS * BLOCK;
+    for (let i = 0; i < n; i++) dst[i] = (src[i] as number) ^ (ks[o + i] as number);
+    return true;
+  }
 }
 
 /** Checks a key's lengths against its profile; throws with a message naming what is wrong. */
@@ -147,11 +190,18 @@ abstract class Context {
     }
     return h.digest();
   }
+
+  /** An SSRC's keystream window, for the AES-CM suites (null for GCM). */
+  protected keystreamFor(ssrc: number): KeystreamCache | null {
+    const cm = this.rtp.cm;
+    if (cm === null) return null;
+    return new KeystreamCache(cm, (index) => this.rtpIv(ssrc, Math.floor(index / 0x10000), index & 0xffff));
+  }
 }
 
 /** Protects what we send. */
 export class SrtpSender extends Context {
-  private readonly rocs = new Map<number, { roc: number; sl: number }>();
+  private readonly rocs = new Map<number, { roc: number; sl: number; readonly ks: KeystreamCache | null }>();
   private readonly rtcpIndex = new Map<number, number>();
 
   /** The SRTP packet for a clear RTP packet, or null when `p` is not an RTP packet. */
@@ -165,7 +215,7 @@ export class SrtpSender extends Context {
     let st = this.rocs.get(ssrc);
     let roc = 0;
     if (!st) {
-      st = { roc: 0, sl: seq };
+      st = { roc: 0, sl: seq, ks: this.keystreamFor(ssrc) };
       this.rocs.set(ssrc, st);
     } else {
       roc = Math.max(guessRoc(st.roc, st.sl, seq), 0);
@@ -177,8 +227,8 @@ export class SrtpSender extends Context {
     const tag = this.suite.rtpTag;
     const out = Buffer.allocUnsafe(len + tag);
     p.copy(out, 0, 0, h);
-    const iv = this.rtpIv(ssrc, roc, seq);
     if (this.suite.aead) {
+      const iv = this.rtpIv(ssrc, roc, seq);
       const c = createCipheriv("aes-128-gcm", this.rtp.key, iv, { authTagLength: 16 });
       c.setAAD(p.subarray(0, h));
       const ct = c.update(p.subarray(h, len));
@@ -187,7 +237,10 @@ export class SrtpSender extends Context {
       c.getAuthTag().copy(out, len);
       return out;
     }
-    (this.rtp.cm as AesCm).xor(iv, p.subarray(h, len), out.subarray(h, len));
+    const payload = p.subarray(h, len);
+    const ciphertext = out.subarray(h, len);
+    if (!st.ks?.xor(roc * 0x10000 + seq, payload, ciphertext))
+      (this.rtp.cm as AesCm).xor(this.rtpIv(ssrc, roc, seq), payload, ciphertext);
     this.hmac(this.rtp.auth, out.subarray(0, len), roc).copy(out, len, 0, tag);
     return out;
   }
@@ -227,6 +280,7 @@ interface RtpSource {
   roc: number;
   sl: number;
   readonly window: ReplayWindow;
+  readonly ks: KeystreamCache | null;
 }
 
 /** Checks and decrypts what we receive, in place. */
@@ -248,8 +302,8 @@ export class SrtpReceiver extends Context {
     if (v < 0) return REPLAYED; // from before the stream's first wrap we saw: older than the window
     const index = v * 0x10000 + seq;
     if (src && !src.window.fresh(index)) return REPLAYED;
-    const iv = this.rtpIv(ssrc, v, seq);
     if (this.suite.aead) {
+      const iv = this.rtpIv(ssrc, v, seq);
       const d = createDecipheriv("aes-128-gcm", this.rtp.key, iv, { authTagLength: 16 });
       d.setAAD(p.subarray(0, h));
       d.setAuthTag(p.subarray(len, len + tag));
@@ -264,12 +318,13 @@ export class SrtpReceiver extends Context {
       const mac = this.hmac(this.rtp.auth, p.subarray(0, len), v);
       if (!timingSafeEqual(mac.subarray(0, tag), p.subarray(len, len + tag))) return AUTH_FAILED;
       const payload = p.subarray(h, len);
-      (this.rtp.cm as AesCm).xor(iv, payload, payload);
+      if (!src?.ks?.xor(index, payload, payload))
+        (this.rtp.cm as AesCm).xor(this.rtpIv(ssrc, v, seq), payload, payload);
     }
     if (!src) {
       const w = new ReplayWindow();
       w.accept(index);
-      this.sources.set(ssrc, { roc: 0, sl: seq, window: w });
+      this.sources.set(ssrc, { roc: 0, sl: seq, window: w, ks: this.keystreamFor(ssrc) });
     } else {
       if (v === src.roc + 1) {
         src.roc = v;
