@@ -11,29 +11,12 @@
  * media ports goes to or comes from any other address, none to the machine's own. No server is
  * contacted.
  */
-import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SipAction } from "../../src/core/types.js";
-import type { SipAgent } from "../../src/sip/sip-agent.js";
-import type { Baresip } from "../lab/baresip.js";
-import { type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
-import { waitUntil } from "../lab/proc.js";
-import {
-  DESK_HZ,
-  FAR_HZ,
-  latestDecoded,
-  makeDeskTone,
-  makeFarTone,
-  sipDebugLog,
-  startToneDesk,
-  startToneFar,
-  toneError,
-} from "../lab/tone-desk.js";
-import { type Capture, type Datagram, judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
-import type { Inputs } from "../sip/harness.js";
+import { heardFor, startVethLab, type VethLab } from "../lab/dtls-desk.js";
+import { DESK_HZ, FAR_HZ, latestDecoded, sipDebugLog, toneError } from "../lab/tone-desk.js";
+import { type Capture, type Datagram, judgeRtp, looksLikeClearTone } from "../lab/wire.js";
 
 const KAMAILIO_BASE = 27460;
 /** The tones' periods in samples at 8 kHz (DESK_HZ 1000; FAR_HZ 600: three periods make 40 samples). */
@@ -43,62 +26,24 @@ const FAR_PERIOD = 40;
 const PORT_MIN = 26400;
 const PORT_MAX = 26499;
 
-let link: VethLink;
-let kam: Kamailio;
-let dir: string;
-let agent: SipAgent;
-let inputs: Inputs;
-let far: Baresip;
+let lab: VethLab;
 
-const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  link = await createVethLink();
-  kam = await startKamailio({ base: KAMAILIO_BASE, listen: link.rootAddress });
-  dir = await mkdtemp(join(tmpdir(), "cuffia-dtls-ice-"));
-  const farTone = await makeFarTone(dir);
-  ({ agent, inputs } = await startToneDesk({
-    url: `ws://${kam.domain}:${kam.wsPort}`,
-    sip: { aor: `sip:1017@${kam.domain}` },
-    tone: await makeDeskTone(dir),
-    sinkDir: dir,
-    rtp: {
-      address: link.rootAddress,
-      portMin: PORT_MIN,
-      portMax: PORT_MAX,
-      codecs: ["PCMU", "PCMA"],
-      ice: { hostAddresses: [link.rootAddress] },
-      offerDtls: true,
-    },
+  lab = await startVethLab({
+    prefix: "cuffia-dtls-ice-",
+    kamailioBase: KAMAILIO_BASE,
+    portMin: PORT_MIN,
+    portMax: PORT_MAX,
+    codecs: ["PCMU", "PCMA"],
     log: sipDebugLog,
-  }));
-  far = await startToneFar(kam, farTone, {
-    mediaenc: "dtls_srtp",
-    medianat: "ice",
-    rtcpMux: true,
-    netns: { ns: link.ns, address: link.address, nat: link },
   });
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  await far?.stop();
-  await kam?.stop();
-  await link?.teardown();
+  await lab?.stop();
 });
-
-/**
- * The desk's media ports on every interface, to or from the link's addresses: the desk's sockets
- * are bound to its end, so a datagram it sent anywhere else (eth0's address) is caught too, and
- * other runs on the same ports (other worktrees) are not.
- */
-const captureMedia = () =>
-  startCapture(
-    dir,
-    `udp portrange ${PORT_MIN}-${PORT_MAX} and (host ${link.rootAddress} or host ${link.address})`,
-    "any",
-  );
 
 /** The RTP/RTCP range of RFC 7983 §7, from or to the desk. */
 function media(datagrams: readonly Datagram[]): Datagram[] {
@@ -108,11 +53,8 @@ function media(datagrams: readonly Datagram[]): Datagram[] {
 /** Encrypted on the wire: DTLS and STUN seen, plenty of RTP both ways, none of it the clear tone. */
 function judgeWire(datagrams: readonly Datagram[]): void {
   const inRange = (p: number) => p >= PORT_MIN && p <= PORT_MAX;
-  // ICE used the link's two addresses and nothing else: none of the machine's own
-  expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
-  const own = machineAddresses();
-  expect(datagrams.filter((d) => own.includes(d.dstAddress) || own.includes(d.srcAddress))).toHaveLength(0);
-  expect(datagrams.some((d) => d.payload[0] === 22)).toBe(true); // DTLS handshake records
+  // ICE used the link's two addresses and nothing else (none of the machine's own); DTLS ran
+  lab.expectLinkOnly(datagrams);
   expect(datagrams.some((d) => (d.payload[0] ?? 255) <= 3)).toBe(true); // STUN checks
   const rtp = media(datagrams);
   const sent = rtp.filter((d) => inRange(d.srcPort));
@@ -126,6 +68,7 @@ function judgeWire(datagrams: readonly Datagram[]): void {
 }
 
 async function judgeAudio(callId: string): Promise<void> {
+  const { dir, far } = lab;
   await sleep(500);
   const dec = await latestDecoded(far);
   expect(dec).toBeDefined();
@@ -135,26 +78,10 @@ async function judgeAudio(callId: string): Promise<void> {
   expect(await toneError(join(dir, sinks[0] as string), FAR_HZ)).toBeLessThan(20);
 }
 
-/**
- * Waits until the desk's recording of this call holds `seconds` of the far end's audio (8 kHz,
- * 16-bit: the file sink), so the call carries that much media whatever the DTLS handshake took
- * under load; bounded.
- */
-async function heardFor(callId: string, seconds: number): Promise<void> {
-  await waitUntil(
-    `${seconds} s of the far end's audio in the desk's recording`,
-    async () => {
-      const f = (await readdir(dir)).find((x) => x.startsWith("sink-") && x.includes(callId));
-      if (!f) return undefined;
-      return (await stat(join(dir, f))).size >= 44 + seconds * 8000 * 2 ? true : undefined;
-    },
-    20_000,
-  );
-}
-
 describe("DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: answered UDP/TLS/RTP/SAVP(F), audio both ways, nothing clear on the wire", async () => {
-    const capture = await captureMedia();
+    const { dir, far, inputs, kam, sip } = lab;
+    const capture = await lab.captureMedia();
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
@@ -163,7 +90,7 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     // reported to the desk (ctl status, presence, LCD) as DTLS-SRTP
     expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
     await far.waitFor("CALL_ESTABLISHED");
-    await heardFor(offer.callId, 4);
+    await heardFor(dir, offer.callId, 4, 20_000);
     await far.hangup();
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === offer.callId);
     expect(ended.reason).toBe("remote_hangup");
@@ -175,7 +102,8 @@ describe("DTLS-SRTP + ICE with baresip", () => {
   }, 60_000);
 
   it("the desk calls baresip: offers UDP/TLS/RTP/SAVPF with ICE and rtcp-mux, audio both ways", async () => {
-    const capture: Capture = await captureMedia();
+    const { dir, far, inputs, link, sip } = lab;
+    const capture: Capture = await lab.captureMedia();
     far.skip();
     const mark = inputs.mark;
     await sip({ action: "dial", target: "2001" });
@@ -184,7 +112,7 @@ describe("DTLS-SRTP + ICE with baresip", () => {
     await far.accept();
     const answered = await inputs.waitFor("call_answered", (i) => i.callId === dialling.callId, 10_000);
     expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
-    await heardFor(dialling.callId, 4);
+    await heardFor(dir, dialling.callId, 4, 20_000);
     await sip({ action: "hangup", callId: dialling.callId });
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === dialling.callId);
     expect(ended.reason).toBe("local_hangup");

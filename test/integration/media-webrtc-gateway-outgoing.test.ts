@@ -13,109 +13,36 @@
  * retransmissions were then dropped by the replay window. The capture checks that each flight 5
  * left as one datagram.
  */
-import { mkdtemp, readdir, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SipAction } from "../../src/core/types.js";
 import { dtlsRecords } from "../../src/media/dtls-datagrams.js";
-import type { SipAgent } from "../../src/sip/sip-agent.js";
-import { type Baresip, readSipTrace } from "../lab/baresip.js";
-import { type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { waitUntil } from "../lab/proc.js";
-import { callLegs, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
-import {
-  DESK_HZ,
-  FAR_HZ,
-  makeDeskTone,
-  makeFarTone,
-  sipDebugLog,
-  startToneDesk,
-  startToneFar,
-  toneError,
-} from "../lab/tone-desk.js";
+import { readSipTrace } from "../lab/baresip.js";
+import { deskSent, type GatewayLab, heardFor, startGatewayLab } from "../lab/dtls-desk.js";
+import { DESK_HZ, FAR_HZ, toneError } from "../lab/tone-desk.js";
 import { judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
-import type { Inputs } from "../sip/harness.js";
 
 /** The desk's media ports (its ICE host candidates are bound in this range): what is captured. */
 const PORT_MIN = 26600;
 const PORT_MAX = 26699;
-const RTP = {
-  address: "127.0.0.1",
-  portMin: PORT_MIN,
-  portMax: PORT_MAX,
-  codecs: ["PCMU", "PCMA"],
-  ice: { hostAddresses: ["127.0.0.1"] },
-  offerDtls: true,
-};
 /** Sequential calls: the stall hit about one handshake in three, so ten calls see it almost surely. */
 const CALLS = 10;
 
-let dir: string;
-let rtpengine: Rtpengine;
-let kam: Kamailio;
-let agent: SipAgent;
-let inputs: Inputs;
-let far: Baresip;
+let lab: GatewayLab;
 
-const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cuffia-webrtc-gw-out-"));
-  rtpengine = await startRtpengine({
-    dir: join(dir, "rtpengine"),
-    ...(process.env.RTPE_DEBUG ? { logLevel: 7 } : {}),
-  });
-  kam = await startKamailio({ dir: join(dir, "kamailio"), rtpengine });
-  const farTone = await makeFarTone(dir);
-  ({ agent, inputs } = await startToneDesk({
-    url: `wss://127.0.0.1:${kam.wssPort}`,
-    sip: { caFile: kam.caFile },
-    tone: await makeDeskTone(dir),
-    sinkDir: dir,
-    rtp: RTP,
-    signallingSecure: true,
-    log: sipDebugLog,
-  }));
-  far = await startToneFar(kam, farTone);
+  lab = await startGatewayLab({ prefix: "cuffia-webrtc-gw-out-", portMin: PORT_MIN, portMax: PORT_MAX });
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  await far?.stop();
-  await kam?.stop();
-  await rtpengine?.stop();
+  await lab?.stop();
 });
-
-/** The desk's recording of `callId` holds `seconds` of audio (8 kHz, 16-bit): media came in, decrypted. Bounded. */
-async function heardFor(callId: string, seconds: number): Promise<void> {
-  await waitUntil(
-    `${seconds} s of the far end's audio in the desk's recording`,
-    async () => {
-      const f = (await readdir(dir)).find((x) => x.startsWith("sink-") && x.includes(callId));
-      if (!f) return undefined;
-      return (await stat(join(dir, f))).size >= 44 + seconds * 8000 * 2 ? true : undefined;
-    },
-    15_000,
-  );
-}
-
-/** rtpengine received `packets` datagrams from the desk's SAVPF leg (it decrypted them to forward). Bounded. */
-async function deskSent(sipCallId: string, packets: number): Promise<void> {
-  await waitUntil(
-    `rtpengine to receive ${packets} packets from the desk`,
-    async () => {
-      const legs = await callLegs(rtpengine, sipCallId);
-      const desk = legs.find((l) => l.protocol === "UDP/TLS/RTP/SAVPF");
-      return desk !== undefined && desk.packets >= packets ? true : undefined;
-    },
-    15_000,
-  );
-}
 
 /** One call placed by the desk; resolves when it ended with audio judged both ways. */
 async function placeCall(n: number): Promise<void> {
+  const { dir, far, inputs, sip } = lab;
   const before = new Set(await far.recordings());
   far.skip();
   const mark = inputs.mark;
@@ -131,8 +58,8 @@ async function placeCall(n: number): Promise<void> {
     const sipCallId = /^Call-ID:\s*(\S+)/im.exec(invite?.message ?? "")?.[1];
     expect(sipCallId, `call ${n}: the INVITE baresip received`).toBeDefined();
     // 2 s of the far end's tone decrypted by the desk, and ~2 s of the desk's SRTP at rtpengine
-    await heardFor(dialling.callId, 2);
-    await deskSent(sipCallId as string, 110);
+    await heardFor(dir, dialling.callId, 2, 15_000);
+    await deskSent(lab.rtpengine, sipCallId as string, 110, 15_000);
   } finally {
     await sip({ action: "hangup", callId: dialling.callId });
   }
@@ -150,7 +77,7 @@ async function placeCall(n: number): Promise<void> {
 
 describe("the desk places DTLS calls through a WebRTC gateway (Kamailio + rtpengine, wss://)", () => {
   it(`${CALLS} calls in a row: rtpengine answers passive, the desk is the DTLS client, each handshake completes and carries audio both ways`, async () => {
-    const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
+    const capture = await startCapture(lab.dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
     const failed: string[] = [];
     for (let n = 1; n <= CALLS; n++) {
       try {

@@ -8,79 +8,33 @@
  * desk's leg is encrypted. (The desk calling through rtpengine, where rtpengine answers passive and
  * the desk is the DTLS client: media-webrtc-gateway-outgoing.test.ts.)
  */
-import { mkdtemp, readdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SipAction } from "../../src/core/types.js";
-import type { SipAgent } from "../../src/sip/sip-agent.js";
-import { type Baresip, readSipTrace } from "../lab/baresip.js";
-import { type Kamailio, startKamailio } from "../lab/kamailio.js";
+import { readSipTrace } from "../lab/baresip.js";
+import { deskSent, type GatewayLab, startGatewayLab } from "../lab/dtls-desk.js";
 import { waitUntil } from "../lab/proc.js";
-import { callLegs, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
-import {
-  DESK_HZ,
-  FAR_HZ,
-  latestDecoded,
-  makeDeskTone,
-  makeFarTone,
-  sipDebugLog,
-  startToneDesk,
-  startToneFar,
-  toneError,
-} from "../lab/tone-desk.js";
+import { callLegs } from "../lab/rtpengine.js";
+import { DESK_HZ, FAR_HZ, latestDecoded, toneError } from "../lab/tone-desk.js";
 import { judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
-import type { Inputs } from "../sip/harness.js";
 
 const PORT_MIN = 26500;
 const PORT_MAX = 26599;
-const RTP = {
-  address: "127.0.0.1",
-  portMin: PORT_MIN,
-  portMax: PORT_MAX,
-  codecs: ["PCMU", "PCMA"],
-  ice: { hostAddresses: ["127.0.0.1"] },
-  offerDtls: true,
-};
 
-let dir: string;
-let rtpengine: Rtpengine;
-let kam: Kamailio;
-let agent: SipAgent;
-let inputs: Inputs;
-let far: Baresip;
+let lab: GatewayLab;
 
-const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cuffia-webrtc-gw-"));
-  rtpengine = await startRtpengine({
-    dir: join(dir, "rtpengine"),
-    ...(process.env.RTPE_DEBUG ? { logLevel: 7 } : {}),
-  });
-  kam = await startKamailio({ dir: join(dir, "kamailio"), rtpengine });
-  const farTone = await makeFarTone(dir);
-  ({ agent, inputs } = await startToneDesk({
-    url: `wss://127.0.0.1:${kam.wssPort}`,
-    sip: { caFile: kam.caFile },
-    tone: await makeDeskTone(dir),
-    sinkDir: dir,
-    rtp: RTP,
-    signallingSecure: true,
-    log: sipDebugLog,
-  }));
-  far = await startToneFar(kam, farTone);
+  lab = await startGatewayLab({ prefix: "cuffia-webrtc-gw-", portMin: PORT_MIN, portMax: PORT_MAX });
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  await far?.stop();
-  await kam?.stop();
-  await rtpengine?.stop();
+  await lab?.stop();
 });
 
 async function judgeAudio(callId: string): Promise<void> {
+  const { dir, far } = lab;
   const dec = await waitUntil("baresip's received recording", () => latestDecoded(far));
   await sleep(500);
   expect(await toneError(dec, DESK_HZ)).toBeLessThan(20);
@@ -91,30 +45,15 @@ async function judgeAudio(callId: string): Promise<void> {
 
 /** rtpengine's view: the desk's leg is DTLS-SRTP with ICE, the baresip's plain RTP/AVP. */
 async function judgeLegs(sipCallId: string): Promise<void> {
-  const legs = await callLegs(rtpengine, sipCallId);
+  const legs = await callLegs(lab.rtpengine, sipCallId);
   const text = JSON.stringify(legs);
   expect(text).toMatch(/UDP\/TLS\/RTP\/SAVPF/);
   expect(text).toMatch(/RTP\/AVP/);
 }
 
-/**
- * Waits until rtpengine has received `packets` datagrams from the desk (its leg is the SAVPF
- * one; STUN and DTLS count too): the call carries that much encrypted media whatever the handshake took under load. Bounded.
- */
-async function deskSent(sipCallId: string, packets: number): Promise<void> {
-  await waitUntil(
-    `rtpengine to receive ${packets} packets from the desk`,
-    async () => {
-      const legs = await callLegs(rtpengine, sipCallId);
-      const desk = legs.find((l) => l.protocol === "UDP/TLS/RTP/SAVPF");
-      return desk !== undefined && desk.packets >= packets ? true : undefined;
-    },
-    20_000,
-  );
-}
-
 describe("the desk behind a WebRTC gateway (Kamailio + rtpengine, wss://)", () => {
   it("a plain caller reaches the desk as a browser-style offer; DTLS-SRTP + ICE with rtpengine, audio both ways", async () => {
+    const { dir, far, inputs, kam, sip } = lab;
     const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
@@ -129,7 +68,7 @@ describe("the desk behind a WebRTC gateway (Kamailio + rtpengine, wss://)", () =
     const sipCallId = /^Call-ID:\s*(\S+)/im.exec(invite?.message ?? "")?.[1];
     expect(sipCallId).toBeDefined();
     // 4 s of 20 ms packets, and the STUN and DTLS datagrams rtpengine counts with them
-    await deskSent(sipCallId as string, 230);
+    await deskSent(lab.rtpengine, sipCallId as string, 230, 20_000);
     await judgeLegs(sipCallId as string);
     await far.hangup();
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === offer.callId);

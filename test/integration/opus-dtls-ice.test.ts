@@ -12,100 +12,47 @@
  * (rtp.ice.host_addresses). The capture (every interface) checks that the desk's media ports
  * talked to those two addresses only, none of the machine's own. No server is contacted.
  */
-import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SipAction } from "../../src/core/types.js";
 import { memoryLogger } from "../../src/log/logger.js";
-import type { SipAgent } from "../../src/sip/sip-agent.js";
-import type { Baresip } from "../lab/baresip.js";
-import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
-import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
+import { startVethLab, type VethLab } from "../lab/dtls-desk.js";
+import { findFreeBase } from "../lab/kamailio.js";
 import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
-import {
-  expectDtmfBothWays,
-  expectOpusAudio,
-  makeDeskTone,
-  makeFarTone,
-  startToneDesk,
-  startToneFar,
-} from "../lab/tone-desk.js";
-import { type Datagram, startCapture } from "../lab/wire.js";
-import type { Inputs } from "../sip/harness.js";
+import { expectDtmfBothWays, expectOpusAudio } from "../lab/tone-desk.js";
+import type { Datagram } from "../lab/wire.js";
 
 const KAMAILIO_BASE_FROM = 28360;
 const PORT_MIN = 24800;
 const PORT_MAX = 24899;
 
-let link: VethLink;
-let kam: Kamailio;
-let dir: string;
-let agent: SipAgent;
-let inputs: Inputs;
-let far: Baresip;
+let lab: VethLab;
 const desk = memoryLogger("debug");
 
-const sip = (a: SipAction) => agent.execute({ type: "sip", ...a });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logged = (msg: string) => desk.lines.filter((l) => l.msg === msg);
 const digits = () => logged("DTMF received").filter((l) => l.via === "rtp");
 
 beforeAll(async () => {
-  link = await createVethLink();
-  kam = await startKamailio({ base: await findFreeBase(KAMAILIO_BASE_FROM), listen: link.rootAddress });
-  dir = await mkdtemp(join(tmpdir(), "cuffia-opus-dtls-"));
-  const farTone = await makeFarTone(dir, "opus");
-  ({ agent, inputs } = await startToneDesk({
-    url: `ws://${kam.domain}:${kam.wsPort}`,
-    sip: { aor: `sip:1017@${kam.domain}` },
-    tone: await makeDeskTone(dir),
-    sinkDir: dir,
-    rtp: {
-      address: link.rootAddress,
-      portMin: PORT_MIN,
-      portMax: PORT_MAX,
-      codecs: ["opus", "g722", "pcma", "pcmu"],
-      ice: { hostAddresses: [link.rootAddress] },
-      offerDtls: true,
-    },
+  lab = await startVethLab({
+    prefix: "cuffia-opus-dtls-",
+    kamailioBase: await findFreeBase(KAMAILIO_BASE_FROM),
+    portMin: PORT_MIN,
+    portMax: PORT_MAX,
+    codecs: ["opus", "g722", "pcma", "pcmu"],
     log: desk.log,
-  }));
-  far = await startToneFar(kam, farTone, {
-    audioCodecs: ["opus", "pcmu"],
-    mediaenc: "dtls_srtp",
-    medianat: "ice",
-    rtcpMux: true,
-    netns: { ns: link.ns, address: link.address, nat: link },
+    farTone: "opus",
+    farCodecs: ["opus", "pcmu"],
   });
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  await far?.stop();
-  await kam?.stop();
-  await link?.teardown();
+  await lab?.stop();
 });
-
-/**
- * The desk's media ports on every interface, to or from the link's addresses: the desk's sockets
- * are bound to its end, so a datagram it sent anywhere else (eth0's address) is caught too, and
- * other runs on the same ports (other worktrees) are not.
- */
-const captureMedia = () =>
-  startCapture(
-    dir,
-    `udp portrange ${PORT_MIN}-${PORT_MAX} and (host ${link.rootAddress} or host ${link.address})`,
-    "any",
-  );
 
 /** Encrypted: DTLS seen, and in each direction the first payload byte is spread (not a TOC). */
 function judgeWire(datagrams: readonly Datagram[]): void {
-  // ICE used the link's two addresses and nothing else: none of the machine's own
-  expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address].sort());
-  const own = machineAddresses();
-  expect(datagrams.filter((d) => own.includes(d.dstAddress) || own.includes(d.srcAddress))).toHaveLength(0);
-  expect(datagrams.some((d) => d.payload[0] === 22)).toBe(true); // DTLS handshake records
+  // ICE used the link's two addresses and nothing else (none of the machine's own); DTLS ran
+  lab.expectLinkOnly(datagrams);
   const inRange = (p: number) => p >= PORT_MIN && p <= PORT_MAX;
   const rtp = rtpDatagrams(datagrams);
   for (const leg of [rtp.filter((d) => inRange(d.srcPort)), rtp.filter((d) => inRange(d.dstPort))]) {
@@ -116,14 +63,15 @@ function judgeWire(datagrams: readonly Datagram[]): void {
   }
 }
 
-const judgeAudio = (callId: string) => expectOpusAudio(far, dir, callId);
+const judgeAudio = (callId: string) => expectOpusAudio(lab.far, lab.dir, callId);
 
 const checkDtmf = (callId: string) =>
-  expectDtmfBothWays({ far, desk: { sip }, received: digits, callId, farDigit: "8", deskDigit: "2" });
+  expectDtmfBothWays({ far: lab.far, desk: lab, received: digits, callId, farDigit: "8", deskDigit: "2" });
 
 describe("Opus in DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: Opus over UDP/TLS/RTP/SAVPF, audio and DTMF both ways, nothing clear", async () => {
-    const capture = await captureMedia();
+    const { far, inputs, kam, sip } = lab;
+    const capture = await lab.captureMedia();
     const mark = inputs.mark;
     await far.dial(`sip:1017@${kam.domain}`);
     const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
@@ -143,7 +91,8 @@ describe("Opus in DTLS-SRTP + ICE with baresip", () => {
   }, 60_000);
 
   it("the desk calls baresip: Opus first in a UDP/TLS/RTP/SAVPF offer, audio and DTMF both ways", async () => {
-    const capture = await captureMedia();
+    const { far, inputs, sip } = lab;
+    const capture = await lab.captureMedia();
     far.skip();
     const mark = inputs.mark;
     await sip({ action: "dial", target: "2001" });
