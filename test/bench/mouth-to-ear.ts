@@ -267,13 +267,38 @@ async function measure(
   during: () => Promise<void>,
 ) {
   const file = join(r.card.dir, `${name}.raw`);
-  const pulse = ["--server", r.card.server, "--raw", "--format=s16le", `--rate=${RATE}`, "--channels=4"];
-  const map = "--channel-map=aux0,aux1,aux2,aux3";
   const rec = spawnLogged(
     "parec",
-    [...pulse, map, "--device=bus.monitor", "--latency-msec=10", file],
+    [...busArgs(r), "--device=bus.monitor", "--latency-msec=10", file],
     join(r.card.dir, "parec.log"),
   );
+  try {
+    await injectDuring(r, seconds, setup, during);
+  } finally {
+    await stopProcess(rec, 2000);
+  }
+  const ch = await busChannels(file);
+  return { toCaller: direction(ch(0), ch(1)), toOperator: direction(ch(2), ch(3)) };
+}
+
+/** parec's and pacat's arguments for the rig's bus: raw s16le at RATE, its 4 channels aux0..aux3. */
+function busArgs(r: Rig): string[] {
+  return [
+    ...["--server", r.card.server, "--raw", "--format=s16le", `--rate=${RATE}`, "--channels=4"],
+    "--channel-map=aux0,aux1,aux2,aux3",
+  ];
+}
+
+/**
+ * Runs `setup()`, then 1 s later plays the bursts (injection(seconds)) into the bus with pacat
+ * until they end and `during()` returns; pacat is stopped whatever failed.
+ */
+async function injectDuring(
+  r: Rig,
+  seconds: number,
+  setup: () => Promise<void>,
+  during: () => Promise<void>,
+): Promise<void> {
   const injFile = join(r.card.dir, "inject.raw");
   await writeFile(injFile, injection(seconds));
   let inj: Spawned | null = null;
@@ -282,18 +307,20 @@ async function measure(
     await sleep(1000);
     inj = spawnLogged(
       "pacat",
-      [...pulse, map, "--playback", "--device=bus", "--latency-msec=10", injFile],
+      [...busArgs(r), "--playback", "--device=bus", "--latency-msec=10", injFile],
       join(r.card.dir, "pacat.log"),
     );
     await Promise.all([inj.exited, during()]);
   } finally {
     if (inj) await stopProcess(inj, 1000);
-    await stopProcess(rec, 2000);
   }
+}
+
+/** The recording of the bus (`file`, 4 interleaved channels): `ch(c)` is channel c's samples. */
+async function busChannels(file: string): Promise<(c: number) => Int16Array> {
   const raw = await readFile(file);
   const all = new Int16Array(raw.buffer, raw.byteOffset, Math.floor(raw.length / 8) * 4);
-  const ch = (c: number) => all.filter((_, i) => i % 4 === c);
-  return { toCaller: direction(ch(0), ch(1)), toOperator: direction(ch(2), ch(3)) };
+  return (c) => all.filter((_, i) => i % 4 === c);
 }
 
 const REFLECTOR = fileURLToPath(new URL("./rtp-reflector.mjs", import.meta.url));
@@ -341,19 +368,14 @@ async function measureReflected(
   const file = join(r.card.dir, `${name}.raw`);
   const out = join(r.card.dir, `${name}.json`);
   const logFile = join(r.card.dir, `${name}-reflector.log`);
-  const pulse = ["--server", r.card.server, "--raw", "--format=s16le", `--rate=${RATE}`, "--channels=4"];
-  const map = "--channel-map=aux0,aux1,aux2,aux3";
   const cfg = {
     port,
-    parec: [...pulse, map, "--device=bus.monitor", `--latency-msec=${ALIGN_LATENCY_MS}`],
+    parec: [...busArgs(r), "--device=bus.monitor", `--latency-msec=${ALIGN_LATENCY_MS}`],
     record: file,
     out,
     threshold: THRESHOLD,
   };
   const refl = spawnLogged(process.execPath, [REFLECTOR, JSON.stringify(cfg)], logFile, { stdin: "pipe" });
-  const injFile = join(r.card.dir, "inject.raw");
-  await writeFile(injFile, injection(seconds));
-  let inj: Spawned | null = null;
   try {
     await waitUntil(
       "the reflector to be ready",
@@ -365,16 +387,8 @@ async function measureReflected(
       10_000,
       20,
     );
-    await setup(reflectorSdp(port));
-    await sleep(1000);
-    inj = spawnLogged(
-      "pacat",
-      [...pulse, map, "--playback", "--device=bus", "--latency-msec=10", injFile],
-      join(r.card.dir, "pacat.log"),
-    );
-    await Promise.all([inj.exited, during()]);
+    await injectDuring(r, seconds, () => setup(reflectorSdp(port)), during);
   } finally {
-    if (inj) await stopProcess(inj, 1000);
     refl.child.stdin?.end("stop\n");
     await Promise.race([refl.exited, sleep(5000)]);
     await stopProcess(refl, 1000);
@@ -383,9 +397,7 @@ async function measureReflected(
   const keep = process.env.CUFFIA_BENCH_AUDIO_KEEP;
   if (keep) for (const f of [file, out]) await copyFile(f, join(keep, basename(f)));
   const log = JSON.parse(await readFile(out, "utf8")) as ReflectorLog;
-  const raw = await readFile(file);
-  const all = new Int16Array(raw.buffer, raw.byteOffset, Math.floor(raw.length / 8) * 4);
-  const ch = (c: number) => all.filter((_, i) => i % 4 === c);
+  const ch = await busChannels(file);
   return { ...splitAtTheWire(ch(0), ch(3), log), align: alignNotes(log) };
 }
 
