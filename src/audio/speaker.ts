@@ -15,6 +15,7 @@ import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSink } from "./audio.js";
 import { explainEnd } from "./card.js";
+import { DepthAdapt } from "./depth-adapt.js";
 import {
   type AlsaParams,
   alsaStreamArgs,
@@ -236,6 +237,11 @@ export class Speaker implements AudioSink {
   /** What ALSA's buffer holds, estimated. */
   private readonly card = new CardModel();
   private readonly now: () => number;
+  /** Extra periods of depth after repeated underruns (depth-adapt.ts). */
+  private readonly adapt: DepthAdapt;
+  private readonly log: Logger;
+  /** The card just ran dry: the next frame may bring the depth up to target with silence. */
+  private topUp = false;
 
   constructor(o: SpeakerOptions) {
     this.rate = o.rate;
@@ -244,6 +250,8 @@ export class Speaker implements AudioSink {
     this.resampler = this.deviceRate !== this.rate ? new Resampler(this.rate, this.deviceRate) : null;
     this.capacity = o.queueFrames ?? 10;
     this.now = o.now ?? (() => performance.now());
+    this.log = o.log;
+    this.adapt = new DepthAdapt({ ceiling: this.latency.periods - this.latency.startPeriods });
     const spawn = o.spawn ?? aplaySpawner;
     this.supervisor = new Supervisor({
       device: "speaker",
@@ -290,6 +298,13 @@ export class Speaker implements AudioSink {
               if (!mine()) return;
               this.underruns++;
               this.card.reset(this.now()); // ALSA ran dry and restarts at the threshold
+              this.topUp = true;
+              if (this.adapt.underrun(this.now())) {
+                o.log.info(
+                  { device: o.device, extraPeriods: this.adapt.extra, underruns: this.underruns },
+                  "speaker: ALSA underruns repeat; keeping one period more queued",
+                );
+              }
             },
           },
         );
@@ -298,6 +313,11 @@ export class Speaker implements AudioSink {
       },
     });
     this.supervisor.start();
+  }
+
+  /** Periods queued beyond the profile's target, after repeated underruns (0 when clean). */
+  get extraPeriods(): number {
+    return this.adapt.extra;
   }
 
   get xruns(): number {
@@ -364,17 +384,27 @@ export class Speaker implements AudioSink {
     const start = p?.startThreshold ?? period * this.latency.startPeriods;
     const now = this.now();
     this.card.advance(now, this.deviceRate);
+    if (this.adapt.tick(now)) {
+      this.log.info(
+        { extraPeriods: this.adapt.extra },
+        "speaker: a minute without ALSA underruns; one period less queued",
+      );
+    }
     // More than a period waiting while the card plays means aplay cannot hand it over: ALSA's
     // buffer is full. (If aplay was stalled instead, its underrun report resets the estimate.)
     if (p && this.card.running && this.pending >= period + n) this.card.atLeast(p.bufferSize - period);
     // Queued with this frame: what aplay has not taken, what ALSA still holds, the frame. The
     // target is the start threshold, and at least a period more than the frame (frames come
-    // every 20 ms: the card must not run dry in between). Half a frame more (the clock ticks
-    // late, never early) is excess: this frame goes.
-    const target = Math.max(start, period + n);
+    // every 20 ms: the card must not run dry in between), plus the periods repeated underruns
+    // added. Half a frame more (the clock ticks late, never early) is excess: this frame goes.
+    const target = Math.max(start, period + n) + this.adapt.extra * period;
     const queued = this.pending + this.card.fill + n;
     if (queued > target + n / 2) return -1;
-    return p && !this.card.running && queued < target ? target - queued : 0;
+    // Silence goes in only where there is a gap anyway: before the card starts, or right after it
+    // ran dry (aplay may have restarted it at once with what the pipe held, below the target).
+    const gap = !this.card.running || this.topUp;
+    this.topUp = false;
+    return p && gap && queued < target ? target - queued : 0;
   }
 
   private flush(): void {

@@ -286,6 +286,60 @@ describe("Speaker with a fake playback", () => {
     void sp.close();
   });
 
+  /** aplay gets no CPU for `ticks` periods while the card plays on, then runs again. */
+  const stall = (card: FakeCard, sp: Speaker, ticks: number, after = 20): void => {
+    card.stalled = true;
+    for (let i = 0; i < ticks; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+    card.stalled = false;
+    card.pump();
+    for (let i = 0; i < after; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+  };
+  const steadyDepth = (card: FakeCard, sp: Speaker, ticks: number): number[] => {
+    const depths: number[] = [];
+    for (let i = 0; i < ticks; i++) {
+      card.tick();
+      sp.write(frame());
+      depths.push(card.depth);
+    }
+    return depths;
+  };
+
+  it("repeated underruns add a period of depth each, up to the ceiling; clean minutes take them back", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 50);
+    stall(card, sp, 15);
+    expect(sp.underruns).toBe(1);
+    expect(sp.extraPeriods).toBe(0); // one underrun is not a pattern
+    stall(card, sp, 15);
+    expect(sp.underruns).toBe(2);
+    expect(sp.extraPeriods).toBe(1);
+    let depths = steadyDepth(card, sp, 100);
+    expect(Math.max(...depths.slice(10))).toBe(320 + 160); // one period more than the target
+    expect(Math.min(...depths.slice(10))).toBeGreaterThanOrEqual(320);
+    for (let i = 0; i < 6; i++) stall(card, sp, 15);
+    expect(sp.underruns).toBe(8);
+    expect(sp.extraPeriods).toBe(2); // normal: 4 periods of buffer, 2 to start: 2 at most
+    depths = steadyDepth(card, sp, 100);
+    expect(Math.max(...depths.slice(10))).toBe(640);
+    // A clean minute (3000 frames of 20 ms) takes one period back, the next the other.
+    depths = steadyDepth(card, sp, 3000);
+    expect(sp.extraPeriods).toBe(1);
+    expect(Math.max(...depths.slice(-100))).toBe(480);
+    depths = steadyDepth(card, sp, 3000);
+    expect(sp.extraPeriods).toBe(0);
+    expect(Math.max(...depths.slice(-100))).toBe(320);
+    expect(sp.underruns).toBe(8);
+    expect(card.underruns).toBe(8);
+    void sp.close();
+  });
+
   it("while aplay starts, keeps no more than it needs to start; restarts a dead aplay", async () => {
     let spawned = 0;
     let end: ((m: string) => void) | null = null;
