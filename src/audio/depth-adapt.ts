@@ -1,10 +1,14 @@
 /**
  * How deep the speaker keeps its queue, adapted to the card: a card (or a sound server in front
- * of it) that keeps running dry gets one period more, up to a ceiling; a clean minute takes one
- * period back. Latency is only spent where underruns show it is needed, and given back.
+ * of it) that keeps running dry, or keeps coming close to it, gets one period more, up to a
+ * ceiling; a clean minute takes one period back. Latency is only spent where the machine shows
+ * it is needed, and given back.
  *
- *   - 2 underruns within 10 s: one period more (the count starts again after each step).
- *   - 60 s without an underrun since the last underrun or step: one period less.
+ *   - 2 troubles within 10 s: one period more (the count starts again after each step). A
+ *     trouble is an underrun, or a near miss: the card was about to run dry when the next frame
+ *     came (a frame that came late by most of a period: on a loaded host the next one may come
+ *     later still). Near misses count at most one per second, so one late burst is one trouble.
+ *   - 60 s without a trouble since the last trouble or step: one period less.
  *   - Never more than `ceiling` extra periods (the profile's buffer beyond its start threshold:
  *     `periods - startPeriods`, i.e. +20 ms for `low`, +40 ms for `normal`, +80 ms for `safe`).
  *
@@ -13,34 +17,53 @@
 export interface DepthAdaptOptions {
   /** Extra periods allowed at most (0: no adaptation). */
   readonly ceiling: number;
-  /** Underruns within `windowMs` that add a period (default 2). */
+  /** Troubles within `windowMs` that add a period (default 2). */
   readonly underruns?: number;
   readonly windowMs?: number;
-  /** Time without an underrun that takes a period back (default 60 s). */
+  /** Time without a trouble that takes a period back (default 60 s). */
   readonly cleanMs?: number;
+  /** Near misses closer together than this are one trouble (default 1 s). */
+  readonly nearMissGapMs?: number;
 }
 
 export class DepthAdapt {
   /** Extra periods in force, 0..ceiling. */
   extra = 0;
+  /** Near misses counted (the ones that fell within nearMissGapMs of another are not). */
+  nearMisses = 0;
   private readonly ceiling: number;
   private readonly needed: number;
   private readonly windowMs: number;
   private readonly cleanMs: number;
-  /** Times of recent underrun reports (within the window, since the last step). */
+  private readonly nearMissGapMs: number;
+  /** Times of recent troubles (within the window, since the last step). */
   private recent: number[] = [];
-  /** Since when the card has been clean (last underrun or last step); null before any. */
+  /** Since when the card has been clean (last trouble or last step); null before any. */
   private quietSince: number | null = null;
+  private lastNearMiss = Number.NEGATIVE_INFINITY;
 
   constructor(o: DepthAdaptOptions) {
     this.ceiling = Math.max(0, Math.floor(o.ceiling));
     this.needed = o.underruns ?? 2;
     this.windowMs = o.windowMs ?? 10_000;
     this.cleanMs = o.cleanMs ?? 60_000;
+    this.nearMissGapMs = o.nearMissGapMs ?? 1000;
   }
 
   /** An underrun at `now`. Returns true when the depth grew. */
   underrun(now: number): boolean {
+    return this.trouble(now);
+  }
+
+  /** The card came within a fraction of a period of running dry at `now`. Returns true when the depth grew. */
+  nearMiss(now: number): boolean {
+    if (now - this.lastNearMiss < this.nearMissGapMs) return false;
+    this.lastNearMiss = now;
+    this.nearMisses++;
+    return this.trouble(now);
+  }
+
+  private trouble(now: number): boolean {
     this.quietSince = now;
     this.recent = this.recent.filter((t) => now - t < this.windowMs);
     this.recent.push(now);

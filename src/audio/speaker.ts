@@ -8,8 +8,11 @@
  * (the pipe, plus aplay's own partial period). aplay stops taking only when ALSA's buffer is
  * full: then everything queued beyond the start threshold is excess (a burst from the clock,
  * aplay starved of CPU, a card slower than the host's clock) and the next frames are dropped
- * until the depth is back at its target. Dropped samples and the underruns aplay reports are
- * counted. A dead aplay is restarted with backoff (Supervisor); frames meanwhile are dropped.
+ * until the depth is back at its target. An aplay that stopped ticking is stalled, not blocked
+ * on a full buffer: its backlog is kept. Repeated underruns, or frames that find the card nearly
+ * dry, add a period of depth (up to the profile's buffer); a clean minute takes one back
+ * (depth-adapt.ts). Dropped samples and the underruns aplay reports are counted. A dead aplay is
+ * restarted with backoff (Supervisor); frames meanwhile are dropped.
  */
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
@@ -240,6 +243,8 @@ export class Speaker implements AudioSink {
   /** Extra periods of depth after repeated underruns (depth-adapt.ts). */
   private readonly adapt: DepthAdapt;
   private readonly log: Logger;
+  /** When aplay last reported a period handed to ALSA (it ticks every period while it plays). */
+  private lastPlayedAt = 0;
   /** The card just ran dry: the next frame may bring the depth up to target with silence. */
   private topUp = false;
 
@@ -263,6 +268,7 @@ export class Speaker implements AudioSink {
         this.written = 0;
         this.played = 0;
         this.card.reset(this.now());
+        this.lastPlayedAt = this.now();
         this.params = null;
         // Reports may come while spawn() runs (fakes): they are matched by this token, not by p.
         const token = {};
@@ -292,6 +298,7 @@ export class Speaker implements AudioSink {
             onPlayed: (frames) => {
               if (!mine()) return;
               this.played += frames;
+              this.lastPlayedAt = this.now();
               this.card.handed(this.now(), this.deviceRate, frames, this.params?.startThreshold ?? 0);
             },
             onUnderrun: () => {
@@ -318,6 +325,11 @@ export class Speaker implements AudioSink {
   /** Periods queued beyond the profile's target, after repeated underruns (0 when clean). */
   get extraPeriods(): number {
     return this.adapt.extra;
+  }
+
+  /** Times the card came within half a period of running dry (counted at most once a second). */
+  get nearMisses(): number {
+    return this.adapt.nearMisses;
   }
 
   get xruns(): number {
@@ -383,6 +395,7 @@ export class Speaker implements AudioSink {
     const period = p?.periodSize ?? this.samples(this.latency.periodUs);
     const start = p?.startThreshold ?? period * this.latency.startPeriods;
     const now = this.now();
+    const wasRunning = this.card.running;
     this.card.advance(now, this.deviceRate);
     if (this.adapt.tick(now)) {
       this.log.info(
@@ -390,9 +403,28 @@ export class Speaker implements AudioSink {
         "speaker: a minute without ALSA underruns; one period less queued",
       );
     }
-    // More than a period waiting while the card plays means aplay cannot hand it over: ALSA's
-    // buffer is full. (If aplay was stalled instead, its underrun report resets the estimate.)
-    if (p && this.card.running && this.pending >= period + n) this.card.atLeast(p.bufferSize - period);
+    // More than a period waiting while the card plays, with aplay still ticking every period,
+    // means aplay cannot hand it over: ALSA's buffer is full. An aplay that has not ticked for
+    // two periods is stalled (no CPU, a sound server holding it) while the card drains: its
+    // backlog is then not excess, and taking the buffer for full would drop the very frames that
+    // refill the card when aplay runs again.
+    const ticking = now - this.lastPlayedAt < (2 * period * 1000) / this.deviceRate;
+    if (p && this.card.running && ticking && this.pending >= period + n)
+      this.card.atLeast(p.bufferSize - period);
+    // A near miss: the card had less than half a period left when this frame came, or by the
+    // estimate none at all (it came late by most of a frame). On a loaded host the next one may
+    // come later still: repeated near misses deepen the queue a period before the card actually
+    // runs dry (depth-adapt.ts). The added depth is silence put in right here, where the card is
+    // nearly dry anyway. (aplay hands whole periods: what it holds of a partial one cannot play
+    // before this frame completes it.)
+    const playable = this.card.fill + Math.floor(this.pending / period) * period;
+    const deeper = !!p && wasRunning && playable < period / 2 && this.adapt.nearMiss(now);
+    if (deeper) {
+      this.log.info(
+        { extraPeriods: this.adapt.extra, nearMisses: this.adapt.nearMisses },
+        "speaker: the card keeps nearly running dry; keeping one period more queued",
+      );
+    }
     // Queued with this frame: what aplay has not taken, what ALSA still holds, the frame. The
     // target is the start threshold, and at least a period more than the frame (frames come
     // every 20 ms: the card must not run dry in between), plus the periods repeated underruns
@@ -402,9 +434,14 @@ export class Speaker implements AudioSink {
     if (queued > target + n / 2) return -1;
     // Silence goes in only where there is a gap anyway: before the card starts, or right after it
     // ran dry (aplay may have restarted it at once with what the pipe held, below the target).
-    const gap = !this.card.running || this.topUp;
+    const gap = !this.card.running || this.topUp || deeper;
     this.topUp = false;
-    return p && gap && queued < target ? target - queued : 0;
+    if (!p || !gap || queued >= target) return 0;
+    // Rounded up so that aplay is left with no partial period: it hands whole periods, and what
+    // it holds of a partial one could not play before the next frame completed it (a frame
+    // that came on time would then find the card with a period less than the depth says).
+    const pad = target - queued;
+    return pad + ((period - ((this.pending + pad + n) % period)) % period);
   }
 
   private flush(): void {

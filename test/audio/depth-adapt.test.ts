@@ -52,4 +52,23 @@ describe("DepthAdapt (the speaker's extra depth after underruns), on a fake cloc
     for (let t = 0; t < 1_000; t += 10) expect(a.underrun(t)).toBe(false);
     expect(a.extra).toBe(0);
   });
+
+  it("near misses count like underruns, at most one a second; a near miss also restarts the clean minute", () => {
+    const a = new DepthAdapt({ ceiling: 2 });
+    expect(a.nearMiss(0)).toBe(false);
+    expect(a.nearMiss(20)).toBe(false); // the same late burst
+    expect(a.nearMiss(999)).toBe(false);
+    expect(a.nearMisses).toBe(1);
+    expect(a.extra).toBe(0);
+    expect(a.nearMiss(1_000)).toBe(true); // a second one, a second later: one period more
+    expect(a.extra).toBe(1);
+    expect(a.nearMisses).toBe(2);
+    expect(a.underrun(5_000)).toBe(false);
+    expect(a.nearMiss(6_000)).toBe(true); // an underrun and a near miss within 10 s
+    expect(a.extra).toBe(2);
+    expect(a.nearMiss(50_000)).toBe(false); // at the ceiling; the minute starts again
+    expect(a.tick(100_000)).toBe(false);
+    expect(a.tick(110_000)).toBe(true);
+    expect(a.extra).toBe(1);
+  });
 });

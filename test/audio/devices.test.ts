@@ -184,11 +184,11 @@ class FakeCard {
     }
     if (this.alsa >= 320) this.running = true;
   }
-  /** The device plays one period (20 ms). */
-  tick(): void {
-    this.time += 20;
+  /** The device plays for `ms` (default one period, 20 ms). */
+  tick(ms = 20): void {
+    this.time += ms;
     if (!this.running) return;
-    this.alsa -= this.perTick;
+    this.alsa -= (this.perTick * ms) / 20;
     if (this.alsa <= 0) {
       this.alsa = 0;
       this.running = false;
@@ -337,6 +337,63 @@ describe("Speaker with a fake playback", () => {
     expect(Math.max(...depths.slice(-100))).toBe(320);
     expect(sp.underruns).toBe(8);
     expect(card.underruns).toBe(8);
+    void sp.close();
+  });
+
+  it("a stalled aplay (no meter tick, the card still playing) is not taken for a full buffer: nothing is dropped", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 50);
+    for (let i = 0; i < 4; i++) stall(card, sp, 15);
+    expect(sp.extraPeriods).toBe(2);
+    steadyDepth(card, sp, 50);
+    const dropped = sp.dropped;
+    // 60 ms without aplay: the pipe holds 2 periods + a frame while ALSA still has one to play.
+    // Taken for a full buffer, that backlog was dropped, and the card ran dry when aplay resumed.
+    stall(card, sp, 3, 50);
+    expect(sp.dropped).toBe(dropped);
+    expect(card.underruns).toBe(4);
+    expect(sp.underruns).toBe(4);
+    void sp.close();
+  });
+
+  it("frames that come late by most of a period add depth before the card runs dry; on time, they add none", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 3000); // a punctual minute: no near miss, no step
+    expect(sp.nearMisses).toBe(0);
+    expect(sp.extraPeriods).toBe(0);
+    /** One frame `ms` late, the next as early, then a second of calm. */
+    const late = (ms: number): void => {
+      card.tick(20 + ms);
+      sp.write(frame());
+      card.tick(20 - ms);
+      sp.write(frame());
+      steadyDepth(card, sp, 50);
+    };
+    late(15); // the card had 5 ms left
+    expect(sp.nearMisses).toBe(1);
+    expect(sp.extraPeriods).toBe(0); // one late frame is not a pattern
+    late(15);
+    expect(sp.extraPeriods).toBe(1);
+    for (let i = 0; i < 5; i++) late(15); // one period deeper: 15 ms late is no longer close
+    expect(sp.nearMisses).toBe(2);
+    late(35); // it is at 35 ms (the card would have run dry at the first depth)
+    late(35);
+    expect(sp.nearMisses).toBe(4);
+    expect(sp.extraPeriods).toBe(2);
+    for (let i = 0; i < 5; i++) late(35);
+    expect(sp.extraPeriods).toBe(2); // the ceiling: normal's buffer is 4 periods, 2 to start
+    expect(card.underruns).toBe(0);
+    expect(sp.underruns).toBe(0);
+    // Bounded: never more than the profile's buffer (4 periods) queued, and clean minutes give it back.
+    let depths = steadyDepth(card, sp, 100);
+    expect(Math.max(...depths.slice(10))).toBe(640);
+    steadyDepth(card, sp, 3000);
+    depths = steadyDepth(card, sp, 3000);
+    expect(sp.extraPeriods).toBe(0);
+    expect(Math.max(...depths.slice(-100))).toBe(320);
+    expect(card.underruns).toBe(0);
     void sp.close();
   });
 
