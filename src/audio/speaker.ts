@@ -422,7 +422,7 @@ export class Speaker implements AudioSink {
     if (deeper) {
       this.log.info(
         { extraPeriods: this.adapt.extra, nearMisses: this.adapt.nearMisses },
-        "speaker: the card keeps nearly running dry; keeping one period more queued",
+        "speaker: frames keep finding ALSA nearly empty; keeping one period more queued",
       );
     }
     // Queued with this frame: what aplay has not taken, what ALSA still holds, the frame. The
