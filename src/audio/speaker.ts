@@ -224,6 +224,8 @@ export class Speaker implements AudioSink {
   dropped = 0;
   /** Underruns aplay reported. */
   underruns = 0;
+  /** Samples (at the device rate) of silence put in: at start, after underruns, for missing frames. */
+  padded = 0;
   /** The ALSA parameters of the running aplay (null until it printed them). */
   params: AlsaParams | null = null;
   private readonly queue: Buffer[] = [];
@@ -247,6 +249,10 @@ export class Speaker implements AudioSink {
   private lastPlayedAt = 0;
   /** The card just ran dry: the next frame may bring the depth up to target with silence. */
   private topUp = false;
+  /** Frames in a row that left the queue short of its target by more than half a frame. */
+  private short = 0;
+  /** When the last frame was written (for the underrun log: was it the feed or the card?). */
+  private lastWriteAt = 0;
 
   constructor(o: SpeakerOptions) {
     this.rate = o.rate;
@@ -304,7 +310,25 @@ export class Speaker implements AudioSink {
             onUnderrun: () => {
               if (!mine()) return;
               this.underruns++;
-              this.card.reset(this.now()); // ALSA ran dry and restarts at the threshold
+              const at = this.now();
+              if (this.underruns <= 20 || this.underruns % 50 === 0) {
+                // What led to it: a feed that stopped (the desk had no CPU, the packet clock
+                // skipped), or a card that drained what it had been given (aplay or the sound
+                // server stalled).
+                o.log.info(
+                  {
+                    device: o.device,
+                    underruns: this.underruns,
+                    sinceWriteMs: Math.round(at - this.lastWriteAt),
+                    sinceAplayMs: Math.round(at - this.lastPlayedAt),
+                    pending: this.pending,
+                    estimated: Math.round(this.card.fill),
+                    extraPeriods: this.adapt.extra,
+                  },
+                  "speaker: ALSA underrun",
+                );
+              }
+              this.card.reset(at); // ALSA ran dry and restarts at the threshold
               this.topUp = true;
               if (this.adapt.underrun(this.now())) {
                 o.log.info(
@@ -365,11 +389,15 @@ export class Speaker implements AudioSink {
   write(frame: Int16Array): void {
     const data = this.resampler ? this.resampler.process(frame) : frame;
     const pad = this.playback ? this.keepDepth(data.length) : -1;
+    this.lastWriteAt = this.now();
     if (pad < 0) {
       this.dropped += data.length;
       return;
     }
-    if (pad > 0) this.push(new Int16Array(pad));
+    if (pad > 0) {
+      this.padded += pad;
+      this.push(new Int16Array(pad));
+    }
     this.push(data);
     this.flush();
   }
@@ -432,16 +460,29 @@ export class Speaker implements AudioSink {
     const target = Math.max(start, period + n) + this.adapt.extra * period;
     const queued = this.pending + this.card.fill + n;
     if (queued > target + n / 2) return -1;
-    // Silence goes in only where there is a gap anyway: before the card starts, or right after it
-    // ran dry (aplay may have restarted it at once with what the pipe held, below the target).
-    const gap = !this.card.running || this.topUp || deeper;
+    // A frame that never came leaves the card a frame short for good, not late: the packet clock
+    // skips the ticks of a stall longer than two frames, and their frames are never played. A
+    // late frame is followed by its catch-up at once; two frames in a row that leave the queue
+    // more than half a frame short mean one went missing: the gap is filled with silence now,
+    // rather than by an underrun later.
+    this.short = p && this.card.running && queued < target - n / 2 ? this.short + 1 : 0;
+    const missing = this.short >= 2;
+    if (missing) this.short = 0;
+    // Silence goes in only where there is a gap anyway: before the card starts, right after it
+    // ran dry (aplay may have restarted it at once with what the pipe held, below the target),
+    // where frames went missing, or where a near miss deepens the queue.
+    const gap = !this.card.running || this.topUp || deeper || missing;
     this.topUp = false;
     if (!p || !gap || queued >= target) return 0;
-    // Rounded up so that aplay is left with no partial period: it hands whole periods, and what
-    // it holds of a partial one could not play before the next frame completed it (a frame
-    // that came on time would then find the card with a period less than the depth says).
+    // Rounded to whole periods so that aplay is left with no partial one: it hands whole periods,
+    // and what it holds of a partial one could not play before the next frame completed it (a
+    // frame that came on time would then find the card with a period less than the depth says).
+    // Down when that stays within half a frame of the target (the next frame is then not excess
+    // and dropped), else up.
     const pad = target - queued;
-    return pad + ((period - ((this.pending + pad + n) % period)) % period);
+    const rem = (this.pending + pad + n) % period;
+    if (rem === 0) return pad;
+    return rem <= n / 2 && pad - rem > 0 ? pad - rem : pad + period - rem;
   }
 
   private flush(): void {
@@ -453,6 +494,17 @@ export class Speaker implements AudioSink {
   }
 
   async close(): Promise<void> {
+    const ms = (samples: number) => Math.round((samples * 1000) / this.deviceRate);
+    this.log.info(
+      {
+        underruns: this.underruns,
+        nearMisses: this.adapt.nearMisses,
+        paddedMs: ms(this.padded),
+        droppedMs: ms(this.dropped),
+        extraPeriods: this.adapt.extra,
+      },
+      "speaker: ALSA summary at close",
+    );
     this.queue.length = 0;
     this.playback = null;
     this.current = null;

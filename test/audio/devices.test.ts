@@ -397,6 +397,44 @@ describe("Speaker with a fake playback", () => {
     void sp.close();
   });
 
+  it("a frame that never comes (the packet clock skipped a tick) is made up with silence at once; a late one is not", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 50);
+    for (let i = 0; i < 4; i++) stall(card, sp, 15); // 80 ms deep: a stall of 70 ms does not run it dry
+    expect(sp.extraPeriods).toBe(2);
+    steadyDepth(card, sp, 50);
+    const underruns = card.underruns;
+    let padded = sp.padded;
+    const dropped = sp.dropped;
+    // Late by 15 ms, then its catch-up: nothing to make up.
+    card.tick(35);
+    sp.write(frame());
+    card.tick(5);
+    sp.write(frame());
+    steadyDepth(card, sp, 50);
+    expect(sp.padded).toBe(padded);
+    expect(sp.dropped).toBe(dropped);
+    // A stall of 70 ms: the clock plays the overdue tick and the current one, and skips one.
+    card.tick(20);
+    card.tick(20);
+    card.tick(30);
+    sp.write(frame());
+    sp.write(frame());
+    card.tick(10);
+    sp.write(frame());
+    expect(sp.padded - padded).toBe(160); // the missing frame, as silence
+    expect(sp.dropped).toBe(dropped); // and the next frame is not taken for excess
+    padded = sp.padded;
+    const depths = steadyDepth(card, sp, 100);
+    expect(Math.min(...depths)).toBe(640);
+    expect(Math.max(...depths)).toBe(640);
+    expect(sp.padded).toBe(padded);
+    expect(sp.dropped).toBe(dropped);
+    expect(card.underruns).toBe(underruns);
+    void sp.close();
+  });
+
   it("while aplay starts, keeps no more than it needs to start; restarts a dead aplay", async () => {
     let spawned = 0;
     let end: ((m: string) => void) | null = null;
