@@ -333,7 +333,7 @@ export class Speaker implements AudioSink {
               if (this.adapt.underrun(this.now())) {
                 o.log.info(
                   { device: o.device, extraPeriods: this.adapt.extra, underruns: this.underruns },
-                  "speaker: ALSA underruns repeat; keeping one period more queued",
+                  "speaker: ALSA underrun; keeping one period more queued",
                 );
               }
             },
@@ -428,7 +428,7 @@ export class Speaker implements AudioSink {
     if (this.adapt.tick(now)) {
       this.log.info(
         { extraPeriods: this.adapt.extra },
-        "speaker: a minute without ALSA underruns; one period less queued",
+        "speaker: three minutes without ALSA underruns; one period less queued",
       );
     }
     // More than a period waiting while the card plays, with aplay still ticking every period,
