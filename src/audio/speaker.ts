@@ -204,9 +204,12 @@ export class CardModel {
     this.at = now;
   }
 
-  handed(now: number, rate: number, frames: number, startThreshold: number): void {
+  handed(now: number, rate: number, frames: number, startThreshold: number, bufferSize = Infinity): void {
     this.advance(now, rate);
-    this.fill += frames;
+    // Never more than ALSA's buffer holds: a card that plays faster than the host's clock says
+    // (or a sound server that renders in bursts) would otherwise leave the estimate ever higher,
+    // and the speaker dropping frames for an excess that is not there.
+    this.fill = Math.min(this.fill + frames, bufferSize);
     if (!this.running && this.fill >= startThreshold) this.running = true;
   }
 
@@ -305,7 +308,13 @@ export class Speaker implements AudioSink {
               if (!mine()) return;
               this.played += frames;
               this.lastPlayedAt = this.now();
-              this.card.handed(this.now(), this.deviceRate, frames, this.params?.startThreshold ?? 0);
+              this.card.handed(
+                this.now(),
+                this.deviceRate,
+                frames,
+                this.params?.startThreshold ?? 0,
+                this.params?.bufferSize,
+              );
             },
             onUnderrun: () => {
               if (!mine()) return;

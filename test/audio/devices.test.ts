@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AudioFault } from "../../src/audio/audio.js";
 import { type CaptureSpawner, Microphone } from "../../src/audio/microphone.js";
-import { AlsaStderr, type PlaybackReports, type PlaybackSpawner, Speaker } from "../../src/audio/speaker.js";
+import {
+  AlsaStderr,
+  CardModel,
+  type PlaybackReports,
+  type PlaybackSpawner,
+  Speaker,
+} from "../../src/audio/speaker.js";
 import { silentLogger } from "../../src/log/logger.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -201,6 +207,23 @@ class FakeCard {
     return this.pipe + this.alsa;
   }
 }
+
+describe("CardModel (the speaker's estimate of ALSA's buffer)", () => {
+  it("never holds more than ALSA's buffer, however many periods are reported handed", () => {
+    const m = new CardModel();
+    m.reset(0);
+    // A sound server that took 8 periods within 40 ms (it rendered in a burst): ALSA's buffer
+    // holds 4, so no more than that can be waiting to play.
+    for (let i = 0; i < 8; i++) m.handed(i * 5, 8000, 160, 320, 640);
+    expect(m.running).toBe(true);
+    expect(m.fill).toBe(640); // full at the last report (t = 35 ms), not 8 periods minus 35 ms
+    m.advance(75, 8000);
+    expect(m.fill).toBe(320);
+    m.advance(115, 8000);
+    expect(m.fill).toBe(0); // 80 ms after the buffer was last full: dry
+    expect(m.running).toBe(false);
+  });
+});
 
 describe("Speaker with a fake playback", () => {
   const frame = (v = 1000) => new Int16Array(160).fill(v);
