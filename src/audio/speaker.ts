@@ -8,13 +8,17 @@
  * (the pipe, plus aplay's own partial period). aplay stops taking only when ALSA's buffer is
  * full: then everything queued beyond the start threshold is excess (a burst from the clock,
  * aplay starved of CPU, a card slower than the host's clock) and the next frames are dropped
- * until the depth is back at its target. Dropped samples and the underruns aplay reports are
- * counted. A dead aplay is restarted with backoff (Supervisor); frames meanwhile are dropped.
+ * until the depth is back at its target. An aplay that stopped ticking is stalled, not blocked
+ * on a full buffer: its backlog is kept. Repeated underruns, or frames that find the card nearly
+ * dry, add a period of depth (up to the profile's buffer); a clean minute takes one back
+ * (depth-adapt.ts). Dropped samples and the underruns aplay reports are counted. A dead aplay is
+ * restarted with backoff (Supervisor); frames meanwhile are dropped.
  */
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSink } from "./audio.js";
 import { explainEnd } from "./card.js";
+import { DepthAdapt } from "./depth-adapt.js";
 import {
   type AlsaParams,
   alsaStreamArgs,
@@ -200,9 +204,12 @@ export class CardModel {
     this.at = now;
   }
 
-  handed(now: number, rate: number, frames: number, startThreshold: number): void {
+  handed(now: number, rate: number, frames: number, startThreshold: number, bufferSize = Infinity): void {
     this.advance(now, rate);
-    this.fill += frames;
+    // Never more than ALSA's buffer holds: a card that plays faster than the host's clock says
+    // (or a sound server that renders in bursts) would otherwise leave the estimate ever higher,
+    // and the speaker dropping frames for an excess that is not there.
+    this.fill = Math.min(this.fill + frames, bufferSize);
     if (!this.running && this.fill >= startThreshold) this.running = true;
   }
 
@@ -220,6 +227,8 @@ export class Speaker implements AudioSink {
   dropped = 0;
   /** Underruns aplay reported. */
   underruns = 0;
+  /** Samples (at the device rate) of silence put in: at start, after underruns, for missing frames. */
+  padded = 0;
   /** The ALSA parameters of the running aplay (null until it printed them). */
   params: AlsaParams | null = null;
   private readonly queue: Buffer[] = [];
@@ -236,6 +245,17 @@ export class Speaker implements AudioSink {
   /** What ALSA's buffer holds, estimated. */
   private readonly card = new CardModel();
   private readonly now: () => number;
+  /** Extra periods of depth after repeated underruns (depth-adapt.ts). */
+  private readonly adapt: DepthAdapt;
+  private readonly log: Logger;
+  /** When aplay last reported a period handed to ALSA (it ticks every period while it plays). */
+  private lastPlayedAt = 0;
+  /** The card just ran dry: the next frame may bring the depth up to target with silence. */
+  private topUp = false;
+  /** Frames in a row that left the queue short of its target by more than half a frame. */
+  private short = 0;
+  /** When the last frame was written (for the underrun log: was it the feed or the card?). */
+  private lastWriteAt = 0;
 
   constructor(o: SpeakerOptions) {
     this.rate = o.rate;
@@ -244,6 +264,8 @@ export class Speaker implements AudioSink {
     this.resampler = this.deviceRate !== this.rate ? new Resampler(this.rate, this.deviceRate) : null;
     this.capacity = o.queueFrames ?? 10;
     this.now = o.now ?? (() => performance.now());
+    this.log = o.log;
+    this.adapt = new DepthAdapt({ ceiling: this.latency.periods - this.latency.startPeriods });
     const spawn = o.spawn ?? aplaySpawner;
     this.supervisor = new Supervisor({
       device: "speaker",
@@ -255,6 +277,7 @@ export class Speaker implements AudioSink {
         this.written = 0;
         this.played = 0;
         this.card.reset(this.now());
+        this.lastPlayedAt = this.now();
         this.params = null;
         // Reports may come while spawn() runs (fakes): they are matched by this token, not by p.
         const token = {};
@@ -284,12 +307,44 @@ export class Speaker implements AudioSink {
             onPlayed: (frames) => {
               if (!mine()) return;
               this.played += frames;
-              this.card.handed(this.now(), this.deviceRate, frames, this.params?.startThreshold ?? 0);
+              this.lastPlayedAt = this.now();
+              this.card.handed(
+                this.now(),
+                this.deviceRate,
+                frames,
+                this.params?.startThreshold ?? 0,
+                this.params?.bufferSize,
+              );
             },
             onUnderrun: () => {
               if (!mine()) return;
               this.underruns++;
-              this.card.reset(this.now()); // ALSA ran dry and restarts at the threshold
+              const at = this.now();
+              if (this.underruns <= 20 || this.underruns % 50 === 0) {
+                // What led to it: a feed that stopped (the desk had no CPU, the packet clock
+                // skipped), or a card that drained what it had been given (aplay or the sound
+                // server stalled).
+                o.log.info(
+                  {
+                    device: o.device,
+                    underruns: this.underruns,
+                    sinceWriteMs: Math.round(at - this.lastWriteAt),
+                    sinceAplayMs: Math.round(at - this.lastPlayedAt),
+                    pending: this.pending,
+                    estimated: Math.round(this.card.fill),
+                    extraPeriods: this.adapt.extra,
+                  },
+                  "speaker: ALSA underrun",
+                );
+              }
+              this.card.reset(at); // ALSA ran dry and restarts at the threshold
+              this.topUp = true;
+              if (this.adapt.underrun(this.now())) {
+                o.log.info(
+                  { device: o.device, extraPeriods: this.adapt.extra, underruns: this.underruns },
+                  "speaker: ALSA underrun; keeping one period more queued",
+                );
+              }
             },
           },
         );
@@ -298,6 +353,16 @@ export class Speaker implements AudioSink {
       },
     });
     this.supervisor.start();
+  }
+
+  /** Periods queued beyond the profile's target, after repeated underruns (0 when clean). */
+  get extraPeriods(): number {
+    return this.adapt.extra;
+  }
+
+  /** Times the card came within half a period of running dry (counted at most once a second). */
+  get nearMisses(): number {
+    return this.adapt.nearMisses;
   }
 
   get xruns(): number {
@@ -333,11 +398,15 @@ export class Speaker implements AudioSink {
   write(frame: Int16Array): void {
     const data = this.resampler ? this.resampler.process(frame) : frame;
     const pad = this.playback ? this.keepDepth(data.length) : -1;
+    this.lastWriteAt = this.now();
     if (pad < 0) {
       this.dropped += data.length;
       return;
     }
-    if (pad > 0) this.push(new Int16Array(pad));
+    if (pad > 0) {
+      this.padded += pad;
+      this.push(new Int16Array(pad));
+    }
     this.push(data);
     this.flush();
   }
@@ -363,18 +432,66 @@ export class Speaker implements AudioSink {
     const period = p?.periodSize ?? this.samples(this.latency.periodUs);
     const start = p?.startThreshold ?? period * this.latency.startPeriods;
     const now = this.now();
+    const wasRunning = this.card.running;
     this.card.advance(now, this.deviceRate);
-    // More than a period waiting while the card plays means aplay cannot hand it over: ALSA's
-    // buffer is full. (If aplay was stalled instead, its underrun report resets the estimate.)
-    if (p && this.card.running && this.pending >= period + n) this.card.atLeast(p.bufferSize - period);
+    if (this.adapt.tick(now)) {
+      this.log.info(
+        { extraPeriods: this.adapt.extra },
+        "speaker: three minutes without ALSA underruns; one period less queued",
+      );
+    }
+    // More than a period waiting while the card plays, with aplay still ticking every period,
+    // means aplay cannot hand it over: ALSA's buffer is full. An aplay that has not ticked for
+    // two periods is stalled (no CPU, a sound server holding it) while the card drains: its
+    // backlog is then not excess, and taking the buffer for full would drop the very frames that
+    // refill the card when aplay runs again.
+    const ticking = now - this.lastPlayedAt < (2 * period * 1000) / this.deviceRate;
+    if (p && this.card.running && ticking && this.pending >= period + n)
+      this.card.atLeast(p.bufferSize - period);
+    // A near miss: the card had less than half a period left when this frame came, or by the
+    // estimate none at all (it came late by most of a frame). On a loaded host the next one may
+    // come later still: repeated near misses deepen the queue a period before the card actually
+    // runs dry (depth-adapt.ts). The added depth is silence put in right here, where the card is
+    // nearly dry anyway. (aplay hands whole periods: what it holds of a partial one cannot play
+    // before this frame completes it.)
+    const playable = this.card.fill + Math.floor(this.pending / period) * period;
+    const deeper = !!p && wasRunning && playable < period / 2 && this.adapt.nearMiss(now);
+    if (deeper) {
+      this.log.info(
+        { extraPeriods: this.adapt.extra, nearMisses: this.adapt.nearMisses },
+        "speaker: frames keep finding ALSA nearly empty; keeping one period more queued",
+      );
+    }
     // Queued with this frame: what aplay has not taken, what ALSA still holds, the frame. The
     // target is the start threshold, and at least a period more than the frame (frames come
-    // every 20 ms: the card must not run dry in between). Half a frame more (the clock ticks
-    // late, never early) is excess: this frame goes.
-    const target = Math.max(start, period + n);
+    // every 20 ms: the card must not run dry in between), plus the periods repeated underruns
+    // added. Half a frame more (the clock ticks late, never early) is excess: this frame goes.
+    const target = Math.max(start, period + n) + this.adapt.extra * period;
     const queued = this.pending + this.card.fill + n;
     if (queued > target + n / 2) return -1;
-    return p && !this.card.running && queued < target ? target - queued : 0;
+    // A frame that never came leaves the card a frame short for good, not late: the packet clock
+    // skips the ticks of a stall longer than two frames, and their frames are never played. A
+    // late frame is followed by its catch-up at once; two frames in a row that leave the queue
+    // more than half a frame short mean one went missing: the gap is filled with silence now,
+    // rather than by an underrun later.
+    this.short = p && this.card.running && queued < target - n / 2 ? this.short + 1 : 0;
+    const missing = this.short >= 2;
+    if (missing) this.short = 0;
+    // Silence goes in only where there is a gap anyway: before the card starts, right after it
+    // ran dry (aplay may have restarted it at once with what the pipe held, below the target),
+    // where frames went missing, or where a near miss deepens the queue.
+    const gap = !this.card.running || this.topUp || deeper || missing;
+    this.topUp = false;
+    if (!p || !gap || queued >= target) return 0;
+    // Rounded to whole periods so that aplay is left with no partial one: it hands whole periods,
+    // and what it holds of a partial one could not play before the next frame completed it (a
+    // frame that came on time would then find the card with a period less than the depth says).
+    // Down when that stays within half a frame of the target (the next frame is then not excess
+    // and dropped), else up.
+    const pad = target - queued;
+    const rem = (this.pending + pad + n) % period;
+    if (rem === 0) return pad;
+    return rem <= n / 2 && pad - rem > 0 ? pad - rem : pad + period - rem;
   }
 
   private flush(): void {
@@ -386,6 +503,17 @@ export class Speaker implements AudioSink {
   }
 
   async close(): Promise<void> {
+    const ms = (samples: number) => Math.round((samples * 1000) / this.deviceRate);
+    this.log.info(
+      {
+        underruns: this.underruns,
+        nearMisses: this.adapt.nearMisses,
+        paddedMs: ms(this.padded),
+        droppedMs: ms(this.dropped),
+        extraPeriods: this.adapt.extra,
+      },
+      "speaker: ALSA summary at close",
+    );
     this.queue.length = 0;
     this.playback = null;
     this.current = null;

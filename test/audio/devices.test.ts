@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AudioFault } from "../../src/audio/audio.js";
 import { type CaptureSpawner, Microphone } from "../../src/audio/microphone.js";
-import { AlsaStderr, type PlaybackReports, type PlaybackSpawner, Speaker } from "../../src/audio/speaker.js";
+import {
+  AlsaStderr,
+  CardModel,
+  type PlaybackReports,
+  type PlaybackSpawner,
+  Speaker,
+} from "../../src/audio/speaker.js";
 import { silentLogger } from "../../src/log/logger.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -184,11 +190,11 @@ class FakeCard {
     }
     if (this.alsa >= 320) this.running = true;
   }
-  /** The device plays one period (20 ms). */
-  tick(): void {
-    this.time += 20;
+  /** The device plays for `ms` (default one period, 20 ms). */
+  tick(ms = 20): void {
+    this.time += ms;
     if (!this.running) return;
-    this.alsa -= this.perTick;
+    this.alsa -= (this.perTick * ms) / 20;
     if (this.alsa <= 0) {
       this.alsa = 0;
       this.running = false;
@@ -201,6 +207,23 @@ class FakeCard {
     return this.pipe + this.alsa;
   }
 }
+
+describe("CardModel (the speaker's estimate of ALSA's buffer)", () => {
+  it("never holds more than ALSA's buffer, however many periods are reported handed", () => {
+    const m = new CardModel();
+    m.reset(0);
+    // A sound server that took 8 periods within 40 ms (it rendered in a burst): ALSA's buffer
+    // holds 4, so no more than that can be waiting to play.
+    for (let i = 0; i < 8; i++) m.handed(i * 5, 8000, 160, 320, 640);
+    expect(m.running).toBe(true);
+    expect(m.fill).toBe(640); // full at the last report (t = 35 ms), not 8 periods minus 35 ms
+    m.advance(75, 8000);
+    expect(m.fill).toBe(320);
+    m.advance(115, 8000);
+    expect(m.fill).toBe(0); // 80 ms after the buffer was last full: dry
+    expect(m.running).toBe(false);
+  });
+});
 
 describe("Speaker with a fake playback", () => {
   const frame = (v = 1000) => new Int16Array(160).fill(v);
@@ -281,8 +304,156 @@ describe("Speaker with a fake playback", () => {
       depths.push(card.depth);
     }
     expect(sp.underruns).toBe(1);
-    expect(Math.max(...depths.slice(-50))).toBeLessThanOrEqual(320);
-    expect(Math.min(...depths.slice(-50))).toBeGreaterThanOrEqual(160);
+    expect(sp.extraPeriods).toBe(1);
+    // The target, plus the period the underrun added: not the 300 ms the pipe had filled with.
+    expect(Math.max(...depths.slice(-50))).toBeLessThanOrEqual(320 + 160);
+    expect(Math.min(...depths.slice(-50))).toBeGreaterThanOrEqual(320);
+    void sp.close();
+  });
+
+  /** aplay gets no CPU for `ticks` periods while the card plays on, then runs again. */
+  const stall = (card: FakeCard, sp: Speaker, ticks: number, after = 20): void => {
+    card.stalled = true;
+    for (let i = 0; i < ticks; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+    card.stalled = false;
+    card.pump();
+    for (let i = 0; i < after; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+  };
+  const steadyDepth = (card: FakeCard, sp: Speaker, ticks: number): number[] => {
+    const depths: number[] = [];
+    for (let i = 0; i < ticks; i++) {
+      card.tick();
+      sp.write(frame());
+      depths.push(card.depth);
+    }
+    return depths;
+  };
+
+  it("each underrun adds a period of depth, up to the ceiling; clean minutes take them back", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 50);
+    stall(card, sp, 15);
+    expect(sp.underruns).toBe(1);
+    expect(sp.extraPeriods).toBe(1);
+    let depths = steadyDepth(card, sp, 100);
+    expect(Math.max(...depths.slice(10))).toBe(320 + 160); // one period more than the target
+    expect(Math.min(...depths.slice(10))).toBeGreaterThanOrEqual(320);
+    for (let i = 0; i < 7; i++) stall(card, sp, 15);
+    expect(sp.underruns).toBe(8);
+    expect(sp.extraPeriods).toBe(2); // normal: 4 periods of buffer, 2 to start: 2 at most
+    depths = steadyDepth(card, sp, 100);
+    expect(Math.max(...depths.slice(10))).toBe(640);
+    // Three clean minutes (9000 frames of 20 ms) take one period back, the next three the other.
+    depths = steadyDepth(card, sp, 9000);
+    expect(sp.extraPeriods).toBe(1);
+    expect(Math.max(...depths.slice(-100))).toBe(480);
+    depths = steadyDepth(card, sp, 9000);
+    expect(sp.extraPeriods).toBe(0);
+    expect(Math.max(...depths.slice(-100))).toBe(320);
+    expect(sp.underruns).toBe(8);
+    expect(card.underruns).toBe(8);
+    void sp.close();
+  });
+
+  it("a stalled aplay (no meter tick, the card still playing) is not taken for a full buffer: nothing is dropped", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 50);
+    for (let i = 0; i < 4; i++) stall(card, sp, 15);
+    expect(sp.extraPeriods).toBe(2);
+    steadyDepth(card, sp, 50);
+    const dropped = sp.dropped;
+    // 60 ms without aplay: the pipe holds 2 periods + a frame while ALSA still has one to play.
+    // Taken for a full buffer, that backlog was dropped, and the card ran dry when aplay resumed.
+    stall(card, sp, 3, 50);
+    expect(sp.dropped).toBe(dropped);
+    expect(card.underruns).toBe(4);
+    expect(sp.underruns).toBe(4);
+    void sp.close();
+  });
+
+  it("frames that come late by most of a period add depth before the card runs dry; on time, they add none", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 3000); // a punctual minute: no near miss, no step
+    expect(sp.nearMisses).toBe(0);
+    expect(sp.extraPeriods).toBe(0);
+    /** One frame `ms` late, the next as early, then a second of calm. */
+    const late = (ms: number): void => {
+      card.tick(20 + ms);
+      sp.write(frame());
+      card.tick(20 - ms);
+      sp.write(frame());
+      steadyDepth(card, sp, 50);
+    };
+    late(15); // the card had 5 ms left
+    expect(sp.nearMisses).toBe(1);
+    expect(sp.extraPeriods).toBe(0); // one late frame is not a pattern
+    late(15);
+    expect(sp.extraPeriods).toBe(1);
+    for (let i = 0; i < 5; i++) late(15); // one period deeper: 15 ms late is no longer close
+    expect(sp.nearMisses).toBe(2);
+    late(35); // it is at 35 ms (the card would have run dry at the first depth)
+    late(35);
+    expect(sp.nearMisses).toBe(4);
+    expect(sp.extraPeriods).toBe(2);
+    for (let i = 0; i < 5; i++) late(35);
+    expect(sp.extraPeriods).toBe(2); // the ceiling: normal's buffer is 4 periods, 2 to start
+    expect(card.underruns).toBe(0);
+    expect(sp.underruns).toBe(0);
+    // Bounded: never more than the profile's buffer (4 periods) queued, and clean minutes give it back.
+    let depths = steadyDepth(card, sp, 100);
+    expect(Math.max(...depths.slice(10))).toBe(640);
+    steadyDepth(card, sp, 9000);
+    depths = steadyDepth(card, sp, 9000);
+    expect(sp.extraPeriods).toBe(0);
+    expect(Math.max(...depths.slice(-100))).toBe(320);
+    expect(card.underruns).toBe(0);
+    void sp.close();
+  });
+
+  it("a frame that never comes (the packet clock skipped a tick) is made up with silence at once; a late one is not", () => {
+    const card = new FakeCard();
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    steadyDepth(card, sp, 50);
+    for (let i = 0; i < 4; i++) stall(card, sp, 15); // 80 ms deep: a stall of 70 ms does not run it dry
+    expect(sp.extraPeriods).toBe(2);
+    steadyDepth(card, sp, 50);
+    const underruns = card.underruns;
+    let padded = sp.padded;
+    const dropped = sp.dropped;
+    // Late by 15 ms, then its catch-up: nothing to make up.
+    card.tick(35);
+    sp.write(frame());
+    card.tick(5);
+    sp.write(frame());
+    steadyDepth(card, sp, 50);
+    expect(sp.padded).toBe(padded);
+    expect(sp.dropped).toBe(dropped);
+    // A stall of 70 ms: the clock plays the overdue tick and the current one, and skips one.
+    card.tick(20);
+    card.tick(20);
+    card.tick(30);
+    sp.write(frame());
+    sp.write(frame());
+    card.tick(10);
+    sp.write(frame());
+    expect(sp.padded - padded).toBe(160); // the missing frame, as silence
+    expect(sp.dropped).toBe(dropped); // and the next frame is not taken for excess
+    padded = sp.padded;
+    const depths = steadyDepth(card, sp, 100);
+    expect(Math.min(...depths)).toBe(640);
+    expect(Math.max(...depths)).toBe(640);
+    expect(sp.padded).toBe(padded);
+    expect(sp.dropped).toBe(dropped);
+    expect(card.underruns).toBe(underruns);
     void sp.close();
   });
 
