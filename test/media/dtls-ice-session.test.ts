@@ -3,7 +3,10 @@
  * and werift-dtls on both sides, real sockets): the tones cross both ways encrypted, an ICE
  * restart by re-offer keeps the audio and the DTLS keys, a certificate that does not match the
  * SDP's fingerprint ends the media with a clear error, and lost consent (RFC 7675) ends it too.
+ * Garbage sent to a connected call's ICE socket (random bytes, truncated RTP, fake DTLS records,
+ * broken STUN, SRTP with a wrong tag) is dropped and the call goes on.
  */
+import { createSocket } from "node:dgram";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -132,4 +135,54 @@ describe("ICE + DTLS-SRTP between two sessions", () => {
     expect(ended.a[0]).toMatch(/consent/);
     await a.close();
   }, 50_000);
+  it("garbage at a connected call's ICE socket (random, truncated RTP, fake DTLS and STUN, forged SRTP) is dropped; the call and its audio go on", async () => {
+    const { a, b, answer, ended } = await pair(33300);
+    await sleep(1500);
+    const port = Number(/a=candidate:\S+ 1 \S+ \d+ 127\.0\.0\.1 (\d+) typ host/.exec(answer)?.[1]);
+    expect(port).toBeGreaterThan(0);
+    const before = b.stats().packetsReceived;
+    const rtp = (payloadBytes: number) => {
+      const p = Buffer.alloc(12 + payloadBytes, 0x5a);
+      p[0] = 0x80;
+      p[1] = 0; // PCMU
+      p.writeUInt16BE(1234, 2);
+      p.writeUInt32BE(0xdeadbeef, 8);
+      return p;
+    };
+    const stun = Buffer.alloc(20);
+    stun.writeUInt16BE(0x0001, 0); // Binding request
+    stun.writeUInt16BE(40, 2); // a length its body does not have
+    stun.writeUInt32BE(0x2112a442, 4);
+    const dtls = Buffer.from([22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0xff, 1, 2, 3]); // handshake, lying length
+    const appData = Buffer.concat([
+      Buffer.from([23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7, 0, 40]),
+      Buffer.alloc(40, 1),
+    ]);
+    const junk = [
+      Buffer.alloc(0),
+      Buffer.from([0x80]),
+      rtp(0).subarray(0, 11),
+      rtp(160),
+      rtp(170),
+      stun,
+      dtls,
+      appData,
+    ];
+    for (let i = 0; i < 50; i++)
+      junk.push(Buffer.from(Array.from({ length: 1 + ((i * 37) % 300) }, (_, j) => (i * 31 + j * 7) & 0xff)));
+    const stranger = createSocket("udp4");
+    await new Promise<void>((r) => stranger.bind(0, "127.0.0.1", r));
+    for (const j of junk) stranger.send(j, port, "127.0.0.1");
+    await sleep(1500);
+    stranger.close();
+    // Nothing ended, and B kept receiving A's packets at the pace of a call.
+    expect(ended).toEqual({ a: [], b: [] });
+    expect(b.stats().packetsReceived - before).toBeGreaterThan(40);
+    // The RTP-shaped junk reached the protection layer and failed its authentication there.
+    expect(b.stats().srtpAuthDropped).toBeGreaterThan(0);
+    await a.close();
+    await b.close();
+    await sleep(200);
+    expect(toneRatio(sinkOf("b", "B33300"), 440, 1000)).toBeGreaterThan(100);
+  }, 15_000);
 });
