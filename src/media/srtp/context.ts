@@ -118,6 +118,17 @@ export function rtpHeaderLength(p: Buffer, len: number): number {
   return h <= len ? h : -1;
 }
 
+/**
+ * RFC 3711 §3.3.1 / Appendix A: after a packet of index v·2^16 + seq (v from guessRoc), the
+ * stream's ROC and highest sequence number s_l move on if it is the newest yet.
+ */
+function advanceRoc(s: { roc: number; sl: number }, v: number, seq: number): void {
+  if (v === s.roc + 1) {
+    s.roc = v;
+    s.sl = seq;
+  } else if (v === s.roc && seq > s.sl) s.sl = seq;
+}
+
 const RTCP_HEADER = 8;
 const E_BIT = 0x80000000;
 
@@ -211,10 +222,7 @@ export class SrtpSender extends Context {
       this.rocs.set(ssrc, st);
     } else {
       roc = Math.max(guessRoc(st.roc, st.sl, seq), 0);
-      if (roc === st.roc + 1) {
-        st.roc = roc;
-        st.sl = seq;
-      } else if (roc === st.roc && seq > st.sl) st.sl = seq;
+      advanceRoc(st, roc, seq);
     }
     const tag = this.suite.rtpTag;
     const out = Buffer.allocUnsafe(len + tag);
@@ -318,10 +326,7 @@ export class SrtpReceiver extends Context {
       w.accept(index);
       this.sources.set(ssrc, { roc: 0, sl: seq, window: w, ks: this.keystreamFor(ssrc) });
     } else {
-      if (v === src.roc + 1) {
-        src.roc = v;
-        src.sl = seq;
-      } else if (v === src.roc && seq > src.sl) src.sl = seq;
+      advanceRoc(src, v, seq);
       src.window.accept(index);
     }
     return p.subarray(0, len);
