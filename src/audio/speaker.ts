@@ -10,7 +10,7 @@
  * aplay starved of CPU, a card slower than the host's clock) and the next frames are dropped
  * until the depth is back at its target. An aplay that stopped ticking is stalled, not blocked
  * on a full buffer: its backlog is kept. Repeated underruns, or frames that find the card nearly
- * dry, add a period of depth (up to the profile's buffer); a clean minute takes one back
+ * dry, add a period of depth (up to the profile's buffer); three clean minutes take one back
  * (depth-adapt.ts). Dropped samples and the underruns aplay reports are counted. A dead aplay is
  * restarted with backoff (Supervisor); frames meanwhile are dropped.
  */

@@ -497,6 +497,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
 
   stats(): MediaStats {
     const r = this.reporter.receiver;
+    const dropped = this.dropped;
     return {
       packetsSent: this.counters.sent,
       packetsReceived: this.counters.received,
@@ -506,8 +507,8 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       packetsRejected: this.counters.rejected,
       audioUnderruns: this.bridge.underruns,
       audioOverruns: this.bridge.overruns,
-      srtpAuthDropped: this.droppedBefore.auth + this.protection.dropped.auth,
-      srtpReplayDropped: this.droppedBefore.replay + this.protection.dropped.replay,
+      srtpAuthDropped: dropped.auth,
+      srtpReplayDropped: dropped.replay,
     };
   }
 

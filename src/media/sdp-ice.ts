@@ -37,11 +37,10 @@ export interface IceCandidateLine {
   readonly relatedPort?: number;
 }
 
-/** What the far end said about ICE and DTLS for its audio stream. */
-export interface RemoteIceDtls {
+/** The ICE and DTLS attributes of one audio stream, either side's. */
+interface IceDtlsAttributes {
   readonly ufrag: string;
   readonly pwd: string;
-  readonly iceLite: boolean;
   /** UDP candidates of component 1 (RTP, and RTCP too with rtcp-mux). */
   readonly candidates: readonly IceCandidateLine[];
   readonly fingerprint: Fingerprint;
@@ -52,17 +51,13 @@ export interface RemoteIceDtls {
   readonly bundle: boolean;
 }
 
-/** Our side of it, as put in an offer or answer. */
-export interface LocalIceDtls {
-  readonly ufrag: string;
-  readonly pwd: string;
-  readonly candidates: readonly IceCandidateLine[];
-  readonly fingerprint: Fingerprint;
-  readonly setup: SetupRole;
-  readonly rtcpMux: boolean;
-  readonly mid: string | null;
-  readonly bundle: boolean;
+/** What the far end said about ICE and DTLS for its audio stream. */
+export interface RemoteIceDtls extends IceDtlsAttributes {
+  readonly iceLite: boolean;
 }
+
+/** Our side of it, as put in an offer or answer. */
+export type LocalIceDtls = IceDtlsAttributes;
 
 function incompatible(message: string): MediaError {
   return new MediaError("incompatible", message);

@@ -118,6 +118,17 @@ export function rtpHeaderLength(p: Buffer, len: number): number {
   return h <= len ? h : -1;
 }
 
+/**
+ * RFC 3711 §3.3.1 / Appendix A: after a packet of index v·2^16 + seq (v from guessRoc), the
+ * stream's ROC and highest sequence number s_l move on if it is the newest yet.
+ */
+function advanceRoc(s: { roc: number; sl: number }, v: number, seq: number): void {
+  if (v === s.roc + 1) {
+    s.roc = v;
+    s.sl = seq;
+  } else if (v === s.roc && seq > s.sl) s.sl = seq;
+}
+
 const RTCP_HEADER = 8;
 const E_BIT = 0x80000000;
 
@@ -137,48 +148,40 @@ abstract class Context {
     this.rtcp = deriveSession(kdf, this.suite, true);
   }
 
-  /** RFC 3711 §4.1.1: IV = (k_s·2^16) XOR (SSRC·2^64) XOR (i·2^16), i = 2^16·ROC + SEQ. */
-  protected rtpIv(ssrc: number, roc: number, seq: number): Buffer {
+  /**
+   * The IV for the 48-bit packet index `hi·2^16 + lo` under `salt`. RFC 3711 §4.1.1 (AES-CM):
+   * IV = (k_s·2^16) XOR (SSRC·2^64) XOR (index·2^16); RFC 7714 §8.1/§9.1 (GCM): the salt XOR
+   * 00 00 || SSRC || index. SRTP's index is ROC||SEQ, SRTCP's the 31-bit index zero-extended,
+   * so both packet kinds share this one layout.
+   */
+  private iv(salt: Buffer, ssrc: number, hi: number, lo: number): Buffer {
     if (this.suite.aead) {
-      // RFC 7714 §8.1: 00 00 || SSRC || ROC || SEQ, XOR the 96-bit salt.
       const iv = this.iv12;
-      const s = this.rtp.salt;
       iv.writeUInt16BE(0, 0);
       iv.writeUInt32BE(ssrc, 2);
-      iv.writeUInt32BE(roc >>> 0, 6);
-      iv.writeUInt16BE(seq, 10);
-      for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (s[i] as number);
+      iv.writeUInt32BE(hi >>> 0, 6);
+      iv.writeUInt16BE(lo, 10);
+      for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
       return iv;
     }
     const iv = this.iv16;
-    this.rtp.salt.copy(iv, 0, 0, 14);
+    salt.copy(iv, 0, 0, 14);
     iv[14] = 0;
     iv[15] = 0;
     iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
-    iv.writeUInt32BE((iv.readUInt32BE(8) ^ roc) >>> 0, 8);
-    iv.writeUInt16BE(iv.readUInt16BE(12) ^ seq, 12);
+    iv.writeUInt32BE((iv.readUInt32BE(8) ^ hi) >>> 0, 8);
+    iv.writeUInt16BE(iv.readUInt16BE(12) ^ lo, 12);
     return iv;
   }
 
-  /** §4.1.1 for SRTCP (the 31-bit index in place of i); RFC 7714 §9.1 for GCM. */
+  /** SRTP: index = 2^16·ROC + SEQ. */
+  protected rtpIv(ssrc: number, roc: number, seq: number): Buffer {
+    return this.iv(this.rtp.salt, ssrc, roc, seq);
+  }
+
+  /** SRTCP: the 31-bit index. */
   protected rtcpIv(ssrc: number, index: number): Buffer {
-    if (this.suite.aead) {
-      const iv = this.iv12;
-      const s = this.rtcp.salt;
-      iv.writeUInt16BE(0, 0);
-      iv.writeUInt32BE(ssrc, 2);
-      iv.writeUInt16BE(0, 6);
-      iv.writeUInt32BE(index, 8);
-      for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (s[i] as number);
-      return iv;
-    }
-    const iv = this.iv16;
-    this.rtcp.salt.copy(iv, 0, 0, 14);
-    iv[14] = 0;
-    iv[15] = 0;
-    iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
-    iv.writeUInt32BE((iv.readUInt32BE(10) ^ index) >>> 0, 10);
-    return iv;
+    return this.iv(this.rtcp.salt, ssrc, index >>> 16, index & 0xffff);
   }
 
   /** HMAC-SHA1 over `data` (and the 4-byte ROC for SRTP, §4.2), the full 20 bytes. */
@@ -219,10 +222,7 @@ export class SrtpSender extends Context {
       this.rocs.set(ssrc, st);
     } else {
       roc = Math.max(guessRoc(st.roc, st.sl, seq), 0);
-      if (roc === st.roc + 1) {
-        st.roc = roc;
-        st.sl = seq;
-      } else if (roc === st.roc && seq > st.sl) st.sl = seq;
+      advanceRoc(st, roc, seq);
     }
     const tag = this.suite.rtpTag;
     const out = Buffer.allocUnsafe(len + tag);
@@ -326,10 +326,7 @@ export class SrtpReceiver extends Context {
       w.accept(index);
       this.sources.set(ssrc, { roc: 0, sl: seq, window: w, ks: this.keystreamFor(ssrc) });
     } else {
-      if (v === src.roc + 1) {
-        src.roc = v;
-        src.sl = seq;
-      } else if (v === src.roc && seq > src.sl) src.sl = seq;
+      advanceRoc(src, v, seq);
       src.window.accept(index);
     }
     return p.subarray(0, len);
