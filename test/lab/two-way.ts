@@ -1,14 +1,37 @@
 /**
- * The end of a two-baresip call the lab tests share (lab-coturn, lab-netns): both peers record
- * (`record: true`) and play a tone; this waits until each has received 3 s of the other's audio,
- * hangs up from the caller, and returns each side's closed received-audio recording
- * ("-dec.wav"), so the test measures what each end heard.
+ * Two baresips in a call, each playing a tone and recording (`record: true`) what it receives:
+ * the steps the lab tests share (lab-smoke, lab-coturn, lab-netns, lab-rtpengine) to find each
+ * side's received-audio recording ("-dec.wav"), let audio flow both ways, and close the
+ * recordings, so the test measures what each end heard.
  */
 import { wavComplete, wavSeconds } from "./audio.js";
 import type { Baresip } from "./baresip.js";
 import { waitUntil } from "./proc.js";
 
-/** A peer's received-audio recording of its call, once it exists. */
+/** The one recording of the received direction ("-dec.wav") of a peer's only call. */
+export function receivedRecording(b: Baresip): Promise<string> {
+  return waitUntil(`${b.user}'s received-audio recording`, async () => {
+    const files = (await b.recordings()).filter((f) => f.endsWith("-dec.wav"));
+    return files.length === 1 && files[0] !== undefined ? files[0] : undefined;
+  });
+}
+
+/** Waits until both recordings hold 3 s of received audio. */
+export async function heardBothWays(a: string, b: string, timeoutMs = 15_000): Promise<void> {
+  await waitUntil(
+    "3 s of received audio on both ends",
+    async () => (await wavSeconds(a)) >= 3 && (await wavSeconds(b)) >= 3,
+    timeoutMs,
+    100,
+  );
+}
+
+/** Waits until both recordings are complete WAV files (after the call closed). */
+export async function recordingsClosed(a: string, b: string): Promise<void> {
+  await waitUntil("recordings closed", async () => (await wavComplete(a)) && (await wavComplete(b)));
+}
+
+/** A peer's received-audio recording of its call, once it exists (the first, if more). */
 function received(b: Baresip): Promise<string> {
   return waitUntil(`${b.user}'s recording`, async () =>
     (await b.recordings()).find((f) => f.endsWith("-dec.wav")),
@@ -22,17 +45,9 @@ function received(b: Baresip): Promise<string> {
  */
 export async function exchangeThenHangUp(caller: Baresip, callee: Baresip): Promise<[string, string]> {
   const [recCaller, recCallee] = [await received(caller), await received(callee)];
-  await waitUntil(
-    "3 s of received audio on both ends",
-    async () => (await wavSeconds(recCaller)) >= 3 && (await wavSeconds(recCallee)) >= 3,
-    15_000,
-    100,
-  );
+  await heardBothWays(recCaller, recCallee);
   await caller.hangup();
   await callee.waitFor("CALL_CLOSED");
-  await waitUntil(
-    "recordings closed",
-    async () => (await wavComplete(recCaller)) && (await wavComplete(recCallee)),
-  );
+  await recordingsClosed(recCaller, recCallee);
   return [recCaller, recCallee];
 }
