@@ -12,6 +12,7 @@ import { dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, readSipTrace, startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
 import {
+  baresipTurn,
   type Coturn,
   openStunClient,
   StunRefused,
@@ -102,12 +103,7 @@ describe("lab coturn", () => {
       audioFile: tone440,
       record: true,
       sipTrace: true,
-      medianat: "turn",
-      stunServer: {
-        url: `turn:${coturn.host}:${coturn.port}`,
-        username: coturn.username,
-        password: coturn.password,
-      },
+      ...baresipTurn(coturn),
     });
     peers.push(relayed);
     const direct = await startBaresip({

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
 import { type Baresip, readSipTrace, startBaresip } from "../lab/baresip.js";
-import { type Coturn, startCoturn } from "../lab/coturn.js";
+import { baresipTurn, type Coturn, startCoturn } from "../lab/coturn.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { createHomeNat, type HomeNat, netnsUnavailable } from "../lab/netns.js";
 import { baresipPort } from "../lab/ports.js";
@@ -180,12 +180,7 @@ describe.skipIf(unavailable !== null)("lab home NAT (network namespaces)", () =>
         audioFile: tone440,
         record: true,
         sipTrace: true,
-        medianat: "turn",
-        stunServer: {
-          url: `turn:${turn.host}:${turn.port}`,
-          username: turn.username,
-          password: turn.password,
-        },
+        ...baresipTurn(turn),
         netns: { ns: home.home.ns, address: home.home.address, nat: home },
       });
       stops.push(() => desk.stop());
