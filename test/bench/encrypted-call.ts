@@ -34,7 +34,8 @@ import { type Baresip, type BaresipOptions, startBaresip } from "../lab/baresip.
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { createVethLink, type VethLink } from "../lab/netns.js";
 import { baresipPort, freePort, freePorts } from "../lab/ports.js";
-import { execFileAsync, pause, stopProcess } from "../lab/proc.js";
+import { pause, stopProcess } from "../lab/proc.js";
+import { makeTone as makeSoxTone } from "../media/tone.js";
 import { measureNodeFloor, type NodeFloor } from "./node-floor.js";
 import { contextSwitches, cpuMs, quantile, rssMb, runRegisteredDaemon } from "./sip-answer.js";
 import { sipPackets, startCapture } from "./sip-tshark.js";
@@ -247,22 +248,7 @@ export async function measureMode(
   const baresipTone = async (name: string, freq: number): Promise<string> => {
     if (mode === "sdes") return makeTone(join(dir, name), { freq, seconds });
     const path = join(dir, name);
-    await execFileAsync("sox", [
-      "-n",
-      "-r",
-      "48000",
-      "-c",
-      "2",
-      "-b",
-      "16",
-      path,
-      "synth",
-      String(seconds),
-      "sine",
-      String(freq),
-      "vol",
-      "0.5",
-    ]);
+    makeSoxTone(path, freq, 48000, seconds, 2);
     return path;
   };
   const deskTone = await baresipTone("desk-tone.wav", 600);

@@ -8,10 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { classes, Message, methods } from "werift-ice";
-import { dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
+import { dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, readSipTrace, startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
 import {
+  baresipTurn,
   type Coturn,
   openStunClient,
   StunRefused,
@@ -21,8 +22,8 @@ import {
 } from "../lab/coturn.js";
 import { labKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
-import { waitUntil } from "../lab/proc.js";
 import { boundSockets, nonLoopbackSockets } from "../lab/sockets.js";
+import { exchangeThenHangUp } from "../lab/two-way.js";
 
 let coturn: Coturn;
 
@@ -102,12 +103,7 @@ describe("lab coturn", () => {
       audioFile: tone440,
       record: true,
       sipTrace: true,
-      medianat: "turn",
-      stunServer: {
-        url: `turn:${coturn.host}:${coturn.port}`,
-        username: coturn.username,
-        password: coturn.password,
-      },
+      ...baresipTurn(coturn),
     });
     peers.push(relayed);
     const direct = await startBaresip({
@@ -121,23 +117,7 @@ describe("lab coturn", () => {
     peers.push(direct);
     await relayed.dial(`sip:2002@${kamailio.domain}`);
     await relayed.waitFor("CALL_ESTABLISHED");
-    const rec = async (b: Baresip) =>
-      waitUntil(`${b.user}'s recording`, async () =>
-        (await b.recordings()).find((f) => f.endsWith("-dec.wav")),
-      );
-    const [recRelayed, recDirect] = [await rec(relayed), await rec(direct)];
-    await waitUntil(
-      "3 s of received audio on both ends",
-      async () => (await wavSeconds(recRelayed)) >= 3 && (await wavSeconds(recDirect)) >= 3,
-      15_000,
-      100,
-    );
-    await relayed.hangup();
-    await direct.waitFor("CALL_CLOSED");
-    await waitUntil(
-      "recordings closed",
-      async () => (await wavComplete(recRelayed)) && (await wavComplete(recDirect)),
-    );
+    const [recRelayed, recDirect] = await exchangeThenHangUp(relayed, direct);
     expect(Math.abs((await dominantFrequency(recRelayed, { skipSeconds: 0.5 })) - 880)).toBeLessThanOrEqual(
       15,
     );

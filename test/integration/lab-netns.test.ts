@@ -12,11 +12,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
 import { type Baresip, readSipTrace, startBaresip } from "../lab/baresip.js";
-import { type Coturn, startCoturn } from "../lab/coturn.js";
+import { baresipTurn, type Coturn, startCoturn } from "../lab/coturn.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { createHomeNat, type HomeNat, netnsUnavailable } from "../lab/netns.js";
 import { baresipPort } from "../lab/ports.js";
 import { execFileAsync, type Spawned, stopProcess, waitUntil } from "../lab/proc.js";
+import { exchangeThenHangUp } from "../lab/two-way.js";
 
 const unavailable = await netnsUnavailable();
 if (unavailable) console.warn(`lab-netns: skipped: ${unavailable}`);
@@ -179,12 +180,7 @@ describe.skipIf(unavailable !== null)("lab home NAT (network namespaces)", () =>
         audioFile: tone440,
         record: true,
         sipTrace: true,
-        medianat: "turn",
-        stunServer: {
-          url: `turn:${turn.host}:${turn.port}`,
-          username: turn.username,
-          password: turn.password,
-        },
+        ...baresipTurn(turn),
         netns: { ns: home.home.ns, address: home.home.address, nat: home },
       });
       stops.push(() => desk.stop());
@@ -195,23 +191,7 @@ describe.skipIf(unavailable !== null)("lab home NAT (network namespaces)", () =>
       await desk.dial(`sip:2002@${pbx.domain}`);
       await desk.waitFor("CALL_ESTABLISHED");
       await far.waitFor("CALL_ESTABLISHED");
-      const rec = (b: Baresip) =>
-        waitUntil(`${b.user}'s recording`, async () =>
-          (await b.recordings()).find((f) => f.endsWith("-dec.wav")),
-        );
-      const [recDesk, recFar] = [await rec(desk), await rec(far)];
-      await waitUntil(
-        "3 s of received audio on both ends",
-        async () => (await wavSeconds(recDesk)) >= 3 && (await wavSeconds(recFar)) >= 3,
-        15_000,
-        100,
-      );
-      await desk.hangup();
-      await far.waitFor("CALL_CLOSED");
-      await waitUntil(
-        "recordings closed",
-        async () => (await wavComplete(recDesk)) && (await wavComplete(recFar)),
-      );
+      const [recDesk, recFar] = await exchangeThenHangUp(desk, far);
       expect(Math.abs((await dominantFrequency(recDesk, { skipSeconds: 0.5 })) - 880)).toBeLessThanOrEqual(
         15,
       );

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { classes, methods, parseMessage } from "werift-ice";
-import { analyse, dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
+import { analyse, dominantFrequency, makeTone } from "../lab/audio.js";
 import { type Baresip, type BaresipOptions, readSipTrace, startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
 import { type Kamailio, startKamailio } from "../lab/kamailio.js";
@@ -27,6 +27,7 @@ import { baresipPort } from "../lab/ports.js";
 import { pause, waitUntil } from "../lab/proc.js";
 import { callLegs, markWebrtcUser, type Rtpengine, startRtpengine } from "../lab/rtpengine.js";
 import { boundSockets } from "../lab/sockets.js";
+import { heardBothWays, receivedRecording, recordingsClosed } from "../lab/two-way.js";
 import { type Datagram, judgeRtp, startWireCapture, type WireCapture } from "../lab/wire.js";
 import { connectWsSipPeer, headerValues, sipBody } from "../lab/ws-sip-peer.js";
 
@@ -60,14 +61,6 @@ async function peer(opts: Omit<BaresipOptions, "port" | "kamailio">): Promise<Ba
   });
   started.push(b);
   return b;
-}
-
-/** The one recording of the received direction ("-dec.wav") of a peer's only call. */
-async function received(b: Baresip): Promise<string> {
-  return waitUntil(`${b.user}'s received-audio recording`, async () => {
-    const files = (await b.recordings()).filter((f) => f.endsWith("-dec.wav"));
-    return files.length === 1 && files[0] !== undefined ? files[0] : undefined;
-  });
 }
 
 /** The SIP messages a baresip received (from its `sipTrace` log) whose text matches `pattern`. */
@@ -222,14 +215,9 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     await plain.dial(`sip:2002@${kamailio.domain}`);
     await plain.waitFor("CALL_ESTABLISHED");
     await webrtc.waitFor("CALL_ESTABLISHED");
-    const recPlain = await received(plain);
-    const recWebrtc = await received(webrtc);
-    await waitUntil(
-      "3 s of received audio on both ends",
-      async () => (await wavSeconds(recPlain)) >= 3 && (await wavSeconds(recWebrtc)) >= 3,
-      15_000,
-      100,
-    );
+    const recPlain = await receivedRecording(plain);
+    const recWebrtc = await receivedRecording(webrtc);
+    await heardBothWays(recPlain, recWebrtc);
 
     // rtpengine's view while the call runs: which leg speaks what, and packets both ways.
     const calls = await rtpengine.calls();
@@ -284,10 +272,7 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     await plain.hangup();
     await plain.waitFor("CALL_CLOSED");
     await webrtc.waitFor("CALL_CLOSED");
-    await waitUntil(
-      "recordings closed",
-      async () => (await wavComplete(recPlain)) && (await wavComplete(recWebrtc)),
-    );
+    await recordingsClosed(recPlain, recWebrtc);
     // The BYE went through rtpengine too: the call is gone there.
     await waitUntil("rtpengine forgot the call", async () => (await rtpengine.calls()).length === 0, 5_000);
 
@@ -416,14 +401,9 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     await caller.dial(`sip:2003@${kamailio.domain}`);
     await caller.waitFor("CALL_ESTABLISHED");
     await callee.waitFor("CALL_ESTABLISHED");
-    const recCaller = await received(caller);
-    const recCallee = await received(callee);
-    await waitUntil(
-      "3 s of received audio on both ends",
-      async () => (await wavSeconds(recCaller)) >= 3 && (await wavSeconds(recCallee)) >= 3,
-      15_000,
-      100,
-    );
+    const recCaller = await receivedRecording(caller);
+    const recCallee = await receivedRecording(callee);
+    await heardBothWays(recCaller, recCallee);
     const [callId] = await rtpengine.calls();
     const legs = await callLegs(rtpengine, callId as string);
     expect(legs.map((l) => l.protocol)).toEqual(["RTP/SAVP", "RTP/SAVP"]);
@@ -431,10 +411,7 @@ describe("lab WebRTC gateway (Kamailio + rtpengine)", () => {
     await capture.stop();
     await caller.hangup();
     await callee.waitFor("CALL_CLOSED");
-    await waitUntil(
-      "recordings closed",
-      async () => (await wavComplete(recCaller)) && (await wavComplete(recCallee)),
-    );
+    await recordingsClosed(recCaller, recCallee);
 
     expect(Math.abs((await dominantFrequency(recCaller, { skipSeconds: 0.5 })) - 880)).toBeLessThanOrEqual(
       15,

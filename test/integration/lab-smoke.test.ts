@@ -5,13 +5,13 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { analyse, dominantFrequency, makeTone, wavComplete, wavSeconds } from "../lab/audio.js";
-import { type Baresip, startBaresip } from "../lab/baresip.js";
+import { analyse, dominantFrequency, makeTone } from "../lab/audio.js";
+import { startBaresip } from "../lab/baresip.js";
 import type {} from "../lab/context.js";
 import { type Kamailio, labKamailio, startKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
-import { waitUntil } from "../lab/proc.js";
 import { startSippUas } from "../lab/sipp.js";
+import { heardBothWays, receivedRecording, recordingsClosed } from "../lab/two-way.js";
 import { connectWsSipPeer, headerValues } from "../lab/ws-sip-peer.js";
 
 const lab = inject("lab");
@@ -31,14 +31,6 @@ async function peer(kamailio: Kamailio, opts: Omit<Parameters<typeof startBaresi
   const b = await startBaresip({ kamailio, port: await baresipPort(), ...opts });
   started.push(b);
   return b;
-}
-
-/** The one recording of the received direction ("-dec.wav") of a peer's only call. */
-async function received(b: Baresip): Promise<string> {
-  return waitUntil(`${b.user}'s received-audio recording`, async () => {
-    const files = (await b.recordings()).filter((f) => f.endsWith("-dec.wav"));
-    return files.length === 1 && files[0] !== undefined ? files[0] : undefined;
-  });
 }
 
 describe("lab smoke", () => {
@@ -64,19 +56,14 @@ describe("lab smoke", () => {
     await b.waitFor("CALL_ESTABLISHED");
 
     // Let 3 s of audio arrive on both sides.
-    const recA = await received(a);
-    const recB = await received(b);
-    await waitUntil(
-      "3 s of received audio",
-      async () => (await wavSeconds(recA)) >= 3 && (await wavSeconds(recB)) >= 3,
-      10_000,
-      100,
-    );
+    const recA = await receivedRecording(a);
+    const recB = await receivedRecording(b);
+    await heardBothWays(recA, recB, 10_000);
 
     await a.hangup();
     await a.waitFor("CALL_CLOSED");
     await b.waitFor("CALL_CLOSED");
-    await waitUntil("recordings closed", async () => (await wavComplete(recA)) && (await wavComplete(recB)));
+    await recordingsClosed(recA, recB);
 
     // Each side hears the other's tone.
     expect(Math.abs((await dominantFrequency(recA, { skipSeconds: 0.5 })) - 880)).toBeLessThanOrEqual(15);

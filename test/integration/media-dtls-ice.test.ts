@@ -15,7 +15,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { heardFor, startVethLab, type VethLab } from "../lab/dtls-desk.js";
-import { DESK_HZ, FAR_HZ, latestDecoded, sipDebugLog, toneError } from "../lab/tone-desk.js";
+import { DESK_HZ, FAR_HZ, farCallsDesk, latestDecoded, sipDebugLog, toneError } from "../lab/tone-desk.js";
 import { type Capture, type Datagram, judgeRtp, looksLikeClearTone } from "../lab/wire.js";
 
 const KAMAILIO_BASE = 27460;
@@ -80,16 +80,11 @@ async function judgeAudio(callId: string): Promise<void> {
 
 describe("DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: answered UDP/TLS/RTP/SAVP(F), audio both ways, nothing clear on the wire", async () => {
-    const { dir, far, inputs, kam, sip } = lab;
+    const { dir, far, inputs } = lab;
     const capture = await lab.captureMedia();
-    const mark = inputs.mark;
-    await far.dial(`sip:1017@${kam.domain}`);
-    const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
-    await sip({ action: "answer", callId: offer.callId });
-    const answered = await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    const { offer, answered } = await farCallsDesk(lab);
     // reported to the desk (ctl status, presence, LCD) as DTLS-SRTP
     expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
-    await far.waitFor("CALL_ESTABLISHED");
     await heardFor(dir, offer.callId, 4, 20_000);
     await far.hangup();
     const ended = await inputs.waitFor("call_ended", (i) => i.callId === offer.callId);

@@ -15,7 +15,7 @@ import { readSipTrace } from "../lab/baresip.js";
 import { deskSent, type GatewayLab, startGatewayLab } from "../lab/dtls-desk.js";
 import { waitUntil } from "../lab/proc.js";
 import { callLegs } from "../lab/rtpengine.js";
-import { DESK_HZ, FAR_HZ, latestDecoded, toneError } from "../lab/tone-desk.js";
+import { DESK_HZ, FAR_HZ, farCallsDesk, latestDecoded, toneError } from "../lab/tone-desk.js";
 import { judgeRtp, looksLikeClearTone, startCapture } from "../lab/wire.js";
 
 const PORT_MIN = 26500;
@@ -53,16 +53,11 @@ async function judgeLegs(sipCallId: string): Promise<void> {
 
 describe("the desk behind a WebRTC gateway (Kamailio + rtpengine, wss://)", () => {
   it("a plain caller reaches the desk as a browser-style offer; DTLS-SRTP + ICE with rtpengine, audio both ways", async () => {
-    const { dir, far, inputs, kam, sip } = lab;
+    const { dir, far, inputs } = lab;
     const capture = await startCapture(dir, `udp portrange ${PORT_MIN}-${PORT_MAX}`);
-    const mark = inputs.mark;
-    await far.dial(`sip:1017@${kam.domain}`);
-    const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
-    await sip({ action: "answer", callId: offer.callId });
-    const answered = await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+    const { offer, answered } = await farCallsDesk(lab);
     // reported to the desk (ctl status, presence, LCD) as DTLS-SRTP
     expect(answered.type === "call_answered" && answered.encryption).toBe("dtls");
-    await far.waitFor("CALL_ESTABLISHED");
     // the INVITE baresip sent (the Call-ID rtpengine knows the call by)
     const invite = (await readSipTrace(far.logFile)).find((t) => /^INVITE sip:1017@/.test(t.message));
     const sipCallId = /^Call-ID:\s*(\S+)/im.exec(invite?.message ?? "")?.[1];

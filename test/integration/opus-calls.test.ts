@@ -19,6 +19,7 @@ import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
 import {
   expectDtmfBothWays,
   expectOpusAudio,
+  farCallsDesk,
   makeDeskTone,
   makeFarTone,
   startToneDesk,
@@ -89,12 +90,7 @@ function negotiatedCodec(): unknown {
 describe("Opus with baresip", () => {
   it("baresip calls the desk: Opus answered on baresip's PT, audio and DTMF both ways", async () => {
     const capture = await startCapture(dir, `udp portrange ${RTP.portMin}-${RTP.portMax}`);
-    const mark = inputs.mark;
-    await far.dial(`sip:1017@${kam.domain}`);
-    const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
-    await sip({ action: "answer", callId: offer.callId });
-    await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
-    await far.waitFor("CALL_ESTABLISHED");
+    const { offer } = await farCallsDesk({ far, kam, inputs, sip });
     expect(negotiatedCodec()).toBe("OPUS");
     const answer = (await sdpsReceived()).at(-1) ?? "";
     expect(answer).toMatch(/^a=rtpmap:\d+ opus\/48000\/2\r?$/m);

@@ -18,7 +18,7 @@ import { memoryLogger } from "../../src/log/logger.js";
 import { startVethLab, type VethLab } from "../lab/dtls-desk.js";
 import { findFreeBase } from "../lab/kamailio.js";
 import { commonestFirstByteShare, rtpDatagrams } from "../lab/opus-toc.js";
-import { expectDtmfBothWays, expectOpusAudio } from "../lab/tone-desk.js";
+import { expectDtmfBothWays, expectOpusAudio, farCallsDesk } from "../lab/tone-desk.js";
 import type { Datagram } from "../lab/wire.js";
 
 const KAMAILIO_BASE_FROM = 28360;
@@ -70,14 +70,9 @@ const checkDtmf = (callId: string) =>
 
 describe("Opus in DTLS-SRTP + ICE with baresip", () => {
   it("baresip calls the desk: Opus over UDP/TLS/RTP/SAVPF, audio and DTMF both ways, nothing clear", async () => {
-    const { far, inputs, kam, sip } = lab;
+    const { far, inputs } = lab;
     const capture = await lab.captureMedia();
-    const mark = inputs.mark;
-    await far.dial(`sip:1017@${kam.domain}`);
-    const offer = await inputs.waitFor("call_offered", () => true, 10_000, mark);
-    await sip({ action: "answer", callId: offer.callId });
-    await inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
-    await far.waitFor("CALL_ESTABLISHED");
+    const { offer } = await farCallsDesk(lab);
     await sleep(3000);
     expect(logged("media negotiated").at(-1)?.codec).toBe("OPUS");
     await checkDtmf(offer.callId);

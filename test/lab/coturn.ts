@@ -151,6 +151,21 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   };
 }
 
+/** baresip's options (startBaresip) for media relayed by `coturn`: medianat=turn, the lab user. */
+export function baresipTurn(coturn: Coturn): {
+  medianat: "turn";
+  stunServer: { url: string; username: string; password: string };
+} {
+  return {
+    medianat: "turn",
+    stunServer: {
+      url: `turn:${coturn.host}:${coturn.port}`,
+      username: coturn.username,
+      password: coturn.password,
+    },
+  };
+}
+
 export interface StunServer {
   host: string;
   port: number;

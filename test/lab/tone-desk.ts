@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
-import type { SipAction } from "../../src/core/types.js";
+import type { DeskInput, SipAction } from "../../src/core/types.js";
 import { createLogger, type Logger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory, type MediaFactoryOptions } from "../../src/media/factory.js";
 import type { SipOptions } from "../../src/sip/options.js";
@@ -115,6 +115,28 @@ export async function startToneFar(
     sipTrace: true,
     ...extra,
   });
+}
+
+/**
+ * The far baresip calls the desk (1017 on `kam`) and the desk answers; resolves once baresip has
+ * the call established too, with the desk's call_offered and call_answered inputs.
+ */
+export async function farCallsDesk(d: {
+  readonly far: Baresip;
+  readonly kam: Kamailio;
+  readonly inputs: Inputs;
+  sip(a: SipAction): void | Promise<void>;
+}): Promise<{
+  offer: Extract<DeskInput, { type: "call_offered" }>;
+  answered: Extract<DeskInput, { type: "call_answered" }>;
+}> {
+  const mark = d.inputs.mark;
+  await d.far.dial(`sip:1017@${d.kam.domain}`);
+  const offer = await d.inputs.waitFor("call_offered", () => true, 10_000, mark);
+  await d.sip({ action: "answer", callId: offer.callId });
+  const answered = await d.inputs.waitFor("call_answered", (i) => i.callId === offer.callId);
+  await d.far.waitFor("CALL_ESTABLISHED");
+  return { offer, answered };
 }
 
 /** The far end's latest recording of what it received (baresip's `-dec.wav`), if any. */

@@ -3,13 +3,14 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseWav } from "../../src/audio/wav.js";
 
-export function makeTone(path: string, freq: number, rate: number, seconds: number): void {
+/** Writes a sine tone (amplitude 0.5) as an S16 WAV: mono unless `channels` says otherwise. */
+export function makeTone(path: string, freq: number, rate: number, seconds: number, channels = 1): void {
   execFileSync("sox", [
     "-n",
     "-r",
     String(rate),
     "-c",
-    "1",
+    String(channels),
     "-b",
     "16",
     path,
