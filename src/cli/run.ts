@@ -35,10 +35,9 @@ export async function runCommand(args: string[]): Promise<number> {
     return EXIT.fatal;
   }
   log.info({ agent: loaded.config.agent.id, version: version(), config: file }, "cuffia running");
-  await notify.ready(`agent ${loaded.config.agent.id}`);
-  notify.startWatchdog(process.env, () => true);
-
-  return new Promise<number>((resolve) => {
+  // The signal handlers go in before READY=1: systemd may send SIGTERM the moment it reads it,
+  // and a SIGTERM before them would kill the daemon without its clean stop (BYE, offline presence).
+  const exited = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) {
@@ -65,6 +64,9 @@ export async function runCommand(args: string[]): Promise<number> {
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGHUP", () => void reload(file, app, log, notify));
   });
+  await notify.ready(`agent ${loaded.config.agent.id}`);
+  notify.startWatchdog(process.env, () => true);
+  return exited;
 }
 
 async function reload(
