@@ -52,7 +52,10 @@ export interface WsCall {
   readonly status: number;
   /** The SDP of the final response ("" when none). */
   readonly answer: string;
-  /** ACKs a 2xx (through the Record-Route set, to the callee's Contact). */
+  /**
+   * ACKs the final response: a 2xx through the Record-Route set to the callee's Contact; an error
+   * hop by hop, with the INVITE's Via (RFC 3261 §17.1.1.3), so the proxy's transaction ends.
+   */
   ack(): void;
   /** Sends BYE in the dialog; resolves with its response. */
   bye(): Promise<string>;
@@ -287,7 +290,24 @@ export async function connectWsSipPeer(
         status,
         answer: sipBody(final),
         ack() {
-          send(inDialog("ACK", cseq));
+          if (status < 300) {
+            send(inDialog("ACK", cseq));
+            return;
+          }
+          send(
+            [
+              `ACK ${uri} SIP/2.0`,
+              viaLine,
+              "Max-Forwards: 70",
+              `To: ${to}`,
+              `From: ${from}`,
+              `Call-ID: ${callCallId}`,
+              `CSeq: ${cseq} ACK`,
+              "Content-Length: 0",
+              "",
+              "",
+            ].join("\r\n"),
+          );
         },
         bye() {
           send(inDialog("BYE", cseq + 1));
