@@ -101,6 +101,8 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   private readonly clock: SendClock;
   private rtcpTimer: unknown = null;
   private readonly ssrc = random32();
+  /** Our RTCP CNAME (RFC 3550 §6.5.1), the same in SDES and in the SDP's a=ssrc. */
+  private readonly cname = `cuffia@${hostname()}`;
   private seq = random32() & 0xffff;
   private readonly tsBase = random32();
   private tick = 0;
@@ -129,6 +131,11 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   private unreachableRepeats = 0;
   private unreachableLoggedAt = 0;
 
+  /** Our RTP source as the SDP announces it (RFC 5576 a=ssrc, in DTLS-SRTP calls). */
+  get source(): { readonly ssrc: number; readonly cname: string } {
+    return { ssrc: this.ssrc, cname: this.cname };
+  }
+
   constructor(private readonly o: RtpStreamOptions) {
     this.log = o.log;
     this.timers = o.timers;
@@ -136,7 +143,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     this.protection = o.protection;
     this.bridge = o.bridge;
     this.dtmf = o.dtmf;
-    this.reporter = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
+    this.reporter = new RtcpReporter(this.ssrc, this.cname);
     this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers, {
       frameReady: () => this.bridge.frameReady,
     });
