@@ -57,7 +57,7 @@ export interface HomeNat {
     command: string,
     args: readonly string[],
     logFile: string,
-    opts?: { cwd?: string; env?: NodeJS.ProcessEnv },
+    opts?: Parameters<typeof spawnLogged>[3],
   ): Spawned;
   /**
    * Runs test/lab/netns-probe.mjs in a namespace (a STUN/TURN/UDP client: `binding HOST PORT`,

@@ -59,6 +59,11 @@ export interface WsCall {
   ack(): void;
   /** Sends BYE in the dialog; resolves with its response. */
   bye(): Promise<string>;
+  /**
+   * Sends a re-INVITE with `sdp` in the dialog (a 2xx is ACKed at once) and resolves with its
+   * final response.
+   */
+  reinvite(sdp: string): Promise<WsCall["response"]>;
 }
 
 /** The body of a SIP message (after the blank line). */
@@ -271,7 +276,7 @@ export async function connectWsSipPeer(
         .reverse();
       const target = /<([^>]+)>/.exec(headerValues(final, "Contact")[0] ?? "")?.[1] ?? uri;
       const to = headerValues(final, "To")[0] ?? toUri;
-      const inDialog = (method: string, seq: number): string =>
+      const inDialog = (method: string, seq: number, body = ""): string =>
         [
           `${method} ${target} SIP/2.0`,
           via(),
@@ -281,10 +286,12 @@ export async function connectWsSipPeer(
           `From: ${from}`,
           `Call-ID: ${callCallId}`,
           `CSeq: ${seq} ${method}`,
-          "Content-Length: 0",
+          ...(body ? [`Contact: ${contact}`, "Content-Type: application/sdp"] : []),
+          `Content-Length: ${Buffer.byteLength(body)}`,
           "",
-          "",
+          body,
         ].join("\r\n");
+      let lastSeq = cseq;
       return {
         response: final,
         status,
@@ -310,8 +317,16 @@ export async function connectWsSipPeer(
           );
         },
         bye() {
-          send(inDialog("BYE", cseq + 1));
-          return next((m) => isFor(m, cseq + 1, "BYE"), timeoutMs);
+          const seq = ++lastSeq;
+          send(inDialog("BYE", seq));
+          return next((m) => isFor(m, seq, "BYE"), timeoutMs);
+        },
+        async reinvite(body) {
+          const seq = ++lastSeq;
+          send(inDialog("INVITE", seq, body));
+          const final = await finalFor(seq);
+          if (/^SIP\/2\.0 2\d\d /.test(final)) send(inDialog("ACK", seq));
+          return final;
         },
       };
     },
