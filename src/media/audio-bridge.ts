@@ -75,7 +75,9 @@ export class AudioBridge {
 
   /**
    * A newly negotiated codec (or payload type): fresh codec state and buffers; the previous
-   * codec is freed. `remoteFmtp`: the far end's a=fmtp for it. Throws if the codec cannot be created (Opus's library failing to load).
+   * codec is freed. `remoteFmtp`: the far end's a=fmtp for it. A codec whose library is still
+   * loading (Opus) encodes and decodes nothing until it is ready; one that cannot be loaded is
+   * logged, and the call goes on without audio.
    */
   setCodec(info: CodecInfo, remoteFmtp?: string): void {
     const frameSamples = (info.sampleRate * this.o.frameMs) / 1000;
@@ -217,8 +219,11 @@ export class AudioBridge {
    * For such a codec, a gap since the previous packet (up to CODEC_CONCEAL_MS) is filled first,
    * and the result starts at the gap: from this payload's in-band FEC data where it carries
    * some (the lost packet's audio, coded again at a lower rate; Opus), the rest by the codec's
-   * own concealment. This payload is here before the gap is played (it is what shows the gap),
-   * so FEC adds no delay. "unready": the codec's library is still loading (dropped).
+   * own concealment. FEC waits for nothing: the payload that carries it is the one that shows
+   * the gap, and the jitter buffer mostly holds it before the gap's turn (when the turn came
+   * first, the buffer played a frame of its own concealment without advancing, as for any late
+   * packet, and the recovered audio follows). "unready": the codec's library is still loading
+   * (dropped).
    */
   decode(payload: Uint8Array, timestamp: number): DecodedPayload | "malformed" | "late" | "unready" {
     const f = this.format;
