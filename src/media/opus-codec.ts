@@ -83,10 +83,13 @@ const WARM_STEP = 10;
  */
 export function preloadOpus(): Promise<void> {
   warming ??= loadLibrary().then(async (m) => {
+    // FEC on, as for a far end that asks for it: the FEC decoding path is warmed too.
     const enc = await m.createEncoder({
       channels: 1,
       application: OPUS_APPLICATION_VOIP,
       complexity: OPUS_COMPLEXITY,
+      fec: true,
+      packetLossPercent: FEC_LOSS_PERCENT,
     });
     const dec = await m.createDecoder({ channels: 1, maxFrameSize: OPUS_MAX_DECODED });
     try {
