@@ -7,13 +7,16 @@
  * The reference for "closer to the original" is the same packets decoded with none lost: it has
  * the codec's own delay and coding error, so what is measured is only what the loss costs.
  */
+import { createSocket } from "node:dgram";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { AudioBridge, type DecodedPayload } from "../../src/media/audio-bridge.js";
 import { CODECS } from "../../src/media/codecs.js";
+import { createMediaFactory } from "../../src/media/factory.js";
 import { OPUS_MAX_DECODED, OpusCodec, preloadOpus } from "../../src/media/opus-codec.js";
 import { opusFecSamples } from "../../src/media/opus-packet.js";
-import { OPUS_DEFAULT_PARAMS } from "../../src/media/opus-sdp.js";
+import { OPUS_DEFAULT_PARAMS, opusSendParams } from "../../src/media/opus-sdp.js";
+import { encodeRtp } from "../../src/media/rtp-packet.js";
 
 const FRAME = 960;
 const FRAMES = 100;
@@ -252,5 +255,64 @@ describe("Opus in-band FEC on receive", () => {
     // Malformed framing: none.
     expect(opusFecSamples(Uint8Array.of())).toBe(0);
     expect(opusFecSamples(Uint8Array.of(0x09, 1, 2, 3))).toBe(0);
+  });
+});
+
+describe("a call's statistics", () => {
+  it("our answer asks for FEC; a far end that codes it loses every 5th packet: each loss with FEC data is counted recovered", async () => {
+    const peer = createSocket("udp4");
+    await new Promise<void>((r) => peer.bind(0, "127.0.0.1", () => r()));
+    await preloadOpus(); // as while the desk rings
+    const f = createMediaFactory({
+      audio: { source: { type: "none" }, sink: { type: "none" } },
+      rtp: { address: "127.0.0.1", portMin: 31640, portMax: 31660, codecs: ["opus"] },
+      log: silentLogger,
+    });
+    const a = await f.create({ callId: "fec-stats" });
+    const answer = a.answer(
+      `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${peer.address().port} RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n`,
+      { hold: false },
+    );
+    // The far end's encoder follows our answer's fmtp (RFC 7587 §7: it describes our decoder).
+    const fmtp = /a=fmtp:96 (.*)\r\n/.exec(answer)?.[1];
+    expect(fmtp).toContain("useinbandfec=1");
+    const params = opusSendParams(fmtp);
+    expect(params.inbandFec).toBe(true);
+    const enc = await OpusCodec.create(params);
+    const pcm = voice(60);
+    const packets = Array.from({ length: 60 }, (_, i) =>
+      enc.encode(pcm.subarray(i * FRAME, (i + 1) * FRAME)),
+    );
+    enc.close();
+    const lost = (i: number) => i % LOSS_EVERY === LOSS_EVERY - 1 && i < 59;
+    for (let i = 0; i < packets.length; i++) {
+      if (!lost(i)) {
+        const payload = packets[i] as Uint8Array;
+        peer.send(
+          encodeRtp({
+            payloadType: 96,
+            marker: i === 0,
+            sequence: i,
+            timestamp: i * FRAME,
+            ssrc: 5,
+            payload,
+          }),
+          a.localPort,
+          "127.0.0.1",
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const d = a.details();
+    await a.close();
+    peer.close();
+    await f.close?.();
+    const losses = packets.map((_, i) => i).filter(lost);
+    const withFec = losses.filter((i) => opusFecSamples(packets[i + 1] as Uint8Array) > 0);
+    const figures = `lost ${losses.length}, of which ${withFec.length} before a packet with FEC data; stats: lost ${d.packetsLost}, recovered ${d.fecRecovered}`;
+    expect(d.packetsLost, figures).toBe(losses.length);
+    expect(withFec.length, figures).toBeGreaterThan(losses.length / 2);
+    expect(d.fecRecovered, figures).toBe(withFec.length);
   });
 });
