@@ -119,6 +119,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     unknownPayload: 0,
     undecodable: 0,
     lateOrDuplicate: 0,
+    fecRecovered: 0,
     rtcpSent: 0,
     rtcpReceived: 0,
     remoteBye: false,
@@ -256,6 +257,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
           target_ms: Math.round(jb.targetDelayMs * 10) / 10,
           jitter_ms: Math.round(jb.jitterMs * 10) / 10,
           concealed_frames: jb.concealedFrames,
+          fec_recovered: this.counters.fecRecovered,
           dropped_for_delay: jb.droppedForDelay,
           late: jb.late,
           resyncs: jb.resyncs,
@@ -301,7 +303,9 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     if (this.dtmf.sending && this.dtmf.tick(n, ts, f.n.telephoneEvent, this)) return;
     // Muted, or held by us (sendonly): silence, so the far end's jitter buffer and NAT stay alive.
     if (this.muted || f.n.localDirection === "sendonly") frame.fill(0);
-    this.sendPacket(f.n.payloadType, !this.sendingBefore, ts, this.bridge.encode(frame));
+    const payload = this.bridge.encode(frame);
+    if (!payload) return; // the codec's library is still loading (once per process, Opus)
+    this.sendPacket(f.n.payloadType, !this.sendingBefore, ts, payload);
     this.sendingBefore = true;
   }
 
@@ -410,9 +414,10 @@ export class RtpStream implements TransportListener, RtpPacketOut {
             "undecodable payload dropped (counted)",
           );
       } else if (d === "late") this.counters.lateOrDuplicate++;
-      else {
+      else if (d !== "unready") {
         const r = f.jb.push(d.timestamp, d.samples, now);
         if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
+        else if (d.fecSamples > 0) this.counters.fecRecovered++;
       }
     } else {
       this.dtmf.receive(p.timestamp, p.payload); // telephone-event (checked above)
@@ -516,6 +521,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       audioOverruns: this.bridge.overruns,
       srtpAuthDropped: dropped.auth,
       srtpReplayDropped: dropped.replay,
+      fecRecovered: this.counters.fecRecovered,
     };
   }
 
