@@ -9,6 +9,8 @@
  * - restartIce() and a re-INVITE with its new ufrag/pwd: the desk answers with a new ufrag/pwd of
  *   its own, the checks and consent after it use the new credentials (STUN USERNAMEs on the wire),
  *   no DTLS handshake runs again (same fingerprint), audio flows both ways after it;
+ * - the far end moves to another address in its restart (a second address in its namespace, the
+ *   old one removed): the selected pair changes, the desk sends to the new address, audio goes on;
  * - a restart whose offer carries a candidate that goes nowhere (and whose far end never learns the
  *   desk's new credentials): the desk does not stay stuck, even with its media watchdog off; the
  *   call ends with a BYE 30 s after the restart ("ICE restart failed"), the desk is idle, and the
@@ -34,7 +36,7 @@ import { dominantFrequency, readWav, writeWav } from "../lab/audio.js";
 import { heardFor } from "../lab/dtls-desk.js";
 import { findFreeBase, type Kamailio, startKamailio } from "../lab/kamailio.js";
 import { addressesSeen, createVethLink, machineAddresses, type VethLink } from "../lab/netns.js";
-import { waitUntil } from "../lab/proc.js";
+import { execFileAsync, waitUntil } from "../lab/proc.js";
 import {
   DESK_HZ,
   FAR_HZ,
@@ -252,6 +254,69 @@ describe("ICE restart on re-INVITE, against werift's RTCPeerConnection (a browse
     expect(bye).toMatch(/^SIP\/2\.0 200 /);
     await desk.inputs.waitFor("call_ended", (i) => i.callId === callId, 10_000, mark);
     await peer.stop();
+  }, 120_000);
+
+  it("the far end moves to another address in its restart: the selected pair changes, audio goes on both ways", async () => {
+    const peer = await startWebrtcPeer(link, { dir, name: "peer-move", sendHz: FAR_HZ, listenHz: DESK_HZ });
+    stops.push(() => peer.stop());
+    const { placed, callId } = await call(peer);
+    await peerHears(peer, 8000);
+    const oldPair = (await peer.stats()).selected;
+    expect(oldPair?.local).toMatch(new RegExp(`^${link.address.replace(/\./g, "\\.")}:`));
+    // a second address in the far end's namespace (198.18.N.6, in the link's /24 that
+    // createVethLink checked free), reachable from the desk's end by a host route
+    const moved = link.address.replace(/\.2$/, ".6");
+    const farDev = `cf${link.id}f`;
+    const inNs = (...args: string[]) => execFileAsync("ip", ["netns", "exec", link.ns, "ip", ...args]);
+    await inNs("addr", "add", `${moved}/32`, "dev", farDev);
+    await inNs("route", "add", `${link.rootAddress}/32`, "dev", farDev, "src", moved);
+    await execFileAsync("ip", ["route", "add", `${moved}/32`, "dev", link.rootDev]);
+    const during = await startCapture(
+      dir,
+      `udp and (host ${link.rootAddress} or host ${link.address} or host ${moved})`,
+      "any",
+    );
+    const restartOffer = await peer.restart();
+    const offered = (restartOffer.match(/^a=candidate:.*$/gm) ?? []).map((c) => c.split(" ")[4]);
+    expect(new Set(offered)).toEqual(new Set([link.address, moved]));
+    // the old address goes away (a laptop leaving one network for another): only the new can work
+    await inNs("addr", "del", `${link.address}/30`, "dev", farDev);
+    const sinkAtMove = (await deskSink(callId)).samples;
+    const reanswer = await placed.reinvite(restartOffer);
+    expect(reanswer).toMatch(/^SIP\/2\.0 200 /);
+    const answer2 = reanswer.slice(reanswer.indexOf("\r\n\r\n") + 4);
+    await peer.answer(answer2);
+    const s = await waitUntil(
+      "werift connected from its new address",
+      async () => {
+        const now = await peer.stats();
+        return now.connection === "connected" && now.selected?.local.startsWith(`${moved}:`)
+          ? now
+          : undefined;
+      },
+      20_000,
+      100,
+    );
+    expect(s.selected?.remote).toBe(oldPair?.remote); // the desk's side of the pair is the same socket
+    await peerHears(peer, 3 * 8000);
+    expect(Math.abs((await deskHeardSince(callId, sinkAtMove, 2)) - FAR_HZ)).toBeLessThan(20);
+    const datagrams = await during.stop();
+    // the desk now sends its media to the new address
+    expect(datagrams.filter((d) => d.kind === "rtp" && d.dstAddress === moved).length).toBeGreaterThan(100);
+    expect(datagrams.filter((d) => d.kind === "dtls" && d.payload[0] === 22)).toHaveLength(0);
+    expect(addressesSeen(datagrams)).toEqual([link.rootAddress, link.address, moved].sort());
+    const own = machineAddresses();
+    expect(datagrams.filter((d) => own.includes(d.dstAddress) || own.includes(d.srcAddress))).toHaveLength(0);
+
+    const mark = desk.inputs.mark;
+    expect(await placed.bye()).toMatch(/^SIP\/2\.0 200 /);
+    await desk.inputs.waitFor("call_ended", (i) => i.callId === callId, 10_000, mark);
+    await peer.stop();
+    // the link as it was, for the next test
+    await inNs("addr", "add", `${link.address}/30`, "dev", farDev);
+    await inNs("route", "del", `${link.rootAddress}/32`, "dev", farDev).catch(() => {});
+    await inNs("addr", "del", `${moved}/32`, "dev", farDev);
+    await execFileAsync("ip", ["route", "del", `${moved}/32`, "dev", link.rootDev]);
   }, 120_000);
 
   it("a restart whose checks fail does not leave the desk stuck: the call ends, and the next call has audio both ways", async () => {
