@@ -239,12 +239,42 @@ describe("ICE restart on re-INVITE, against werift's RTCPeerConnection (a browse
     const second = await during.stop();
     expectLinkOnly(second);
     // the checks after the restart are on the new credentials (RFC 8445 §7.2.2: USERNAME is
-    // "<their ufrag>:<our ufrag>"), each way
-    const usernames = new Set(second.filter((d) => d.kind === "stun").map((d) => stunUsername(d.payload)));
+    // "<their ufrag>:<our ufrag>"): the desk's go out as "<werift's new>:<desk's new>", and the
+    // desk answers werift's addressed to its new ufrag with a success. (werift at times puts its
+    // pre-restart ufrag in the second half; the responder checks only its own half, §7.3.)
+    const stun = second.filter((d) => d.kind === "stun");
     const peerUfrag = ufrag(restartOffer);
     const deskUfrag = ufrag(answer2);
-    expect(usernames).toContain(`${deskUfrag}:${peerUfrag}`); // werift → desk
-    expect(usernames).toContain(`${peerUfrag}:${deskUfrag}`); // desk → werift
+    const request = 0x0001;
+    const success = 0x0101;
+    const transaction = (d: Datagram) => d.payload.subarray(8, 20).toString("hex");
+    expect(
+      stun.some(
+        (d) =>
+          d.srcAddress === link.rootAddress &&
+          d.payload.readUInt16BE(0) === request &&
+          stunUsername(d.payload) === `${peerUfrag}:${deskUfrag}`,
+      ),
+    ).toBe(true);
+    const toDesk = new Set(
+      stun
+        .filter(
+          (d) =>
+            d.dstAddress === link.rootAddress &&
+            d.payload.readUInt16BE(0) === request &&
+            stunUsername(d.payload)?.startsWith(`${deskUfrag}:`),
+        )
+        .map(transaction),
+    );
+    expect(toDesk.size).toBeGreaterThan(0);
+    expect(
+      stun.some(
+        (d) =>
+          d.srcAddress === link.rootAddress &&
+          d.payload.readUInt16BE(0) === success &&
+          toDesk.has(transaction(d)),
+      ),
+    ).toBe(true);
     // no new DTLS handshake: the association and its SRTP keys are kept
     expect(second.filter((d) => d.kind === "dtls" && d.payload[0] === 22)).toHaveLength(0);
     expect(second.filter((d) => d.kind === "rtp").length).toBeGreaterThan(100);
