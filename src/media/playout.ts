@@ -47,7 +47,10 @@ export class ArrivalPlayout {
   };
   /** Frames handed over on a packet's arrival or its timer (not on the clock). */
   handed = 0;
-  /** ...of which the card's queue ran down to LOW_MS first: late or lost packets, concealed or played late. */
+  /**
+   * ...of which the card's queue ran down to LOW_MS first: late or lost packets (concealed), or
+   * frames the jitter buffer held back for the jitter and the next packet did not release in time.
+   */
   atDeadline = 0;
 
   constructor(

@@ -265,9 +265,10 @@ export class RtpStream implements TransportListener, RtpPacketOut {
           dropped_for_delay: jb.droppedForDelay,
           late: jb.late,
           resyncs: jb.resyncs,
-          // To a sound card: frames handed over on arrival, and at the card's deadline (late or lost).
-          played_on_arrival: this.format?.playout.handed ?? 0,
-          played_at_deadline: this.format?.playout.atDeadline ?? 0,
+          // To a sound card: frames handed over as they can be played, and of those at the card's
+          // deadline (late or lost packets, or held back for jitter).
+          handed_to_card: this.format?.playout.handed ?? 0,
+          at_card_deadline: this.format?.playout.atDeadline ?? 0,
         },
         "jitter buffer at call end",
       );
