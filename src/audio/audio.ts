@@ -23,10 +23,22 @@ export interface AudioSource {
   close(): Promise<void>;
 }
 
+/** A sound card's queue as its sink sees it: queued ahead of the card now, and the depth it keeps (ms). */
+export interface SinkDepth {
+  readonly queuedMs: number;
+  readonly targetMs: number;
+}
+
 export interface AudioSink {
   readonly rate: number;
   /** Takes one frame; the sink copies what it keeps. Never blocks. */
   write(frame: Int16Array): void;
+  /**
+   * A sink with a clock of its own (a sound card) only: its queue now, null while it cannot tell.
+   * The media then hands it each frame as soon as it fits (playout on arrival); a sink without
+   * it (a WAV file) is written on the packet clock.
+   */
+  depth?(): SinkDepth | null;
   readonly dropped: number;
   /** Underruns the sound card reported (absent for files). */
   readonly xruns?: number;

@@ -13,7 +13,10 @@
  * (`onCapture`), so a frame is sent as soon as a period completes it, not on the clock's own
  * phase. And the delay does not stand: audio left over after every read of a whole second (a
  * burst when arecord started, a capture that came after its tick once) is a delay every word
- * would carry for the rest of the call, so that much of the oldest audio is dropped. How long
+ * would carry for the rest of the call, so that much of the oldest audio is dropped. A read that
+ * finds less than a frame (the capture came later than the clock waits for it) sends silence in
+ * its place; if the next read finds that late audio with a whole frame behind it, the late audio
+ * is dropped at once instead of a second later. How long
  * the audio waited between arriving and being read is logged when the microphone closes.
  */
 import { spawn as spawnChild } from "node:child_process";
@@ -124,6 +127,15 @@ export class Microphone implements AudioSource {
   private readonly standingMin: number;
   /** Samples dropped as standing delay. */
   standingDropped = 0;
+  /**
+   * Samples the last read found missing (filled with silence: the capture came after the frame
+   * left). If the next read finds that audio *and* a whole frame after it, the late audio is
+   * dropped, rather than be sent a tick late with every frame after it. (If it finds only a
+   * frame, the reads are simply on another phase than the captures: nothing is dropped.)
+   */
+  private owed = 0;
+  /** Samples dropped for that. */
+  lateDropped = 0;
   /** How long the newest sample of each frame read had waited since it arrived (1 ms bins). */
   private readonly waits = new Uint32Array(WAIT_BINS + 1);
 
@@ -216,8 +228,15 @@ export class Microphone implements AudioSource {
   }
 
   read(frame: Int16Array): void {
+    const extra = this.ring.length - frame.length;
+    if (this.owed > 0 && extra > 0) {
+      const k = Math.min(this.owed, extra);
+      this.ring.discard(k);
+      this.lateDropped += k;
+    }
     const n = this.ring.read(frame);
     frame.fill(0, n);
+    this.owed = frame.length - n;
     const left = this.ring.length;
     if (n > 0 && this.lastCaptureAt !== null) {
       // The frame's newest sample came in with the last capture, minus what came after it.
@@ -258,6 +277,7 @@ export class Microphone implements AudioSource {
           wait_p50_ms: p50,
           wait_p95_ms: this.waitPercentile(0.95),
           standing_dropped_ms: Math.round((this.standingDropped * 1000) / this.rate),
+          late_dropped_ms: Math.round((this.lateDropped * 1000) / this.rate),
           overruns: this.overruns,
         },
         "microphone: capture to send (ms the audio waited in the ring)",

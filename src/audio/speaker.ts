@@ -16,7 +16,7 @@
  */
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import type { Logger } from "../log/logger.js";
-import type { AudioFaultListener, AudioSink } from "./audio.js";
+import type { AudioFaultListener, AudioSink, SinkDepth } from "./audio.js";
 import { explainEnd } from "./card.js";
 import { DepthAdapt } from "./depth-adapt.js";
 import {
@@ -213,6 +213,11 @@ export class CardModel {
     if (!this.running && this.fill >= startThreshold) this.running = true;
   }
 
+  /** The estimate at `now`, without moving it (for a reader that must not disturb the model). */
+  fillAt(now: number, rate: number): number {
+    return this.running ? Math.max(0, this.fill - ((now - this.at) * rate) / 1000) : this.fill;
+  }
+
   atLeast(frames: number): void {
     if (this.fill < frames) this.fill = frames;
   }
@@ -256,6 +261,8 @@ export class Speaker implements AudioSink {
   private short = 0;
   /** When the last frame was written (for the underrun log: was it the feed or the card?). */
   private lastWriteAt = 0;
+  /** Samples (device rate) of the last frame written: the depth target is for such a frame. */
+  private lastFrame = 0;
 
   constructor(o: SpeakerOptions) {
     this.rate = o.rate;
@@ -397,6 +404,7 @@ export class Speaker implements AudioSink {
 
   write(frame: Int16Array): void {
     const data = this.resampler ? this.resampler.process(frame) : frame;
+    this.lastFrame = data.length;
     const pad = this.playback ? this.keepDepth(data.length) : -1;
     this.lastWriteAt = this.now();
     if (pad < 0) {
@@ -492,6 +500,30 @@ export class Speaker implements AudioSink {
     const rem = (this.pending + pad + n) % period;
     if (rem === 0) return pad;
     return rem <= n / 2 && pad - rem > 0 ? pad - rem : pad + period - rem;
+  }
+
+  /**
+   * Hook for the media's playout on arrival (src/media/playout.ts, issue 13): what is queued
+   * ahead of the card now (what aplay has not taken, plus ALSA's buffer by the estimate) and the
+   * depth the speaker keeps for a frame (keepDepth's target), in ms. The playout hands a frame
+   * over when it fits under that target, instead of on the packet clock. Reads the estimate
+   * without moving it. Null while no aplay runs or before it printed its parameters, and while
+   * aplay is stalled (a period waiting that it has not taken for two periods): the estimate then
+   * says nothing of the card, and the packet clock feeds the speaker, whose stall rule keeps
+   * the backlog that refills the card when aplay runs again.
+   */
+  depth(): SinkDepth | null {
+    const p = this.params;
+    if (!p || !this.playback) return null;
+    const period = p.periodSize;
+    const now = this.now();
+    if (this.pending >= period && now - this.lastPlayedAt >= (2 * period * 1000) / this.deviceRate)
+      return null;
+    const n = this.lastFrame || this.samples(20_000);
+    const target = Math.max(p.startThreshold, period + n) + this.adapt.extra * period;
+    const queued = this.pending + this.card.fillAt(now, this.deviceRate);
+    const ms = (samples: number) => (samples * 1000) / this.deviceRate;
+    return { queuedMs: ms(queued), targetMs: ms(target) };
   }
 
   private flush(): void {

@@ -7,7 +7,7 @@
  * Every buffer is allocated when the codec or a device changes and reused on every tick and
  * every packet: nothing here allocates per frame.
  */
-import type { AudioFaultListener, AudioSink, AudioSource } from "../audio/audio.js";
+import type { AudioFaultListener, AudioSink, AudioSource, SinkDepth } from "../audio/audio.js";
 import type { PcmCache } from "../audio/file-source.js";
 import { openSink, openSource } from "../audio/open.js";
 import type { AudioOptions } from "../audio/options.js";
@@ -258,6 +258,14 @@ export class AudioBridge {
   /** Plays one frame (the codec's rate) out to the sink, if there is one. */
   play(frame: Int16Array): void {
     if (this.sink) this.sink.write(this.toSink ? this.toSink.process(frame) : frame);
+  }
+
+  /**
+   * The sink's queue (ms) when it is a sound card that can tell it (playout on arrival), null
+   * otherwise: no sink yet, a WAV file, or a card that cannot tell now (no aplay running).
+   */
+  sinkDepth(): SinkDepth | null {
+    return this.sink?.depth?.() ?? null;
   }
 
   /** A sound card is in use (a source or sink that counts xruns), not only files or silence. */

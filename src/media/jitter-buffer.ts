@@ -21,6 +21,13 @@
  * a frame after it arrived, so a packet waits between `target` and `target + 1 frame` (20-40 ms
  * on a network with no jitter) and may come up to `target` late without a gap; a sender later
  * than that grows the delay (above), as a desk phone's buffer does.
+ *
+ * Played on arrival (`setPlayOnArrival`, a sound card's queue paces the playout: playout.ts):
+ * there is no floor and no clock's phase to wait for. A frame is `ready()` as soon as it is here
+ * in order and has behind it what the measured jitter requires beyond what the card's queue
+ * absorbs (3 × J minus that, in whole frames: none on a clean LAN). The card's queue is then the
+ * only buffer a frame waits in; what a frame waits here is slack, and a second in which every
+ * packet waited half a frame or more gives a frame back.
  */
 
 export interface JitterBufferOptions {
@@ -34,7 +41,8 @@ export interface JitterBufferOptions {
   readonly maxDelayMs?: number;
 }
 
-export type PullResult = "played" | "concealed" | "silent";
+/** "skipped": played on arrival, the frame due was slack given back and none follows it yet. */
+export type PullResult = "played" | "concealed" | "silent" | "skipped";
 export type PushResult = "accepted" | "late" | "duplicate" | "resync";
 
 export interface JitterBufferStats {
@@ -81,6 +89,8 @@ export class JitterBuffer {
   private underrunSince: number | null = null;
   private readonly minDelay: number;
   private readonly maxDelay: number;
+  /** Played on arrival: samples of jitter the card's queue absorbs (null: pulled by the clock). */
+  private arrivalAbsorb: number | null = null;
   private counters = { late: 0, duplicates: 0, concealedFrames: 0, droppedForDelay: 0, resyncs: 0 };
 
   constructor(private readonly o: JitterBufferOptions) {
@@ -90,8 +100,25 @@ export class JitterBuffer {
     this.maxDelay = Math.round(((o.maxDelayMs ?? 300) * o.sampleRate) / 1000);
   }
 
+  /**
+   * Frames are played as they arrive, paced by a sound card's queue that absorbs `absorbMs` of
+   * lateness by itself (see the header); false: pulled by the 20 ms clock again.
+   */
+  setPlayOnArrival(on: boolean, absorbMs = 0): void {
+    this.arrivalAbsorb = on ? (absorbMs * this.o.sampleRate) / 1000 : null;
+  }
+
+  get playsOnArrival(): boolean {
+    return this.arrivalAbsorb !== null;
+  }
+
   /** Target playout delay in samples. */
   private target(): number {
+    if (this.arrivalAbsorb !== null) {
+      const need = 3 * this.jitterSamples - this.arrivalAbsorb;
+      const frame = this.o.frameSamples;
+      return need <= 0 ? 0 : Math.min(this.maxDelay, Math.ceil(need / frame) * frame);
+    }
     const t = this.o.frameSamples + 3 * this.jitterSamples;
     return Math.round(Math.min(this.maxDelay, Math.max(this.minDelay, t)));
   }
@@ -177,6 +204,24 @@ export class JitterBuffer {
     return result;
   }
 
+  /**
+   * Played on arrival: the next frame is here, whole and in order (no hole before it), with what
+   * the jitter requires buffered behind it. (A hole is left to the caller's deadline: the packet
+   * may only be reordered.)
+   */
+  ready(): boolean {
+    if (this.playPos === null) return false;
+    const want = this.playPos + this.o.frameSamples;
+    let at = this.playPos;
+    for (const s of this.slots) {
+      if (s.pos + s.samples.length <= at) continue;
+      if (s.pos > at) return false;
+      at = s.pos + s.samples.length;
+      if (at >= want) break;
+    }
+    return at >= want && this.buffered() >= this.o.frameSamples + this.target();
+  }
+
   /** Fills `out` (one frame) with audio, concealment or silence. */
   pull(out: Int16Array, nowMs: number): PullResult {
     if (this.playPos === null) {
@@ -189,14 +234,27 @@ export class JitterBuffer {
     if (++this.windowPulls >= Math.round(this.o.sampleRate / this.o.frameSamples)) {
       const frame = this.o.frameSamples;
       const waitSamples = (this.windowMinWait * this.o.sampleRate) / 1000;
+      // Played on arrival, a frame that waits here at all waits for nothing the network needs:
+      // half a frame of it, every packet of a second, is a frame given back.
+      const half = this.arrivalAbsorb !== null ? frame / 2 : 0;
       const slack = Number.isFinite(waitSamples)
-        ? Math.min(Math.floor((waitSamples - this.target()) / frame), Math.floor(this.buffered() / frame))
+        ? Math.min(
+            Math.floor((waitSamples - this.target() + half) / frame),
+            Math.floor(this.buffered() / frame),
+          )
         : 0;
-      if (slack > 0 && !this.windowUnderrun) {
+      const skip = slack > 0 && !this.windowUnderrun;
+      if (skip) {
         this.playPos += slack * frame;
         this.counters.droppedForDelay += slack;
       }
       this.resetWindow();
+      // Played on arrival, nothing is played in the dropped frame's place (it would be the very
+      // delay being given back): the card's queue is a frame shorter, the next arrival plays at once.
+      if (skip && this.arrivalAbsorb !== null && !this.ready()) {
+        out.fill(0);
+        return "skipped";
+      }
     }
 
     let filled = 0;

@@ -18,6 +18,7 @@ import { JitterBuffer } from "./jitter-buffer.js";
 import { MediaWatchdog, type WatchdogLimits } from "./media-watchdog.js";
 import { isHeld } from "./negotiation.js";
 import type { PacketTransport, TransportListener } from "./packet-transport.js";
+import { ArrivalPlayout } from "./playout.js";
 import type { Protection } from "./protection.js";
 import { RtcpReporter } from "./rtcp-reporter.js";
 import { parseRtp, RTP_HEADER_BYTES, writeRtpHeader } from "./rtp-packet.js";
@@ -77,6 +78,8 @@ interface Format {
   readonly jb: JitterBuffer;
   /** The frame played out, reused every tick (nothing keeps it beyond the tick). */
   readonly frame: Int16Array;
+  /** To a sound card, frames are played as they arrive rather than on the tick (playout.ts). */
+  readonly playout: ArrivalPlayout;
   /** RTP timestamp units per 20 ms frame. */
   readonly tsPerFrame: number;
 }
@@ -125,6 +128,11 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     remoteBye: false,
   };
   private readonly watchdog: MediaWatchdog;
+  /** The card (or whatever the bridge's sink is) as the playout on arrival sees it. */
+  private readonly sink = {
+    depth: () => this.bridge.sinkDepth(),
+    play: (frame: Int16Array) => this.bridge.play(frame),
+  };
   private readonly mediaTimeoutListeners: ((detail: string) => void)[] = [];
   /** The tick at which the watchdog is next consulted. */
   private watchAt = 0;
@@ -201,17 +209,21 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     const held = isHeld(n);
     if (!prev || prev.n.codec.name !== n.codec.name || prev.n.payloadType !== n.payloadType) {
       const frameSamples = (n.codec.sampleRate * FRAME_MS) / 1000;
+      const jb = new JitterBuffer({
+        sampleRate: n.codec.sampleRate,
+        samplesPerTick: n.codec.sampleRate / n.codec.clockRate,
+        frameSamples,
+      });
+      const frame = new Int16Array(frameSamples);
+      prev?.playout.cancel();
       this.format = {
         n,
         send: f.send,
         receive: f.receive,
         held,
-        jb: new JitterBuffer({
-          sampleRate: n.codec.sampleRate,
-          samplesPerTick: n.codec.sampleRate / n.codec.clockRate,
-          frameSamples,
-        }),
-        frame: new Int16Array(frameSamples),
+        jb,
+        frame,
+        playout: new ArrivalPlayout(jb, frame, FRAME_MS, this.sink, this.timers),
         tsPerFrame: (n.codec.clockRate * FRAME_MS) / 1000,
       };
       this.reporter.remoteSsrc = null;
@@ -246,6 +258,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   stop(): void {
     this.stopped = true;
     this.clock.stop();
+    this.format?.playout.cancel();
     if (this.rtcpTimer !== null) this.timers.clearTimeout(this.rtcpTimer);
     this.flushUnreachableLog();
     if (this.o.xruns?.window.reported) this.o.xruns.report(null);
@@ -261,6 +274,10 @@ export class RtpStream implements TransportListener, RtpPacketOut {
           dropped_for_delay: jb.droppedForDelay,
           late: jb.late,
           resyncs: jb.resyncs,
+          // To a sound card: frames handed over as they can be played, and of those at the card's
+          // deadline (late or lost packets, or held back for jitter).
+          handed_to_card: this.format?.playout.handed ?? 0,
+          at_card_deadline: this.format?.playout.atDeadline ?? 0,
         },
         "jitter buffer at call end",
       );
@@ -286,11 +303,15 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       this.watch(f);
       if (this.stopped) return; // a media-timeout listener ended the call
     }
-    // Receive side: the sink always gets a frame, so the device never starves.
+    // Receive side: the sink always gets a frame, so the device never starves. A sound card is
+    // fed as frames arrive (playout.ts); the tick only looks that it is, and plays otherwise.
     const out = f.frame;
-    if (f.receive) f.jb.pull(out, this.timers.now());
-    else out.fill(0);
-    this.bridge.play(out);
+    if (!f.receive) f.playout.cancel();
+    if (!f.receive || !f.playout.feed()) {
+      if (f.receive) f.jb.pull(out, this.timers.now());
+      else out.fill(0);
+      this.bridge.play(out);
+    }
 
     // Send side. The source is read even when not sending, so it stays in step with the clock.
     const frame = this.bridge.capture();
@@ -358,9 +379,12 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   // ── what the transport hands up ───────────────────────────────────────────────────────────
 
   rtp(packet: Buffer, address: string, port: number): void {
-    // After the packet is in the jitter buffer: the clock may send (and play) the coming tick
-    // from this wake-up.
-    if (this.onRtp(packet, address, port)) this.clock.arrival();
+    // After the packet is in the jitter buffer: a sound card gets it now if it can be played,
+    // and the clock may send (and play) the coming tick from this wake-up.
+    if (!this.onRtp(packet, address, port)) return;
+    const f = this.format;
+    if (f?.receive) f.playout.feed();
+    this.clock.arrival();
   }
 
   /** Takes one RTP datagram; true if it was a packet of the far end's stream. */

@@ -23,7 +23,15 @@
  * a frame, the clock follows those instants (CAPTURE_ALIGN_MS before its ticks, moving up to
  * CAPTURE_SLEW_MS per tick: the card's phase matters for delay, the far end's only for CPU), and
  * sends each tick from the capture's own wake-up: a capture up to MERGE_MS early sleeps to the
- * tick's due time, one up to CAPTURE_GRACE_MS late sends at once. The timer is then only a
+ * tick's due time, one up to CAPTURE_GRACE_MS late sends at once. A late capture is the host's
+ * doing (a loaded machine wakes arecord or the desk late), not the card's, so the grace is most
+ * of a frame: the frame leaves when it completes, a few ms late, which the far end's jitter
+ * buffer absorbs, instead of waiting a whole tick in the ring (that made sending p95 61-68 ms
+ * under load). The next tick is still sent no earlier than its due time, so two packets are
+ * never closer than 20 - CAPTURE_GRACE_MS ms, and the RTP timestamps stay those of the ticks.
+ * Late captures do not move the phase much either: what one capture says is clamped to
+ * CAPTURE_CLAMP_MS, so that a loaded machine's stragglers neither drag the ticks late nor make
+ * the clock stop following the card. The timer is then only a
  * backstop, set CAPTURE_GRACE_MS after a tick whose frame has not been captured yet (a card that
  * stalls or is unplugged: the tick sends what there is, silence, on time plus the grace), or on
  * time when the frame is already there (periods longer than a frame) or while the phase is still
@@ -61,8 +69,13 @@ const ALIGN_MAX_SPREAD_MS = 3;
 export const CAPTURE_ALIGN_MS = 1;
 /** The most the phase moves per tick while following the card (a jump of 1 ms in one packet gap). */
 export const CAPTURE_SLEW_MS = 1;
-/** A tick whose frame is still being captured waits this long past its due time for it. */
-export const CAPTURE_GRACE_MS = 5;
+/**
+ * A tick whose frame is still being captured waits this long past its due time for it (most of a
+ * frame: 20 - CAPTURE_GRACE_MS is the least gap between two packets).
+ */
+export const CAPTURE_GRACE_MS = 15;
+/** What one capture can say about the card's phase, at most (ms): a straggler is not the card. */
+export const CAPTURE_CLAMP_MS = 2 * ALIGN_MAX_SPREAD_MS;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -96,6 +109,8 @@ class Phase {
   constructor(
     private readonly target: number,
     private readonly periodMs: number,
+    /** One event's deviation counts at most this much (ms) towards the phase and its spread. */
+    private readonly clampMs = Number.POSITIVE_INFINITY,
   ) {}
 
   reset(): void {
@@ -108,7 +123,8 @@ class Phase {
   learn(early: number): void {
     // Deviation from the estimate, taken the short way round the period, so that the estimate
     // follows events across the wrap (half a period) instead of averaging +10 and -10 to 0.
-    const deviation = wrap(early - this.target - this.error, this.periodMs);
+    const raw = wrap(early - this.target - this.error, this.periodMs);
+    const deviation = Math.max(-this.clampMs, Math.min(this.clampMs, raw));
     this.count++;
     const k = this.count < ALIGN_AFTER ? 1 / this.count : 1 / ALIGN_AFTER;
     this.error += k * deviation;
@@ -152,7 +168,7 @@ export class SendClock {
     private readonly options: SendClockOptions = {},
   ) {
     this.arrivalPhase = new Phase(ALIGN_MS, periodMs);
-    this.capturePhase = new Phase(CAPTURE_ALIGN_MS, periodMs);
+    this.capturePhase = new Phase(CAPTURE_ALIGN_MS, periodMs, CAPTURE_CLAMP_MS);
   }
 
   /** The clock follows a live source's captures (they are regular enough to be trusted). */

@@ -131,6 +131,51 @@ describe("Microphone as a live source", () => {
     await mic.close();
   });
 
+  it("drops the audio of a frame that left as silence (its capture came too late), instead of sending every later frame a tick late", async () => {
+    const c = handCapture();
+    const mic = new Microphone({ device: "x", rate: 8000, log: silentLogger, spawn: c.spawn });
+    const frame = new Int16Array(160);
+    c.period(160, 1);
+    mic.read(frame);
+    expect(frame[0]).toBe(1);
+    // Frame 2's capture comes after its tick: the tick sends silence...
+    mic.read(frame);
+    expect(frame[0]).toBe(0);
+    // ...then frame 2 arrives, and frame 3 in time for its tick: frame 3 is what it reads.
+    c.period(160, 2);
+    c.period(160, 3);
+    mic.read(frame);
+    expect(frame[0]).toBe(3);
+    expect(mic.buffered).toBe(0);
+    expect(mic.lateDropped).toBe(160);
+    // A partial frame: only the missing part is dropped, when the next frame is there behind it.
+    c.period(80, 4);
+    mic.read(frame);
+    expect([frame[0], frame[80]]).toEqual([4, 0]);
+    c.period(160, 5);
+    c.period(160, 6);
+    mic.read(frame);
+    expect([frame[0], frame[79], frame[80]]).toEqual([5, 5, 6]);
+    expect(mic.lateDropped).toBe(240);
+    await mic.close();
+  });
+
+  // Regression (found by the hotplug test): reads on another phase than the captures (each
+  // capture just after a read) lost every frame when the late audio was dropped as it came.
+  it("drops nothing when the reads are on another phase than the captures", async () => {
+    const c = handCapture();
+    const mic = new Microphone({ device: "x", rate: 8000, log: silentLogger, spawn: c.spawn });
+    const frame = new Int16Array(160);
+    mic.read(frame); // before the first capture
+    for (let i = 1; i <= 50; i++) {
+      c.period(160, i);
+      mic.read(frame);
+      expect(frame[0]).toBe(i);
+    }
+    expect(mic.lateDropped).toBe(0);
+    await mic.close();
+  });
+
   it("leaves a ring that empties at some read alone (jitter, not a standing delay)", async () => {
     const c = handCapture();
     const mic = new Microphone({ device: "x", rate: 8000, log: silentLogger, spawn: c.spawn });

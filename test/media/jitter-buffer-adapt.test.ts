@@ -178,3 +178,50 @@ describe("JitterBuffer after a stall", () => {
     expect(r.jb.stats().late).toBe(0);
   });
 });
+
+describe("JitterBuffer played on arrival (to a sound card: playout.ts)", () => {
+  const arrivalJb = (absorbMs: number) => {
+    const jb = defaultJb();
+    jb.setPlayOnArrival(true, absorbMs);
+    return jb;
+  };
+
+  it("has no floor: the packet that arrives is ready at once, in order; a hole before it is not", () => {
+    const jb = arrivalJb(15);
+    const out = new Int16Array(FRAME);
+    jb.push(1000, frame(1), 0);
+    expect(jb.ready()).toBe(true);
+    expect(jb.stats().targetDelayMs).toBe(0);
+    expect(jb.pull(out, 0)).toBe("played");
+    expect(out[0]).toBe(1);
+    expect(jb.ready()).toBe(false);
+    // Packet 2 before packet 1: a hole (maybe only reordered) is left to the card's deadline.
+    jb.push(1000 + 2 * FRAME, frame(3), 40);
+    expect(jb.ready()).toBe(false);
+    jb.push(1000 + FRAME, frame(2), 41);
+    expect(jb.ready()).toBe(true);
+    jb.pull(out, 41);
+    expect(out[0]).toBe(2);
+    expect(jb.ready()).toBe(true);
+  });
+
+  it("holds a frame behind only when the jitter needs more than the card's queue absorbs", () => {
+    // Packets alternately 4 ms late and early: RFC 3550's J is 8 ms, 3 × J = 24 ms; with 15 ms
+    // absorbed by the card's queue, 9 ms more are needed: a frame.
+    const jb = arrivalJb(15);
+    const out = new Int16Array(FRAME);
+    for (let s = 0; s < 200; s++) {
+      jb.push(1000 + s * FRAME, frame(s + 1), s * 20 + (s % 2 === 0 ? 4 : -4));
+      while (jb.ready()) jb.pull(out, s * 20);
+    }
+    expect(jb.stats().targetDelayMs).toBe(20);
+    // The newest packet waits, a frame behind; the next one to arrive lets it go.
+    expect(jb.stats().bufferedMs).toBe(20);
+    expect(jb.ready()).toBe(false);
+    jb.push(1000 + 200 * FRAME, frame(201), 200 * 20);
+    expect(jb.ready()).toBe(true);
+    // With the same jitter and a card that absorbs 40 ms, nothing is held.
+    jb.setPlayOnArrival(true, 40);
+    expect(jb.stats().targetDelayMs).toBe(0);
+  });
+});

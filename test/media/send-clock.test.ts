@@ -231,6 +231,8 @@ describe("SendClock", () => {
       seconds: number;
       stopAt?: number;
       frameReady?: () => boolean;
+      /** How late (ms) the i-th capture comes beyond its jitter: a loaded host. */
+      late?: (i: number) => number;
     }) {
       let r = 0.29;
       const rand = () => {
@@ -253,13 +255,14 @@ describe("SendClock", () => {
       });
       const end = opts.seconds * 1000;
       exact = true;
+      let i = 0;
       for (let at = opts.phaseMs; at < Math.min(end, opts.stopAt ?? end); at += opts.periodMs) {
         t.deps.setTimeout(
           () => {
             captures.push(t.now);
             c.captured();
           },
-          at + (rand() * 2 - 1) * opts.jitterMs,
+          at + (rand() * 2 - 1) * opts.jitterMs + (opts.late?.(i++) ?? 0),
         );
       }
       for (let at = 7.5; at < end; at += 20) t.deps.setTimeout(() => c.arrival(), at);
@@ -305,6 +308,37 @@ describe("SendClock", () => {
       const due = ticks.length - 1; // the last tick's index is its due slot, shifted by the phase
       expect(due).toBeGreaterThanOrEqual(498);
       expect(CAPTURE_GRACE_MS).toBeLessThan(20 - MERGE_MS);
+    });
+
+    it("under load, sends a frame whose capture comes late when it completes, never two at once, on the card's phase", () => {
+      // One capture in five comes 3-14 ms late (the host woke arecord or the desk late).
+      const { ticks, clock } = call({
+        phaseMs: 11.3,
+        periodMs: 20,
+        jitterMs: 0.7,
+        seconds: 30,
+        late: (i) => (i % 5 === 2 ? 3 + ((i * 7) % 12) : 0),
+      });
+      expect(ticks.length).toBeGreaterThanOrEqual(1499);
+      expect(clock.skipped).toBe(0);
+      expect(clock.followsCapture).toBe(true);
+      const aligned = ticks.filter((k) => k.at > 2000);
+      // Each frame leaves with the capture that completed it (before: a capture more than 5 ms
+      // late left its frame for the next tick, 20 ms more)...
+      for (const k of aligned) {
+        expect(k.at - k.capture).toBeGreaterThanOrEqual(0);
+        expect(k.at - k.capture).toBeLessThanOrEqual(MERGE_MS);
+      }
+      // ...and every capture was read by its own tick: none waited a tick in the ring.
+      expect(new Set(aligned.map((k) => k.capture)).size).toBe(aligned.length);
+      // Two packets are never closer than 20 - CAPTURE_GRACE_MS: no burst toward the far end.
+      for (let i = 1; i < ticks.length; i++)
+        expect((ticks[i]?.at ?? 0) - (ticks[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(
+          20 - CAPTURE_GRACE_MS - 1e-9,
+        );
+      // The stragglers did not drag the phase: the on-time captures still land just before their tick.
+      const onTime = aligned.filter((k) => k.at - k.capture <= MERGE_MS && k.at - k.capture >= 0);
+      expect(onTime.length).toBe(aligned.length);
     });
 
     it("does not follow captures that come at no steady phase", () => {
