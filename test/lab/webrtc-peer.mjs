@@ -11,6 +11,9 @@
  */
 import { createInterface } from "node:readline";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
+// G.711 µ-law: the project's own codec, built (the tests run on `npm run build`'s output); the
+// desk's G.711 is proven against baresip elsewhere, this peer is about ICE
+import { decodeMulaw, encodeMulaw } from "../../dist/media/g711.js";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,28 +24,6 @@ const LISTEN_HZ = Number(arg("listen", "1000"));
 
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const log = (...a) => process.stderr.write(`${new Date().toISOString()} ${a.join(" ")}\n`);
-
-// µ-law (G.711) encode/decode
-function linearToUlaw(sample) {
-  const BIAS = 0x84;
-  let sign = 0;
-  let s = sample;
-  if (s < 0) {
-    s = -s;
-    sign = 0x80;
-  }
-  if (s > 32635) s = 32635;
-  s += BIAS;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = (s >> (exponent + 3)) & 0x0f;
-  return ~(sign | (exponent << 4) | mantissa) & 0xff;
-}
-function ulawToLinear(u) {
-  const x = ~u & 0xff;
-  const t = (((x & 0x0f) << 3) + 0x84) << ((x & 0x70) >> 4);
-  return x & 0x80 ? 0x84 - t : t - 0x84;
-}
 
 const pc = new RTCPeerConnection({
   codecs: {
@@ -72,10 +53,8 @@ transceiver.onTrack.subscribe((remote) => {
   remote.onReceiveRtp.subscribe((rtp) => {
     receivedPayloadTypes.add(rtp.header.payloadType);
     if (rtp.header.payloadType !== 0) return;
-    for (const b of rtp.payload) {
-      window.push(ulawToLinear(b));
-      received++;
-    }
+    for (const x of decodeMulaw(rtp.payload)) window.push(x);
+    received += rtp.payload.length;
     if (window.length > 8000) window.splice(0, window.length - 8000);
   });
 });
@@ -106,11 +85,12 @@ let ts = 0;
 let phase = 0;
 setInterval(() => {
   if (!transceiver.sender.codec || pc.connectionState !== "connected") return;
-  const payload = Buffer.alloc(160);
+  const pcm = new Int16Array(160);
   for (let i = 0; i < 160; i++) {
-    payload[i] = linearToUlaw(Math.round(8000 * Math.sin(phase)));
+    pcm[i] = Math.round(8000 * Math.sin(phase));
     phase += (2 * Math.PI * SEND_HZ) / 8000;
   }
+  const payload = Buffer.from(encodeMulaw(pcm));
   const header = new RtpHeader({ payloadType: 0, sequenceNumber: seq, timestamp: ts, marker: seq === 1 });
   seq = (seq + 1) & 0xffff;
   ts = (ts + 160) >>> 0;
