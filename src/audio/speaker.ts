@@ -489,7 +489,14 @@ export class Speaker implements AudioSink {
     // where frames went missing, or where a near miss deepens the queue.
     const gap = !this.card.running || this.topUp || deeper || missing;
     this.topUp = false;
-    if (!p || !gap || queued >= target) return 0;
+    // Before aplay has printed its parameters (the first frames of a call, or of a restarted
+    // aplay) the card is not playing yet: the start is padded too, with the requested sizes, so
+    // the first write already holds the start threshold. A card that honours the threshold
+    // starts as before; one that starts playing on the first data (the lab's PulseAudio does:
+    // it played the first 20 ms frame at once and, with the second, ran dry 40 ms after the
+    // first instead of 40 ms after the second) still has a frame of slack.
+    if (!p && this.card.running) return 0;
+    if (!gap || queued >= target) return 0;
     // Rounded to whole periods so that aplay is left with no partial one: it hands whole periods,
     // and what it holds of a partial one could not play before the next frame completed it (a
     // frame that came on time would then find the card with a period less than the depth says).
