@@ -223,6 +223,8 @@ export interface MediaStats {
   /** SRTP/SRTCP packets dropped: failed authentication (tampered, wrong key) and replayed. */
   readonly srtpAuthDropped?: number;
   readonly srtpReplayDropped?: number;
+  /** Lost packets whose audio was recovered from the next packet's in-band FEC data (Opus). */
+  readonly fecRecovered?: number;
 }
 
 /** Who asked: answers go back to the asker; events say where a change came from. */
@@ -383,6 +385,8 @@ export type DeskEvent =
       /** SRTP packets dropped: failed authentication, replayed (null: no media statistics). */
       readonly srtp_auth_dropped: number | null;
       readonly srtp_replay_dropped: number | null;
+      /** Lost packets recovered from the next packet's in-band FEC data (Opus; null: no media statistics). */
+      readonly fec_recovered: number | null;
     }
   | {
       readonly type: "call.transferred";

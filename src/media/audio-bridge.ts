@@ -43,6 +43,8 @@ export interface DecodedPayload {
   timestamp: number;
   /** Valid until the next decode (the jitter buffer copies them). */
   samples: Int16Array;
+  /** Samples at the start recovered from the payload's in-band FEC data (a lost packet's). */
+  fecSamples: number;
 }
 
 /** A gap this long or shorter (in samples at the codec's rate) is concealed by the codec itself. */
@@ -60,7 +62,7 @@ export class AudioBridge {
   private rawFrame: Int16Array | null = null;
   /** Where received payloads are decoded (the jitter buffer copies what it keeps). */
   private decoded = new Int16Array(0);
-  private readonly result: DecodedPayload = { timestamp: 0, samples: new Int16Array(0) };
+  private readonly result: DecodedPayload = { timestamp: 0, samples: new Int16Array(0), fecSamples: 0 };
   /** RTP timestamp just after the last payload decoded, for a codec that conceals (null: none yet). */
   private nextTs: number | null = null;
   /** Called when a live source completes a frame (the stream's clock sends it at once). */
@@ -73,12 +75,17 @@ export class AudioBridge {
 
   /**
    * A newly negotiated codec (or payload type): fresh codec state and buffers; the previous
-   * codec is freed. `remoteFmtp`: the far end's a=fmtp for it. Throws if the codec cannot be created (Opus's library failing to load).
+   * codec is freed. `remoteFmtp`: the far end's a=fmtp for it. A codec whose library is still
+   * loading (Opus) encodes and decodes nothing until it is ready; one that cannot be loaded is
+   * logged, and the call goes on without audio.
    */
   setCodec(info: CodecInfo, remoteFmtp?: string): void {
     const frameSamples = (info.sampleRate * this.o.frameMs) / 1000;
     const tsPerFrame = (info.clockRate * this.o.frameMs) / 1000;
     const codec = createCodec(info.name, remoteFmtp);
+    codec.whenReady?.catch((e: Error) =>
+      this.o.log.error({ codec: info.name, err: e.message }, "cannot load the codec: no audio"),
+    );
     this.format?.codec.close?.();
     this.format = {
       codec,
@@ -189,10 +196,14 @@ export class AudioBridge {
     return frame;
   }
 
-  /** Encodes a frame (the codec's size); the payload is valid until the next call. */
-  encode(frame: Int16Array): Uint8Array {
+  /**
+   * Encodes a frame (the codec's size); the payload is valid until the next call. Null while the
+   * codec's library is still loading (nothing to send yet).
+   */
+  encode(frame: Int16Array): Uint8Array | null {
     const f = this.format;
     if (!f) throw new Error("no codec negotiated");
+    if (f.codec.ready && !f.codec.ready()) return null;
     return f.codec.encode(frame, f.payload);
   }
 
@@ -205,13 +216,20 @@ export class AudioBridge {
    * Decodes one payload of RTP timestamp `timestamp`; valid until the next call (the jitter
    * buffer copies it). "malformed": the codec refused the payload. "late": it is older than one
    * already decoded by a codec with state across packets (Opus), which would be thrown off.
-   * For such a codec, a gap since the previous packet (up to CODEC_CONCEAL_MS) is filled first
-   * by the codec's own concealment, and the result starts at the gap.
+   * For such a codec, a gap since the previous packet (up to CODEC_CONCEAL_MS) is filled first,
+   * and the result starts at the gap: from this payload's in-band FEC data where it carries
+   * some (the lost packet's audio, coded again at a lower rate; Opus), the rest by the codec's
+   * own concealment. FEC waits for nothing: the payload that carries it is the one that shows
+   * the gap, and the jitter buffer mostly holds it before the gap's turn (when the turn came
+   * first, the buffer played a frame of its own concealment without advancing, as for any late
+   * packet, and the recovered audio follows). "unready": the codec's library is still loading
+   * (dropped).
    */
-  decode(payload: Uint8Array, timestamp: number): DecodedPayload | "malformed" | "late" {
+  decode(payload: Uint8Array, timestamp: number): DecodedPayload | "malformed" | "late" | "unready" {
     const f = this.format;
     if (!f) throw new Error("no codec negotiated");
     const c = f.codec;
+    if (c.ready && !c.ready()) return "unready";
     let gap = 0;
     if (c.conceal && this.nextTs !== null) {
       const d = (timestamp - this.nextTs) | 0;
@@ -222,16 +240,17 @@ export class AudioBridge {
     }
     const need = gap + c.maxDecoded(payload.length);
     if (this.decoded.length < need) this.decoded = new Int16Array(Math.max(need, 320));
-    // The concealment first: the codec's state must go through the gap before the packet.
-    if (gap > 0 && c.conceal) {
-      c.conceal(gap, this.decoded.subarray(0, gap));
-      this.nextTs = timestamp;
-    }
+    // The gap first: the codec's state must go through it before the packet.
+    let fecSamples = 0;
+    if (gap > 0 && c.recover) fecSamples = c.recover(gap, payload, this.decoded.subarray(0, gap));
+    else if (gap > 0 && c.conceal) c.conceal(gap, this.decoded.subarray(0, gap));
+    if (gap > 0) this.nextTs = timestamp;
     const samples = c.decode(payload, this.decoded.subarray(gap, need));
     if (samples === null) return "malformed";
     const r = this.result;
     r.timestamp = (timestamp - gap / f.samplesPerTick) >>> 0;
     r.samples = this.decoded.subarray(0, gap + samples.length);
+    r.fecSamples = fecSamples;
     if (c.conceal) this.nextTs = (timestamp + samples.length / f.samplesPerTick) >>> 0;
     return r;
   }

@@ -65,6 +65,18 @@ export interface CodecInstance {
   maxDecoded(bytes: number): number;
   /** The codec's own concealment of `samples` lost samples (a codec without one leaves it to the jitter buffer). */
   conceal?(samples: number, out: Int16Array): Int16Array;
+  /**
+   * The `samples` lost just before payload `next` into `out`, from `next`'s in-band FEC data
+   * where it has some (Opus), concealed otherwise; how many samples came from FEC.
+   */
+  recover?(samples: number, next: Uint8Array, out: Int16Array): number;
+  /**
+   * False while the codec's library is still loading (Opus created before its preload finished):
+   * nothing can be encoded or decoded yet. Absent: always ready.
+   */
+  ready?(): boolean;
+  /** Resolves when ready; rejects if the codec's library cannot be loaded. */
+  readonly whenReady?: Promise<void>;
   /** Frees what the codec holds outside the JS heap (Opus's wasm state). Idempotent. */
   close?(): void;
 }
@@ -108,6 +120,9 @@ export function createCodec(name: CodecName, remoteFmtp?: string): CodecInstance
         },
         maxDecoded: () => OPUS_MAX_DECODED,
         conceal: (n, o) => opus.conceal(n, o),
+        recover: (n, next, o) => opus.recover(n, next, o),
+        ready: () => opus.ready,
+        whenReady: opus.whenReady,
         close: () => opus.close(),
       };
     }

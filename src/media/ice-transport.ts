@@ -96,7 +96,17 @@ export interface IceTransportOptions {
    * at gathering, and released when the transport closes (or its gathering fails).
    */
   readonly hostSockets?: readonly HostSocket[] | undefined;
+  /** How long an ICE restart may take to select a pair again (default RESTART_TIMEOUT_MS). */
+  readonly restartTimeoutMs?: number | undefined;
 }
+
+/**
+ * How long an ICE restart may go without a selected pair before the media fails: consent's limit
+ * (RFC 7675 §5.1: 30 s without a consent response). werift-ice 0.2.3 reports no failure when a
+ * restart's checks all fail and, with no selected pair, runs no consent checks either: without
+ * this the call would stay up, silent, for good when the media watchdog is off.
+ */
+export const RESTART_TIMEOUT_MS = 30_000;
 
 export type IceTransportState = "gathered" | "checking" | "handshaking" | "secured" | "failed" | "closed";
 
@@ -309,6 +319,8 @@ export class IceTransport implements PacketTransport {
   private remoteIce: RemoteIceDtls | null = null;
   /** restartLocal() ran for the answer now being written. */
   private restarting = false;
+  /** Fails the media when a restart has not selected a pair in time (RESTART_TIMEOUT_MS). */
+  private restartDeadline: ReturnType<typeof setTimeout> | null = null;
   private role: "client" | "server" = "client";
   private st: IceTransportState = "gathered";
   /** Keys are in: the protection layer above can read and write SRTP. */
@@ -501,7 +513,20 @@ export class IceTransport implements PacketTransport {
     if (!this.restarting) this.restartLocal(); // the far end restarted in its answer to our offer
     this.restarting = false;
     this.st = "checking";
+    this.clearRestartDeadline();
+    const ms = this.o.restartTimeoutMs ?? RESTART_TIMEOUT_MS;
+    this.restartDeadline = setTimeout(() => {
+      this.restartDeadline = null;
+      if (this.st === "checking")
+        this.fail(`ICE restart failed: no candidate pair answered the checks within ${ms / 1000} s`);
+    }, ms);
     this.startIce(remote);
+  }
+
+  private clearRestartDeadline(): void {
+    if (this.restartDeadline === null) return;
+    clearTimeout(this.restartDeadline);
+    this.restartDeadline = null;
   }
 
   private startIce(remote: RemoteIceDtls): void {
@@ -597,6 +622,7 @@ export class IceTransport implements PacketTransport {
     }
     if (this.st === "checking" && this.secure) {
       this.st = "secured"; // a restart: the DTLS association goes on
+      this.clearRestartDeadline();
       return;
     }
     if (this.st !== "checking") return;
@@ -640,6 +666,7 @@ export class IceTransport implements PacketTransport {
   private fail(detail: string): void {
     if (this.st === "failed" || this.st === "closed") return;
     this.st = "failed";
+    this.clearRestartDeadline();
     this.secure = false;
     this.direct = null;
     this.log.warn({ detail }, "media transport failed");
@@ -766,6 +793,7 @@ export class IceTransport implements PacketTransport {
 
   async close(): Promise<void> {
     this.st = "closed";
+    this.clearRestartDeadline();
     this.secure = false;
     this.direct = null;
     try {

@@ -1,32 +1,32 @@
 /**
- * Opus (RFC 6716) for one call, on opusscript: libopus 1.4 compiled to WebAssembly, so nothing is
- * built or downloaded at install time on any architecture (README § Calls and audio says why).
+ * Opus (RFC 6716) for one call, on libopus-wasm: libopus 1.6.1 compiled to WebAssembly (inlined
+ * in one ES module), so nothing is built or downloaded at install time on any architecture
+ * (README § Calls and audio says why this library).
  *
- * Loaded lazily: a desk that never negotiates Opus never loads the module nor its wasm memory
- * (about 6 MB of RSS). `preloadOpus()` starts the load (a dynamic import, then one throw-away
- * instance so the wasm is compiled) as soon as a call may use Opus (our offer carries it, or a
- * far end's offer we will answer chose it), off the answer's path; a codec wanted before that
- * finished loads it synchronously (a few ms, once per process).
+ * Loaded lazily: a desk that never negotiates Opus never loads the module nor its wasm memory.
+ * `preloadOpus()` starts the load (a dynamic import, the wasm compiled, then a warm-up) as soon
+ * as a call may use Opus (our offer carries it, or a far end's offer we will answer chose it),
+ * off the answer's path. The library only creates codecs asynchronously: a codec made before
+ * the load finished (the first outbound Opus call's answer) is not `ready` until it has, and
+ * once loaded a new codec is ready a few microtasks later, before any packet or tick.
  *
- * What opusscript exposes, and so what this does: encode and decode whole packets, encoder and
- * decoder CTLs that take one integer (bitrate, complexity, in-band FEC, expected loss, bandwidth,
- * VBR). Its decode always passes decode_fec = 0, so the in-band FEC of the next packet cannot be
- * asked for: a lost packet is concealed by libopus's own PLC instead (`conceal`), which the
- * decoder runs when given a one-byte packet (opus-packet.ts). Our encoder adds in-band FEC when
- * the far end says it can use it (useinbandfec=1), and our SDP does not claim we can.
+ * What a call gets: encode and decode whole packets; libopus's own concealment (PLC) of lost
+ * audio (`conceal`); and the recovery of a lost packet from the next one's in-band FEC data
+ * (`recover`, opus_decode with decode_fec = 1), used when the next packet is already here when
+ * the gap is found (audio-bridge.ts). Our encoder adds in-band FEC when the far end says it can
+ * use it (useinbandfec=1), and our SDP says we use the far end's.
  *
- * The encoder and decoder live in wasm memory, not the JS heap: `close()` frees them (`delete()`),
- * and must be called when the call ends.
+ * The encoder and decoder live in wasm memory, not the JS heap: `close()` frees them, and must be
+ * called when the call ends.
  */
-import { createRequire } from "node:module";
 import { setFlagsFromString } from "node:v8";
-import type OpusScript from "opusscript";
-import { concealmentTocs, opusPacketSamples } from "./opus-packet.js";
+import type { OpusDecoderHandle, OpusEncoderHandle } from "libopus-wasm";
+import { opusFecSamples, opusPacketSamples } from "./opus-packet.js";
 import { maxBandwidthFor, OPUS_DEFAULT_PARAMS, type OpusSendParams } from "./opus-sdp.js";
 
-type OpusScriptClass = typeof OpusScript;
+type Libopus = typeof import("libopus-wasm");
 
-/** libopus CTL numbers (opus_defines.h); opusscript passes them through. */
+/** libopus CTL numbers (opus_defines.h). */
 const CTL = {
   SET_BITRATE: 4002,
   SET_MAX_BANDWIDTH: 4004,
@@ -45,47 +45,25 @@ const OPUS_SIGNAL_VOICE = 3001;
 export const OPUS_COMPLEXITY = 5;
 /** Expected loss the encoder codes FEC for, when FEC is on (libopus codes none at 0 %). */
 const FEC_LOSS_PERCENT = 10;
-/** opusscript decodes into a buffer of 60 ms at 48 kHz: longer packets cannot be decoded. */
+/** We decode packets of up to 60 ms at 48 kHz (longer ones are refused as malformed). */
 export const OPUS_MAX_DECODED = 2880;
 
-let loaded: OpusScriptClass | null = null;
-let loading: Promise<OpusScriptClass> | null = null;
-
-/**
- * Compiles libopus's wasm (on the first instance, not on import) and runs a few frames through
- * it. V8 compiles wasm lazily, function by function on first call: the first frame of a call
- * then stalled the event loop for 40-240 ms on the shared benchmark machine (and the packet
- * clock skipped ticks). Compiled eagerly instead, the whole module takes 20-40 ms of CPU here,
- * once, in the load: while the desk rings for an inbound call (preloadOpus), as the answer
- * arrives for an outbound one. The flag is V8's, read when a module is compiled, and put back
- * at once: no other wasm is concerned.
- */
-function warm(cls: OpusScriptClass): OpusScriptClass {
-  setFlagsFromString("--no-wasm-lazy-compilation");
-  let probe: OpusScript;
-  try {
-    probe = new cls(48_000, 1, OPUS_APPLICATION_VOIP);
-  } finally {
-    setFlagsFromString("--wasm-lazy-compilation");
-  }
-  try {
-    runFrames(probe, 3);
-  } finally {
-    probe.delete();
-  }
-  loaded = cls;
-  return cls;
-}
+let lib: Libopus | null = null;
+let loading: Promise<Libopus> | null = null;
+let warming: Promise<void> | null = null;
 
 /** Voice-like frames through an encoder and decoder (the paths a call takes). */
-function runFrames(opus: OpusScript, count: number): void {
+function runFrames(enc: OpusEncoderHandle, dec: OpusDecoderHandle, count: number, from = 0): void {
   const pcm = new Int16Array(960);
-  for (let f = 0; f < count; f++) {
+  for (let f = from; f < from + count; f++) {
     for (let i = 0; i < pcm.length; i++) {
       const t = f * 960 + i;
       pcm[i] = Math.round(4000 * Math.sin(t / 40) * (1 + Math.sin(t / 9000)) + 800 * Math.sin(t / 7));
     }
-    opus.decode(opus.encode(Buffer.from(pcm.buffer), pcm.length));
+    const packet = enc.encode(pcm);
+    // Every fourth one "lost": the FEC and concealment paths get compiled too.
+    if (f % 4 === 3) dec.decode(packet, { decodeFec: true, frameSize: 960 });
+    dec.decode(packet);
   }
 }
 
@@ -94,77 +72,146 @@ const WARM_FRAMES = 150;
 const WARM_STEP = 10;
 
 /**
- * Starts loading libopus (once); resolves when a codec can be created at no cost. Besides the
- * compile, it runs a few seconds' worth of frames through a throw-away codec, a few at a time
- * between turns of the event loop: V8 then optimizes the hot wasm functions (on a background
- * thread, 0.4-0.6 s of CPU on the benchmark machine) while the desk rings, not during the
- * first seconds of the first Opus call, where it competed with the packet clock.
+ * Starts loading libopus (once); resolves when a codec can be created at no cost.
+ *
+ * V8 compiles wasm lazily, function by function on first call: the first frames of a call then
+ * stalled the event loop for 40-240 ms on the shared benchmark machine (and the packet clock
+ * skipped ticks). The module is compiled eagerly instead (V8's flag, read when a module is
+ * compiled, put back once it is), then a few seconds' worth of frames go through a throw-away
+ * codec, a few at a time between turns of the event loop: V8 optimizes the hot wasm functions
+ * (on a background thread) while the desk rings, not during the first seconds of the first call.
  */
 export function preloadOpus(): Promise<void> {
-  if (loaded) return loading?.then(() => undefined) ?? Promise.resolve();
-  loading ??= import("opusscript").then(async (m) => {
-    const cls = (loaded ?? warm(m.default)) as OpusScriptClass;
-    const probe = new cls(48_000, 1, OPUS_APPLICATION_VOIP);
+  warming ??= loadLibrary().then(async (m) => {
+    // FEC on, as for a far end that asks for it: the FEC decoding path is warmed too.
+    const enc = await m.createEncoder({
+      channels: 1,
+      application: OPUS_APPLICATION_VOIP,
+      complexity: OPUS_COMPLEXITY,
+      fec: true,
+      packetLossPercent: FEC_LOSS_PERCENT,
+    });
+    const dec = await m.createDecoder({ channels: 1, maxFrameSize: OPUS_MAX_DECODED });
     try {
-      probe.encoderCTL(CTL.SET_COMPLEXITY, OPUS_COMPLEXITY);
       for (let done = 0; done < WARM_FRAMES; done += WARM_STEP) {
-        runFrames(probe, WARM_STEP);
+        runFrames(enc, dec, WARM_STEP, done);
         await new Promise((r) => setImmediate(r));
       }
     } finally {
-      probe.delete();
+      enc.free();
+      dec.free();
     }
-    return cls;
   });
-  return loading.then(() => undefined);
+  warming.catch(() => {
+    warming = null; // the next call tries again
+  });
+  return warming;
+}
+
+/** The library, imported and its wasm compiled (eagerly: see preloadOpus), once. */
+function loadLibrary(): Promise<Libopus> {
+  loading ??= import("libopus-wasm").then(async (m) => {
+    setFlagsFromString("--no-wasm-lazy-compilation");
+    try {
+      await m.loadLibopus();
+    } finally {
+      setFlagsFromString("--wasm-lazy-compilation");
+    }
+    lib = m;
+    return m;
+  });
+  loading.catch(() => {
+    loading = null;
+  });
+  return loading;
 }
 
 /** Whether libopus is loaded in this process (for tests and the RSS bench). */
 export function isOpusLoaded(): boolean {
-  return loaded !== null;
-}
-
-function opusClass(): OpusScriptClass {
-  if (loaded) return loaded;
-  // Needed before the preload finished: the same CommonJS module, synchronously.
-  return warm(createRequire(import.meta.url)("opusscript") as OpusScriptClass);
+  return lib !== null;
 }
 
 export type OpusDecodeResult = Int16Array | "malformed";
 
 /**
  * One call's encoder and decoder, 48 kHz mono, 20 ms frames out; any frame size in.
+ * `OpusCodec.create()` when the caller can wait; `new OpusCodec()` when it cannot (the codec is
+ * usable once `ready`).
  */
 export class OpusCodec {
-  /** One opusscript instance holds an encoder and a decoder, each with its own state. */
-  private readonly opus: OpusScript;
+  private enc: OpusEncoderHandle | null = null;
+  private dec: OpusDecoderHandle | null = null;
   private closed = false;
-  /** TOC byte of the last packet decoded (the concealment copies its layout). */
+  private failure: Error | null = null;
+  /** TOC byte of the last packet decoded; -1 before the first (concealment is then silence). */
   private lastToc = -1;
   /** Packets refused by libopus itself after passing our framing checks. */
   rejectedByDecoder = 0;
+  /** Resolves when the codec can be used (rejects if libopus cannot be loaded). */
+  readonly whenReady: Promise<void>;
 
-  constructor(params: OpusSendParams = OPUS_DEFAULT_PARAMS) {
-    this.opus = new (opusClass())(48_000, 1, OPUS_APPLICATION_VOIP);
-    this.configure(params);
+  constructor(private readonly params: OpusSendParams = OPUS_DEFAULT_PARAMS) {
+    this.whenReady = this.open();
+    this.whenReady.catch((e: Error) => {
+      this.failure = e;
+    });
+  }
+
+  static async create(params: OpusSendParams = OPUS_DEFAULT_PARAMS): Promise<OpusCodec> {
+    const c = new OpusCodec(params);
+    await c.whenReady;
+    return c;
+  }
+
+  private async open(): Promise<void> {
+    // Not preloaded (the first outbound Opus call's answer): the library only, not the warm-up.
+    const m = lib ?? (await loadLibrary());
+    const [enc, dec] = await Promise.all([
+      m.createEncoder({ channels: 1, application: OPUS_APPLICATION_VOIP, complexity: OPUS_COMPLEXITY }),
+      m.createDecoder({ channels: 1, maxFrameSize: OPUS_MAX_DECODED }),
+    ]);
+    if (this.closed) {
+      enc.free();
+      dec.free();
+      return;
+    }
+    this.enc = enc;
+    this.dec = dec;
+    this.configure(this.params);
+  }
+
+  /** The encoder and decoder exist (libopus loaded); false until then, and after close(). */
+  get ready(): boolean {
+    return this.enc !== null && !this.closed;
+  }
+
+  /** Why the codec could not be made (libopus failed to load), once it is known. */
+  get loadError(): Error | null {
+    return this.failure;
   }
 
   /** Applies the far end's wishes (opus-sdp.ts) to our encoder. */
   configure(p: OpusSendParams): void {
-    const e = this.opus;
-    e.encoderCTL(CTL.SET_SIGNAL, OPUS_SIGNAL_VOICE);
-    e.encoderCTL(CTL.SET_COMPLEXITY, OPUS_COMPLEXITY);
-    e.encoderCTL(CTL.SET_BITRATE, p.bitrate);
-    e.encoderCTL(CTL.SET_MAX_BANDWIDTH, maxBandwidthFor(p.maxPlaybackRate));
-    e.encoderCTL(CTL.SET_VBR, p.cbr ? 0 : 1);
-    e.encoderCTL(CTL.SET_INBAND_FEC, p.inbandFec ? 1 : 0);
-    e.encoderCTL(CTL.SET_PACKET_LOSS_PERC, p.inbandFec ? FEC_LOSS_PERCENT : 0);
+    const e = this.enc;
+    if (!e) return;
+    e.encoderCtl(CTL.SET_SIGNAL, OPUS_SIGNAL_VOICE);
+    e.encoderCtl(CTL.SET_COMPLEXITY, OPUS_COMPLEXITY);
+    e.encoderCtl(CTL.SET_BITRATE, p.bitrate);
+    e.encoderCtl(CTL.SET_MAX_BANDWIDTH, maxBandwidthFor(p.maxPlaybackRate));
+    e.encoderCtl(CTL.SET_VBR, p.cbr ? 0 : 1);
+    e.encoderCtl(CTL.SET_INBAND_FEC, p.inbandFec ? 1 : 0);
+    e.encoderCtl(CTL.SET_PACKET_LOSS_PERC, p.inbandFec ? FEC_LOSS_PERCENT : 0);
+  }
+
+  private live(): { enc: OpusEncoderHandle; dec: OpusDecoderHandle } {
+    if (this.closed) throw new Error("Opus codec is closed");
+    if (!this.enc || !this.dec) throw new Error("Opus codec is not ready (libopus still loading)");
+    return { enc: this.enc, dec: this.dec };
   }
 
   /** One frame (2.5-60 ms at 48 kHz; we send 20 ms) into one packet. */
   encode(pcm: Int16Array): Uint8Array {
-    if (this.closed) throw new Error("Opus codec is closed");
-    return this.opus.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), pcm.length);
+    return this.live().enc.encode(pcm, { frameSize: pcm.length });
   }
 
   /**
@@ -173,12 +220,13 @@ export class OpusCodec {
    * "malformed" (the caller counts it): nothing is thrown for what the far end sends.
    */
   decode(payload: Uint8Array, out: Int16Array): OpusDecodeResult {
-    if (this.closed) throw new Error("Opus codec is closed");
+    const { dec } = this.live();
     const n = opusPacketSamples(payload);
+    // A TOC alone is a valid packet (a lost/DTX frame, §3.2.1), but libopus-wasm refuses empty.
     if (n === null || n > OPUS_MAX_DECODED || n > out.length) return "malformed";
-    let pcm: Buffer;
+    let pcm: Int16Array;
     try {
-      pcm = this.opus.decode(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+      pcm = dec.decode(payload);
     } catch {
       this.rejectedByDecoder++;
       return "malformed";
@@ -188,34 +236,59 @@ export class OpusCodec {
   }
 
   /**
-   * libopus's concealment of `samples` lost samples (a multiple of 120) into `out`, so the
-   * decoder's state carries across the gap; silence before the first packet.
+   * libopus's concealment of `samples` lost samples (a multiple of 120, at most 5760: 120 ms) into
+   * `out`, so the decoder's state carries across the gap; silence before the first packet.
    */
   conceal(samples: number, out: Int16Array): Int16Array {
-    if (this.closed) throw new Error("Opus codec is closed");
+    const { dec } = this.live();
     if (this.lastToc < 0) {
       out.fill(0, 0, samples);
       return out.subarray(0, samples);
     }
-    let at = 0;
-    for (const toc of concealmentTocs(samples, this.lastToc)) {
-      const got = copySamples(this.opus.decode(Buffer.of(toc)), out.subarray(at));
-      at += got.length;
+    return copySamples(dec.decode(null, { frameSize: samples }), out);
+  }
+
+  /**
+   * The `samples` lost just before `next` (the packet that follows them, not decoded here) into
+   * `out`: the last `next`-frame's worth from `next`'s in-band FEC data (opus_decode with
+   * decode_fec = 1), the rest, if any, by concealment. A `next` without FEC data (CELT, or FEC
+   * off at the sender), malformed, or longer than the gap: all concealed. Returns how many of
+   * the samples came from FEC (0 when none did).
+   */
+  recover(samples: number, next: Uint8Array, out: Int16Array): number {
+    const { dec } = this.live();
+    // libopus uses no FEC data after a CELT-only packet (its decoder state is CELT's): it conceals.
+    const afterSilk = this.lastToc >= 0 && this.lastToc >> 3 < 16;
+    const fec = afterSilk ? opusFecSamples(next) : 0;
+    const n = opusPacketSamples(next);
+    if (fec === 0 || fec > samples || n === null || n > OPUS_MAX_DECODED) {
+      this.conceal(samples, out);
+      return 0;
     }
-    return out.subarray(0, at);
+    // libopus conceals all but the FEC frame's duration, then decodes the FEC frame.
+    try {
+      copySamples(dec.decode(next, { decodeFec: true, frameSize: samples }), out);
+    } catch {
+      this.conceal(samples, out);
+      return 0;
+    }
+    return fec;
   }
 
   /** Frees the encoder and decoder (wasm memory). Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.opus.delete();
+    this.enc?.free();
+    this.dec?.free();
+    this.enc = null;
+    this.dec = null;
   }
 }
 
-/** opusscript's little-endian 16-bit bytes into `out`; the samples written, a view of `out`. */
-function copySamples(bytes: Buffer, out: Int16Array): Int16Array {
-  const n = Math.min(out.length, bytes.length >> 1);
-  for (let i = 0; i < n; i++) out[i] = bytes.readInt16LE(2 * i);
+/** Decoded samples into `out`; the samples written, a view of `out`. */
+function copySamples(pcm: Int16Array, out: Int16Array): Int16Array {
+  const n = Math.min(out.length, pcm.length);
+  out.set(n === pcm.length ? pcm : pcm.subarray(0, n));
   return out.subarray(0, n);
 }

@@ -2,8 +2,8 @@
  * Opus packets as RFC 6716 §3 frames them, read without decoding: how much audio a packet
  * carries (the far end may send any frame size from 2.5 to 60 ms, and several frames in one
  * packet), whether its framing is valid (§3.4's requirements R1-R7, so a malformed payload is
- * refused before it reaches libopus), and the one-byte packets the decoder takes as "conceal
- * this much" (§3.2.1: a frame of length 0 is a lost or DTX frame). Pure: no libopus here.
+ * refused before it reaches libopus), and whether a packet carries in-band FEC data for the
+ * one before it (its SILK header's LBRR flag, §4.2.3). Pure: no libopus here.
  */
 
 /** Samples per channel at 48 kHz of one frame, by TOC configuration (§3.1, Table 2). */
@@ -91,36 +91,110 @@ export function opusPacketSamples(p: Uint8Array): number | null {
   }
 }
 
-/**
- * One-byte packets that make the decoder conceal `samples` (a multiple of 120, at 48 kHz) of
- * lost audio: a TOC alone is one frame of length 0, which libopus takes as a lost frame of that
- * configuration's duration (its PLC; RFC 6716 §4.4 leaves concealment to the decoder). The
- * largest durations first; the stereo bit of the last real packet is kept, so the decoder does
- * not switch channel layout for the concealment.
- */
-export function concealmentTocs(samples: number, lastToc: number): number[] {
-  const stereo = lastToc & 0x04;
-  const lastSize = frameSamplesOf(lastToc);
-  // The far end's own configuration when the gap is made of its frames (the usual case).
-  if (lastSize > 0 && samples % lastSize === 0) {
-    return new Array<number>(samples / lastSize).fill((lastToc & 0xfc) | stereo);
-  }
-  // Otherwise the fewest frames: SILK NB 60/40/20/10 ms, CELT NB 5 and 2.5 ms.
-  const configs: ReadonlyArray<readonly [number, number]> = [
-    [2880, 3],
-    [1920, 2],
-    [960, 1],
-    [480, 0],
-    [240, 17],
-    [120, 16],
-  ];
-  const out: number[] = [];
-  let left = samples;
-  for (const [size, config] of configs) {
-    while (left >= size) {
-      out.push((config << 3) | stereo);
-      left -= size;
+/** Where the first frame's bytes are in a packet whose framing is valid (opusPacketSamples). */
+function firstFrame(p: Uint8Array): { at: number; len: number } | null {
+  const toc = p[0];
+  if (toc === undefined || opusPacketSamples(p) === null) return null;
+  switch (toc & 0x03) {
+    case 0:
+      return { at: 1, len: p.length - 1 };
+    case 1:
+      return { at: 1, len: (p.length - 1) / 2 };
+    case 2: {
+      const l = readLength(p, 1);
+      return l && { at: 1 + l.bytes, len: l.len };
+    }
+    default: {
+      const fc = p[1] ?? 0;
+      const count = fc & 0x3f;
+      let at = 2;
+      let padding = 0;
+      if (fc & 0x40) {
+        for (;;) {
+          const b = p[at++] ?? 0;
+          padding += b === 255 ? 254 : b;
+          if (b !== 255) break;
+        }
+      }
+      if (!(fc & 0x80)) return { at, len: (p.length - at - padding) / count };
+      // VBR: the frames follow all count - 1 lengths; the first length is the first frame's.
+      const first = readLength(p, at);
+      if (!first) return null;
+      for (let i = 0; i < count - 1; i++) at += readLength(p, at)?.bytes ?? 0;
+      return { at, len: first.len };
     }
   }
-  return out;
+}
+
+/**
+ * The first bits of a frame's range-coded data (RFC 6716 §4.1: the decoder's initialisation
+ * §4.1.1 and ec_dec_bit_logp, §4.1.3.2), enough to read the SILK header's flags. Bytes past the
+ * frame's end read as zeros, as in libopus.
+ */
+class RangeBits {
+  private rng = 128;
+  private val: number;
+  private rem: number;
+  private at: number;
+
+  constructor(
+    private readonly p: Uint8Array,
+    from: number,
+    private readonly end: number,
+  ) {
+    this.at = from;
+    this.rem = this.byte();
+    this.val = 127 - (this.rem >> 1);
+    this.normalize();
+  }
+
+  private byte(): number {
+    return this.at < this.end ? (this.p[this.at++] ?? 0) : 0;
+  }
+
+  private normalize(): void {
+    while (this.rng <= 0x80_0000) {
+      this.rng *= 256;
+      const sym = this.rem;
+      this.rem = this.byte();
+      const s = ((sym << 8) | this.rem) >> 1;
+      this.val = (this.val * 256 + (255 & ~s)) % 0x8000_0000;
+    }
+  }
+
+  /** One bit of probability 1/2 (logp = 1). */
+  bit(): boolean {
+    const s = Math.floor(this.rng / 2);
+    const one = this.val < s;
+    if (!one) this.val -= s;
+    this.rng = one ? s : this.rng - s;
+    this.normalize();
+    return one;
+  }
+}
+
+/**
+ * Samples (per channel, at 48 kHz) of in-band FEC data that a packet carries for the audio just
+ * before it: its first frame's duration when that frame is SILK or hybrid and its SILK header
+ * sets the LBRR flag of a channel (RFC 6716 §4.2.3: per channel, one VAD flag per SILK frame
+ * then the LBRR flag; §4.2.4); 0 for a CELT-only frame, a frame with no LBRR data (FEC off at
+ * the sender, or nothing worth protecting), or malformed framing. Read, not decoded.
+ */
+export function opusFecSamples(p: Uint8Array): number {
+  const toc = p[0];
+  const frame = firstFrame(p);
+  if (toc === undefined || !frame || frame.len <= 0) return 0;
+  const config = toc >> 3;
+  if (config >= 16) return 0; // CELT-only: no SILK layer
+  const samples = frameSamplesOf(toc);
+  // SILK frames in this Opus frame: one per 20 ms (a 10 ms frame is one SILK frame too).
+  const silkFrames = config < 12 ? Math.max(1, samples / 960) : 1;
+  const bits = new RangeBits(p, frame.at, frame.at + frame.len);
+  const channels = toc & 0x04 ? 2 : 1;
+  let lbrr = false;
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < silkFrames; i++) bits.bit(); // VAD flags
+    if (bits.bit()) lbrr = true;
+  }
+  return lbrr ? samples : 0;
 }

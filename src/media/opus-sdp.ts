@@ -14,8 +14,12 @@
  * packets, so both are played.
  */
 
-/** What we write in a=fmtp for Opus: we send and prefer mono (RFC 7587 §7.1: both default to 0). */
-export const OPUS_LOCAL_FMTP = "stereo=0;sprop-stereo=0";
+/**
+ * What we write in a=fmtp for Opus: we send and prefer mono (RFC 7587 §7.1: both default to 0),
+ * and our decoder uses in-band FEC (useinbandfec=1, §6.1: a lost packet is recovered from the
+ * next one's FEC data, so the far end's encoder should add it).
+ */
+export const OPUS_LOCAL_FMTP = "stereo=0;sprop-stereo=0;useinbandfec=1";
 
 /** Our encoder's average bitrate unless the far end asks for less: wideband voice with FEC room. */
 export const OPUS_DEFAULT_BITRATE = 32_000;

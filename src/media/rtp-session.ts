@@ -174,6 +174,7 @@ export class RtpMediaSession implements MediaSession {
         rtcpMux: remote?.rtcpMux ?? true,
         mid: remote ? remote.mid : "0",
         bundle: remote ? remote.bundle : false,
+        source: this.stream.source,
       };
     };
     return {

@@ -101,6 +101,8 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   private readonly clock: SendClock;
   private rtcpTimer: unknown = null;
   private readonly ssrc = random32();
+  /** Our RTCP CNAME (RFC 3550 §6.5.1), the same in SDES and in the SDP's a=ssrc. */
+  private readonly cname = `cuffia@${hostname()}`;
   private seq = random32() & 0xffff;
   private readonly tsBase = random32();
   private tick = 0;
@@ -117,6 +119,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     unknownPayload: 0,
     undecodable: 0,
     lateOrDuplicate: 0,
+    fecRecovered: 0,
     rtcpSent: 0,
     rtcpReceived: 0,
     remoteBye: false,
@@ -129,6 +132,11 @@ export class RtpStream implements TransportListener, RtpPacketOut {
   private unreachableRepeats = 0;
   private unreachableLoggedAt = 0;
 
+  /** Our RTP source as the SDP announces it (RFC 5576 a=ssrc, in DTLS-SRTP calls). */
+  get source(): { readonly ssrc: number; readonly cname: string } {
+    return { ssrc: this.ssrc, cname: this.cname };
+  }
+
   constructor(private readonly o: RtpStreamOptions) {
     this.log = o.log;
     this.timers = o.timers;
@@ -136,7 +144,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     this.protection = o.protection;
     this.bridge = o.bridge;
     this.dtmf = o.dtmf;
-    this.reporter = new RtcpReporter(this.ssrc, `cuffia@${hostname()}`);
+    this.reporter = new RtcpReporter(this.ssrc, this.cname);
     this.clock = new SendClock(FRAME_MS, (n) => this.onTick(n), this.timers, {
       frameReady: () => this.bridge.frameReady,
     });
@@ -249,6 +257,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
           target_ms: Math.round(jb.targetDelayMs * 10) / 10,
           jitter_ms: Math.round(jb.jitterMs * 10) / 10,
           concealed_frames: jb.concealedFrames,
+          fec_recovered: this.counters.fecRecovered,
           dropped_for_delay: jb.droppedForDelay,
           late: jb.late,
           resyncs: jb.resyncs,
@@ -294,7 +303,9 @@ export class RtpStream implements TransportListener, RtpPacketOut {
     if (this.dtmf.sending && this.dtmf.tick(n, ts, f.n.telephoneEvent, this)) return;
     // Muted, or held by us (sendonly): silence, so the far end's jitter buffer and NAT stay alive.
     if (this.muted || f.n.localDirection === "sendonly") frame.fill(0);
-    this.sendPacket(f.n.payloadType, !this.sendingBefore, ts, this.bridge.encode(frame));
+    const payload = this.bridge.encode(frame);
+    if (!payload) return; // the codec's library is still loading (once per process, Opus)
+    this.sendPacket(f.n.payloadType, !this.sendingBefore, ts, payload);
     this.sendingBefore = true;
   }
 
@@ -403,9 +414,10 @@ export class RtpStream implements TransportListener, RtpPacketOut {
             "undecodable payload dropped (counted)",
           );
       } else if (d === "late") this.counters.lateOrDuplicate++;
-      else {
+      else if (d !== "unready") {
         const r = f.jb.push(d.timestamp, d.samples, now);
         if (r === "late" || r === "duplicate") this.counters.lateOrDuplicate++;
+        else if (d.fecSamples > 0) this.counters.fecRecovered++;
       }
     } else {
       this.dtmf.receive(p.timestamp, p.payload); // telephone-event (checked above)
@@ -509,6 +521,7 @@ export class RtpStream implements TransportListener, RtpPacketOut {
       audioOverruns: this.bridge.overruns,
       srtpAuthDropped: dropped.auth,
       srtpReplayDropped: dropped.replay,
+      fecRecovered: this.counters.fecRecovered,
     };
   }
 

@@ -56,8 +56,14 @@ export interface RemoteIceDtls extends IceDtlsAttributes {
   readonly iceLite: boolean;
 }
 
-/** Our side of it, as put in an offer or answer. */
-export type LocalIceDtls = IceDtlsAttributes;
+/**
+ * Our side of it, as put in an offer or answer; `source` is our RTP stream's SSRC and CNAME
+ * (RFC 5576 a=ssrc): a WebRTC stack may route received RTP by signalled SSRC only (werift's
+ * RTCPeerConnection drops a packet whose SSRC no SDP announced; RFC 8843 §9.2 lets it).
+ */
+export type LocalIceDtls = IceDtlsAttributes & {
+  readonly source?: { readonly ssrc: number; readonly cname: string };
+};
 
 function incompatible(message: string): MediaError {
   return new MediaError("incompatible", message);
@@ -174,6 +180,9 @@ export function iceDtlsMedia(local: LocalIceDtls): Partial<sdpTransform.MediaDes
       ...(c.relatedPort !== undefined ? { rport: c.relatedPort } : {}),
     })),
     endOfCandidates: "end-of-candidates",
+    ...(local.source
+      ? { ssrcs: [{ id: local.source.ssrc, attribute: "cname", value: local.source.cname }] }
+      : {}),
   };
 }
 

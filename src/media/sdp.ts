@@ -212,8 +212,12 @@ function parseRemoteText(text: unknown): RemoteStream {
   }
   const maxptime = typeof m.maxptime === "number" && m.maxptime > 0 ? m.maxptime : undefined;
   let direction = asDirection(m.direction) ?? asDirection(parsed.direction) ?? "sendrecv";
-  // RFC 3264 §8.4: c=0.0.0.0 is the old (RFC 2543) way to put a stream on hold.
-  if (connection.ip === "0.0.0.0") {
+  // RFC 3264 §8.4: c=0.0.0.0 is the old (RFC 2543) way to put a stream on hold. Not with ICE:
+  // there c=IN IP4 0.0.0.0 and port 9 say only that no default candidate was chosen (RFC 8839
+  // §4.2.1.1 via RFC 8840 §4.1.1.1, JSEP's offers before gathering), as werift's RTCPeerConnection
+  // always writes them; the candidates carry the address, and the direction attribute the hold.
+  const iceDefaultUnset = iceDtls !== null && connection.ip === "0.0.0.0";
+  if (connection.ip === "0.0.0.0" && !iceDefaultUnset) {
     direction = direction === "sendrecv" || direction === "sendonly" ? "sendonly" : "inactive";
   }
   const rtcpPort = m.rtcp?.port ?? m.port + 1; // RFC 3605 a=rtcp, else port + 1 (RFC 3550 §11)
@@ -229,7 +233,9 @@ function parseRemoteText(text: unknown): RemoteStream {
     protocol: m.protocol,
     crypto,
     fingerprint,
-    address: connection.ip,
+    // an ICE stream's media goes where ICE selects; this address is only for logs and the
+    // 0.0.0.0 hold checks, so it is a candidate's then
+    address: iceDefaultUnset ? (iceDtls.candidates[0]?.address ?? connection.ip) : connection.ip,
     port: m.port,
     rtcpPort,
     formats,

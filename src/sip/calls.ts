@@ -44,6 +44,8 @@ interface CallEntry {
   readonly direction: CallDirection;
   readonly session: Invitation | Inviter;
   sdh: MediaSdh | null;
+  /** Inbound: 180 Ringing sent (the desk rang, or an auto-answer waited on slow media). */
+  rung: boolean;
   /** Media being created (answer/dial in progress). */
   mediaPending: Promise<MediaSdh | null> | null;
   /** Set by what we did (or saw) before the session ends; decides call_ended's reason. */
@@ -75,6 +77,7 @@ function newEntry(id: string, direction: CallDirection, session: Invitation | In
     direction,
     session,
     sdh: null,
+    rung: false,
     mediaPending: null,
     ending: null,
     detail: null,
@@ -90,6 +93,13 @@ function newEntry(id: string, direction: CallDirection, session: Invitation | In
     followedBy: null,
   };
 }
+
+/**
+ * How long an auto-answered call's media may take before the caller is sent 180 Ringing: a
+ * normal answer takes 20-40 ms (a loaded box: a few hundred), so only slow media rings: STUN/TURN
+ * servers far away or down.
+ */
+const SLOW_MEDIA_RING_MS = 500;
 
 /** How long a transfer may wait for the final NOTIFY (RFC 3515 §2.4.5) before it counts as failed. */
 const TRANSFER_TIMEOUT_MS = 32_000;
@@ -284,7 +294,8 @@ export class CallTable {
   /** The desk rings for this offer: 180 Ringing, while the INVITE still waits for an answer. */
   private ring(entry: CallEntry): void {
     const invitation = entry.session as Invitation;
-    if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial) return;
+    if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial || entry.rung) return;
+    entry.rung = true;
     invitation
       .progress()
       .catch((error: unknown) =>
@@ -296,13 +307,21 @@ export class CallTable {
     const invitation = entry.session as Invitation;
     if (entry.direction !== "inbound" || invitation.state !== SessionState.Initial || entry.mediaPending)
       return;
-    const sdh = await this.createMedia(entry);
+    const pending = this.createMedia(entry);
+    // An auto-answered call has not rung: when its media is slow to come (STUN/TURN round trips
+    // over the internet, a TURN server that does not answer: its Allocate times out after ~6 s)
+    // the caller hears ringing meanwhile, not silence after the 100 Trying.
+    const slow = entry.rung ? null : setTimeout(() => this.ring(entry), SLOW_MEDIA_RING_MS);
+    const sdh = await pending;
+    if (slow) clearTimeout(slow);
     if (!sdh) {
-      // No RTP port, no audio device...: a final answer at once (RFC 3261 §21.5.4), not a call
-      // left ringing. Retry-After: the caller (or the ACD) may try again shortly.
+      // No RTP port, no audio device, no ICE candidate...: a final answer at once, not a call left
+      // ringing. 480 Temporarily Unavailable (RFC 3261 §21.4.18: this callee, for now; Retry-After
+      // says when to try again), not 503: a proxy never relays a 503 (§16.7 step 6), Kamailio
+      // sends the caller a 500 of its own in its place, without our Retry-After and Warning.
       if (!entry.ended && invitation.state === SessionState.Initial) {
         entry.ending = "failed";
-        this.refuseNow(entry, 503, [
+        this.refuseNow(entry, 480, [
           "Retry-After: 5",
           warning(399, `No media resources: ${entry.detail ?? "media unavailable"}`),
         ]);

@@ -3,7 +3,12 @@
  * order (issue 14: Opus first only if a Pi can afford it).
  *
  * - CPU per 20 ms frame, encode and decode apart, for speech (espeak-ng) at 48 kHz through
- *   libopus in wasm (opusscript) at our settings, beside G.722 and G.711 in the same process;
+ *   libopus in wasm (libopus-wasm, the codec the desk uses) at our settings, beside G.722 and
+ *   G.711 in the same process;
+ * - the A/B that chose libopus-wasm over opusscript (both libopus in wasm; only libopus-wasm can
+ *   decode in-band FEC): the same speech through each library's encoder and decoder at our
+ *   settings (with FEC on, as for a far end that asks for it), alternated in one process, and
+ *   each library's RSS in a child of its own (loaded, a first codec, then 40 more);
  * - RSS: what loading libopus costs the first call (beside a G.711 desk's first call), then the
  *   growth per call over many calls,
  *   each a pair of real media sessions exchanging Opus on loopback for a second and closed (the
@@ -60,6 +65,7 @@ export async function measureCpu(seconds = 60): Promise<CpuFigure[]> {
     const out: CpuFigure[] = [];
     for (const name of ["OPUS", "G722", "PCMU"] as const) {
       const codec = createCodec(name);
+      await codec.whenReady;
       const rate = codec.info.sampleRate;
       const pcm = rate === 48000 ? pcm48 : resampleAll(pcm48, 48000, rate);
       const n = (rate * 20) / 1000;
@@ -156,6 +162,186 @@ export function measureRss(codec: "opus" | "pcmu", calls = 40, callMs = 1000): R
     calls,
     growthPerCallKb: ((r.after - r.first) * 1024) / calls,
   };
+}
+
+export interface LibraryFigure {
+  readonly library: "libopus-wasm" | "opusscript";
+  /** Median over the rounds, µs per 20 ms frame. */
+  readonly encodeUs: number;
+  readonly decodeUs: number;
+  /** Encode + decode of one call-minute (3000 frames each way), ms of CPU. */
+  readonly msPerCallMinute: number;
+  readonly rss: { readonly idleMb: number; readonly loadedMb: number; readonly perCodecKb: number };
+}
+
+/** One library's encoder and decoder at our settings, behind one shape (the bench's only). */
+interface Pair {
+  encode(pcm: Int16Array): Uint8Array;
+  decode(packet: Uint8Array): void;
+  free(): void;
+}
+
+async function libopusWasmPair(): Promise<Pair> {
+  const m = await import("libopus-wasm");
+  const enc = await m.createEncoder({
+    channels: 1,
+    application: 2048,
+    complexity: 5,
+    bitrate: 32000,
+    fec: true,
+    packetLossPercent: 10,
+    signal: 3001,
+  });
+  const dec = await m.createDecoder({ channels: 1, maxFrameSize: 2880 });
+  const out = new Int16Array(2880);
+  return {
+    encode: (pcm) => enc.encode(pcm),
+    decode: (p) => out.set(dec.decode(p)),
+    free: () => {
+      enc.free();
+      dec.free();
+    },
+  };
+}
+
+async function opusscriptPair(): Promise<Pair> {
+  const OpusScript = (await import("opusscript")).default;
+  const enc = new OpusScript(48000, 1, 2048);
+  for (const [ctl, v] of [
+    [4024, 3001],
+    [4010, 5],
+    [4002, 32000],
+    [4012, 1],
+    [4014, 10],
+  ] as const)
+    enc.encoderCTL(ctl, v);
+  const dec = new OpusScript(48000, 1, 2048);
+  const out = new Int16Array(2880);
+  return {
+    encode: (pcm) => enc.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), pcm.length),
+    // What opus-codec.ts did with opusscript's bytes: copied into the call's Int16Array.
+    decode: (p) => {
+      const b = dec.decode(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+      for (let i = 0; i < b.length >> 1; i++) out[i] = b.readInt16LE(2 * i);
+    },
+    free: () => {
+      enc.delete();
+      dec.delete();
+    },
+  };
+}
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
+
+/**
+ * The RSS child: a library loaded, one codec pair through 50 frames (what the first call costs),
+ * 20 more (V8's tiers and the wasm heap's high-water mark settle: +2-3 MB over the first ~50
+ * pairs, flat after), then `codecs` more (the growth per codec).
+ */
+const LIB_CHILD = (library: string, codecs: number) => `
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rss = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await sleep(20); } return process.memoryUsage().rss / 1048576; };
+const pcm = new Int16Array(960);
+for (let i = 0; i < 960; i++) pcm[i] = Math.round(6000 * Math.sin(i / 7) + 2000 * Math.sin(i / 3));
+let make;
+if ("${library}" === "opusscript") {
+  const { createRequire } = await import("node:module");
+  const OpusScript = createRequire(process.cwd() + "/package.json")("opusscript");
+  make = () => { const e = new OpusScript(48000, 1, 2048), d = new OpusScript(48000, 1, 2048);
+    return { run: () => d.decode(e.encode(Buffer.from(pcm.buffer), 960)), free: () => { e.delete(); d.delete(); } }; };
+} else {
+  const m = await import("libopus-wasm");
+  make = async () => { const e = await m.createEncoder({ channels: 1, application: 2048 }), d = await m.createDecoder({ channels: 1 });
+    return { run: () => d.decode(e.encode(pcm)), free: () => { e.free(); d.free(); } }; };
+}
+await sleep(200);
+const idle = await rss();
+const call = async () => { const c = await make(); for (let f = 0; f < 50; f++) c.run(); c.free(); };
+await call();
+const loaded = await rss();
+for (let i = 0; i < 20; i++) await call();
+const settled = await rss();
+for (let i = 0; i < ${codecs}; i++) await call();
+const after = await rss();
+console.log(JSON.stringify({ idle, loaded, settled, after }));
+`;
+
+/**
+ * libopus-wasm against opusscript on `seconds` of speech (looped): CPU per frame, rounds
+ * alternated so that the machine's load falls on both alike, and RSS in a child each.
+ */
+export async function measureLibraries(seconds = 20, rounds = 5): Promise<LibraryFigure[]> {
+  const dir = await mkdtemp(join(tmpdir(), "cuffia-opus-ab-"));
+  try {
+    const wav = await readWav(await makeSpeech(join(dir, "speech.wav"), SPEECH, 48000));
+    const pcm = Int16Array.from(wav.samples, (v) => Math.round(v * 32767));
+    const frames: Int16Array[] = [];
+    for (let at = 0; at + 960 <= pcm.length; at += 960) frames.push(pcm.slice(at, at + 960));
+    const count = seconds * 50;
+    const libs = [
+      { library: "libopus-wasm" as const, make: libopusWasmPair, enc: [] as number[], dec: [] as number[] },
+      { library: "opusscript" as const, make: opusscriptPair, enc: [] as number[], dec: [] as number[] },
+    ];
+    for (let r = 0; r < rounds; r++) {
+      for (const l of r % 2 === 0 ? libs : [...libs].reverse()) {
+        const pair = await l.make();
+        for (let i = 0; i < 200; i++) pair.decode(pair.encode(frames[i % frames.length] as Int16Array));
+        const packets: Uint8Array[] = [];
+        l.enc.push(
+          cpuUs(() => {
+            for (let i = 0; i < count; i++)
+              packets.push(pair.encode(frames[i % frames.length] as Int16Array));
+          }) / count,
+        );
+        l.dec.push(
+          cpuUs(() => {
+            for (const p of packets) pair.decode(p);
+          }) / count,
+        );
+        pair.free();
+      }
+    }
+    return libs.map((l) => {
+      const out = execFileSync(
+        process.execPath,
+        [...DAEMON_FLAGS, "--expose-gc", "--input-type=module", "-e", LIB_CHILD(l.library, 100)],
+        { encoding: "utf8", cwd: repoRoot(), timeout: 120_000 },
+      );
+      const m = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as {
+        idle: number;
+        loaded: number;
+        settled: number;
+        after: number;
+      };
+      const encodeUs = median(l.enc);
+      const decodeUs = median(l.dec);
+      return {
+        library: l.library,
+        encodeUs,
+        decodeUs,
+        msPerCallMinute: ((encodeUs + decodeUs) * 3000) / 1000,
+        rss: { idleMb: m.idle, loadedMb: m.loaded, perCodecKb: ((m.after - m.settled) * 1024) / 100 },
+      };
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function reportLibraries(figures: readonly LibraryFigure[]): string {
+  return [
+    "",
+    "library        encode µs/frame  decode µs/frame  CPU ms per call-minute  RSS loaded (MB over idle)  per codec kB",
+    ...figures.map(
+      (f) =>
+        `${f.library.padEnd(14)} ${f.encodeUs.toFixed(0).padStart(15)}  ${f.decodeUs.toFixed(0).padStart(15)}  ${f.msPerCallMinute
+          .toFixed(0)
+          .padStart(
+            22,
+          )}  ${(f.rss.loadedMb - f.rss.idleMb).toFixed(1).padStart(26)}  ${f.rss.perCodecKb.toFixed(0).padStart(12)}`,
+    ),
+    "",
+  ].join("\n");
 }
 
 export function report(cpu: readonly CpuFigure[], rss: readonly RssFigure[]): string {

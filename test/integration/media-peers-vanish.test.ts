@@ -11,7 +11,8 @@
  *     (`media_timeout`, detail "ICE consent lost ...") ~30 s after the last consent answer;
  * - the TURN relay (coturn) of a relay-only desk SIGKILLed mid-call: the call ends cleanly
  *   (`media_timeout`, the caller gets the BYE); a call while coturn is down is refused (no
- *   candidate to offer: `failed`), the desk idle; with coturn started again on the same port the
+ *   candidate to offer: `failed`; the caller hears 180 meanwhile and gets 480 with Retry-After
+ *   and Warning through Kamailio), the desk idle; with coturn started again on the same port the
  *   next relay-only call carries audio through it;
  * - rtpengine (the WebRTC gateway behind Kamailio, wss://) SIGKILLed mid-call and started again
  *   at once on the same ports: the restarted one knows nothing of the call, so its media stops
@@ -55,6 +56,7 @@ import {
   toneError,
 } from "../lab/tone-desk.js";
 import { startCapture } from "../lab/wire.js";
+import { connectWsSipPeer, headerValues } from "../lab/ws-sip-peer.js";
 
 /** The desk's RTP (and ICE host candidate) ports; the second desk of the TURN case has its own. */
 const DESK_PORTS = [33600, 33699] as const;
@@ -89,6 +91,33 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {});
   await kam?.stop();
 });
+
+/**
+ * A browser's offer (SAVPF, rtcp-mux, ICE, DTLS fingerprint, Opus and PCMU) with one host
+ * candidate on 127.0.0.1:`port`, where nothing listens: used only for a call the desk refuses.
+ */
+function browserOffer(port: number): string {
+  return [
+    "v=0",
+    "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+    "s=-",
+    "t=0 0",
+    "a=group:BUNDLE 0",
+    `m=audio ${port} UDP/TLS/RTP/SAVPF 111 0`,
+    "c=IN IP4 127.0.0.1",
+    `a=candidate:1 1 udp 2122260223 127.0.0.1 ${port} typ host generation 0`,
+    "a=ice-ufrag:brws",
+    "a=ice-pwd:browserpassword0123456789",
+    "a=fingerprint:sha-256 66:72:B2:20:46:65:8E:FD:FE:76:75:AF:FE:50:AB:66:98:32:8E:88:CF:74:D8:1D:08:AB:0A:25:42:63:A2:C6",
+    "a=setup:actpass",
+    "a=mid:0",
+    "a=sendrecv",
+    "a=rtcp-mux",
+    "a=rtpmap:111 opus/48000/2",
+    "a=rtpmap:0 PCMU/8000",
+    "",
+  ].join("\r\n");
+}
 
 interface Desk {
   readonly app: App;
@@ -420,19 +449,41 @@ describe("the TURN relay of a relay-only desk killed mid-call (coturn SIGKILL), 
     expect(theirEnd.reason).toBe("remote_hangup");
     await expectIdle(desk);
 
-    // a call while the relay is down: a relay-only desk has no candidate to offer, so it refuses
-    // the call (the TURN Allocate times out, ~6 s) and stays idle, not stuck ringing
-    const downMark = caller.inputs.mark;
+    // a call while the relay is down, from a browser-style caller over ws:// through Kamailio: a
+    // relay-only desk has no candidate to offer, so it refuses the call once the TURN Allocate
+    // times out (~6 s) and stays idle, not stuck ringing. The caller hears ringing meanwhile (the
+    // desk auto-answers, so only its slow media sends the 180), and the refusal reaches it as the
+    // desk sent it: 480 with Retry-After and the reason (a 503 would reach it as Kamailio's own
+    // 500, RFC 3261 §16.7, without either).
     const deskMark = desk.events.length;
-    await caller.sip({ action: "dial", target: "1017" });
-    const refused = await caller.inputs.waitFor("call_ended", () => true, 20_000, downMark);
-    expect(refused.reason).toBe("failed");
+    const browser = await connectWsSipPeer(kam, "2002");
+    cleanup.push(async () => browser.close());
+    const sentAt = Date.now();
+    const refused = await browser.invite(`sip:1017@127.0.0.1`, browserOffer(CALLER_PORTS[1]), 20_000);
+    refused.ack();
+    expect(refused.status).toBe(480);
+    expect(refused.response).toMatch(/^SIP\/2\.0 480 Temporarily Unavailable\r\n/);
+    expect(headerValues(refused.response, "Retry-After")).toEqual(["5"]);
+    expect(headerValues(refused.response, "Warning")).toEqual([
+      expect.stringMatching(
+        /^399 \S+ "No media resources: media: ICE: .*no candidate could be gathered on 127\.0\.0\.1"$/,
+      ),
+    ]);
+    const refusedCallId = headerValues(refused.response, "Call-ID")[0];
+    const ringing = await browser.next(
+      (m) => /^SIP\/2\.0 180 /.test(m) && headerValues(m, "Call-ID")[0] === refusedCallId,
+      1000,
+    );
+    expect(ringing).toBeTruthy();
+    // the refusal came when the Allocate gave up, not at once and not after a ring timeout
+    expect(Date.now() - sentAt).toBeGreaterThan(3000);
     const deskRefused = desk.events.slice(deskMark).find((x) => x.type === "call.ended");
     expect(deskRefused).toMatchObject({ end_reason: "failed", talk_time: 0 });
     expect(deskRefused?.type === "call.ended" && deskRefused.detail).toMatch(
       /no candidate could be gathered/,
     );
     await expectIdle(desk);
+    browser.close();
 
     coturn = await startCoturn({
       dir: join(dir, "coturn-2"),

@@ -3,7 +3,7 @@
  * real SIP side and media factory, registered to a scripted WebSocket registrar that pushes
  * INVITEs no PBX would forward. Each malformed or unsupported INVITE gets its exact 4xx with a
  * Warning (RFC 3261 §20.43) before the desk is told of it (no call.offered, no ringing); a media
- * session that cannot be created gets 503; `ctl hangup` ends a call sip.js cannot end yet; a 200
+ * session that cannot be created gets 480 with Retry-After; `ctl hangup` ends a call sip.js cannot end yet; a 200
  * OK never ACKed ends `no_ack`; and after each one the desk is idle and answers a valid call.
  */
 import { randomBytes } from "node:crypto";
@@ -414,14 +414,14 @@ describe("a media session that cannot be created", () => {
     await desk?.stop();
   });
 
-  it("gets 503 with Retry-After at once; the desk is idle and answers once the port is free", async () => {
+  it("gets 480 with Retry-After at once (not 503, which a proxy turns into a 500 of its own); the desk is idle and answers once the port is free", async () => {
     const callId = `nomedia-${randomBytes(5).toString("hex")}`;
     const mark = desk.pbx.received.length;
     desk.pbx.send(rawInvite({ contact: desk.contact, callId, body: sdpOffer(40108) }));
     await desk.until(() => desk.activity === "ringing", "ringing");
     desk.ctl("answer");
     const final = await desk.final(callId, mark, 3000);
-    expect(final.firstLine).toBe("SIP/2.0 503 Service Unavailable");
+    expect(final.firstLine).toBe("SIP/2.0 480 Temporarily Unavailable");
     expect(final.header("retry-after")).toBe("5");
     expect(final.header("warning")).toMatch(/^399 \S+ "No media resources: .+"$/);
     await desk.until(() => desk.activity === "idle", "idle", 2000);

@@ -122,7 +122,7 @@ describe("a started desk", () => {
 
   it("has not loaded the new media dependencies (ICE, DTLS, Opus): a plain RTP desk never needs them", () => {
     expect(has("node_modules/werift")).toEqual([]);
-    expect(has("node_modules/opusscript")).toEqual([]);
+    expect(has("node_modules/libopus-wasm")).toEqual([]);
   });
 
   it("has not loaded sip.js's root index nor its browser platform", () => {
@@ -168,6 +168,6 @@ describe("a desk whose calls offer DTLS-SRTP, idle after registering", () => {
     expect(has2("/dist/media/rtp-session.js")).toHaveLength(1); // the list is real
     expect(has2("node_modules/werift-ice/")).not.toEqual([]);
     expect(has2("node_modules/werift-dtls/")).not.toEqual([]);
-    expect(has2("node_modules/opusscript")).not.toEqual([]);
+    expect(has2("node_modules/libopus-wasm")).not.toEqual([]);
   });
 });

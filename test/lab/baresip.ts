@@ -123,6 +123,11 @@ export interface BaresipOptions {
    * e.g. the daemon's own for a fair benchmark; absent: baresip's defaults (complexity 10, audio).
    */
   opusEncoder?: { readonly complexity: number; readonly application: "voip" | "audio" };
+  /**
+   * `opus_packet_loss`: the loss (%) the Opus encoder expects. libopus codes in-band FEC only when
+   * it is above 0 (opus_inbandfec alone is not enough); absent: baresip's default (0).
+   */
+  opusPacketLoss?: number;
 }
 
 /** Encodes one netstring frame. */
@@ -218,6 +223,9 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
     ...(audioCodecs.includes("opus") ? ["opus_inbandfec yes", "opus_bitrate 32000"] : []),
     ...(audioCodecs.includes("opus") && opts.opusEncoder
       ? [`opus_complexity ${opts.opusEncoder.complexity}`, `opus_application ${opts.opusEncoder.application}`]
+      : []),
+    ...(audioCodecs.includes("opus") && opts.opusPacketLoss !== undefined
+      ? [`opus_packet_loss ${opts.opusPacketLoss}`]
       : []),
     "module_path /usr/lib/baresip/modules",
     ...modules.map((m) => `module ${m}`),

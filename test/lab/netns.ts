@@ -57,7 +57,7 @@ export interface HomeNat {
     command: string,
     args: readonly string[],
     logFile: string,
-    opts?: { cwd?: string; env?: NodeJS.ProcessEnv },
+    opts?: Parameters<typeof spawnLogged>[3],
   ): Spawned;
   /**
    * Runs test/lab/netns-probe.mjs in a namespace (a STUN/TURN/UDP client: `binding HOST PORT`,
@@ -260,6 +260,8 @@ export interface VethLink {
   /** This namespace's end of the pair, and its interface name (for a capture). */
   readonly rootAddress: string;
   readonly rootDev: string;
+  /** The namespace's end's interface name. */
+  readonly farDev: string;
   spawn: HomeNat["spawn"];
   teardown(): Promise<void>;
 }
@@ -306,6 +308,7 @@ export async function createVethLink(): Promise<VethLink> {
     address,
     rootAddress,
     rootDev,
+    farDev,
     spawn(space, command, args, logFile, spawnOpts = {}) {
       return spawnLogged("ip", ["netns", "exec", space, command, ...args], logFile, spawnOpts);
     },
@@ -331,4 +334,34 @@ export function machineAddresses(): string[] {
 /** Every address the datagrams came from or went to, sorted, once each. */
 export function addressesSeen(datagrams: readonly { srcAddress: string; dstAddress: string }[]): string[] {
   return [...new Set(datagrams.flatMap((d) => [d.srcAddress, d.dstAddress]))].sort();
+}
+
+/**
+ * Random packet loss on a veth link, from its namespace toward this one: `percent` % of the UDP
+ * datagrams to ports `portMin`-`portMax` are dropped, each independently (nftables `numgen random`
+ * on the far end's egress hook: the sender's sendto() succeeds, the datagram never arrives, as on
+ * a lossy line). `tc netem` would do the same, but this machine's kernel has no netem (nor prio)
+ * qdisc; nftables is already a lab requirement. Only the test's own namespace is touched; it goes
+ * with `teardown()`. Resolves with a reader of how many datagrams were dropped so far.
+ */
+export async function addRandomLoss(
+  link: VethLink,
+  o: { readonly percent: number; readonly portMin: number; readonly portMax: number },
+): Promise<() => Promise<number>> {
+  if (!Number.isInteger(o.percent) || o.percent <= 0 || o.percent >= 100 || 100 % o.percent !== 0)
+    throw new Error(`loss percent must divide 100: ${o.percent}`);
+  const nft = (args: readonly string[]) => execFileAsync("ip", ["netns", "exec", link.ns, "nft", ...args]);
+  await nft(["add", "table", "netdev", "cuffia_loss"]);
+  await nft([
+    ...["add", "chain", "netdev", "cuffia_loss", "egress"],
+    `{ type filter hook egress device "${link.farDev}" priority 0; policy accept; }`,
+  ]);
+  await nft([
+    ...["add", "rule", "netdev", "cuffia_loss", "egress", "udp", "dport", `${o.portMin}-${o.portMax}`],
+    ...["numgen", "random", "mod", String(100 / o.percent), "0", "counter", "drop"],
+  ]);
+  return async () => {
+    const { stdout } = await nft(["list", "chain", "netdev", "cuffia_loss", "egress"]);
+    return Number(/counter packets (\d+)/.exec(String(stdout))?.[1] ?? Number.NaN);
+  };
 }

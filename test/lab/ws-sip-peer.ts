@@ -52,10 +52,18 @@ export interface WsCall {
   readonly status: number;
   /** The SDP of the final response ("" when none). */
   readonly answer: string;
-  /** ACKs a 2xx (through the Record-Route set, to the callee's Contact). */
+  /**
+   * ACKs the final response: a 2xx through the Record-Route set to the callee's Contact; an error
+   * hop by hop, with the INVITE's Via (RFC 3261 §17.1.1.3), so the proxy's transaction ends.
+   */
   ack(): void;
   /** Sends BYE in the dialog; resolves with its response. */
   bye(): Promise<string>;
+  /**
+   * Sends a re-INVITE with `sdp` in the dialog (a 2xx is ACKed at once) and resolves with its
+   * final response.
+   */
+  reinvite(sdp: string): Promise<WsCall["response"]>;
 }
 
 /** The body of a SIP message (after the blank line). */
@@ -268,7 +276,7 @@ export async function connectWsSipPeer(
         .reverse();
       const target = /<([^>]+)>/.exec(headerValues(final, "Contact")[0] ?? "")?.[1] ?? uri;
       const to = headerValues(final, "To")[0] ?? toUri;
-      const inDialog = (method: string, seq: number): string =>
+      const inDialog = (method: string, seq: number, body = ""): string =>
         [
           `${method} ${target} SIP/2.0`,
           via(),
@@ -278,20 +286,47 @@ export async function connectWsSipPeer(
           `From: ${from}`,
           `Call-ID: ${callCallId}`,
           `CSeq: ${seq} ${method}`,
-          "Content-Length: 0",
+          ...(body ? [`Contact: ${contact}`, "Content-Type: application/sdp"] : []),
+          `Content-Length: ${Buffer.byteLength(body)}`,
           "",
-          "",
+          body,
         ].join("\r\n");
+      let lastSeq = cseq;
       return {
         response: final,
         status,
         answer: sipBody(final),
         ack() {
-          send(inDialog("ACK", cseq));
+          if (status < 300) {
+            send(inDialog("ACK", cseq));
+            return;
+          }
+          send(
+            [
+              `ACK ${uri} SIP/2.0`,
+              viaLine,
+              "Max-Forwards: 70",
+              `To: ${to}`,
+              `From: ${from}`,
+              `Call-ID: ${callCallId}`,
+              `CSeq: ${cseq} ACK`,
+              "Content-Length: 0",
+              "",
+              "",
+            ].join("\r\n"),
+          );
         },
         bye() {
-          send(inDialog("BYE", cseq + 1));
-          return next((m) => isFor(m, cseq + 1, "BYE"), timeoutMs);
+          const seq = ++lastSeq;
+          send(inDialog("BYE", seq));
+          return next((m) => isFor(m, seq, "BYE"), timeoutMs);
+        },
+        async reinvite(body) {
+          const seq = ++lastSeq;
+          send(inDialog("INVITE", seq, body));
+          const final = await finalFor(seq);
+          if (/^SIP\/2\.0 2\d\d /.test(final)) send(inDialog("ACK", seq));
+          return final;
         },
       };
     },

@@ -2,7 +2,8 @@
  * Two real media sessions on 127.0.0.1 with ICE + DTLS-SRTP + rtcp-mux between them (werift-ice
  * and werift-dtls on both sides, real sockets): the tones cross both ways encrypted, an ICE
  * restart by re-offer keeps the audio and the DTLS keys, a certificate that does not match the
- * SDP's fingerprint ends the media with a clear error, and lost consent (RFC 7675) ends it too.
+ * SDP's fingerprint ends the media with a clear error, and lost consent (RFC 7675) ends it too,
+ * as does an ICE restart whose checks all fail.
  * Garbage sent to a connected call's ICE socket (random bytes, truncated RTP, fake DTLS records,
  * broken STUN, SRTP with a wrong tag) is dropped and the call goes on.
  */
@@ -135,6 +136,26 @@ describe("ICE + DTLS-SRTP between two sessions", () => {
     expect(ended.a[0]).toMatch(/consent/);
     await a.close();
   }, 50_000);
+  it("a restart whose checks all fail ends the media after 30 s, even with the watchdog off (regression: a silent call kept for good)", async () => {
+    // B's silence watchdog is off. A re-offers with new credentials and a candidate where nothing
+    // listens, and never takes B's answer: no check can succeed either way.
+    const { a, b, ended } = await pair(33400, undefined, [30_000, 0]);
+    await sleep(1500);
+    expect(b.stats().packetsReceived).toBeGreaterThan(20);
+    a.restartIce();
+    const dead = a
+      .createOffer({ hold: false })
+      .replace(/^(a=candidate:\S+ 1 udp \d+ \S+ )\d+( typ host.*)$/gm, (_m, head, tail) => `${head}9${tail}`);
+    const restartedAt = Date.now();
+    b.answer(dead, { hold: false });
+    const deadline = Date.now() + 40_000;
+    while (ended.b.length === 0 && Date.now() < deadline) await sleep(500);
+    expect(ended.b).toEqual([expect.stringMatching(/^ICE restart failed: no candidate pair answered/)]);
+    expect(Date.now() - restartedAt).toBeGreaterThan(29_000);
+    await a.close();
+    await b.close();
+  }, 50_000);
+
   it("garbage at a connected call's ICE socket (random, truncated RTP, fake DTLS and STUN, forged SRTP) is dropped; the call and its audio go on", async () => {
     const { a, b, answer, ended } = await pair(33300);
     await sleep(1500);

@@ -167,6 +167,30 @@ describe("answering a DTLS-SRTP + ICE offer", () => {
     expect(sdp).not.toMatch(/a=ice-options:trickle/);
   });
 
+  it("announces our RTP source (a=ssrc with its CNAME) when the provider gives it: werift routes RTP by signalled SSRC", () => {
+    const p = provider();
+    const withSource: LocalIceProvider = {
+      offer: () => ({ ...p.offer(), source: { ssrc: 3970828580, cname: "cuffia@box" } }),
+      answer: (remote) => ({ ...p.answer(remote), source: { ssrc: 3970828580, cname: "cuffia@box" } }),
+    };
+    expect(negotiation(withSource).answer(BROWSER_OFFER, false).sdp).toContain(
+      "a=ssrc:3970828580 cname:cuffia@box\r\n",
+    );
+    expect(negotiation(provider()).answer(BROWSER_OFFER, false).sdp).not.toMatch(/a=ssrc:/);
+  });
+
+  it("an ICE offer with c=0.0.0.0 and port 9 (no default candidate: werift, JSEP) is not the old hold", () => {
+    const webrtc = BROWSER_OFFER.replace("m=audio 50000 ", "m=audio 9 ").replace(
+      "c=IN IP4 203.0.113.7",
+      "c=IN IP4 0.0.0.0",
+    );
+    const { sdp, negotiated } = answerOffer(local(provider()), webrtc, false);
+    expect(negotiated.remoteDirection).toBe("sendrecv");
+    expect(negotiated.remoteAddress).toBe("127.0.0.1"); // its first candidate's
+    expect(sdp).toContain("a=sendrecv\r\n");
+    // the same c= line on a plain offer still is the RFC 2543 hold (sdp.test.ts)
+  });
+
   it("does not mux RTCP or mirror a group the offer did not have", () => {
     const plainish = BROWSER_OFFER.replace("a=rtcp-mux\r\n", "")
       .replace("a=group:BUNDLE audio0\r\n", "")

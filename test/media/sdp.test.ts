@@ -236,7 +236,7 @@ describe("Opus (RFC 7587)", () => {
       "101 telephone-event/8000",
     ]);
     expect(m?.fmtp).toEqual([
-      { payload: 111, config: "stereo=0;sprop-stereo=0" },
+      { payload: 111, config: "stereo=0;sprop-stereo=0;useinbandfec=1" },
       { payload: 110, config: "0-16" },
       { payload: 101, config: "0-16" },
     ]);
@@ -268,7 +268,7 @@ describe("Opus (RFC 7587)", () => {
       "opus/48000/2",
       "telephone-event/48000/1",
     ]);
-    expect(m?.fmtp?.[0]).toEqual({ payload: 109, config: "stereo=0;sprop-stereo=0" });
+    expect(m?.fmtp?.[0]).toEqual({ payload: 109, config: "stereo=0;sprop-stereo=0;useinbandfec=1" });
   });
 
   it("a far end without Opus gets G.722, or G.711 without G.722", () => {

@@ -247,6 +247,7 @@ function endedEvent(
     audio_overruns: stats?.audioOverruns ?? null,
     srtp_auth_dropped: stats?.srtpAuthDropped ?? null,
     srtp_replay_dropped: stats?.srtpReplayDropped ?? null,
+    fec_recovered: stats?.fecRecovered ?? null,
   };
 }
 
