@@ -24,6 +24,7 @@ import type { Logger } from "../log/logger.js";
 import type { AudioFaultListener, AudioSource } from "./audio.js";
 import { explainEnd } from "./card.js";
 import { type AlsaParams, alsaStreamArgs, DEFAULT_LATENCY, type DeviceLatency } from "./latency.js";
+import type { RealtimePriority } from "./realtime.js";
 import { Resampler } from "./resample.js";
 import { S16leAssembler, SampleRing } from "./sample-ring.js";
 import { AlsaStderr, stopChild } from "./speaker.js";
@@ -40,7 +41,13 @@ export interface CaptureReports {
 }
 
 export type CaptureSpawner = (
-  options: { readonly device: string; readonly rate: number; readonly latency: DeviceLatency },
+  options: {
+    readonly device: string;
+    readonly rate: number;
+    readonly latency: DeviceLatency;
+    /** Runs the process at real-time priority when permitted (realtime.ts). */
+    readonly realtime?: RealtimePriority | undefined;
+  },
   onData: (chunk: Uint8Array) => void,
   onEnd: (message: string) => void,
   reports?: CaptureReports,
@@ -52,7 +59,9 @@ export type CaptureSpawner = (
  * the parameters in force and the overruns.)
  */
 export const arecordSpawner: CaptureSpawner = (options, onData, onEnd, reports) => {
-  const child = spawnChild("arecord", alsaStreamArgs(options, false), { stdio: ["ignore", "pipe", "pipe"] });
+  const argv = alsaStreamArgs(options, false);
+  const [command, args] = options.realtime?.command("arecord", argv) ?? ["arecord", argv];
+  const child = spawnChild(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let ended = false;
   const err = new AlsaStderr({
     params: (p) => reports?.onParams?.(p),
@@ -100,6 +109,8 @@ export interface MicrophoneOptions {
   /** Ring capacity in ms (default: one 20 ms frame plus two periods). */
   readonly bufferMs?: number;
   readonly spawn?: CaptureSpawner;
+  /** Real-time priority for arecord (realtime.ts); none: normal priority. */
+  readonly realtime?: RealtimePriority | undefined;
   /** Monotonic ms (default performance.now()). */
   readonly now?: () => number;
 }
@@ -158,7 +169,7 @@ export class Microphone implements AudioSource {
         let resampler = this.deviceRate !== this.rate ? new Resampler(this.deviceRate, this.rate) : null;
         this.params = null;
         const c: Capture = spawn(
-          { device: o.device, rate: this.deviceRate, latency: this.latency },
+          { device: o.device, rate: this.deviceRate, latency: this.latency, realtime: o.realtime },
           (chunk) => {
             this.bytesIn += chunk.length;
             const samples = asm.push(chunk);

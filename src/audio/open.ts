@@ -11,6 +11,7 @@ import { FileSink, sinkPath } from "./file-sink.js";
 import { FileSource, type PcmCache } from "./file-source.js";
 import { Microphone } from "./microphone.js";
 import type { AudioSinkOptions, AudioSourceOptions } from "./options.js";
+import { DEFAULT_REALTIME_PRIORITY, realtimePriority } from "./realtime.js";
 import { Speaker } from "./speaker.js";
 
 export interface OpenContext {
@@ -22,7 +23,10 @@ export interface OpenContext {
   readonly pcmCache?: PcmCache | undefined;
 }
 
-/** What the microphone and the speaker both take: the card, the call's rate, the latency profile. */
+/**
+ * What the microphone and the speaker both take: the card, the call's rate, the latency profile,
+ * the real-time priority of aplay/arecord.
+ */
 function cardOptions(
   o: Extract<AudioSourceOptions, { type: "microphone" }> | Extract<AudioSinkOptions, { type: "speaker" }>,
   ctx: OpenContext,
@@ -32,6 +36,7 @@ function cardOptions(
     rate: ctx.rate,
     log: ctx.log,
     onFault: ctx.onFault,
+    realtime: realtimePriority(o.realtimePriority ?? DEFAULT_REALTIME_PRIORITY, ctx.log),
     ...(o.latency ? { latency: o.latency } : {}),
     ...(o.deviceRate ? { deviceRate: o.deviceRate } : {}),
   };

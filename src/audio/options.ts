@@ -30,6 +30,8 @@ export interface CardOptions {
   readonly latency?: DeviceLatency;
   /** Rate the sound card is opened at (default: the call's rate). */
   readonly deviceRate?: number;
+  /** SCHED_FIFO priority of aplay/arecord when permitted, 0 = normal (default 10, realtime.ts). */
+  readonly realtimePriority?: number;
 }
 
 /**
@@ -37,11 +39,12 @@ export interface CardOptions {
  * headset's own sound card when one was found (`device: headset`); "default" otherwise.
  */
 export function audioOptionsFromConfig(config: Config, headsetCard: string | undefined): AudioOptions {
-  const { source, sink, latency, device_rate, ...rest } = config.audio;
+  const { source, sink, latency, device_rate, realtime_priority, ...rest } = config.audio;
   everyKeyRead(rest);
   const dev = (d: string) => (d === "headset" ? (headsetCard ?? "default") : d);
   const driving = {
     latency: deviceLatency(latency),
+    realtimePriority: realtime_priority,
     ...(device_rate !== undefined ? { deviceRate: device_rate } : {}),
   };
   return {

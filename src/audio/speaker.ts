@@ -26,6 +26,7 @@ import {
   type DeviceLatency,
   parseAlsaSetup,
 } from "./latency.js";
+import type { RealtimePriority } from "./realtime.js";
 import { Resampler } from "./resample.js";
 import { type Running, Supervisor } from "./supervisor.js";
 import { pcmToBytes } from "./wav.js";
@@ -46,7 +47,13 @@ export interface PlaybackReports {
 }
 
 export type PlaybackSpawner = (
-  options: { readonly device: string; readonly rate: number; readonly latency: DeviceLatency },
+  options: {
+    readonly device: string;
+    readonly rate: number;
+    readonly latency: DeviceLatency;
+    /** Runs the process at real-time priority when permitted (realtime.ts). */
+    readonly realtime?: RealtimePriority | undefined;
+  },
   onDrain: () => void,
   onEnd: (message: string) => void,
   reports?: PlaybackReports,
@@ -117,15 +124,13 @@ export function stopChild(child: ChildProcess): void {
 }
 
 export const aplaySpawner: PlaybackSpawner = (options, onDrain, onEnd, reports) => {
-  const child = spawnChild(
-    "aplay",
-    [
-      ...alsaStreamArgs(options, true), // with -v, the setup dump: the parameters in force
-      "-V",
-      "mono", // one meter line per period handed to ALSA: how far aplay has got
-    ],
-    { stdio: ["pipe", "ignore", "pipe"] },
-  );
+  const argv = [
+    ...alsaStreamArgs(options, true), // with -v, the setup dump: the parameters in force
+    "-V",
+    "mono", // one meter line per period handed to ALSA: how far aplay has got
+  ];
+  const [command, args] = options.realtime?.command("aplay", argv) ?? ["aplay", argv];
+  const child = spawnChild(command, args, { stdio: ["pipe", "ignore", "pipe"] });
   let ended = false;
   let periodSize = 0;
   const err = new AlsaStderr({
@@ -172,6 +177,8 @@ export interface SpeakerOptions {
   /** Queue capacity in frames while the pipe itself is full (default 10 = 200 ms). */
   readonly queueFrames?: number;
   readonly spawn?: PlaybackSpawner;
+  /** Real-time priority for aplay (realtime.ts); none: normal priority. */
+  readonly realtime?: RealtimePriority | undefined;
   /** Milliseconds, monotonic (tests drive it). */
   readonly now?: () => number;
 }
@@ -291,7 +298,7 @@ export class Speaker implements AudioSink {
         this.current = token;
         const mine = () => this.current === token;
         const p = spawn(
-          { device: o.device, rate: this.deviceRate, latency: this.latency },
+          { device: o.device, rate: this.deviceRate, latency: this.latency, realtime: o.realtime },
           () => {
             if (!mine()) return;
             this.blocked = false;
@@ -490,7 +497,14 @@ export class Speaker implements AudioSink {
     // where frames went missing, or where a near miss deepens the queue.
     const gap = !this.card.running || this.topUp || deeper || missing;
     this.topUp = false;
-    if (!p || !gap || queued >= target) return 0;
+    // Before aplay has printed its parameters (the first frames of a call, or of a restarted
+    // aplay) the card is not playing yet: the start is padded too, with the requested sizes, so
+    // the first write already holds the start threshold. A card that honours the threshold
+    // starts as before; one that starts playing on the first data (the lab's PulseAudio does:
+    // it played the first 20 ms frame at once and, with the second, ran dry 40 ms after the
+    // first instead of 40 ms after the second) still has a frame of slack.
+    if (!p && this.card.running) return 0;
+    if (!gap || queued >= target) return 0;
     // Rounded to whole periods so that aplay is left with no partial one: it hands whole periods,
     // and what it holds of a partial one could not play before the next frame completed it (a
     // frame that came on time would then find the card with a period less than the depth says).

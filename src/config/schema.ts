@@ -279,6 +279,15 @@ const audio = z
       .describe(
         "Open the sound card at this rate (e.g. 48000 for a headset that does only 16/48 kHz) and resample with a low-pass; default: the call's rate.",
       ),
+    realtime_priority: z
+      .number()
+      .int()
+      .min(0)
+      .max(99)
+      .default(10)
+      .describe(
+        "Run aplay/arecord at this SCHED_FIFO priority so a busy Pi does not starve the sound card; needs root, CAP_SYS_NICE or RLIMIT_RTPRIO (the .deb's unit sets LimitRTPRIO=10), else logged once and normal priority; 0 = normal priority.",
+      ),
   })
   .prefault({})
   .describe('Call audio. device "headset" means the ALSA card of the matched headset.');

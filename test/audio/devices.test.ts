@@ -209,12 +209,21 @@ class FakeCard {
   /** The host's clock, ms. */
   time = 0;
   readonly now = () => this.time;
+  /** Samples in ALSA's buffer at which the device starts (ALSA's start threshold: 320). */
+  startAt = 320;
+  /** Like the real aplay: the parameters are printed once it runs, after the first frames. */
+  paramsLate = false;
   reports: PlaybackReports | undefined;
   readonly spawn: PlaybackSpawner = (_o, _drain, _end, reports) => {
     this.reports = reports;
-    reports?.onParams?.({ rate: 8000, periodSize: 160, bufferSize: 640, startThreshold: 320 });
+    const params = () =>
+      reports?.onParams?.({ rate: 8000, periodSize: 160, bufferSize: 640, startThreshold: 320 });
+    if (!this.paramsLate) params();
+    let first = true;
     return {
       write: (b) => {
+        if (first && this.paramsLate) params();
+        first = false;
         this.pipe += b.length / 2;
         this.pump();
         return true;
@@ -233,7 +242,7 @@ class FakeCard {
       this.alsa += 160;
       this.reports?.onPlayed?.(160);
     }
-    if (this.alsa >= 320) this.running = true;
+    if (this.alsa >= this.startAt) this.running = true;
   }
   /** The device plays for `ms` (default one period, 20 ms). */
   tick(ms = 20): void {
@@ -286,6 +295,32 @@ describe("Speaker with a fake playback", () => {
     expect(sp.underruns).toBe(0);
     expect(Math.max(...depths.slice(10))).toBeLessThanOrEqual(320);
     expect(Math.min(...depths.slice(10))).toBeGreaterThanOrEqual(160);
+    void sp.close();
+  });
+
+  it("pads the first frame, before aplay printed its parameters, to the start threshold", () => {
+    // The lab's PulseAudio starts playing on the first data instead of at ALSA's start
+    // threshold: a lone first frame then left the card dry 40 ms after it, and a third frame a
+    // few ms late found it empty (an underrun in the first 100 ms of most calls under load).
+    const card = new FakeCard();
+    card.startAt = 1;
+    card.paramsLate = true;
+    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    sp.write(frame());
+    expect(card.depth).toBe(320); // a period of silence, then the frame: the start threshold
+    expect(sp.padded).toBe(160);
+    card.tick(20);
+    sp.write(frame());
+    card.tick(25); // the third frame 5 ms late
+    sp.write(frame());
+    for (let i = 0; i < 200; i++) {
+      card.tick();
+      sp.write(frame());
+    }
+    expect(sp.underruns).toBe(0);
+    expect(card.underruns).toBe(0);
+    // No deeper than before: the start threshold and a frame.
+    expect(card.depth).toBeLessThanOrEqual(320);
     void sp.close();
   });
 
@@ -520,8 +555,11 @@ describe("Speaker with a fake playback", () => {
       onFault: (f) => faults.push(f),
     });
     for (let i = 0; i < 30; i++) sp.write(frame());
-    expect(written.reduce((a, b) => a + b, 0)).toBe(320); // the start threshold
-    expect(sp.dropped).toBe(28 * 160);
+    // The start threshold: a period of silence and the first frame (padded before aplay has
+    // printed its parameters), every later frame dropped.
+    expect(written).toEqual([160, 160]);
+    expect(sp.padded).toBe(160);
+    expect(sp.dropped).toBe(29 * 160);
     (end as ((m: string) => void) | null)?.("aplay exited (code 1)");
     expect(faults[0]?.device).toBe("speaker");
     await sleep((faults[0]?.retryInMs ?? 0) + 50);

@@ -43,6 +43,7 @@ audio:
   sink: { type: speaker, device: "plughw:1,0" }
   latency: low
   device_rate: 48000
+  realtime_priority: 5
 headset: { match: { vendor_id: 0x0b0e, product_id: 0x245e }, ringer: false }
 lcd: { port: /dev/lcd, driver: matrix-orbital, size: 16x2, baud: 19200, charset: a02, backlight: 128, contrast: 90, refresh_seconds: 30, model: mo-lk162 }
 mqtt:
@@ -122,12 +123,19 @@ describe("optionsFromConfig", () => {
 
   it("audio: the headset's card where `device: headset`, the latency profile and the card's rate", () => {
     expect(wantsHeadsetCard(FULL)).toBe(true);
-    const driving = { latency: LATENCY_PROFILES.low, deviceRate: 48000 };
+    const driving = { latency: LATENCY_PROFILES.low, deviceRate: 48000, realtimePriority: 5 };
     expect(audioOptionsFromConfig(FULL, "plughw:2,0")).toEqual({
       source: { type: "microphone", device: "plughw:2,0", ...driving },
       sink: { type: "speaker", device: "plughw:1,0", ...driving },
     });
     expect(audioOptionsFromConfig(FULL, undefined).source).toMatchObject({ device: "default" });
+    // aplay/arecord at real-time priority unless the config says 0 (src/audio/realtime.ts).
+    expect(audioOptionsFromConfig(parse("audio: {}\n"), undefined).sink).toMatchObject({
+      realtimePriority: 10,
+    });
+    expect(
+      audioOptionsFromConfig(parse("audio: { realtime_priority: 0 }\n"), undefined).source,
+    ).toMatchObject({ realtimePriority: 0 });
   });
 
   it("headset: vendor and product ids; none for the keyboard headset", () => {

@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AudioFault } from "../../src/audio/audio.js";
 import type { DeviceLatency } from "../../src/audio/latency.js";
+import { DEFAULT_REALTIME_PRIORITY, decideRealtime, ownPermission } from "../../src/audio/realtime.js";
 import type { AudioXruns } from "../../src/core/types.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
 import { createMediaFactory } from "../../src/media/factory.js";
@@ -57,6 +58,8 @@ export interface VirtualCard {
   readonly rate: number;
   /** pactl against this server. */
   pactl(...args: string[]): Promise<string>;
+  /** SCHED_RR priority of every PulseAudio thread, or null when not permitted (normal priority). */
+  readonly realtimePriority: number | null;
   stop(): Promise<void>;
 }
 
@@ -76,6 +79,18 @@ function cli(path: string, command: string): Promise<string> {
 }
 
 export const SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf";
+
+/**
+ * The card's real-time priority: above the audio processes' (audio.realtime_priority, 10 by
+ * default), as a hardware card's interrupt and DMA are above every process. PulseAudio makes
+ * only its sinks' I/O threads real-time; its main thread, which reads the clients' audio off
+ * their sockets (there is no shared memory here: --disable-shm), would stay at normal priority
+ * and, on a loaded machine, deliver aplay's periods to the sink late: the stream underruns with
+ * aplay on time, something a hardware card never does. So all its threads are put at SCHED_RR
+ * once it runs (`chrt -a -r -p`), with a private daemon.conf giving the same priority to the
+ * threads it makes real-time itself, not whatever /etc/pulse says on this machine.
+ */
+export const LAB_CARD_PRIORITY = DEFAULT_REALTIME_PRIORITY + 10;
 
 export async function startVirtualCard(options: { rate?: number } = {}): Promise<VirtualCard> {
   const rate = options.rate ?? 48000;
@@ -97,6 +112,15 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
     PULSE_SERVER: server,
   };
   const sink = (name: string) => `module-null-sink sink_name=${name} rate=${rate} channels=1`;
+  const rt = decideRealtime(LAB_CARD_PRIORITY, ownPermission());
+  const daemonConf = join(dir, "daemon.conf");
+  await writeFile(
+    daemonConf,
+    rt.use
+      ? `high-priority = yes\nnice-level = -11\nrealtime-scheduling = yes\nrealtime-priority = ${rt.priority}\nrlimit-rtprio = ${rt.priority}\n`
+      : "realtime-scheduling = no\n",
+  );
+  env.PULSE_CONFIG = daemonConf;
   const args = [
     "-n", // no default.pa: only the modules below
     "--daemonize=no",
@@ -127,6 +151,10 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
       10_000,
       50,
     );
+    // PulseAudio puts its main thread back to normal priority when it starts (only its I/O
+    // threads follow daemon.conf): once it is up, all its threads go to SCHED_RR. Threads it
+    // makes later (a plugged headset's remap sink) inherit it or take daemon.conf's priority.
+    if (rt.use) await execFileAsync("chrt", ["-a", "-r", "-p", String(rt.priority), String(proc.pid)]);
     // Before any stream exists: a change of default moves the streams that named no device.
     await pactl("set-default-sink", "limbo");
     await pactl("set-default-source", "limbo.monitor");
@@ -280,6 +308,7 @@ export async function startVirtualCard(options: { rate?: number } = {}): Promise
     plugHeadset,
     rate,
     pactl,
+    realtimePriority: rt.use ? rt.priority : null,
     async stop() {
       for (const k of keepAlive) await stopProcess(k, 1000);
       await stopProcess(proc, 3000);

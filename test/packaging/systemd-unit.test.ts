@@ -117,6 +117,10 @@ describe("config/systemd/cuffia.service", () => {
     ]) {
       expect(d.has(`Service.${key}`), key).toBe(false);
     }
+    // aplay/arecord at SCHED_FIFO (audio.realtime_priority, default 10; src/audio/realtime.ts):
+    // the limit they inherit covers the default, and the policy is not filtered out.
+    expect(Number(one("Service.LimitRTPRIO"))).toBeGreaterThanOrEqual(10);
+    expect(one("Service.RestrictRealtime")).toBe("no");
     expect(one("Install.WantedBy")).toBe("multi-user.target");
   });
 });
