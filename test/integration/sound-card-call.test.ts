@@ -20,7 +20,8 @@ import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { labKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { type Spawned, spawnLogged, stopProcess, waitUntil } from "../lab/proc.js";
-import { startDeskOnCard, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
+import { startDeskOnCard, type VirtualCard } from "../lab/sound-card.js";
+import { useVirtualCard } from "../lab/use-virtual-card.js";
 import type { Inputs } from "../sip/harness.js";
 
 const lab = inject("lab");
@@ -29,18 +30,8 @@ const FAR_HZ = 600; // the caller's tone, from baresip
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let card: VirtualCard;
-const savedAlsa = process.env.ALSA_CONFIG_PATH;
-
-beforeAll(async () => {
-  card = await startVirtualCard();
-  // arecord and aplay spawned by the daemon's code inherit this and find the card's PCMs.
-  process.env.ALSA_CONFIG_PATH = card.alsaEnv.ALSA_CONFIG_PATH;
-});
-
-afterAll(async () => {
-  if (savedAlsa === undefined) delete process.env.ALSA_CONFIG_PATH;
-  else process.env.ALSA_CONFIG_PATH = savedAlsa;
-  await card?.stop();
+useVirtualCard((c) => {
+  card = c;
 });
 
 describe("the ALSA parameters in force", () => {

@@ -9,7 +9,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { AudioSink, AudioSource } from "../../src/audio/audio.js";
 import { openSink, openSource } from "../../src/audio/open.js";
 import { audioOptionsFromConfig } from "../../src/audio/options.js";
@@ -18,20 +18,12 @@ import { parseConfig } from "../../src/config/load.js";
 import { silentLogger } from "../../src/log/logger.js";
 import "../lab/context.js";
 import { execFileAsync, waitUntil } from "../lab/proc.js";
-import { LAB_CARD_PRIORITY, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
+import { LAB_CARD_PRIORITY, type VirtualCard } from "../lab/sound-card.js";
+import { useVirtualCard } from "../lab/use-virtual-card.js";
 
 let card: VirtualCard;
-const savedAlsa = process.env.ALSA_CONFIG_PATH;
-
-beforeAll(async () => {
-  card = await startVirtualCard();
-  process.env.ALSA_CONFIG_PATH = card.alsaEnv.ALSA_CONFIG_PATH;
-});
-
-afterAll(async () => {
-  if (savedAlsa === undefined) delete process.env.ALSA_CONFIG_PATH;
-  else process.env.ALSA_CONFIG_PATH = savedAlsa;
-  await card?.stop();
+useVirtualCard((c) => {
+  card = c;
 });
 
 /** `chrt -p` of one thread: its policy name (SCHED_FIFO, SCHED_RR, SCHED_OTHER) and priority. */

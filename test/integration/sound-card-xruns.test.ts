@@ -33,7 +33,8 @@ import { type Baresip, startBaresip } from "../lab/baresip.js";
 import { labKamailio } from "../lab/kamailio.js";
 import { baresipPort } from "../lab/ports.js";
 import { waitUntil } from "../lab/proc.js";
-import { startDeskOnCard, startVirtualCard, type VirtualCard } from "../lab/sound-card.js";
+import { startDeskOnCard, type VirtualCard } from "../lab/sound-card.js";
+import { useVirtualCard } from "../lab/use-virtual-card.js";
 import { samplePolicy } from "../samples.js";
 import type { Inputs } from "../sip/harness.js";
 
@@ -47,17 +48,8 @@ const stallEventLoop = (ms: number): void => {
 };
 
 let card: VirtualCard;
-const savedAlsa = process.env.ALSA_CONFIG_PATH;
-
-beforeAll(async () => {
-  card = await startVirtualCard();
-  process.env.ALSA_CONFIG_PATH = card.alsaEnv.ALSA_CONFIG_PATH;
-});
-
-afterAll(async () => {
-  if (savedAlsa === undefined) delete process.env.ALSA_CONFIG_PATH;
-  else process.env.ALSA_CONFIG_PATH = savedAlsa;
-  await card?.stop();
+useVirtualCard((c) => {
+  card = c;
 });
 
 describe("xruns of a call's sound card in health", () => {
