@@ -68,6 +68,7 @@
  * few ms only; the single 4-channel recording needs no correction at all.
  */
 import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { getPriority, setPriority } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inject } from "vitest";
@@ -91,6 +92,17 @@ const SEARCH_MS = 450;
 const FAR_JITTER = process.env.CUFFIA_BENCH_FAR_JITTER ?? "1-3";
 const FAR_AUDIO_BUFFER = process.env.CUFFIA_BENCH_FAR_AUDIO_BUFFER ?? "20-40";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** CUFFIA_BENCH_LOAD=N: N busy loops at nice 0 beside the whole run, a Pi busy elsewhere. */
+const LOAD = Number(process.env.CUFFIA_BENCH_LOAD ?? 0);
+/**
+ * CUFFIA_BENCH_DESK_NICE=n: the phone's processes at nice n, as the systemd unit's `Nice=` puts
+ * the daemon: this process's event loop (the desk runs in it), and what it starts after the load
+ * (both baresips, the reflector, the injector and the recorder inherit it), so Cuffia and
+ * baresip at the desk get the same. The load's busy loops stay at 0.
+ */
+const DESK_NICE = process.env.CUFFIA_BENCH_DESK_NICE;
+/** CUFFIA_BENCH_AUDIO_ANCHOR=0: skip baresip's two calls (experiments only: a reported run has them). */
+const ANCHOR = process.env.CUFFIA_BENCH_AUDIO_ANCHOR !== "0";
 
 export interface Direction {
   readonly delaysMs: number[];
@@ -551,7 +563,14 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
   let agent: SipAgent | null = null;
   let peer: Awaited<ReturnType<typeof connectWsSipPeer>> | null = null;
   const results: CallFigures[] = [];
+  const burners: Spawned[] = [];
+  const niceBefore = getPriority();
   try {
+    for (let i = 0; i < LOAD; i++)
+      burners.push(spawnLogged("/bin/sh", ["-c", "while :; do :; done"], join(r.card.dir, `load-${i}.log`)));
+    if (DESK_NICE !== undefined) setPriority(Number(DESK_NICE));
+    if (LOAD > 0 || DESK_NICE !== undefined)
+      write(`\nload: ${LOAD} busy loop(s) at nice 0; the phone's processes at nice ${getPriority()}\n`);
     far = await startBaresip({
       kamailio,
       user: "2002",
@@ -651,6 +670,7 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     write(report(results.slice(1), seconds));
     await desk.agent.stop();
     agent = null;
+    if (!ANCHOR) return results;
     // 3. baresip at the desk, same card, same far end.
     deskB = await startBaresip({
       kamailio,
@@ -708,6 +728,8 @@ export async function main(write: (s: string) => void): Promise<CallFigures[]> {
     await agent?.stop();
     await deskB?.stop();
     await far?.stop();
+    for (const b of burners) await stopProcess(b, 1000, ["SIGKILL"]);
+    setPriority(niceBefore);
     if (saved === undefined) delete process.env.ALSA_CONFIG_PATH;
     else process.env.ALSA_CONFIG_PATH = saved;
     await r.card.stop();
