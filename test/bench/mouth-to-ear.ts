@@ -61,7 +61,7 @@
  * CUFFIA_BENCH_FAR_JITTER / CUFFIA_BENCH_FAR_AUDIO_BUFFER): with baresip's defaults (5-10,
  * 20-160) the far end alone held 0 to 150 ms more from one call to the next, which drowned the
  * desk's share; the anchor is therefore baresip tuned for low delay. CUFFIA_BENCH_AUDIO_LATENCY
- * picks the desk's `audio.latency` profile (default `normal`).
+ * picks the desk's `audio.latency` profile (default `low`, the config's default).
  *
  * Why one recording rather than two streams (pacat into one sink, parec from another) with the
  * latencies PulseAudio reports subtracted: each stream's start and latency would be known to a
@@ -421,11 +421,41 @@ async function measureReflected(
  * pipe's wake-up after the render, so T is the render clock plus that wake-up.
  */
 function recordingClock(log: ReflectorLog): (sample: number) => number {
-  const offsets = log.chunks.map(([t, bytes]) => ({ n: bytes / 8, o: t - ((bytes / 8) * 1e9) / RATE }));
+  // Chunks come in recording order (n ascending): the window is a range of them, found by
+  // binary search, and its lowest offset read from a sparse table (a 10-minute call has 335,000
+  // chunks: scanning them all for every query took the analysis 10 minutes).
+  const n = log.chunks.map(([, bytes]) => bytes / 8);
+  const levels: Float64Array[] = [
+    Float64Array.from(log.chunks, ([t, bytes]) => t - ((bytes / 8) * 1e9) / RATE),
+  ];
+  for (let k = 1; 1 << k <= n.length; k++) {
+    const prev = levels[k - 1] as Float64Array;
+    const half = 1 << (k - 1);
+    const next = new Float64Array(n.length - (1 << k) + 1);
+    for (let i = 0; i < next.length; i++) next[i] = Math.min(prev[i] as number, prev[i + half] as number);
+    levels.push(next);
+  }
+  /** Index of the first chunk whose n is ≥ x. */
+  const lowerBound = (x: number): number => {
+    let lo = 0;
+    let hi = n.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((n[mid] as number) < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   const w = ALIGN_WINDOW_S * RATE;
   return (i: number) => {
+    const a = lowerBound(i - w);
+    const b = lowerBound(i + w + 1e-9); // exclusive: chunks with n ≤ i + w
     let best = Number.POSITIVE_INFINITY;
-    for (const c of offsets) if (Math.abs(c.n - i) <= w && c.o < best) best = c.o;
+    if (b > a) {
+      const k = 31 - Math.clz32(b - a);
+      const level = levels[k] as Float64Array;
+      best = Math.min(level[a] as number, level[b - (1 << k)] as number);
+    }
     return best + (i * 1e9) / RATE;
   };
 }
@@ -552,7 +582,7 @@ function collector(lines: string[]): Logger {
 
 export async function main(write: (s: string) => void): Promise<CallFigures[]> {
   const seconds = Number(process.env.CUFFIA_BENCH_AUDIO_SECONDS ?? 60);
-  const profile = (process.env.CUFFIA_BENCH_AUDIO_LATENCY ?? "normal") as LatencyProfile;
+  const profile = (process.env.CUFFIA_BENCH_AUDIO_LATENCY ?? "low") as LatencyProfile;
   const lab = inject("lab");
   const kamailio = labKamailio(lab.kamailio);
   const r = await rig();
