@@ -266,9 +266,9 @@ const audio = z
           periods: z.number().int().min(3).max(16),
         }),
       ])
-      .default("normal")
+      .default("low")
       .describe(
-        "Sound card buffering: low = 10 ms periods, normal = 20 ms, safe = 40 ms (a busy Pi), 4 periods of buffer, playback starting after 2; or { period_ms, periods }.",
+        "Sound card buffering: low = 10 ms periods, normal = 20 ms (a Pi whose calls underrun with low), safe = 40 ms (a busy Pi), 4 periods of buffer, playback starting after 2; or { period_ms, periods }.",
       ),
     device_rate: z
       .number()

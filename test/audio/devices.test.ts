@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AudioFault } from "../../src/audio/audio.js";
+import { LATENCY_PROFILES } from "../../src/audio/latency.js";
 import { type CaptureSpawner, Microphone } from "../../src/audio/microphone.js";
 import {
   AlsaStderr,
@@ -61,7 +62,8 @@ describe("Microphone with a fake capture", () => {
       }, 1);
       return { stop: () => timer && clearInterval(timer) };
     };
-    const mic = new Microphone({ device: "x", rate: 8000, log: silentLogger, spawn });
+    const normal = LATENCY_PROFILES.normal; // the figures below are its 20 ms periods
+    const mic = new Microphone({ device: "x", rate: 8000, latency: normal, log: silentLogger, spawn });
     const heapBefore = process.memoryUsage().heapUsed;
     await sleep(300);
     expect(mic.bytesReceived).toBeGreaterThan(50_000_000);
@@ -111,6 +113,7 @@ describe("Microphone as a live source", () => {
     const mic = new Microphone({
       device: "x",
       rate: 8000,
+      latency: LATENCY_PROFILES.normal, // the figures below are its 20 ms periods
       log: silentLogger,
       spawn: c.spawn,
       now: () => now,
@@ -305,7 +308,14 @@ describe("Speaker with a fake playback", () => {
     const card = new FakeCard();
     card.startAt = 1;
     card.paramsLate = true;
-    const sp = new Speaker({ device: "x", rate: 8000, log: silentLogger, spawn: card.spawn, now: card.now });
+    const sp = new Speaker({
+      device: "x",
+      rate: 8000,
+      latency: LATENCY_PROFILES.normal, // the figures below are its 20 ms periods
+      log: silentLogger,
+      spawn: card.spawn,
+      now: card.now,
+    });
     sp.write(frame());
     expect(card.depth).toBe(320); // a period of silence, then the frame: the start threshold
     expect(sp.padded).toBe(160);
@@ -550,6 +560,7 @@ describe("Speaker with a fake playback", () => {
     const sp = new Speaker({
       device: "x",
       rate: 8000,
+      latency: LATENCY_PROFILES.normal, // the figures below are its 20 ms periods
       log: silentLogger,
       spawn,
       onFault: (f) => faults.push(f),

@@ -121,6 +121,9 @@ describe("config/systemd/cuffia.service", () => {
     // the limit they inherit covers the default, and the policy is not filtered out.
     expect(Number(one("Service.LimitRTPRIO"))).toBeGreaterThanOrEqual(10);
     expect(one("Service.RestrictRealtime")).toBe("no");
+    // The daemon's event loop, which feeds them, ahead of other work on a busy Pi, but not real-time.
+    expect(Number(one("Service.Nice"))).toBeLessThan(0);
+    expect(d.has("Service.CPUSchedulingPolicy")).toBe(false);
     expect(one("Install.WantedBy")).toBe("multi-user.target");
   });
 });
