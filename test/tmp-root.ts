@@ -51,7 +51,12 @@ export default async function setup(): Promise<() => Promise<void>> {
     const previous = process.env.TMPDIR;
     const dir = await mkdtemp(join(tmpdir(), "cuffia-test-"));
     const onExit = (): void => {
-      if (keepRequested() === undefined) rmSync(dir, { recursive: true, force: true });
+      if (keepRequested() !== undefined) return;
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+      } catch (error) {
+        process.stderr.write(`cuffia tests: could not remove ${dir}: ${(error as Error).message}\n`);
+      }
     };
     process.once("exit", onExit);
     run = { dir, previous, users: 0, onExit };
@@ -67,7 +72,6 @@ export default async function setup(): Promise<() => Promise<void>> {
     done = true;
     mine.users -= 1;
     if (mine.users > 0) return;
-    process.removeListener("exit", mine.onExit);
     if (holder[KEY] === mine) delete holder[KEY];
     if (process.env.TMPDIR === mine.dir) {
       if (mine.previous === undefined) delete process.env.TMPDIR;
@@ -75,10 +79,14 @@ export default async function setup(): Promise<() => Promise<void>> {
     }
     const keep = keepRequested();
     if (keep !== undefined) {
+      process.removeListener("exit", mine.onExit);
       process.stderr.write(`\n${keep}=1: this run's temporary files are kept in ${mine.dir}\n`);
       return;
     }
-    // Retries: a process that outlived its test may still be writing into a directory being removed.
+    // Retries: a process that outlived its test may still be writing into a directory being
+    // removed. The exit listener stays until the removal is over: vitest exits the process when
+    // closing takes longer than teardownTimeout, and the listener then finishes the job.
     await rm(mine.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    process.removeListener("exit", mine.onExit);
   };
 }
