@@ -460,7 +460,7 @@ export class Speaker implements AudioSink {
     // two periods is stalled (no CPU, a sound server holding it) while the card drains: its
     // backlog is then not excess, and taking the buffer for full would drop the very frames that
     // refill the card when aplay runs again.
-    const ticking = now - this.lastPlayedAt < (2 * period * 1000) / this.deviceRate;
+    const ticking = this.ticking(now, period);
     if (p && this.card.running && ticking && this.pending >= period + n)
       this.card.atLeast(p.bufferSize - period);
     // A near miss: the card had less than half a period left when this frame came, or by the
@@ -481,7 +481,7 @@ export class Speaker implements AudioSink {
     // target is the start threshold, and at least a period more than the frame (frames come
     // every 20 ms: the card must not run dry in between), plus the periods repeated underruns
     // added. Half a frame more (the clock ticks late, never early) is excess: this frame goes.
-    const target = Math.max(start, period + n) + this.adapt.extra * period;
+    const target = this.depthTarget(start, period, n);
     const queued = this.pending + this.card.fill + n;
     if (queued > target + n / 2) return -1;
     // A frame that never came leaves the card a frame short for good, not late: the packet clock
@@ -531,13 +531,22 @@ export class Speaker implements AudioSink {
     if (!p || !this.playback) return null;
     const period = p.periodSize;
     const now = this.now();
-    if (this.pending >= period && now - this.lastPlayedAt >= (2 * period * 1000) / this.deviceRate)
-      return null;
+    if (this.pending >= period && !this.ticking(now, period)) return null;
     const n = this.lastFrame || this.samples(20_000);
-    const target = Math.max(p.startThreshold, period + n) + this.adapt.extra * period;
+    const target = this.depthTarget(p.startThreshold, period, n);
     const queued = this.pending + this.card.fillAt(now, this.deviceRate);
     const ms = (samples: number) => (samples * 1000) / this.deviceRate;
     return { queuedMs: ms(queued), targetMs: ms(target) };
+  }
+
+  /** aplay has reported a period within the last two: it runs (otherwise it is stalled). */
+  private ticking(now: number, period: number): boolean {
+    return now - this.lastPlayedAt < (2 * period * 1000) / this.deviceRate;
+  }
+
+  /** The depth kept queued with a frame of `n` samples (see keepDepth). */
+  private depthTarget(start: number, period: number, n: number): number {
+    return Math.max(start, period + n) + this.adapt.extra * period;
   }
 
   private flush(): void {
